@@ -1,0 +1,137 @@
+"""Async serial link on pyserial-asyncio-fast: bytes in through a callback, bytes out at once.
+
+The link is deliberately thin. Received bytes go to a synchronous callback (the driver feeds its
+codec there), so a pressure sample can trigger a stop without a single await between the byte
+arriving and the stop bytes being queued. `write` never blocks and returns the moment the last
+byte will have left the host at the configured baud rate: a pseudo-terminal has no baud rate of
+its own, and a real UART's kernel buffer hides it too, so the link keeps its own account of the
+wire (8N1: ten bit times per byte).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+
+import serial
+import serial_asyncio_fast
+
+from drivers.clock import REAL_CLOCK, Clock
+from drivers.transport.linkstats import LinkStats
+
+log = logging.getLogger(__name__)
+
+BITS_PER_BYTE_8N1 = 10
+
+
+class LinkClosedError(ConnectionError):
+    """The port is not open (never opened, unplugged, or closed)."""
+
+
+def wire_time_s(n_bytes: int, baudrate: int) -> float:
+    """Time `n_bytes` take on an 8N1 line at `baudrate`."""
+    return n_bytes * BITS_PER_BYTE_8N1 / baudrate
+
+
+class _LinkProtocol(asyncio.Protocol):
+    def __init__(self, link: SerialLink) -> None:
+        self._link = link
+
+    def data_received(self, data: bytes) -> None:
+        self._link._on_bytes(data)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._link._on_lost(exc)
+
+
+class SerialLink:
+    """One serial port. Open it, write to it, get its bytes through `on_data`.
+
+    `on_data(data, rx_time_s)` is called from the event loop for every read, with the clock time
+    of the read. `on_lost(exc)` is called once when the port goes away (cable pulled, device
+    reset); the owner decides whether to reconnect.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        baudrate: int,
+        on_data: Callable[[bytes, float], None],
+        *,
+        stats: LinkStats | None = None,
+        clock: Clock = REAL_CLOCK,
+        on_lost: Callable[[Exception | None], None] | None = None,
+    ) -> None:
+        self.url = url
+        self.baudrate = baudrate
+        self.stats = stats if stats is not None else LinkStats()
+        self._on_data = on_data
+        self._on_lost_cb = on_lost
+        self._clock = clock
+        self._transport: asyncio.Transport | None = None
+        self._tx_busy_until_s = 0.0
+        self._lost = asyncio.Event()
+
+    @property
+    def is_open(self) -> bool:
+        return self._transport is not None and not self._transport.is_closing()
+
+    async def open(self, timeout_s: float = 2.0) -> None:
+        if self.is_open:
+            return
+        loop = asyncio.get_running_loop()
+        self._lost = asyncio.Event()
+        try:
+            async with asyncio.timeout(timeout_s):
+                transport, _ = await serial_asyncio_fast.create_serial_connection(
+                    loop,
+                    lambda: _LinkProtocol(self),
+                    self.url,
+                    baudrate=self.baudrate,
+                    bytesize=serial.EIGHTBITS,
+                    parity=serial.PARITY_NONE,
+                    stopbits=serial.STOPBITS_ONE,
+                    exclusive=True,
+                )
+        except (serial.SerialException, OSError) as exc:
+            raise LinkClosedError(f"cannot open {self.url}: {exc}") from exc
+        self._transport = transport
+        self._tx_busy_until_s = 0.0
+        self.stats.connected = True
+        log.info("opened %s at %d baud", self.url, self.baudrate)
+
+    def write(self, data: bytes) -> float:
+        """Queue `data` for the wire now; return the clock time its last byte leaves the host."""
+        transport = self._transport
+        if transport is None or transport.is_closing():
+            raise LinkClosedError(f"{self.url} is not open")
+        transport.write(data)
+        self.stats.bytes_tx += len(data)
+        start_s = max(self._clock.monotonic(), self._tx_busy_until_s)
+        self._tx_busy_until_s = start_s + wire_time_s(len(data), self.baudrate)
+        return self._tx_busy_until_s
+
+    async def wait_closed(self) -> None:
+        """Return when the port has been lost or closed."""
+        await self._lost.wait()
+
+    async def close(self) -> None:
+        transport = self._transport
+        if transport is None:
+            return
+        transport.close()
+        await self._lost.wait()
+
+    def _on_bytes(self, data: bytes) -> None:
+        self.stats.bytes_rx += len(data)
+        self._on_data(data, self._clock.monotonic())
+
+    def _on_lost(self, exc: Exception | None) -> None:
+        self._transport = None
+        self.stats.connected = False
+        self._lost.set()
+        if exc is not None:
+            log.warning("lost %s: %s", self.url, exc)
+        if self._on_lost_cb is not None:
+            self._on_lost_cb(exc)
