@@ -1,0 +1,541 @@
+"""The fluid controller: modes, setpoints and the supervision that stops the saline.
+
+Two halves with one owner:
+
+- `on_sample` is the hot path. It runs synchronously for every pressure sample the I/O board
+  sends (500 per second), updates the resistance estimate and checks every stop condition. A
+  stop goes straight to `Interlock.trip`, which writes the pump's stop bytes before returning.
+- `run_actuation` is the task that turns the current mode into pump commands (start, rate
+  changes, ordinary stops) and polls the pump's dispensed volume, which also keeps the pump's
+  safe-mode timeout fed.
+
+Modes form a small state machine where FAULT is an ordinary state: entering it zeroes every
+setpoint, and only `reset` leaves it, to STOPPED. Nothing ever resumes a setpoint from before a
+stop: a new command is needed to move fluid again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from enum import StrEnum
+
+from drivers.clock import Clock
+from rig.config import FluidLoopConfig, LimitsConfig
+from rig.fluid.events import Figure, StopCause, StopEvent
+from rig.fluid.resistance import ResistanceEstimator, ResistanceReading
+from rig.fluid.supervision import LeakReference, Persistence
+from rig.safety.interlock import Interlock, InterlockDeniedError
+
+log = logging.getLogger(__name__)
+
+SAMPLE_PERIOD_S = 0.002
+"""The I/O board samples pressure at 500 Hz (docs/protocols/ioboard.md)."""
+
+ACTUATION_TICK_S = 0.02
+PRESSURE_MEAN_SAMPLES = 10
+"""Setpoint laws use the mean of the last 20 ms of pressure; the stop checks use every sample."""
+LEAK_SETTLE_S = 0.5
+LEAK_PERSISTENCE_S = 0.1
+STALE_AFTER_S = 0.05
+"""No pressure sample for 25 sample periods while fluid moves: the rig is blind; stop."""
+RELIEF_RATE_ML_MIN = 1.0
+RATE_CHANGE_TOLERANCE = 0.02
+
+# Pressure mode: a PI law from pressure error to flow, with anti-windup at the flow limits. The
+# integral starts at the flow a tight duct (40 mmHg·min/mL) would need for the setpoint: a
+# cautious first flow, and no bump. Tuned on the simulator's nominal duct (17 mmHg·min/mL,
+# 0.3 s time constant) with rate updates every 100 ms.
+PRESSURE_KP_ML_MIN_PER_MMHG = 0.03
+PRESSURE_KI_ML_MIN_PER_MMHG_S = 0.3
+PRESSURE_ASSUMED_RESISTANCE_MMHG_MIN_PER_ML = 40.0
+
+
+class FluidMode(StrEnum):
+    STOPPED = "stopped"
+    PRIMING = "priming"
+    IRRIGATING = "irrigating"
+    PRESSURE = "pressure"
+    BOLUS = "bolus"
+    FAULT = "fault"
+
+
+MOTION_MODES = frozenset(
+    {FluidMode.PRIMING, FluidMode.IRRIGATING, FluidMode.PRESSURE, FluidMode.BOLUS}
+)
+
+
+class CommandRejectedError(ValueError):
+    """A fluid command whose values are out of range or not allowed now."""
+
+
+@dataclass(frozen=True)
+class Setpoint:
+    mode: FluidMode
+    flow_ml_min: float = 0.0
+    pressure_mmhg: float = 0.0
+    volume_ul: float | None = None
+
+
+STOPPED = Setpoint(FluidMode.STOPPED)
+
+
+class FluidController:
+    def __init__(
+        self,
+        limits: LimitsConfig,
+        loop: FluidLoopConfig,
+        interlock: Interlock,
+        clock: Clock,
+    ) -> None:
+        self._limits = limits
+        self._loop = loop
+        self._interlock = interlock
+        self._clock = clock
+        self.setpoint = STOPPED
+        self.primed = False
+        self._estimator = ResistanceEstimator(
+            sample_period_s=SAMPLE_PERIOD_S,
+            line_time_constant_s=loop.line_time_constant_ms / 1000.0,
+            min_flow_ml_min=limits.min_flow_for_resistance_ml_min,
+        )
+        n = loop.stop_persistence_samples
+        self._over_pressure = Persistence(n)
+        self._over_resistance = Persistence(n)
+        self._fast_rise = Persistence(n)
+        self._bolus_cap = Persistence(n)
+        self._leak = Persistence(round(LEAK_PERSISTENCE_S / SAMPLE_PERIOD_S))
+        self._leak_reference = LeakReference(round(LEAK_SETTLE_S / SAMPLE_PERIOD_S))
+        self._recent_pressure: deque[float] = deque(maxlen=PRESSURE_MEAN_SAMPLES)
+        self.last_sample_t_us: int | None = None
+        self.last_sample_rx_s: float | None = None
+        self.last_reading = ResistanceReading(None, None, 0.0, flow_steady=False)
+        # What the pump is doing, as far as the host has told it and been acknowledged.
+        self.applied_flow_ml_min = 0.0
+        self.pump_running = False
+        self._generation = 0
+        # Volumes: the current run (host integral vs pump report), and completed runs by kind.
+        self._run_is_contrast = False
+        self._run_host_ul = 0.0
+        self._run_pump_ul = 0.0
+        self.saline_done_ul = 0.0
+        self.contrast_done_ul = 0.0
+        self._pressure_integral = 0.0
+        self._relief_pending = False
+        self._wake = asyncio.Event()
+        self._last_rate_change_s = 0.0
+        self._next_poll_s = 0.0
+        self.last_stop: StopEvent | None = None
+        interlock.add_stop_listener(self._on_stop)
+
+    # -- commands (validated here, carried out by run_actuation) ----------------------------
+
+    def irrigate(self, flow_ml_min: float) -> None:
+        self._check_value(
+            "flow_ml_min",
+            flow_ml_min,
+            self._limits.min_flow_for_resistance_ml_min,
+            self._limits.max_flow_ml_min,
+            "mL/min",
+        )
+        self._start(Setpoint(FluidMode.IRRIGATING, flow_ml_min=flow_ml_min), contrast=False)
+
+    def hold_pressure(self, pressure_mmhg: float) -> None:
+        self._check_value(
+            "pressure_mmhg", pressure_mmhg, 1.0, self._limits.irrigation_pressure_cap_mmhg, "mmHg"
+        )
+        self._start(Setpoint(FluidMode.PRESSURE, pressure_mmhg=pressure_mmhg), contrast=False)
+
+    def bolus(self, volume_ml: float, rate_ml_min: float) -> None:
+        remaining_ml = self._limits.contrast_volume_cap_ml - self.contrast_ul / 1000.0
+        self._check_value(
+            "volume_ml",
+            volume_ml,
+            0.001,
+            max(remaining_ml, 0.0),
+            "mL",
+            why="the contrast left under the cumulative cap",
+        )
+        self._check_value(
+            "rate_ml_min", rate_ml_min, 0.001, self._limits.bolus_max_rate_ml_min, "mL/min"
+        )
+        self._start(
+            Setpoint(FluidMode.BOLUS, flow_ml_min=rate_ml_min, volume_ul=volume_ml * 1000.0),
+            contrast=True,
+        )
+
+    def prime(self) -> None:
+        self._start(
+            Setpoint(
+                FluidMode.PRIMING,
+                flow_ml_min=self._loop.prime_rate_ml_min,
+                volume_ul=self._loop.prime_volume_ul,
+            ),
+            contrast=False,
+        )
+
+    def stop(self) -> None:
+        """The operator's stop: immediate, never refused, does not latch."""
+        if self.setpoint.mode is FluidMode.FAULT:
+            return
+        self._interlock.trip(StopCause.OPERATOR, "stopped by operator", mode=self.setpoint.mode)
+
+    async def reset(self) -> StopEvent | None:
+        """Clear a latched fault. The rig comes back STOPPED at zero flow, never where it was."""
+        cleared = await self._interlock.reset()
+        if self.setpoint.mode is FluidMode.FAULT:
+            self.setpoint = STOPPED
+        self._wake.set()
+        return cleared
+
+    def _check_value(
+        self,
+        name: str,
+        value: float,
+        low: float,
+        high: float,
+        unit: str,
+        why: str = "the profile's limits",
+    ) -> None:
+        if not (low <= value <= high):
+            raise CommandRejectedError(
+                f"{name} = {value:g}: expected {low:g} to {high:g} {unit} ({why})"
+            )
+
+    def _start(self, setpoint: Setpoint, *, contrast: bool) -> None:
+        self._interlock.check_motion(setpoint.mode.value)
+        if self.pump_running and contrast != self._run_is_contrast:
+            raise CommandRejectedError(
+                f"cannot switch from {self.setpoint.mode} to {setpoint.mode} while the pump runs: stop first"
+            )
+        if self.pump_running and (
+            setpoint.volume_ul is not None
+            or self.setpoint.mode in (FluidMode.BOLUS, FluidMode.PRIMING)
+        ):
+            raise CommandRejectedError(f"{self.setpoint.mode} in progress: stop first")
+        self._pressure_integral = (
+            setpoint.pressure_mmhg / PRESSURE_ASSUMED_RESISTANCE_MMHG_MIN_PER_ML
+        )
+        self.setpoint = setpoint
+        self._wake.set()
+
+    # -- the hot path ---------------------------------------------------------------------
+
+    def on_sample(self, t_us: int, pressure_mmhg: float, rx_time_s: float) -> None:
+        previous_t_us = self.last_sample_t_us
+        self.last_sample_t_us = t_us
+        self.last_sample_rx_s = rx_time_s
+        self._recent_pressure.append(pressure_mmhg)
+        flow = self.applied_flow_ml_min if self.pump_running else 0.0
+        if previous_t_us is not None and self.pump_running:
+            self._run_host_ul += flow * 1000.0 / 60.0 * (t_us - previous_t_us) / 1e6
+        reading = self._estimator.update(t_us / 1e6, pressure_mmhg, flow)
+        self.last_reading = reading
+        if self.pump_running and self.setpoint.mode in MOTION_MODES:
+            self._supervise(t_us, pressure_mmhg, reading)
+
+    def _supervise(self, t_us: int, pressure_mmhg: float, reading: ResistanceReading) -> None:
+        limits = self._limits
+        figures: dict[str, Figure] = {
+            "pressure_mmhg": round(pressure_mmhg, 2),
+            "flow_ml_min": round(self.applied_flow_ml_min, 4),
+            "resistance_mmhg_min_per_ml": _rounded(reading.resistance_mmhg_min_per_ml),
+            "resistance_rise_mmhg_min_per_ml_per_s": _rounded(reading.rise_mmhg_min_per_ml_per_s),
+            "sample_t_us": t_us,
+        }
+        if self._over_pressure.update(pressure_mmhg >= limits.max_pressure_mmhg, t_us):
+            self._fault(
+                StopCause.PRESSURE_LIMIT,
+                f"pressure {pressure_mmhg:.1f} mmHg at or above the limit {limits.max_pressure_mmhg:g} mmHg",
+                figures | {"limit_mmhg": limits.max_pressure_mmhg},
+                self._over_pressure,
+            )
+            return
+        if self.setpoint.mode is FluidMode.BOLUS and self._bolus_cap.update(
+            pressure_mmhg >= limits.irrigation_pressure_cap_mmhg, t_us
+        ):
+            self._fault(
+                StopCause.BOLUS_PRESSURE_CAP,
+                f"bolus pressure {pressure_mmhg:.1f} mmHg reached the cap {limits.irrigation_pressure_cap_mmhg:g} mmHg",
+                figures | {"limit_mmhg": limits.irrigation_pressure_cap_mmhg},
+                self._bolus_cap,
+            )
+            return
+        resistance = reading.resistance_mmhg_min_per_ml
+        if resistance is not None and self._over_resistance.update(
+            resistance >= limits.max_resistance_mmhg_min_per_ml, t_us
+        ):
+            self._fault(
+                StopCause.RESISTANCE_LIMIT,
+                f"resistance {resistance:.1f} mmHg·min/mL at or above the limit {limits.max_resistance_mmhg_min_per_ml:g}",
+                figures | {"limit_mmhg_min_per_ml": limits.max_resistance_mmhg_min_per_ml},
+                self._over_resistance,
+            )
+            return
+        rise = reading.rise_mmhg_min_per_ml_per_s
+        if rise is not None and self._fast_rise.update(
+            rise >= limits.max_resistance_rise_mmhg_min_per_ml_per_s, t_us
+        ):
+            self._fault(
+                StopCause.RESISTANCE_RISE,
+                f"resistance rising at {rise:.1f} mmHg·min/mL per s, above the limit {limits.max_resistance_rise_mmhg_min_per_ml_per_s:g}",
+                figures
+                | {"limit_mmhg_min_per_ml_per_s": limits.max_resistance_rise_mmhg_min_per_ml_per_s},
+                self._fast_rise,
+            )
+            return
+        if resistance is not None and reading.flow_steady:
+            reference = self._leak_reference.update(resistance)
+            if reference is not None and self._leak.update(
+                resistance < limits.leak_resistance_fraction * reference, t_us
+            ):
+                self._fault(
+                    StopCause.LEAK_OR_PERFORATION,
+                    f"resistance fell to {resistance:.1f} from {reference:.1f} mmHg·min/mL while flow continued",
+                    figures
+                    | {
+                        "reference_mmhg_min_per_ml": round(reference, 3),
+                        "fraction_limit": limits.leak_resistance_fraction,
+                    },
+                    self._leak,
+                )
+                return
+        else:
+            self._leak_reference.clear()
+            self._leak.clear()
+        self._check_volumes(figures)
+
+    def _check_volumes(self, figures: dict[str, Figure]) -> None:
+        limits = self._limits
+        if self.saline_ul >= limits.saline_volume_cap_ml * 1000.0:
+            self._fault(
+                StopCause.SALINE_VOLUME_CAP,
+                f"saline volume {self.saline_ul / 1000:.3f} mL reached the cap {limits.saline_volume_cap_ml:g} mL",
+                figures | {"saline_ml": round(self.saline_ul / 1000, 4)},
+                None,
+            )
+        elif self.contrast_ul >= limits.contrast_volume_cap_ml * 1000.0:
+            self._fault(
+                StopCause.CONTRAST_VOLUME_CAP,
+                f"contrast volume {self.contrast_ul / 1000:.3f} mL reached the cap {limits.contrast_volume_cap_ml:g} mL",
+                figures | {"contrast_ml": round(self.contrast_ul / 1000, 4)},
+                None,
+            )
+        elif self.setpoint.volume_ul is not None and self.run_volume_ul >= self.setpoint.volume_ul:
+            self._complete()
+
+    def _fault(
+        self,
+        cause: StopCause,
+        message: str,
+        figures: dict[str, Figure],
+        persistence: Persistence | None,
+    ) -> None:
+        trigger = persistence.first_t_us if persistence is not None else figures.get("sample_t_us")
+        self._interlock.trip(
+            cause,
+            message,
+            mode=self.setpoint.mode,
+            figures=figures,
+            trigger_sample_t_us=trigger if isinstance(trigger, int) else None,
+        )
+
+    def _complete(self) -> None:
+        mode = self.setpoint.mode
+        if mode is FluidMode.PRIMING:
+            self.primed = True
+        self._interlock.trip(
+            StopCause.COMPLETED,
+            f"{mode} complete: {self.run_volume_ul:.0f} uL delivered",
+            mode=mode,
+            figures={"volume_ul": round(self.run_volume_ul, 1)},
+        )
+
+    def check_freshness(self, now_s: float) -> None:
+        """Called on a timer: the samples themselves cannot report that they stopped coming."""
+        if not (self.pump_running and self.setpoint.mode in MOTION_MODES):
+            return
+        age_s = None if self.last_sample_rx_s is None else now_s - self.last_sample_rx_s
+        if age_s is None or age_s > STALE_AFTER_S:
+            self._interlock.trip(
+                StopCause.PRESSURE_DATA_STALE,
+                "no pressure sample for "
+                + ("ever" if age_s is None else f"{age_s * 1000:.0f} ms")
+                + f" while fluid moves (limit {STALE_AFTER_S * 1000:.0f} ms)",
+                mode=self.setpoint.mode,
+                figures={"sample_age_ms": None if age_s is None else round(age_s * 1000, 1)},
+            )
+
+    # -- every stop, from anywhere, comes through here ---------------------------------------
+
+    def _on_stop(self, event: StopEvent) -> None:
+        self._generation += 1
+        self.pump_running = False
+        self.applied_flow_ml_min = 0.0
+        self._pressure_integral = 0.0
+        for check in (
+            self._over_pressure,
+            self._over_resistance,
+            self._fast_rise,
+            self._bolus_cap,
+            self._leak,
+        ):
+            check.clear()
+        self._leak_reference.clear()
+        self.setpoint = Setpoint(FluidMode.FAULT) if event.latched else STOPPED
+        self._relief_pending = event.cause in _RELIEVABLE and self._limits.relief_withdraw_ul > 0
+        self.last_stop = event
+        self._wake.set()
+
+    # -- volumes ----------------------------------------------------------------------------
+
+    @property
+    def run_volume_ul(self) -> float:
+        return max(self._run_host_ul, self._run_pump_ul)
+
+    @property
+    def saline_ul(self) -> float:
+        return self.saline_done_ul + (0.0 if self._run_is_contrast else self.run_volume_ul)
+
+    @property
+    def contrast_ul(self) -> float:
+        return self.contrast_done_ul + (self.run_volume_ul if self._run_is_contrast else 0.0)
+
+    def on_dispensed(self, infused_ml: float) -> None:
+        """The pump's own count for the current run (it is cleared at every start)."""
+        self._run_pump_ul = infused_ml * 1000.0
+
+    def _begin_run(self, contrast: bool) -> None:
+        if self._run_is_contrast:
+            self.contrast_done_ul += self.run_volume_ul
+        else:
+            self.saline_done_ul += self.run_volume_ul
+        self._run_is_contrast = contrast
+        self._run_host_ul = 0.0
+        self._run_pump_ul = 0.0
+
+    # -- setpoint laws ----------------------------------------------------------------------
+
+    @property
+    def mean_pressure_mmhg(self) -> float | None:
+        if not self._recent_pressure:
+            return None
+        return sum(self._recent_pressure) / len(self._recent_pressure)
+
+    def target_flow_ml_min(self, dt_s: float = ACTUATION_TICK_S) -> float:
+        setpoint = self.setpoint
+        pressure = self.mean_pressure_mmhg or 0.0
+        if setpoint.mode is FluidMode.IRRIGATING:
+            # Back off linearly from backoff_start to the cap; keep a trickle so the resistance
+            # stays observable (a stopped pump would blind the supervision).
+            start, cap = self._limits.backoff_start_mmhg, self._limits.irrigation_pressure_cap_mmhg
+            fraction = min(1.0, max(0.1, (cap - pressure) / (cap - start)))
+            return setpoint.flow_ml_min * fraction
+        if setpoint.mode is FluidMode.PRESSURE:
+            error = setpoint.pressure_mmhg - pressure
+            unclamped = PRESSURE_KP_ML_MIN_PER_MMHG * error + self._pressure_integral
+            high = self._limits.max_flow_ml_min
+            low = self._limits.min_flow_for_resistance_ml_min
+            if (
+                low < unclamped < high
+                or (unclamped <= low and error > 0)
+                or (unclamped >= high and error < 0)
+            ):
+                self._pressure_integral += PRESSURE_KI_ML_MIN_PER_MMHG_S * error * dt_s
+            return min(high, max(low, unclamped))
+        if setpoint.mode in (FluidMode.BOLUS, FluidMode.PRIMING):
+            return setpoint.flow_ml_min
+        return 0.0
+
+    # -- the actuation task -----------------------------------------------------------------
+
+    async def run_actuation(self, read_dispensed_ml: DispensedReader) -> None:
+        """Apply the mode to the pump and poll its dispensed volume; runs for the daemon's life."""
+        while True:
+            try:
+                async with asyncio.timeout(ACTUATION_TICK_S):
+                    await self._wake.wait()
+            except TimeoutError:
+                pass
+            self._wake.clear()
+            await self.actuate_once(read_dispensed_ml)
+
+    async def actuate_once(self, read_dispensed_ml: DispensedReader) -> None:
+        """One actuation step: check freshness, start/adjust/relieve the pump, poll its volume."""
+        now_s = self._clock.monotonic()
+        self.check_freshness(now_s)
+        try:
+            if self._relief_pending:
+                self._relief_pending = False
+                await self._interlock.relief_withdraw(
+                    self._limits.relief_withdraw_ul, RELIEF_RATE_ML_MIN
+                )
+            elif self.setpoint.mode in MOTION_MODES and not self.pump_running:
+                await self._start_pump()
+                self._last_rate_change_s = now_s
+            elif (
+                self.pump_running
+                and now_s - self._last_rate_change_s
+                >= self._loop.rate_update_min_interval_ms / 1000.0
+            ):
+                target = self.target_flow_ml_min(ACTUATION_TICK_S)
+                if (
+                    abs(target - self.applied_flow_ml_min)
+                    > RATE_CHANGE_TOLERANCE * self.applied_flow_ml_min
+                ):
+                    generation = self._generation
+                    await self._interlock.set_rate(target)
+                    if generation == self._generation:
+                        self.applied_flow_ml_min = target
+                    self._last_rate_change_s = now_s
+            if now_s >= self._next_poll_s:
+                self._next_poll_s = now_s + 1.0 / self._loop.pump_poll_hz
+                self.on_dispensed(await read_dispensed_ml())
+        except InterlockDeniedError as exc:
+            log.info("actuation refused: %s", exc.reason)
+        except (TimeoutError, ConnectionError) as exc:
+            self._pump_failed(StopCause.PUMP_LINK_LOST, f"pump did not answer: {exc!r}")
+        except PumpFaultError as exc:
+            self._pump_failed(StopCause.PUMP_ALARM, f"pump reported: {exc}")
+
+    async def _start_pump(self) -> None:
+        setpoint = self.setpoint
+        contrast = setpoint.mode is FluidMode.BOLUS
+        self._begin_run(contrast)
+        rate = self.target_flow_ml_min()
+        generation = self._generation
+        await self._interlock.infuse(rate, setpoint.volume_ul)
+        if generation == self._generation:
+            self.applied_flow_ml_min = rate
+            self.pump_running = True
+
+    def _pump_failed(self, cause: StopCause, message: str) -> None:
+        if self.setpoint.mode in MOTION_MODES or self.pump_running:
+            self._interlock.trip(cause, message, mode=self.setpoint.mode)
+        else:
+            log.warning("%s (pump idle)", message)
+
+
+class PumpFaultError(Exception):
+    """The pump answered with an alarm or refused a command (raised by the daemon's adapter)."""
+
+
+DispensedReader = Callable[[], Awaitable[float]]
+"""Reads the pump's infused volume for the current run, in mL."""
+
+
+_RELIEVABLE = frozenset(
+    {
+        StopCause.RESISTANCE_LIMIT,
+        StopCause.RESISTANCE_RISE,
+        StopCause.PRESSURE_LIMIT,
+        StopCause.BOLUS_PRESSURE_CAP,
+    }
+)
+
+
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(value, 3)

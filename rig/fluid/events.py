@@ -1,0 +1,67 @@
+"""Why the saline stopped: every stop is one of these, with its figures."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from enum import StrEnum
+
+
+class StopCause(StrEnum):
+    # Ordinary ends: they do not latch.
+    OPERATOR = "operator"
+    COMPLETED = "completed"
+    SHUTDOWN = "shutdown"
+    # Supervision: these latch until an operator resets them.
+    RESISTANCE_LIMIT = "resistance_limit"
+    RESISTANCE_RISE = "resistance_rise"
+    PRESSURE_LIMIT = "pressure_limit"
+    BOLUS_PRESSURE_CAP = "bolus_pressure_cap"
+    LEAK_OR_PERFORATION = "leak_or_perforation"
+    SALINE_VOLUME_CAP = "saline_volume_cap"
+    CONTRAST_VOLUME_CAP = "contrast_volume_cap"
+    PRESSURE_DATA_STALE = "pressure_data_stale"
+    PUMP_ALARM = "pump_alarm"
+    PUMP_LINK_LOST = "pump_link_lost"
+    BOARD_LINK_LOST = "board_link_lost"
+    BOARD_TRIP = "board_trip"
+
+    @property
+    def latches(self) -> bool:
+        return self not in _NON_LATCHING
+
+
+_NON_LATCHING = frozenset({StopCause.OPERATOR, StopCause.COMPLETED, StopCause.SHUTDOWN})
+
+Figure = float | int | str | bool | None
+
+
+@dataclass(frozen=True)
+class StopEvent:
+    cause: StopCause
+    message: str
+    mode: str
+    """The fluid mode that was running when the stop happened."""
+    figures: dict[str, Figure] = field(default_factory=dict)
+    trigger_sample_t_us: int | None = None
+    """Board timestamp of the first sample over the limit (None when no sample triggered it)."""
+    stop_tx_done_us: int | None = None
+    """Host clock time the last byte of the pump's stop command left the host."""
+    wall_time: float = field(default_factory=time.time)
+
+    @property
+    def latched(self) -> bool:
+        return self.cause.latches
+
+    @property
+    def detection_to_stop_ms(self) -> float | None:
+        if self.trigger_sample_t_us is None or self.stop_tx_done_us is None:
+            return None
+        return (self.stop_tx_done_us - self.trigger_sample_t_us) / 1000.0
+
+    def as_dict(self) -> dict[str, object]:
+        data = asdict(self)
+        data["cause"] = str(self.cause)
+        data["latched"] = self.latched
+        data["detection_to_stop_ms"] = self.detection_to_stop_ms
+        return data

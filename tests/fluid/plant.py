@@ -1,0 +1,114 @@
+"""The controller's plant for unit tests: the simulator's fluid world behind a recording pump.
+
+The world is the real physics model (a sim, not a mock); only the pump and relay drivers are
+replaced, by a fake that records the commands it was given and moves the world's flow as the
+real pump would.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from drivers.clock import ManualClock
+from drivers.ne1000 import Direction
+from drivers.sim.world import FluidWorld
+from rig.config import FluidLoopConfig, LimitsConfig
+from rig.fluid.controller import SAMPLE_PERIOD_S, FluidController
+from rig.safety.interlock import Interlock
+
+
+@dataclass
+class RecordingPump:
+    clock: ManualClock
+    calls: list[str] = field(default_factory=list)
+    running: bool = False
+    direction: Direction = Direction.INFUSE
+    rate_ml_min: float = 0.0
+    stop_fails: bool = False
+
+    def stop_nowait(self) -> float:
+        if self.stop_fails:
+            raise ConnectionError("pump cable pulled")
+        self.calls.append("stop_nowait")
+        self.running = False
+        return self.clock.monotonic() + 0.004
+
+    async def stop(self) -> None:
+        self.calls.append("stop")
+        self.running = False
+
+    async def set_direction(self, direction: Direction) -> None:
+        self.calls.append(f"dir {direction.name}")
+        self.direction = direction
+
+    async def set_rate(self, ml_min: float) -> None:
+        self.calls.append(f"rate {ml_min:.3f}")
+        self.rate_ml_min = ml_min
+
+    async def set_volume_ul(self, ul: float) -> None:
+        self.calls.append(f"volume {ul:.0f}")
+
+    async def clear_dispensed(self, direction: Direction) -> None:
+        self.calls.append("clear")
+
+    async def run(self) -> None:
+        self.calls.append("run")
+        self.running = True
+
+    @property
+    def flow_ml_min(self) -> float:
+        if not self.running:
+            return 0.0
+        return self.rate_ml_min if self.direction is Direction.INFUSE else -self.rate_ml_min
+
+
+@dataclass
+class RecordingRelay:
+    clock: ManualClock
+    calls: list[str] = field(default_factory=list)
+
+    def open_pump_relay_nowait(self) -> float:
+        self.calls.append("open")
+        return self.clock.monotonic()
+
+    async def set_pump_relay(self, closed: bool) -> None:
+        self.calls.append("close" if closed else "open")
+
+    async def reset_trip(self) -> None:
+        self.calls.append("reset_trip")
+
+
+class Plant:
+    def __init__(
+        self, limits: LimitsConfig | None = None, loop: FluidLoopConfig | None = None
+    ) -> None:
+        self.clock = ManualClock(100.0)
+        self.world = FluidWorld(start_time_s=self.clock.monotonic())
+        self.pump = RecordingPump(self.clock)
+        self.relay = RecordingRelay(self.clock)
+        self.interlock = Interlock(self.pump, self.relay, self.clock)
+        self.interlock.pump_link_up = self.interlock.relay_link_up = True
+        self.controller = FluidController(
+            limits or LimitsConfig(), loop or FluidLoopConfig(), self.interlock, self.clock
+        )
+        self.events = []  # type: ignore[var-annotated]
+        self.interlock.add_stop_listener(self.events.append)
+        self.pressure_offset_mmhg = 0.0
+
+    async def read_dispensed_ml(self) -> float:
+        return self.world.pumped_ml
+
+    async def run_for(self, seconds: float) -> None:
+        """Advance time sample by sample; actuate every 10 samples (20 ms) as the daemon does."""
+        for index in range(round(seconds / SAMPLE_PERIOD_S)):
+            self.clock.advance(SAMPLE_PERIOD_S)
+            self.world.set_pump_flow(self.pump.flow_ml_min)
+            self.world.step(SAMPLE_PERIOD_S)
+            t_us = round(self.clock.monotonic() * 1e6)
+            self.controller.on_sample(
+                t_us,
+                self.world.line_pressure_mmhg + self.pressure_offset_mmhg,
+                self.clock.monotonic(),
+            )
+            if index % 10 == 0:
+                await self.controller.actuate_once(self.read_dispensed_ml)

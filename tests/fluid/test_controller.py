@@ -1,0 +1,206 @@
+"""The fluid controller against the physics world: stops, latching, recovery, modes, volumes."""
+
+from __future__ import annotations
+
+import pytest
+
+from rig.config import LimitsConfig
+from rig.fluid.controller import CommandRejectedError, FluidMode
+from rig.fluid.events import StopCause
+from rig.safety.interlock import InterlockDeniedError
+from tests.fluid.plant import Plant
+
+RESISTANCE_CAUSES = {StopCause.RESISTANCE_LIMIT, StopCause.RESISTANCE_RISE}
+
+
+async def test_steady_irrigation_runs_without_a_stop_for_a_minute() -> None:
+    plant = Plant()
+    plant.controller.irrigate(1.0)
+    await plant.run_for(60.0)
+    assert plant.events == []
+    assert plant.pump.running
+    reading = plant.controller.last_reading
+    assert reading.resistance_mmhg_min_per_ml == pytest.approx(17.0, rel=0.05)
+
+
+async def test_tip_against_wall_stops_pump_with_cause_and_first_sample_time() -> None:
+    plant = Plant()
+    plant.controller.irrigate(1.0)
+    await plant.run_for(1.5)
+    plant.world.set_tip_resistance_target(15.0 * 12, ramp_s=0.1)
+    await plant.run_for(2.0)
+    assert len(plant.events) == 1
+    event = plant.events[0]
+    assert event.cause in RESISTANCE_CAUSES
+    assert event.latched
+    assert "stop_nowait" in plant.pump.calls and not plant.pump.running
+    assert event.trigger_sample_t_us is not None and event.stop_tx_done_us is not None
+    assert event.trigger_sample_t_us <= event.figures["sample_t_us"]
+    assert plant.controller.setpoint.mode is FluidMode.FAULT
+    assert not plant.world.perforated
+
+
+async def test_full_occlusion_stops_before_the_board_cutoff() -> None:
+    plant = Plant()
+    plant.controller.irrigate(1.0)
+    await plant.run_for(1.5)
+    plant.world.occlude(ramp_s=0.02)
+    await plant.run_for(3.0)
+    assert plant.events and plant.events[0].cause in RESISTANCE_CAUSES | {StopCause.PRESSURE_LIMIT}
+    assert plant.world.line_pressure_mmhg < LimitsConfig().board_cutoff_mmhg
+
+
+async def test_no_false_stop_while_the_line_fills_or_the_flow_changes() -> None:
+    plant = Plant()
+    plant.controller.irrigate(2.0)
+    await plant.run_for(2.0)
+    plant.controller.irrigate(0.5)
+    await plant.run_for(2.0)
+    plant.controller.irrigate(2.5)
+    await plant.run_for(2.0)
+    assert plant.events == []
+
+
+async def test_latched_fault_refuses_motion_and_keeps_first_cause() -> None:
+    plant = Plant()
+    plant.controller.irrigate(1.0)
+    await plant.run_for(1.5)
+    plant.world.occlude()
+    await plant.run_for(2.0)
+    first = plant.events[0]
+    with pytest.raises(InterlockDeniedError, match="fault latched"):
+        plant.controller.irrigate(1.0)
+    plant.interlock.trip(StopCause.PUMP_ALARM, "a later fault", mode="fault")
+    assert plant.interlock.latched is first
+
+
+async def test_reset_restarts_at_zero_flow_never_the_old_setpoint() -> None:
+    plant = Plant()
+    plant.controller.irrigate(1.0)
+    await plant.run_for(1.5)
+    plant.world.occlude()
+    await plant.run_for(2.0)
+    plant.world.clear()
+    calls_before = list(plant.pump.calls)
+    cleared = await plant.controller.reset()
+    assert cleared is not None and cleared.cause in RESISTANCE_CAUSES | {StopCause.PRESSURE_LIMIT}
+    await plant.run_for(2.0)
+    assert plant.controller.setpoint.mode is FluidMode.STOPPED
+    assert plant.controller.setpoint.flow_ml_min == 0.0
+    assert not plant.pump.running
+    assert "run" not in plant.pump.calls[len(calls_before) :]
+
+
+async def test_perforation_pressure_falls_while_flow_continues_stops_pump() -> None:
+    plant = Plant()
+    plant.controller.irrigate(1.0)
+    await plant.run_for(2.0)
+    plant.world.set_leak_resistance(3.0)
+    await plant.run_for(1.0)
+    assert [e.cause for e in plant.events] == [StopCause.LEAK_OR_PERFORATION]
+
+
+async def test_pressure_mode_holds_setpoint_without_overshooting_the_cap() -> None:
+    plant = Plant()
+    plant.controller.hold_pressure(25.0)
+    peak = 0.0
+    for _ in range(40):
+        await plant.run_for(0.1)
+        peak = max(peak, plant.world.line_pressure_mmhg)
+    assert plant.events == []
+    assert plant.world.line_pressure_mmhg == pytest.approx(25.0, abs=2.0)
+    assert peak < LimitsConfig().irrigation_pressure_cap_mmhg
+
+
+async def test_irrigation_backs_off_near_the_pressure_cap() -> None:
+    limits = LimitsConfig()
+    plant = Plant()
+    plant.world.set_tip_resistance_target(26.0, ramp_s=0.0)  # 2 mL/min would give ~56 mmHg
+    plant.controller.irrigate(2.0)
+    await plant.run_for(6.0)
+    assert plant.controller.applied_flow_ml_min < 2.0
+    assert plant.world.line_pressure_mmhg < limits.irrigation_pressure_cap_mmhg + 1.0
+
+
+async def test_bolus_delivers_its_volume_then_counts_contrast() -> None:
+    plant = Plant()
+    plant.controller.bolus(0.05, 0.3)
+    await plant.run_for(12.0)
+    completed = [e for e in plant.events if e.cause is StopCause.COMPLETED]
+    assert completed and not completed[0].latched
+    assert plant.controller.contrast_ul == pytest.approx(50.0, abs=2.0)
+    assert plant.controller.setpoint.mode is FluidMode.STOPPED
+
+
+async def test_bolus_beyond_the_cumulative_contrast_cap_is_refused() -> None:
+    plant = Plant()
+    with pytest.raises(CommandRejectedError, match="volume_ml"):
+        plant.controller.bolus(LimitsConfig().contrast_volume_cap_ml + 0.1, 0.2)
+    assert plant.pump.calls == []
+
+
+async def test_saline_volume_cap_stops_and_latches() -> None:
+    limits = LimitsConfig(saline_volume_cap_ml=0.05)
+    plant = Plant(limits)
+    plant.controller.irrigate(3.0)
+    await plant.run_for(2.0)
+    assert [e.cause for e in plant.events] == [StopCause.SALINE_VOLUME_CAP]
+    assert plant.controller.saline_ul == pytest.approx(50.0, abs=3.0)
+
+
+async def test_stale_pressure_data_stops_the_pump() -> None:
+    plant = Plant()
+    plant.controller.irrigate(1.0)
+    await plant.run_for(0.5)
+    plant.clock.advance(0.06)
+    plant.controller.check_freshness(plant.clock.monotonic())
+    assert [e.cause for e in plant.events] == [StopCause.PRESSURE_DATA_STALE]
+    assert not plant.pump.running
+
+
+async def test_operator_stop_does_not_latch() -> None:
+    plant = Plant()
+    plant.controller.irrigate(1.0)
+    await plant.run_for(0.5)
+    plant.controller.stop()
+    assert plant.events[-1].cause is StopCause.OPERATOR and not plant.events[-1].latched
+    plant.controller.irrigate(1.0)
+    await plant.run_for(0.2)
+    assert plant.pump.running
+
+
+async def test_stop_falls_back_to_the_power_relay_when_the_pump_cannot_be_written() -> None:
+    plant = Plant()
+    plant.controller.irrigate(1.0)
+    await plant.run_for(1.0)
+    plant.pump.stop_fails = True
+    plant.world.occlude()
+    await plant.run_for(2.0)
+    assert plant.events and plant.relay.calls == ["open"]
+
+
+async def test_fault_during_start_sequence_never_sends_run() -> None:
+    plant = Plant()
+    plant.controller.irrigate(1.0)
+
+    original = plant.pump.set_rate
+
+    async def set_rate_then_fault(ml_min: float) -> None:
+        await original(ml_min)
+        plant.interlock.trip(StopCause.BOARD_TRIP, "e-stop pressed mid-sequence", mode="irrigating")
+
+    plant.pump.set_rate = set_rate_then_fault  # type: ignore[method-assign]
+    await plant.controller.actuate_once(plant.read_dispensed_ml)
+    assert "run" not in plant.pump.calls
+    assert not plant.pump.running and not plant.controller.pump_running
+
+
+async def test_relief_withdraw_after_a_pressure_stop_when_configured() -> None:
+    plant = Plant(LimitsConfig(relief_withdraw_ul=5.0))
+    plant.controller.irrigate(1.0)
+    await plant.run_for(1.5)
+    plant.world.occlude()
+    await plant.run_for(1.0)
+    assert plant.events
+    tail = plant.pump.calls[plant.pump.calls.index("stop_nowait") :]
+    assert tail[:5] == ["stop_nowait", "dir WITHDRAW", "rate 1.000", "volume 5", "run"]
