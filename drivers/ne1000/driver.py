@@ -186,6 +186,10 @@ class Ne1000Pump:
         await self.link.close()
         self._fail_all(LinkClosedError(f"{self.link.url} closed"))
 
+    async def wait_closed(self) -> None:
+        """Return when the link has been lost or closed."""
+        await self.link.wait_closed()
+
     async def _probe(self) -> None:
         for safe in (False, True):
             self._tx_safe_mode = self._codec.safe_mode = safe

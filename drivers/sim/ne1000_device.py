@@ -28,7 +28,9 @@ guess about the real pump, to be checked against one on the bench):
   model assumption; ``OOR`` outside it. Diameter range 0.1..50.0 mm.
 - Stall: infusing against a line pressure above `stall_pressure_mmhg`, or withdrawing against a
   vacuum below its negative, stops the motor with alarm ``S``.
-- A new model is a pump that has been on for a while: powered, basic mode, no alarm.
+- A new model is a pump that has been on for a while: powered, basic mode, no alarm, clock at
+  0 until `power_on`, `receive` or `advance` moves it. To simulate a cold boot, `power_off()`
+  then `power_on(now_s)`.
 """
 
 from __future__ import annotations
@@ -191,10 +193,14 @@ class Ne1000Device:
         self._codec = Ne1000DeviceCodec(self.address)
 
     def power_on(self, now_s: float) -> None:
+        """Close the power relay: a cold boot (quirk, alarm R) unless the pump already has power.
+
+        On a pump that is already powered this only brings its clock up to `now_s`.
+        """
+        self._now_s = max(self._now_s, now_s)
         if self._powered:
             return
         self._powered = True
-        self._now_s = max(self._now_s, now_s)
         self._swallow_next = True
         self._alarm = AlarmKind.RESET
         self._watchdog_fired = False

@@ -69,6 +69,8 @@ async def test_connect_in_basic_mode_sends_no_saf() -> None:
         assert not pump.safe_mode
         assert await pump.version() == "NE1000V3.928"
         await pump.close()
+        async with asyncio.timeout(1.0):
+            await pump.wait_closed()
 
 
 async def test_connect_finds_a_pump_left_in_safe_mode_and_returns_it_to_basic() -> None:
