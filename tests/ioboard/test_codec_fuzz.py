@@ -32,6 +32,7 @@ from drivers.ioboard.codec import (
     ZeroPressure,
     build_frame,
 )
+from drivers.sim.ioboard_device import IoBoardDevice
 
 FUZZ = settings(max_examples=300, deadline=None)
 
@@ -151,3 +152,18 @@ def test_board_messages_round_trip_behind_noise(messages: list[BoardMessage], no
         except BoardProtocolError:
             continue
     assert got[-len(messages) :] == messages
+
+
+@FUZZ
+@given(st.lists(st.binary(max_size=80), max_size=8), st.lists(host_messages, max_size=8))
+def test_device_model_survives_arbitrary_host_bytes(
+    chunks: list[bytes], messages: list[HostMessage]
+) -> None:
+    device = IoBoardDevice()
+    now_s = 1.0
+    for chunk in chunks:
+        device.receive(chunk, now_s)
+        now_s += 0.001
+        device.advance(now_s, 10.0)
+    for i, message in enumerate(messages):
+        device.receive(build_frame(device.expected_seq, message.encode()), now_s + i * 0.001)

@@ -201,6 +201,10 @@ async def test_driver_talks_to_the_emulated_board(bridge: Bridge) -> None:
     assert status.cutoff_mmhg == 120.0
     assert status.light_permille == 250
     assert bridge.device.light_permille == 250
+    await board.zero_pressure()
+    with pytest.raises(BoardCommandRejectedError) as info:
+        await board.set_light(1001)
+    assert info.value.nack.reason is NackReason.OUT_OF_RANGE
     await board.close()
 
 
