@@ -11,9 +11,9 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from rig.cli import config_cmd, devices_cmd
+from rig.cli import bench_cmd, client_cmds, config_cmd, devices_cmd, run_cmds
 
-COMMAND_MODULES = [config_cmd, devices_cmd]
+COMMAND_MODULES = [run_cmds, client_cmds, bench_cmd, config_cmd, devices_cmd]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,58 @@
+"""`python -m drivers.sim`: the simulated rig as its own process.
+
+It runs apart from the daemon on purpose: killing the daemon must leave the emulated pump and
+board running, so their own safety (safe-mode timeout, watchdog) can be seen to act.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+from pathlib import Path
+
+from drivers.sim.rig_sim import RigSimulator, SimSettings, serve_forever
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m drivers.sim", description=__doc__)
+    parser.add_argument("--link-dir", type=Path, required=True, help="where the device symlinks go")
+    parser.add_argument("--broker", required=True, help="HOST:PORT of the MQTT broker")
+    parser.add_argument("--rig-id", required=True)
+    parser.add_argument("--pump-baudrate", type=int, default=19200)
+    parser.add_argument("--board-baudrate", type=int, default=460800)
+    parser.add_argument("--syringe-diameter-mm", type=float, default=14.57)
+    parser.add_argument("--pressure-noise-mmhg", type=float, default=0.2)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s sim %(levelname)s %(name)s: %(message)s"
+    )
+    host, _, port = args.broker.rpartition(":")
+    settings = SimSettings(
+        link_dir=args.link_dir,
+        pump_baudrate=args.pump_baudrate,
+        board_baudrate=args.board_baudrate,
+        syringe_diameter_mm=args.syringe_diameter_mm,
+        pressure_noise_mmhg=args.pressure_noise_mmhg,
+        seed=args.seed,
+    )
+
+    async def run() -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, task.cancel)
+        async with RigSimulator(settings) as sim:
+            (args.link_dir / "ready").write_text("ready\n")
+            await serve_forever(sim, host, int(port), args.rig_id)
+
+    with contextlib.suppress(asyncio.CancelledError, KeyboardInterrupt):
+        asyncio.run(run())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,282 @@
+"""The simulated rig: the fluid world, the device models and their emulated serial ports.
+
+One physics loop steps everything on one clock (about 1 kHz): the scenario acts on the world,
+the I/O board's relay powers or cuts the pump, the pump model moves its plunger against the line
+pressure, the world integrates the flow, and the board model samples the line pressure at
+500 Hz and streams the samples. The device models speak the real wire protocols on the far end
+of pseudo-terminals, so the host's drivers cannot tell this from a bench.
+
+The simulator imports codecs and device models, never the rig.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections import deque
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from drivers.clock import REAL_CLOCK, Clock
+from drivers.sim.ioboard_device import IoBoardDevice
+from drivers.sim.ne1000_device import Ne1000Device
+from drivers.sim.pty import LinkFaults, PtyPort
+from drivers.sim.scenarios import Scenario, make_scenario
+from drivers.sim.world import FluidWorld, FluidWorldParams
+from drivers.transport.mqtt import JsonObject, MqttEndpoint, dumps
+
+log = logging.getLogger(__name__)
+
+PHYSICS_PERIOD_S = 0.001
+MAX_STEP_S = 0.002
+PUMPED_HISTORY_STEPS = 20_000
+"""About 20 s of (time, syringe volume pushed) at the physics rate, for bolus measurements."""
+
+
+@dataclass(frozen=True)
+class SimSettings:
+    link_dir: Path
+    pump_baudrate: int = 19200
+    board_baudrate: int = 460800
+    pump_address: int = 0
+    syringe_diameter_mm: float = 14.57
+    pressure_noise_mmhg: float = 0.2
+    seed: int = 0
+
+
+def sim_command_topic(rig_id: str) -> str:
+    """Control requests to the simulator (scenarios, link faults, observation)."""
+    return f"sim/{rig_id}/cmd"
+
+
+def sim_state_topic(rig_id: str) -> str:
+    """The simulator's ground truth at 10 Hz: true pressures, flows, device states."""
+    return f"sim/{rig_id}/state"
+
+
+class SimError(ValueError):
+    """A simulator control request that cannot be carried out."""
+
+
+class RigSimulator:
+    def __init__(self, settings: SimSettings, *, clock: Clock = REAL_CLOCK) -> None:
+        self.settings = settings
+        self._clock = clock
+        self.world = FluidWorld(FluidWorldParams(), start_time_s=clock.monotonic())
+        self.pump = Ne1000Device(
+            address=settings.pump_address, syringe_diameter_mm=settings.syringe_diameter_mm
+        )
+        self.board = IoBoardDevice(noise_mmhg=settings.pressure_noise_mmhg, seed=settings.seed)
+        self.pump_port = PtyPort(
+            "pump",
+            settings.pump_baudrate,
+            self._from_host_to_pump,
+            link_dir=settings.link_dir,
+            clock=clock,
+            seed=settings.seed,
+        )
+        self.board_port = PtyPort(
+            "board",
+            settings.board_baudrate,
+            self._from_host_to_board,
+            link_dir=settings.link_dir,
+            clock=clock,
+            seed=settings.seed + 1,
+        )
+        self.ports = {"pump": self.pump_port, "board": self.board_port}
+        self.scenario: Scenario | None = None
+        self.relay_welded = False
+        """A relay whose contact has welded shut: the board opens it, the pump keeps its power."""
+        self._scenario_started_s = 0.0
+        self._last_step_s = clock.monotonic()
+        self._pumped_history: deque[tuple[float, float]] = deque(maxlen=PUMPED_HISTORY_STEPS)
+
+    async def __aenter__(self) -> RigSimulator:
+        self.settings.link_dir.mkdir(parents=True, exist_ok=True)
+        for port in self.ports.values():
+            await port.start()
+        # Cold boot: the pump then ignores its first command and reports alarm R, as a real one
+        # does after power-up, so the driver's handling of both runs on every simulated start.
+        self.pump.power_off()
+        self.pump.power_on(self._clock.monotonic())
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        for port in self.ports.values():
+            await port.stop()
+
+    # -- bytes from the host ------------------------------------------------------------------
+
+    def _from_host_to_pump(self, data: bytes, arrival_s: float) -> None:
+        self.pump_port.send(self.pump.receive(data, arrival_s))
+
+    def _from_host_to_board(self, data: bytes, arrival_s: float) -> None:
+        self.board_port.send(self.board.receive(data, arrival_s))
+
+    # -- physics ------------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Step the world until cancelled."""
+        self._last_step_s = self._clock.monotonic()
+        while True:
+            self.step(self._clock.monotonic())
+            await asyncio.sleep(PHYSICS_PERIOD_S)
+
+    def step(self, now_s: float) -> None:
+        dt_s = now_s - self._last_step_s
+        if dt_s <= 0:
+            return
+        self._last_step_s = now_s
+        if self.scenario is not None:
+            self.scenario.apply(self.world, now_s - self._scenario_started_s)
+        powered = self.board.relay_closed or self.relay_welded
+        if powered and not self.pump.powered:
+            self.pump.power_on(now_s)
+        elif not powered and self.pump.powered:
+            self.pump.power_off()
+        while dt_s > 0:
+            h = min(dt_s, MAX_STEP_S)
+            self.pump.advance(h, self.world.line_pressure_mmhg)
+            self.world.set_pump_flow(self.pump.flow_ml_min)
+            self.world.step(h)
+            dt_s -= h
+        self._pumped_history.append((now_s, self.world.pumped_ml))
+        self.board_port.send(self.board.advance(now_s, self.world.line_pressure_mmhg))
+
+    def pumped_since(self, t_s: float) -> float:
+        """Net volume (mL) the syringe pushed into the line after time `t_s`.
+
+        Whatever the syringe pushed after the moment the hazard showed either went into the duct
+        or sits in the line's compliance and drains into it afterwards: it is the bolus the
+        patient gets, unless a relief withdraw takes some back.
+        """
+        history = self._pumped_history
+        if not history or t_s < history[0][0]:
+            raise SimError(
+                f"t_s = {t_s}: expected a time within the last {PUMPED_HISTORY_STEPS} physics steps"
+            )
+        before = history[0][1]
+        for time_s, pumped_ml in reversed(history):
+            if time_s <= t_s:
+                before = pumped_ml
+                break
+        return self.world.pumped_ml - before
+
+    # -- control (scenarios, faults, observation) ---------------------------------------------
+
+    def start_scenario(self, name: str, **params: float) -> None:
+        self.scenario = make_scenario(name, **params)
+        self._scenario_started_s = self._clock.monotonic()
+
+    def clear(self) -> None:
+        """Back to a healthy duct: baseline resistances, no scenario, no link faults."""
+        self.scenario = None
+        self.world.clear()
+        for port in self.ports.values():
+            port.faults = LinkFaults()
+            if not port.plugged:
+                port.plug()
+
+    def port(self, device: str) -> PtyPort:
+        try:
+            return self.ports[device]
+        except KeyError:
+            raise SimError(f"device = {device!r}: expected one of {sorted(self.ports)}") from None
+
+    def state(self) -> dict[str, Any]:
+        return {
+            "t_s": self._clock.monotonic(),
+            "world": self.world.snapshot(),
+            "scenario": None if self.scenario is None else self.scenario.name,
+            "pump": {
+                "powered": self.pump.powered,
+                "running": self.pump.running,
+                "flow_ml_min": self.pump.flow_ml_min,
+                "alarm": None if self.pump.alarm is None else self.pump.alarm.name,
+                "last_stop_reason": self.pump.last_stop_reason,
+                "infused_ml": self.pump.infused_ml,
+                "plugged": self.pump_port.plugged,
+            },
+            "board": {
+                "relay_closed": self.board.relay_closed,
+                "relay_welded": self.relay_welded,
+                "trips": sorted(str(trip.name).lower() for trip in self.board.trips),
+                "plugged": self.board_port.plugged,
+            },
+        }
+
+    def handle(self, request: dict[str, Any]) -> dict[str, Any]:
+        """One control request (a JSON object with an `op`); returns the result object."""
+        op = request.get("op")
+        if op == "state":
+            return self.state()
+        if op == "scenario":
+            params = request.get("params") or {}
+            if not isinstance(params, dict):
+                raise SimError(f"params = {params!r}: expected an object")
+            self.start_scenario(
+                str(request.get("name")), **{str(k): float(v) for k, v in params.items()}
+            )
+            return {"scenario": request.get("name")}
+        if op == "clear":
+            self.clear()
+            return {}
+        if op == "link_fault":
+            port = self.port(str(request.get("device")))
+            fields = {
+                k: request[k]
+                for k in ("latency_s", "drop_probability", "corrupt_probability", "silent")
+                if k in request
+            }
+            port.faults = LinkFaults(**fields)
+            return {"device": port.name, "faults": vars(port.faults)}
+        if op == "unplug":
+            self.port(str(request.get("device"))).unplug()
+            return {}
+        if op == "replug":
+            self.port(str(request.get("device"))).plug()
+            return {}
+        if op == "relay_welded":
+            self.relay_welded = bool(request.get("welded", True))
+            return {"relay_welded": self.relay_welded}
+        if op == "estop":
+            if request.get("pressed", True):
+                self.board.press_estop()
+            else:
+                self.board.release_estop()
+            return {}
+        if op == "volume_since":
+            t_s = float(request["t_s"])
+            return {
+                "into_duct_ml": self.world.into_duct_since(t_s),
+                "pumped_ml": self.pumped_since(t_s),
+            }
+        raise SimError(
+            f"op = {op!r}: expected one of state, scenario, clear, link_fault, unplug, replug, "
+            "relay_welded, estop, volume_since"
+        )
+
+
+async def serve_forever(sim: RigSimulator, broker_host: str, broker_port: int, rig_id: str) -> None:
+    """Run the simulator with its control topics on the broker (the `rig sim` process)."""
+
+    async def on_request(payload: bytes) -> JsonObject:
+        try:
+            request = json.loads(payload)
+            if not isinstance(request, dict):
+                raise SimError("expected a JSON object")
+            return {"ok": True, "result": sim.handle(request)}
+        except (ValueError, KeyError, TypeError) as exc:
+            return {"ok": False, "error": {"code": "invalid", "message": str(exc)}}
+
+    async with MqttEndpoint(broker_host, broker_port, client_id=f"sim-{rig_id}") as mqtt:
+        await mqtt.serve(sim_command_topic(rig_id), on_request)
+        async with asyncio.TaskGroup() as tasks:
+            tasks.create_task(sim.run())
+            while True:
+                with contextlib.suppress(Exception):
+                    await mqtt.publish(sim_state_topic(rig_id), dumps(sim.state()))
+                await asyncio.sleep(0.1)

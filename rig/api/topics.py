@@ -1,0 +1,37 @@
+"""MQTT topic names: one place, so the daemon, the CLI, the console and tests agree."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class RigTopics:
+    rig_id: str
+
+    @property
+    def base(self) -> str:
+        return f"rig/{self.rig_id}"
+
+    @property
+    def state(self) -> str:
+        """Retained: online flag, fluid mode, latched fault, device links. Last will: offline."""
+        return f"{self.base}/state"
+
+    @property
+    def fluid_telemetry(self) -> str:
+        """Pressure, flow, resistance, volumes, mode and link statistics at telemetry.fluid_hz."""
+        return f"{self.base}/telemetry/fluid"
+
+    @property
+    def events(self) -> str:
+        """Every stop, denial and reset, as it happens (not retained)."""
+        return f"{self.base}/events"
+
+    @property
+    def commands(self) -> str:
+        """Requests: MQTT v5 with ResponseTopic and CorrelationData."""
+        return f"{self.base}/cmd"
+
+    def replies_for(self, client_id: str) -> str:
+        return f"{self.base}/reply/{client_id}"

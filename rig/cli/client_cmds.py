@@ -1,0 +1,228 @@
+"""The client commands: `rig status`, `rig watch`, `rig fluid ...`, `rig fault reset`.
+
+Each is an MQTT client of the daemon. It finds the broker from `--broker`, else from the rig
+that `rig sim` started (rig.runtime), else from the default profile.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from typing import Any
+
+from drivers.transport.mqtt import JsonObject, MqttEndpoint, RequestTimeoutError
+from rig.api.topics import RigTopics
+from rig.config import DEFAULT_PROFILE, ProfileError, load_profile
+from rig.runtime import RunningRig
+
+EXIT_ERROR_REPLY = 1
+EXIT_NO_DAEMON = 3
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    status = subparsers.add_parser("status", help="the rig's state: mode, latched fault, devices")
+    _connection_options(status)
+    status.set_defaults(func=lambda a: _run(_status(a)))
+
+    watch = subparsers.add_parser("watch", help="live fluid telemetry in the terminal")
+    _connection_options(watch)
+    watch.add_argument("--count", type=int, default=0, help="stop after N lines (0: until Ctrl-C)")
+    watch.add_argument(
+        "--hz", type=float, default=5.0, help="lines per second (telemetry comes at 50 Hz)"
+    )
+    watch.set_defaults(func=lambda a: _run(_watch(a)))
+
+    fluid = subparsers.add_parser("fluid", help="command the saline/contrast pump")
+    fluid_sub = fluid.add_subparsers(dest="fluid_command", required=True, metavar="MODE")
+    irrigate = fluid_sub.add_parser(
+        "irrigate", help="irrigate at a flow (backs off near the pressure cap)"
+    )
+    irrigate.add_argument("--flow-ml-min", type=float, required=True)
+    pressure = fluid_sub.add_parser("pressure", help="hold a pressure (flow-limited)")
+    pressure.add_argument("--mmhg", type=float, required=True)
+    bolus = fluid_sub.add_parser("bolus", help="ductography: a metered contrast volume at a rate")
+    bolus.add_argument("--volume-ml", type=float, required=True)
+    bolus.add_argument("--rate-ml-min", type=float, required=True)
+    fluid_sub.add_parser("prime", help="fill the line at the profile's prime rate and volume")
+    fluid_sub.add_parser("stop", help="stop the pump now")
+    for sub in fluid_sub.choices.values():
+        _connection_options(sub)
+        sub.set_defaults(func=lambda a: _run(_fluid(a)))
+
+    fault = subparsers.add_parser("fault", help="latched faults")
+    fault_sub = fault.add_subparsers(dest="fault_command", required=True, metavar="ACTION")
+    reset = fault_sub.add_parser(
+        "reset", help="clear the latched fault; the rig comes back stopped at zero flow"
+    )
+    _connection_options(reset)
+    reset.set_defaults(func=lambda a: _run(_request(a, {"op": "fault.reset"})))
+
+
+def _connection_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--broker", help="HOST:PORT (default: the rig `rig sim` started, else the profile's)"
+    )
+    parser.add_argument("--rig-id", help="default: the running rig's, else the profile's")
+    parser.add_argument("--json", action="store_true", help="print raw JSON")
+    parser.add_argument("--timeout", type=float, default=3.0, help="seconds to wait for the daemon")
+
+
+def _target(args: argparse.Namespace) -> tuple[str, int, str]:
+    running = RunningRig.load()
+    host, port, rig_id = None, None, args.rig_id
+    if args.broker:
+        host, _, port_text = args.broker.rpartition(":")
+        port = int(port_text)
+    elif running is not None:
+        host, port = running.broker_host, running.broker_port
+    if rig_id is None and running is not None:
+        rig_id = running.rig_id
+    if host is None or rig_id is None:
+        try:
+            profile = load_profile(DEFAULT_PROFILE)
+        except ProfileError as exc:
+            raise SystemExit(
+                f"no running rig found and the default profile is invalid:\n{exc}"
+            ) from None
+        host = host or profile.broker.host
+        port = port or profile.broker.port
+        rig_id = rig_id or profile.rig_id
+    assert port is not None
+    return host, port, rig_id
+
+
+def _run(coroutine: Any) -> int:
+    try:
+        result: int = asyncio.run(coroutine)
+        return result
+    except KeyboardInterrupt:
+        return 0
+    except RequestTimeoutError as exc:
+        print(
+            f"no answer from the daemon ({exc}); is the rig running? (`rig sim`)", file=sys.stderr
+        )
+        return EXIT_NO_DAEMON
+    except OSError as exc:
+        print(f"cannot reach the broker: {exc}; is the rig running? (`rig sim`)", file=sys.stderr)
+        return EXIT_NO_DAEMON
+
+
+async def _request(args: argparse.Namespace, command: JsonObject) -> int:
+    host, port, rig_id = _target(args)
+    async with MqttEndpoint(host, port) as mqtt:
+        reply = await mqtt.request(RigTopics(rig_id).commands, command, timeout_s=args.timeout)
+    if args.json:
+        print(json.dumps(reply, indent=2))
+    elif reply.get("ok"):
+        print(_describe_ok(command["op"], reply.get("result") or {}))
+    else:
+        error = reply.get("error") or {}
+        print(f"refused ({error.get('code')}): {error.get('message')}", file=sys.stderr)
+    return 0 if reply.get("ok") else EXIT_ERROR_REPLY
+
+
+def _describe_ok(op: str, result: JsonObject) -> str:
+    if op == "fault.reset":
+        cleared = result.get("cleared")
+        return (
+            "no fault was latched"
+            if cleared is None
+            else f"cleared: {cleared['cause']}: {cleared['message']}"
+        )
+    return f"ok: mode {result.get('mode')}"
+
+
+async def _fluid(args: argparse.Namespace) -> int:
+    match args.fluid_command:
+        case "irrigate":
+            command: JsonObject = {"op": "fluid.irrigate", "flow_ml_min": args.flow_ml_min}
+        case "pressure":
+            command = {"op": "fluid.pressure", "pressure_mmhg": args.mmhg}
+        case "bolus":
+            command = {
+                "op": "fluid.bolus",
+                "volume_ml": args.volume_ml,
+                "rate_ml_min": args.rate_ml_min,
+            }
+        case _:
+            command = {"op": f"fluid.{args.fluid_command}"}
+    return await _request(args, command)
+
+
+async def _status(args: argparse.Namespace) -> int:
+    host, port, rig_id = _target(args)
+    async with MqttEndpoint(host, port) as mqtt:
+        reply = await mqtt.request(
+            RigTopics(rig_id).commands, {"op": "status"}, timeout_s=args.timeout
+        )
+    state = reply.get("result") or {}
+    if args.json:
+        print(json.dumps(state, indent=2))
+        return 0
+    fault = state.get("fault")
+    devices = state.get("devices", {})
+    print(f"rig {state.get('rig_id')}: {'online' if state.get('online') else 'OFFLINE'}")
+    print(f"  mode     {state.get('mode')}  (primed: {'yes' if state.get('primed') else 'no'})")
+    print("  devices  " + "  ".join(f"{k} {'up' if v else 'DOWN'}" for k, v in devices.items()))
+    print(
+        "  fault    "
+        + (
+            "none"
+            if fault is None
+            else f"{fault['cause']}: {fault['message']} (reset with `rig fault reset`)"
+        )
+    )
+    last = state.get("last_stop")
+    if last is not None:
+        print(f"  last stop {last['cause']}: {last['message']}")
+    return 0
+
+
+async def _watch(args: argparse.Namespace) -> int:
+    host, port, rig_id = _target(args)
+    topics = RigTopics(rig_id)
+    min_interval_s = 1.0 / args.hz if args.hz > 0 else 0.0
+    printed = 0
+    last_s = 0.0
+    loop = asyncio.get_running_loop()
+    async with MqttEndpoint(host, port) as mqtt:
+        telemetry = await mqtt.subscribe(topics.fluid_telemetry)
+        events = await mqtt.subscribe(topics.events)
+        if not args.json:
+            print(
+                f"{'mode':<11}{'P mmHg':>8}{'Q mL/min':>10}{'R mmHg·min/mL':>15}{'saline mL':>11}{'contrast mL':>12}  fault"
+            )
+        while args.count == 0 or printed < args.count:
+            while not events.empty():
+                event = json.loads(events.get_nowait().payload or b"{}")
+                print(
+                    f"** {event.get('kind')}: {event.get('cause', '')} {event.get('message', event.get('reason', ''))}"
+                )
+            try:
+                async with asyncio.timeout(args.timeout):
+                    message = await telemetry.get()
+            except TimeoutError:
+                print("no telemetry: is the daemon running?", file=sys.stderr)
+                return EXIT_NO_DAEMON
+            now_s = loop.time()
+            if now_s - last_s < min_interval_s:
+                continue
+            last_s = now_s
+            data = json.loads(message.payload or b"{}")
+            printed += 1
+            if args.json:
+                print(json.dumps(data))
+                continue
+            print(
+                f"{data['mode']:<11}{_fmt(data['pressure_mmhg'], 8, 2)}{_fmt(data['flow_ml_min'], 10, 3)}"
+                f"{_fmt(data['resistance_mmhg_min_per_ml'], 15, 1)}{_fmt(data['saline_ml'], 11, 3)}"
+                f"{_fmt(data['contrast_ml'], 12, 3)}  {data['fault'] or '-'}",
+                flush=True,
+            )
+    return 0
+
+
+def _fmt(value: float | None, width: int, decimals: int) -> str:
+    return f"{'-':>{width}}" if value is None else f"{value:>{width}.{decimals}f}"

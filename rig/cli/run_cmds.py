@@ -1,0 +1,86 @@
+"""`rig sim` and `rig daemon`: the commands that run the rig rather than talk to it."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from pathlib import Path
+
+from drivers.transport.discovery import PortResolutionError, list_serial_ports, resolve_port
+from rig.config import DEFAULT_PROFILE, PortSpec, ProfileError, RigProfile, SimPort, load_profile
+from rig.daemon import BrokerAddress, DevicePorts, RigDaemon
+from rig.launcher import run_sim
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    sim = subparsers.add_parser(
+        "sim", help="run the whole rig on the simulator (broker, simulator, daemon)"
+    )
+    sim.add_argument(
+        "--profile", type=Path, default=DEFAULT_PROFILE, help="a profile with a [simulator] section"
+    )
+    sim.set_defaults(func=_sim)
+
+    daemon = subparsers.add_parser(
+        "daemon", help="run the control daemon against a profile's devices"
+    )
+    daemon.add_argument("--profile", type=Path, default=DEFAULT_PROFILE)
+    daemon.add_argument(
+        "--pump-port", help="serial port of the pump (required for a simulator profile)"
+    )
+    daemon.add_argument(
+        "--board-port", help="serial port of the I/O board (required for a simulator profile)"
+    )
+    daemon.add_argument("--broker", help="HOST:PORT, overriding the profile's broker")
+    daemon.set_defaults(func=_daemon)
+
+
+def _load(path: Path) -> RigProfile | None:
+    try:
+        return load_profile(path)
+    except ProfileError as exc:
+        print(f"{path}:\n{exc}", file=sys.stderr)
+        return None
+
+
+def _sim(args: argparse.Namespace) -> int:
+    profile = _load(args.profile)
+    if profile is None:
+        return 1
+    try:
+        return asyncio.run(run_sim(args.profile, profile))
+    except (ValueError, RuntimeError, OSError) as exc:
+        print(f"rig sim: {exc}", file=sys.stderr)
+        return 1
+
+
+def _resolve(name: str, spec: PortSpec, override: str | None) -> str:
+    if override:
+        return override
+    if isinstance(spec, SimPort):
+        raise PortResolutionError(
+            f"devices.{name}.port = {{ sim = {spec.sim!r} }}: the simulator supplies this port; "
+            f"start the rig with `rig sim`, or pass --{name}-port"
+        )
+    return resolve_port(spec, list_serial_ports())
+
+
+def _daemon(args: argparse.Namespace) -> int:
+    profile = _load(args.profile)
+    if profile is None:
+        return 1
+    try:
+        ports = DevicePorts(
+            pump=_resolve("pump", profile.devices.pump.port, args.pump_port),
+            board=_resolve("board", profile.devices.board.port, args.board_port),
+        )
+    except PortResolutionError as exc:
+        print(f"rig daemon: {exc}", file=sys.stderr)
+        return 1
+    host, port = profile.broker.host, profile.broker.port
+    if args.broker:
+        host, _, port_text = args.broker.rpartition(":")
+        port = int(port_text)
+    asyncio.run(RigDaemon(profile, ports, BrokerAddress(host, port)).run())
+    return 0

@@ -1,0 +1,390 @@
+"""The control daemon: wires the profile, the drivers, the interlock, the fluid loop and the API.
+
+One process, one event loop, one TaskGroup. This process runs the fluid loop and nothing that
+could starve it: video capture and encoding belong to a separate process (the camera issue), so
+a slow frame can never delay a stop.
+
+Every device has a supervisor task: connect, configure, watch the link, and on loss report it
+(a latched fault if fluid was moving) and reconnect with back-off. SIGINT and SIGTERM lead to
+one orderly shutdown path that stops the pump and confirms it before the links close.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from dataclasses import dataclass
+
+from drivers.clock import REAL_CLOCK, Clock
+from drivers.ioboard import BoardEvent, EventKind, IoBoard, PressureSample, Trip
+from drivers.ne1000 import AlarmKind, Ne1000Pump, PumpError, PumpTimeoutError
+from drivers.transport.backoff import Backoff
+from drivers.transport.mqtt import JsonObject, MqttEndpoint
+from drivers.transport.serial import LinkClosedError
+from rig.api.commands import (
+    Bolus,
+    CommandError,
+    HoldPressure,
+    Irrigate,
+    Prime,
+    ResetFault,
+    Status,
+    Stop,
+    parse_command,
+)
+from rig.api.topics import RigTopics
+from rig.config import RigProfile
+from rig.fluid.controller import CommandRejectedError, FluidController, FluidMode, PumpFaultError
+from rig.fluid.events import StopCause, StopEvent
+from rig.safety.interlock import Interlock, InterlockDeniedError
+
+log = logging.getLogger(__name__)
+
+CONFIRM_STOP_TIMEOUT_S = 0.5
+
+
+@dataclass(frozen=True)
+class DevicePorts:
+    """Where each device is attached, resolved from the profile (or given by the simulator)."""
+
+    pump: str
+    board: str
+
+
+@dataclass(frozen=True)
+class BrokerAddress:
+    host: str
+    port: int
+
+
+class RigDaemon:
+    def __init__(
+        self,
+        profile: RigProfile,
+        ports: DevicePorts,
+        broker: BrokerAddress,
+        *,
+        clock: Clock = REAL_CLOCK,
+    ) -> None:
+        self.profile = profile
+        self.topics = RigTopics(profile.rig_id)
+        self._broker = broker
+        self._clock = clock
+        pump_cfg, board_cfg = profile.devices.pump, profile.devices.board
+        self.pump = Ne1000Pump(
+            ports.pump,
+            baudrate=pump_cfg.baudrate,
+            address=pump_cfg.address,
+            safe_mode_timeout_s=pump_cfg.safe_mode_timeout_s,
+            reply_timeout_s=pump_cfg.reply_timeout_ms / 1000.0,
+            clock=clock,
+        )
+        self.board = IoBoard(
+            ports.board,
+            baudrate=board_cfg.baudrate,
+            clock=clock,
+            on_sample=self._on_sample,
+            on_event=self._on_board_event,
+        )
+        self.interlock = Interlock(self.pump, self.board, clock)
+        self.controller = FluidController(profile.limits, profile.fluid, self.interlock, clock)
+        self._events: asyncio.Queue[JsonObject] = asyncio.Queue(maxsize=1000)
+        self._state_changed = asyncio.Event()
+        self._shutdown = asyncio.Event()
+        self.interlock.add_stop_listener(self._on_stop)
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    def request_shutdown(self) -> None:
+        self._shutdown.set()
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, self.request_shutdown)
+        try:
+            async with MqttEndpoint(
+                self._broker.host,
+                self._broker.port,
+                client_id=f"rigd-{self.profile.rig_id}",
+                will_topic=self.topics.state,
+                will_payload={"online": False, "rig_id": self.profile.rig_id},
+            ) as mqtt:
+                try:
+                    async with asyncio.TaskGroup() as tasks:
+                        tasks.create_task(self._supervise_board())
+                        tasks.create_task(self._supervise_pump())
+                        tasks.create_task(self._heartbeat())
+                        tasks.create_task(self.controller.run_actuation(self._read_dispensed_ml))
+                        tasks.create_task(self._publish_telemetry(mqtt))
+                        tasks.create_task(self._publish_state(mqtt))
+                        tasks.create_task(self._publish_events(mqtt))
+                        await mqtt.serve(self.topics.commands, self.handle_command)
+                        log.info(
+                            "rig %s up; commands on %s", self.profile.rig_id, self.topics.commands
+                        )
+                        await self._shutdown.wait()
+                        raise _ShutdownRequestedError
+                except* _ShutdownRequestedError:
+                    pass
+                finally:
+                    await self._stop_everything()
+                    with contextlib.suppress(Exception):
+                        await mqtt.publish(
+                            self.topics.state, self._state(online=False), retain=True, qos=1
+                        )
+        finally:
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(signum)
+
+    async def _stop_everything(self) -> None:
+        """The one shutdown path: stop the pump, confirm it, then let the links go."""
+        if self.controller.pump_running or self.controller.setpoint.mode in (
+            FluidMode.IRRIGATING,
+            FluidMode.PRESSURE,
+            FluidMode.BOLUS,
+            FluidMode.PRIMING,
+        ):
+            self.interlock.trip(
+                StopCause.SHUTDOWN, "daemon shutting down", mode=self.controller.setpoint.mode
+            )
+        with contextlib.suppress(Exception):
+            async with asyncio.timeout(CONFIRM_STOP_TIMEOUT_S):
+                await self.interlock.stop()
+        for device in (self.pump, self.board):
+            with contextlib.suppress(Exception):
+                await device.close()
+        log.info("rig %s down; pump stopped", self.profile.rig_id)
+
+    # -- devices ------------------------------------------------------------------------------
+
+    async def _supervise_board(self) -> None:
+        cfg = self.profile.devices.board
+        backoff = Backoff()
+        while True:
+            try:
+                await self.board.connect()
+                await self.board.configure_watchdog(cfg.watchdog_timeout_ms)
+                await self.board.set_cutoff(self.profile.limits.board_cutoff_mmhg)
+                status = await self.board.status()
+            except (LinkClosedError, TimeoutError, OSError) as exc:
+                log.warning("I/O board not available (%s)", exc)
+                with contextlib.suppress(Exception):
+                    await self.board.close()
+                await asyncio.sleep(backoff.next_delay_s())
+                continue
+            backoff.reset()
+            if status.trips:
+                self.interlock.trip(
+                    StopCause.BOARD_TRIP,
+                    "I/O board reports a latched trip from before this start: "
+                    + ", ".join(str(t.name).lower() for t in Trip if t in status.trips),
+                    mode=self.controller.setpoint.mode,
+                )
+            self.interlock.relay_link_up = True
+            if not status.relay_closed and self.interlock.latched is None:
+                await self.interlock.restore_pump_power()
+            self._state_changed.set()
+            await self.board.link.wait_closed()
+            self.interlock.relay_link_up = False
+            self._state_changed.set()
+            if self.controller.pump_running:
+                self.interlock.trip(
+                    StopCause.BOARD_LINK_LOST,
+                    "I/O board link lost while fluid moved",
+                    mode=self.controller.setpoint.mode,
+                )
+
+    async def _supervise_pump(self) -> None:
+        backoff = Backoff()
+        while True:
+            try:
+                await self.pump.connect()
+                await self.pump.set_diameter(self.profile.syringe.inner_diameter_mm)
+            except (LinkClosedError, PumpError, OSError) as exc:
+                log.warning("pump not available (%s)", exc)
+                with contextlib.suppress(Exception):
+                    await self.pump.close()
+                await asyncio.sleep(backoff.next_delay_s())
+                continue
+            backoff.reset()
+            alarm = self.pump.last_alarm
+            if alarm is AlarmKind.RESET and not self.controller.pump_running:
+                # The pump powered up (its relay closes when the board connects): expected.
+                self._record({"kind": "pump_powered_up", "alarm": alarm.name})
+            elif alarm is not None:
+                # A safe-mode timeout (T), a stall (S), or a power loss while fluid moved: the
+                # pump stopped on its own, and someone must see why before it runs again.
+                self.interlock.trip(
+                    StopCause.PUMP_ALARM,
+                    f"pump reported alarm {alarm.name} at connect",
+                    mode=self.controller.setpoint.mode,
+                    figures={"alarm": alarm.name},
+                )
+            self.interlock.pump_link_up = True
+            self._state_changed.set()
+            await self.pump.wait_closed()
+            self.interlock.pump_link_up = False
+            self._state_changed.set()
+            if self.controller.pump_running:
+                self.interlock.trip(
+                    StopCause.PUMP_LINK_LOST,
+                    "pump link lost while fluid moved",
+                    mode=self.controller.setpoint.mode,
+                )
+
+    async def _heartbeat(self) -> None:
+        period_s = self.profile.devices.board.heartbeat_period_ms / 1000.0
+        while True:
+            if self.interlock.relay_link_up:
+                with contextlib.suppress(LinkClosedError):
+                    self.board.heartbeat_nowait()
+            await asyncio.sleep(period_s)
+
+    async def _read_dispensed_ml(self) -> float:
+        try:
+            dispensed = await self.pump.dispensed()
+        except PumpTimeoutError as exc:
+            raise TimeoutError(str(exc)) from exc
+        except PumpError as exc:
+            raise PumpFaultError(str(exc)) from exc
+        return float(dispensed.infused_ml)
+
+    def _on_sample(self, sample: PressureSample) -> None:
+        self.controller.on_sample(sample.t_us, sample.pressure_mmhg, sample.rx_time_s)
+
+    def _on_board_event(self, event: BoardEvent) -> None:
+        if event.kind in (
+            EventKind.ESTOP_PRESSED,
+            EventKind.WATCHDOG_TRIP,
+            EventKind.CUTOFF_TRIP,
+        ):
+            self.interlock.trip(
+                StopCause.BOARD_TRIP,
+                f"I/O board: {event.kind.name.lower()}",
+                mode=self.controller.setpoint.mode,
+                figures={"board_t_us": event.t_us, "pressure_mmhg": event.pressure_mmhg},
+            )
+
+    # -- API ----------------------------------------------------------------------------------
+
+    async def handle_command(self, payload: bytes) -> JsonObject:
+        try:
+            command = parse_command(payload)
+        except CommandError as exc:
+            self._record({"kind": "command_rejected", "reason": str(exc)})
+            return {"ok": False, "error": {"code": exc.code, "message": str(exc)}}
+        controller = self.controller
+        try:
+            match command:
+                case Irrigate(flow_ml_min=flow):
+                    controller.irrigate(flow)
+                case HoldPressure(pressure_mmhg=pressure):
+                    controller.hold_pressure(pressure)
+                case Bolus(volume_ml=volume, rate_ml_min=rate):
+                    controller.bolus(volume, rate)
+                case Prime():
+                    controller.prime()
+                case Stop():
+                    controller.stop()
+                case ResetFault():
+                    cleared = await self._reset()
+                    return {
+                        "ok": True,
+                        "result": {"cleared": None if cleared is None else cleared.as_dict()},
+                    }
+                case Status():
+                    return {"ok": True, "result": self._state(online=True)}
+        except CommandRejectedError as exc:
+            self._record({"kind": "command_rejected", "op": command.op, "reason": str(exc)})
+            return {"ok": False, "error": {"code": "out_of_range", "message": str(exc)}}
+        except InterlockDeniedError as exc:
+            self._record({"kind": "command_denied", "op": command.op, "reason": exc.reason})
+            return {"ok": False, "error": {"code": "denied", "message": exc.reason}}
+        self._state_changed.set()
+        return {"ok": True, "result": {"mode": controller.setpoint.mode.value}}
+
+    async def _reset(self) -> StopEvent | None:
+        cleared = await self.controller.reset()
+        self._record({"kind": "reset", "cleared": None if cleared is None else str(cleared.cause)})
+        self._state_changed.set()
+        return cleared
+
+    def _on_stop(self, event: StopEvent) -> None:
+        self._record({"kind": "stop", **event.as_dict()})
+        self._state_changed.set()
+
+    def _record(self, event: JsonObject) -> None:
+        event.setdefault("t_us", int(self._clock.monotonic() * 1e6))
+        log.info("event %s", event)
+        if self._events.full():
+            self._events.get_nowait()
+        self._events.put_nowait(event)
+
+    def _state(self, *, online: bool) -> JsonObject:
+        controller = self.controller
+        latched = self.interlock.latched
+        return {
+            "online": online,
+            "rig_id": self.profile.rig_id,
+            "mode": controller.setpoint.mode.value,
+            "setpoint": {
+                "flow_ml_min": controller.setpoint.flow_ml_min,
+                "pressure_mmhg": controller.setpoint.pressure_mmhg,
+                "volume_ul": controller.setpoint.volume_ul,
+            },
+            "primed": controller.primed,
+            "fault": None if latched is None else latched.as_dict(),
+            "devices": {"pump": self.interlock.pump_link_up, "board": self.interlock.relay_link_up},
+            "last_stop": None if controller.last_stop is None else controller.last_stop.as_dict(),
+        }
+
+    def telemetry(self) -> JsonObject:
+        controller = self.controller
+        reading = controller.last_reading
+        mean = controller.mean_pressure_mmhg
+        return {
+            "t_us": controller.last_sample_t_us,
+            "pressure_mmhg": None if mean is None else round(mean, 2),
+            "flow_ml_min": round(controller.applied_flow_ml_min, 4),
+            "resistance_mmhg_min_per_ml": _round(reading.resistance_mmhg_min_per_ml),
+            "resistance_rise_mmhg_min_per_ml_per_s": _round(reading.rise_mmhg_min_per_ml_per_s),
+            "mode": controller.setpoint.mode.value,
+            "pump_running": controller.pump_running,
+            "run_volume_ul": round(controller.run_volume_ul, 2),
+            "saline_ml": round(controller.saline_ul / 1000.0, 4),
+            "contrast_ml": round(controller.contrast_ul / 1000.0, 4),
+            "fault": None if self.interlock.latched is None else str(self.interlock.latched.cause),
+            "links": {"pump": self.pump.stats.as_dict(), "board": self.board.stats.as_dict()},
+        }
+
+    async def _publish_telemetry(self, mqtt: MqttEndpoint) -> None:
+        period_s = 1.0 / self.profile.telemetry.fluid_hz
+        next_s = self._clock.monotonic()
+        while True:
+            await mqtt.publish(self.topics.fluid_telemetry, self.telemetry())
+            next_s += period_s
+            await asyncio.sleep(max(0.0, next_s - self._clock.monotonic()))
+
+    async def _publish_state(self, mqtt: MqttEndpoint) -> None:
+        while True:
+            await mqtt.publish(self.topics.state, self._state(online=True), retain=True, qos=1)
+            self._state_changed.clear()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(1.0):
+                    await self._state_changed.wait()
+
+    async def _publish_events(self, mqtt: MqttEndpoint) -> None:
+        while True:
+            event = await self._events.get()
+            await mqtt.publish(self.topics.events, event, qos=1)
+
+
+class _ShutdownRequestedError(Exception):
+    pass
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 3)

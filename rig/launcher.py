@@ -1,0 +1,208 @@
+"""`rig sim`: the whole rig on the simulator, in three processes plus a broker.
+
+- a private Mosquitto on a free loopback port (when the profile asks for one),
+- the simulator (`python -m drivers.sim`): physics and device emulators on pseudo-terminals,
+- the daemon (`rig daemon`), which opens those terminals exactly as it would open real ports.
+
+They are separate processes so that each can be killed on its own: a SIGKILLed daemon leaves the
+emulated pump and board running, and their own timeouts must stop the saline. Shutdown goes in
+the safe order: the daemon first (it stops the pump), then the simulator, then the broker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from rig.broker import PrivateBroker
+from rig.config import RigProfile
+from rig.runtime import RunningRig
+
+log = logging.getLogger(__name__)
+
+READY_TIMEOUT_S = 10.0
+
+
+@dataclass
+class SimRig:
+    """A running simulated rig; `stop()` takes it down in order."""
+
+    profile_path: Path
+    profile: RigProfile
+    run_dir: Path
+    broker_host: str
+    broker_port: int
+    broker: PrivateBroker | None
+    simulator: asyncio.subprocess.Process
+    daemon: asyncio.subprocess.Process | None
+
+    @property
+    def link_dir(self) -> Path:
+        return self.run_dir / "dev"
+
+    async def start_daemon(self) -> asyncio.subprocess.Process:
+        """(Re)start the daemon process, e.g. after a test killed it."""
+        self.daemon = await _spawn(
+            [
+                sys.executable,
+                "-m",
+                "rig.cli.main",
+                "daemon",
+                "--profile",
+                str(self.profile_path),
+                "--pump-port",
+                str(self.link_dir / "pump"),
+                "--board-port",
+                str(self.link_dir / "board"),
+                "--broker",
+                f"{self.broker_host}:{self.broker_port}",
+            ],
+            self.run_dir / "daemon.log",
+        )
+        return self.daemon
+
+    async def stop(self) -> None:
+        for process in (self.daemon, self.simulator):
+            if process is not None:
+                await _terminate(process)
+        if self.broker is not None:
+            await self.broker.stop()
+
+
+async def start_sim_rig(
+    profile_path: Path,
+    profile: RigProfile,
+    *,
+    run_dir: Path | None = None,
+    with_daemon: bool = True,
+) -> SimRig:
+    if profile.simulator is None:
+        raise ValueError(
+            f"{profile_path}: has no [simulator] section; `rig sim` needs a simulator profile"
+        )
+    run_dir = run_dir or Path(tempfile.mkdtemp(prefix=f"rig-{profile.rig_id}-"))
+    broker = None
+    host, port = profile.broker.host, profile.broker.port
+    if profile.broker.private:
+        broker = PrivateBroker(run_dir / "broker")
+        await broker.start()
+        host, port = broker.host, broker.port
+    link_dir = run_dir / "dev"
+    link_dir.mkdir(parents=True, exist_ok=True)
+    sim_cfg = profile.simulator
+    simulator = await _spawn(
+        [
+            sys.executable,
+            "-m",
+            "drivers.sim",
+            "--link-dir",
+            str(link_dir),
+            "--broker",
+            f"{host}:{port}",
+            "--rig-id",
+            profile.rig_id,
+            "--pump-baudrate",
+            str(profile.devices.pump.baudrate),
+            "--board-baudrate",
+            str(profile.devices.board.baudrate),
+            "--syringe-diameter-mm",
+            str(profile.syringe.inner_diameter_mm),
+            "--pressure-noise-mmhg",
+            str(sim_cfg.pressure_noise_mmhg),
+            "--seed",
+            str(sim_cfg.seed),
+        ],
+        run_dir / "sim.log",
+    )
+    rig = SimRig(profile_path, profile, run_dir, host, port, broker, simulator, None)
+    try:
+        await _wait_for(link_dir / "ready", simulator, run_dir / "sim.log")
+        if with_daemon:
+            await rig.start_daemon()
+    except BaseException:
+        await rig.stop()
+        raise
+    return rig
+
+
+async def run_sim(profile_path: Path, profile: RigProfile) -> int:
+    """The `rig sim` command: start everything, say how to use it, run until Ctrl-C."""
+    rig = await start_sim_rig(profile_path, profile)
+    running = RunningRig(
+        profile.rig_id, rig.broker_host, rig.broker_port, str(rig.run_dir), os.getpid()
+    )
+    running.save()
+    print(
+        f"rig {profile.rig_id} running on the simulator\n"
+        f"  broker   {rig.broker_host}:{rig.broker_port}\n"
+        f"  devices  {rig.link_dir / 'pump'}  {rig.link_dir / 'board'}\n"
+        f"  logs     {rig.run_dir}\n"
+        "In another terminal:  rig watch   |   rig fluid irrigate --flow-ml-min 1.0   |   rig fluid stop\n"
+        "Ctrl-C stops the rig (pump first).",
+        flush=True,
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    exit_code = 0
+    try:
+        while not stop.is_set():
+            for name, process in (("daemon", rig.daemon), ("simulator", rig.simulator)):
+                if process is not None and process.returncode is not None:
+                    print(
+                        f"{name} exited with {process.returncode}; see {rig.run_dir}",
+                        file=sys.stderr,
+                    )
+                    exit_code = 1
+                    stop.set()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(0.5):
+                    await stop.wait()
+    finally:
+        await rig.stop()
+        RunningRig.clear(os.getpid())
+    return exit_code
+
+
+async def _spawn(argv: list[str], log_path: Path) -> asyncio.subprocess.Process:
+    log_file = log_path.open("ab")
+    try:
+        return await asyncio.create_subprocess_exec(
+            *argv,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=log_file,
+            stderr=asyncio.subprocess.STDOUT,
+            env=dict(os.environ, PYTHONUNBUFFERED="1"),
+            start_new_session=True,
+        )
+    finally:
+        log_file.close()
+
+
+async def _wait_for(path: Path, process: asyncio.subprocess.Process, log_path: Path) -> None:
+    async with asyncio.timeout(READY_TIMEOUT_S):
+        while not path.exists():  # noqa: ASYNC240 - a stat of a local file, polled
+            if process.returncode is not None:
+                tail = log_path.read_text()[-2000:]  # noqa: ASYNC240 - error path
+                raise RuntimeError(f"simulator exited with {process.returncode}:\n{tail}")
+            await asyncio.sleep(0.05)
+
+
+async def _terminate(process: asyncio.subprocess.Process, timeout_s: float = 5.0) -> None:
+    if process.returncode is not None:
+        return
+    process.send_signal(signal.SIGTERM)
+    try:
+        async with asyncio.timeout(timeout_s):
+            await process.wait()
+    except TimeoutError:
+        process.kill()
+        await process.wait()

@@ -1,0 +1,94 @@
+"""A running simulated rig for system tests: real Mosquitto, simulator and daemon processes.
+
+Tests talk to it the way users do, over MQTT, and observe the simulator's ground truth (the
+emulated pump's motor, the board's relay, the duct's pressure) through the simulator's own
+control topic.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+from collections.abc import Callable
+from typing import Any
+
+from drivers.sim.rig_sim import sim_command_topic
+from drivers.transport.mqtt import JsonObject, MqttEndpoint
+from rig.api.topics import RigTopics
+from rig.launcher import SimRig
+
+
+class RigUnderTest:
+    def __init__(self, rig: SimRig, mqtt: MqttEndpoint) -> None:
+        self.rig = rig
+        self.mqtt = mqtt
+        self.topics = RigTopics(rig.profile.rig_id)
+        self._sim_topic = sim_command_topic(rig.profile.rig_id)
+        self.events: asyncio.Queue[Any] | None = None
+
+    async def start(self) -> None:
+        self.events = await self.mqtt.subscribe(self.topics.events)
+
+    async def command(self, command: JsonObject | bytes, timeout_s: float = 3.0) -> JsonObject:
+        return await self.mqtt.request(self.topics.commands, command, timeout_s=timeout_s)
+
+    async def sim(self, op: str, **fields: Any) -> Any:
+        reply = await self.mqtt.request(self._sim_topic, {"op": op, **fields})
+        assert reply["ok"], reply
+        return reply["result"]
+
+    async def status(self) -> JsonObject:
+        reply = await self.command({"op": "status"})
+        assert reply["ok"], reply
+        result: JsonObject = reply["result"]
+        return result
+
+    async def wait_ready(self, timeout_s: float = 15.0) -> None:
+        """Both devices connected and the daemon answering."""
+        await self.wait_until(lambda s: s["devices"]["pump"] and s["devices"]["board"], timeout_s)
+
+    async def wait_until(
+        self, predicate: Callable[[JsonObject], bool], timeout_s: float
+    ) -> JsonObject:
+        async with asyncio.timeout(timeout_s):
+            while True:
+                try:
+                    state = await self.status()
+                    if predicate(state):
+                        return state
+                except TimeoutError:
+                    pass
+                await asyncio.sleep(0.05)
+
+    async def wait_sim(
+        self, predicate: Callable[[JsonObject], bool], timeout_s: float
+    ) -> JsonObject:
+        async with asyncio.timeout(timeout_s):
+            while True:
+                state: JsonObject = await self.sim("state")
+                if predicate(state):
+                    return state
+                await asyncio.sleep(0.01)
+
+    async def next_event(
+        self, predicate: Callable[[JsonObject], bool], timeout_s: float = 5.0
+    ) -> JsonObject:
+        assert self.events is not None
+        async with asyncio.timeout(timeout_s):
+            while True:
+                message = await self.events.get()
+                event: JsonObject = json.loads(message.payload)
+                if predicate(event):
+                    return event
+
+    async def irrigate_steadily(self, flow_ml_min: float = 1.0, settle_s: float = 1.2) -> None:
+        reply = await self.command({"op": "fluid.irrigate", "flow_ml_min": flow_ml_min})
+        assert reply["ok"], reply
+        await self.wait_sim(lambda s: s["pump"]["running"], 3.0)
+        await asyncio.sleep(settle_s)
+
+    def kill_daemon(self, signum: int = signal.SIGKILL) -> None:
+        assert self.rig.daemon is not None
+        os.kill(self.rig.daemon.pid, signum)

@@ -1,0 +1,120 @@
+"""The fluid path end to end: real Mosquitto, simulator and daemon processes, real wire protocols.
+
+Each test names the behaviour it proves; each would fail if that behaviour were removed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import time
+
+import pytest
+
+from tests.system.harness import RigUnderTest
+
+pytestmark = [pytest.mark.system, pytest.mark.timeout(60)]
+
+RESISTANCE_STOPS = {"resistance_limit", "resistance_rise", "pressure_limit"}
+
+
+async def test_irrigate_shows_live_pressure_and_flow(rig: RigUnderTest) -> None:
+    await rig.irrigate_steadily(1.0, settle_s=1.5)
+    telemetry = await rig.mqtt.subscribe(rig.topics.fluid_telemetry)
+    import json
+
+    samples = [json.loads((await telemetry.get()).payload) for _ in range(10)]
+    last = samples[-1]
+    assert last["mode"] == "irrigating"
+    assert last["flow_ml_min"] == pytest.approx(1.0, rel=0.05)
+    # Baseline duct: 15 mmHg·min/mL at the tip plus 2 in the tubing (docs/simulator.md).
+    assert last["pressure_mmhg"] == pytest.approx(17.0, abs=2.0)
+    assert last["resistance_mmhg_min_per_ml"] == pytest.approx(17.0, abs=2.0)
+    assert last["links"]["board"]["bytes_rx"] > 0 and last["links"]["pump"]["bytes_tx"] > 0
+    times = [s["t_us"] for s in samples]
+    assert times == sorted(times) and len(set(times)) > 5, "telemetry is live, not a repeated frame"
+
+
+async def test_tip_against_wall_stops_pump_latches_and_resets_to_zero_flow(
+    rig: RigUnderTest,
+) -> None:
+    await rig.irrigate_steadily(1.0)
+    await rig.sim("scenario", name="tip_against_wall")
+    stop = await rig.next_event(lambda e: e.get("kind") == "stop")
+    assert stop["cause"] in RESISTANCE_STOPS
+    assert stop["latched"] is True
+    assert stop["figures"]["resistance_mmhg_min_per_ml"] is not None
+    assert stop["figures"]["flow_ml_min"] == pytest.approx(1.0, rel=0.1)
+    assert stop["trigger_sample_t_us"] is not None and stop["stop_tx_done_us"] is not None
+    assert 0 < stop["detection_to_stop_ms"] < 50
+
+    sim_state = await rig.wait_sim(lambda s: not s["pump"]["running"], 1.0)
+    assert sim_state["pump"]["last_stop_reason"] == "command"
+    assert not sim_state["world"]["perforated"]
+
+    status = await rig.status()
+    assert status["mode"] == "fault" and status["fault"]["cause"] == stop["cause"]
+
+    # Latched: nothing moves the pump until a reset, and the first cause is kept.
+    refused = await rig.command({"op": "fluid.irrigate", "flow_ml_min": 1.0})
+    assert not refused["ok"] and refused["error"]["code"] == "denied"
+    await rig.sim("clear")
+    reset = await rig.command({"op": "fault.reset"})
+    assert reset["ok"] and reset["result"]["cleared"]["cause"] == stop["cause"]
+
+    # After the reset: stopped at zero flow, and it stays so: the old setpoint never resumes.
+    await asyncio.sleep(0.5)
+    status = await rig.status()
+    assert status["mode"] == "stopped" and status["fault"] is None
+    assert status["setpoint"]["flow_ml_min"] == 0.0
+    sim_state = await rig.sim("state")
+    assert not sim_state["pump"]["running"] and sim_state["pump"]["flow_ml_min"] == 0.0
+
+    # A new, explicit command is what starts it again.
+    await rig.irrigate_steadily(1.0, settle_s=0.3)
+    assert (await rig.sim("state"))["pump"]["running"]
+
+
+async def test_sigkill_of_daemon_board_watchdog_opens_relay_in_time(rig: RigUnderTest) -> None:
+    watchdog_s = rig.rig.profile.devices.board.watchdog_timeout_ms / 1000.0
+    await rig.irrigate_steadily(1.0, settle_s=0.3)
+    killed_at = time.monotonic()
+    rig.kill_daemon(signal.SIGKILL)
+    state = await rig.wait_sim(lambda s: not s["board"]["relay_closed"], watchdog_s + 1.0)
+    opened_after_s = time.monotonic() - killed_at
+    assert "watchdog" in state["board"]["trips"]
+    assert not state["pump"]["running"] and state["pump"]["flow_ml_min"] == 0.0
+    # Heartbeats stop at the kill; the last one may have been up to one period before it.
+    assert opened_after_s <= watchdog_s + 0.15, (
+        f"relay opened {opened_after_s * 1000:.0f} ms after the kill"
+    )
+
+
+async def test_sigkill_of_daemon_pump_safe_mode_stops_it_even_with_relay_welded(
+    rig: RigUnderTest,
+) -> None:
+    """Two independent device-side layers: with the relay contact welded shut, the pump's own
+    safe-mode timeout must still stop it."""
+    timeout_s = rig.rig.profile.devices.pump.safe_mode_timeout_s
+    await rig.sim("relay_welded", welded=True)
+    await rig.irrigate_steadily(1.0, settle_s=0.3)
+    killed_at = time.monotonic()
+    rig.kill_daemon(signal.SIGKILL)
+    state = await rig.wait_sim(lambda s: not s["pump"]["running"], timeout_s + 2.0)
+    stopped_after_s = time.monotonic() - killed_at
+    assert state["pump"]["last_stop_reason"] == "safe_mode_timeout"
+    assert state["pump"]["alarm"] == "SAFE_MODE_TIMEOUT" or state["pump"]["alarm"] is not None
+    assert timeout_s - 0.3 <= stopped_after_s <= timeout_s + 0.5, (
+        f"stopped after {stopped_after_s:.2f} s"
+    )
+
+
+async def test_sigterm_shutdown_leaves_pump_stopped(rig: RigUnderTest) -> None:
+    await rig.irrigate_steadily(1.0, settle_s=0.3)
+    rig.kill_daemon(signal.SIGTERM)
+    state = await rig.wait_sim(lambda s: not s["pump"]["running"], 1.0)
+    assert state["pump"]["last_stop_reason"] == "command", "the daemon stopped it, not a timeout"
+    assert rig.rig.daemon is not None
+    async with asyncio.timeout(5):
+        await rig.rig.daemon.wait()
+    assert rig.rig.daemon.returncode == 0
