@@ -1,0 +1,266 @@
+"""Rig I/O board conformance (docs/protocols/ioboard.md): the same assertions against the
+emulated board and a real one.
+
+The relay is closed only with the watchdog armed and is open again when each test ends (the
+`board` fixture). Nothing here needs the pump to move; on a bench the pump may be powered while
+the relay is closed, and stays stopped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import math
+import statistics
+import time
+
+import pytest
+
+from drivers.ioboard.codec import (
+    BoardEvent,
+    ConfigWatchdog,
+    EventKind,
+    MsgId,
+    NackReason,
+    PressureSample,
+    Trip,
+)
+from drivers.ioboard.driver import BoardCommandRejectedError, IoBoard
+from drivers.sim.ioboard_device import FIRMWARE_VERSION
+from hil_tests.conftest import Heartbeats, Target
+
+SAMPLE_RATE_HZ = 500
+SAMPLE_PERIOD_US = 2000
+CUTOFF_CEILING_MMHG = 300.0
+"""The board's absolute cut-off ceiling, a firmware build constant (ioboard.md 5.4)."""
+TRIP_MARGIN_S = 0.050
+
+
+def heartbeat_period_s(target: Target) -> float:
+    return target.profile.devices.board.heartbeat_period_ms / 1000.0
+
+
+def watchdog_timeout_ms(target: Target) -> int:
+    return target.profile.devices.board.watchdog_timeout_ms
+
+
+async def collect_samples(board: IoBoard, seconds: float) -> list[PressureSample]:
+    samples: list[PressureSample] = []
+    board.on_sample = samples.append
+    try:
+        await asyncio.sleep(seconds)
+    finally:
+        board.on_sample = None
+    return samples
+
+
+async def arm_watchdog(board: IoBoard, target: Target) -> None:
+    await board.configure_watchdog(watchdog_timeout_ms(target))
+    if (await board.status()).trips:
+        await board.reset_trip()
+
+
+async def test_identify_returns_serial_number_and_firmware_version(
+    target: Target, board: IoBoard
+) -> None:
+    ident = await board.identify()
+    assert ident.protocol_version == 1
+    assert ident.serial_number
+    assert ident.serial_number.isprintable()
+    assert len(ident.firmware_version) == 3
+    assert all(0 <= part <= 255 for part in ident.firmware_version)
+    assert board.ident == ident
+    if target.simulated:
+        assert ident.serial_number == target.sim.board.serial_number
+        assert ident.firmware_version == FIRMWARE_VERSION
+
+
+async def test_status_is_readable_and_current(target: Target, board: IoBoard) -> None:
+    first = await board.status()
+    await asyncio.sleep(0.05)
+    second = await board.status()
+    assert board.last_status == second
+    # t_us is the board's microsecond clock when the status was taken
+    assert 0.04 <= second.board_time_s - first.board_time_s <= 1.0
+    assert 0 <= second.light_permille <= 1000
+    assert 0.0 < second.cutoff_mmhg <= CUTOFF_CEILING_MMHG
+    assert second.watchdog_timeout_ms == 0 or 20 <= second.watchdog_timeout_ms <= 2000
+    assert not second.estop_pressed, "release the e-stop button before running the hil tests"
+    if target.simulated:
+        model = target.sim.board
+        assert (second.relay_closed, second.trips, second.light_permille, second.cutoff_mmhg) == (
+            model.relay_closed,
+            model.trips,
+            model.light_permille,
+            model.cutoff_mmhg,
+        )
+
+
+async def test_samples_stream_at_500_hz_without_gaps(board: IoBoard) -> None:
+    await collect_samples(board, 0.1)  # the stream is flowing
+    lost_before = board.samples_lost
+    start_s = time.monotonic()
+    samples = await collect_samples(board, 1.2)
+    in_window = [s for s in samples if start_s + 0.1 <= s.rx_time_s < start_s + 1.1]
+    assert SAMPLE_RATE_HZ * 0.98 <= len(in_window) <= SAMPLE_RATE_HZ * 1.02
+    steps_us = {(b.t_us - a.t_us) & 0xFFFFFFFF for a, b in itertools.pairwise(samples)}
+    assert steps_us == {SAMPLE_PERIOD_US}
+    counter_steps = {
+        (b.sample_counter - a.sample_counter) & 0xFFFF for a, b in itertools.pairwise(samples)
+    }
+    assert counter_steps == {1}
+    assert all(b.board_time_s > a.board_time_s for a, b in itertools.pairwise(samples))
+    assert board.samples_lost == lost_before == 0
+
+
+async def test_pressure_at_rest_reads_zero(board: IoBoard) -> None:
+    samples = await collect_samples(board, 0.5)
+    assert len(samples) > 200
+    readings = [s.pressure_mmhg for s in samples]
+    assert not any(s.at_rail for s in samples)
+    assert abs(statistics.fmean(readings)) <= 5.0
+    assert max(abs(r) for r in readings) <= 5.0
+
+
+@pytest.mark.emulator_only(reason="only the emulated board's clock is this machine's monotonic")
+async def test_emulated_board_clock_is_the_host_monotonic_clock(board: IoBoard) -> None:
+    samples = await collect_samples(board, 0.2)
+    latencies_s = [s.rx_time_s - s.board_time_s for s in samples]
+    assert min(latencies_s) > 0.0
+    assert statistics.median(latencies_s) < 0.01
+
+
+async def test_heartbeats_keep_the_relay_closed(target: Target, board: IoBoard) -> None:
+    await arm_watchdog(board, target)
+    async with Heartbeats(board, heartbeat_period_s(target)):
+        await board.set_pump_relay(True)
+        deadline_s = time.monotonic() + 1.0
+        polls = 0
+        while time.monotonic() < deadline_s:
+            status = await board.status()
+            assert status.relay_closed and status.trips == Trip(0), status
+            polls += 1
+            await asyncio.sleep(0.1)
+        assert polls >= 5
+        if target.simulated:
+            assert target.sim.board.relay_closed
+
+
+async def test_watchdog_opens_the_relay_and_latches_until_reset(
+    target: Target, board: IoBoard
+) -> None:
+    timeout_s = watchdog_timeout_ms(target) / 1000.0
+    events: list[BoardEvent] = []
+    board.on_event = events.append
+    await arm_watchdog(board, target)
+    async with Heartbeats(board, heartbeat_period_s(target)) as beats:
+        await board.set_pump_relay(True)
+        await asyncio.sleep(0.2)
+        assert (await board.status()).relay_closed
+        assert not events
+    last_heartbeat_s = beats.last_tx_s
+    assert last_heartbeat_s is not None
+
+    async with asyncio.timeout(timeout_s + 1.0):
+        # Polling: the event arrives through a callback that nothing awaits.
+        while not events:  # noqa: ASYNC110
+            await asyncio.sleep(0.005)
+    (event,) = events
+    assert event.kind is EventKind.WATCHDOG_TRIP
+    # The instant the relay opened: the board's own time on the emulator (it is this machine's
+    # clock there); the host's receive time on a real board (later than the instant: stricter).
+    opened_s = event.board_time_s if target.board_clock_is_host_clock else event.rx_time_s
+    sample_period_s = SAMPLE_PERIOD_US / 1e6
+    assert opened_s - last_heartbeat_s >= timeout_s - 0.001
+    assert opened_s - last_heartbeat_s <= timeout_s + sample_period_s + TRIP_MARGIN_S
+
+    tripped = await board.status()
+    assert not tripped.relay_closed
+    assert tripped.trips == Trip.WATCHDOG
+    # latched: heartbeats and time do not clear it, and the relay refuses to close
+    async with Heartbeats(board, heartbeat_period_s(target)):
+        await asyncio.sleep(0.3)
+        with pytest.raises(BoardCommandRejectedError) as refused:
+            await board.set_pump_relay(True)
+        assert refused.value.nack.reason is NackReason.TRIP_LATCHED
+        still = await board.status()
+        assert still.trips == Trip.WATCHDOG and not still.relay_closed
+        # reset_trip clears the latch and does not close the relay
+        await board.reset_trip()
+        after_reset = await board.status()
+        assert after_reset.trips == Trip(0)
+        assert not after_reset.relay_closed
+        if target.simulated:
+            assert not target.sim.board.relay_closed
+        # the relay can close again now, by command only
+        await board.set_pump_relay(True)
+        assert (await board.status()).relay_closed
+    assert len(events) == 1
+
+
+async def test_set_cutoff_is_reported_by_status(target: Target, board: IoBoard) -> None:
+    await board.set_cutoff(120.0)
+    assert (await board.status()).cutoff_mmhg == 120.0
+    await board.set_cutoff(target.profile.limits.board_cutoff_mmhg)
+    assert (await board.status()).cutoff_mmhg == target.profile.limits.board_cutoff_mmhg
+
+
+async def test_cutoff_above_the_ceiling_is_clamped(target: Target, board: IoBoard) -> None:
+    await board.set_cutoff(400.0)
+    assert (await board.status()).cutoff_mmhg == CUTOFF_CEILING_MMHG
+    await board.set_cutoff(target.profile.limits.board_cutoff_mmhg)
+
+
+async def test_open_pump_relay_nowait_opens_the_relay(target: Target, board: IoBoard) -> None:
+    await arm_watchdog(board, target)
+    async with Heartbeats(board, heartbeat_period_s(target)):
+        await board.set_pump_relay(True)
+        assert (await board.status()).relay_closed
+        called_s = time.monotonic()
+        tx_done_s = board.open_pump_relay_nowait()
+        assert math.isfinite(tx_done_s) and called_s < tx_done_s < called_s + 0.1
+        status = await board.status()  # sent after the open: its reply reflects it
+        assert not status.relay_closed
+        assert status.trips == Trip(0)  # opened by the host, not by a trip
+        if target.simulated:
+            assert not target.sim.board.relay_closed
+
+
+async def test_set_light_round_trips_through_status(target: Target, board: IoBoard) -> None:
+    await board.set_light(250)
+    assert (await board.status()).light_permille == 250
+    if target.simulated:
+        assert target.sim.board.light_permille == 250
+    await board.set_light(0)
+    assert (await board.status()).light_permille == 0
+
+
+async def test_out_of_range_watchdog_is_nacked_by_the_board(board: IoBoard) -> None:
+    before = await board.status()
+    # The codec encodes any u16 (ConfigWatchdog(5) is valid bytes): the board must refuse it.
+    assert ConfigWatchdog(5).encode() == bytes((MsgId.CONFIG_WATCHDOG, 5, 0))
+    with pytest.raises(BoardCommandRejectedError) as refused:
+        await board.configure_watchdog(5)
+    assert refused.value.nack.msg_id == MsgId.CONFIG_WATCHDOG
+    assert refused.value.nack.reason is NackReason.OUT_OF_RANGE
+    after = await board.status()
+    assert after.watchdog_timeout_ms == before.watchdog_timeout_ms
+    assert board.codec.unacked_count == 0  # the NACKed frame was acknowledged, not retried
+
+
+async def test_link_is_clean_without_retransmissions(target: Target, board: IoBoard) -> None:
+    await board.identify()
+    for level in (100, 200, 0):
+        await board.set_light(level)
+        await board.status()
+    await board.set_cutoff(target.profile.limits.board_cutoff_mmhg)
+    await collect_samples(board, 0.2)
+    stats = board.stats
+    assert stats.retries == 0
+    assert stats.timeouts == 0
+    assert stats.crc_errors == 0
+    assert stats.invalid_bytes == 0
+    assert board.malformed_frames == 0
+    assert board.samples_lost == 0
+    assert stats.frames_rx > 100
+    assert stats.rtt_ms is not None
