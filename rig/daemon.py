@@ -318,7 +318,7 @@ class RigDaemon:
 
     def _record(self, event: JsonObject) -> None:
         event.setdefault("t_us", int(self._clock.monotonic() * 1e6))
-        log.info("event %s", event)
+        log.info("event %s", event.get("kind"), extra={"event": event})
         if self._events.full():
             self._events.get_nowait()
         self._events.put_nowait(event)

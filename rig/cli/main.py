@@ -7,11 +7,11 @@ Each command module exposes `register(subparsers)`, which adds its parser and se
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from collections.abc import Sequence
 
 from rig.cli import bench_cmd, client_cmds, config_cmd, devices_cmd, run_cmds
+from rig.logs import configure_logging
 
 COMMAND_MODULES = [run_cmds, client_cmds, bench_cmd, config_cmd, devices_cmd]
 
@@ -19,6 +19,11 @@ COMMAND_MODULES = [run_cmds, client_cmds, bench_cmd, config_cmd, devices_cmd]
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="rig", description="Ductoscopy rig control")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser.add_argument(
+        "--log-format",
+        choices=("text", "json"),
+        help="log lines as text or JSON (default: text on a terminal, JSON otherwise)",
+    )
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for module in COMMAND_MODULES:
         module.register(subparsers)
@@ -27,10 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    configure_logging(verbose=args.verbose, log_format=args.log_format)
     result: int = args.func(args)
     return result
 

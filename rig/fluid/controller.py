@@ -491,7 +491,7 @@ class FluidController:
                     if generation == self._generation:
                         self.applied_flow_ml_min = target
                     self._last_rate_change_s = now_s
-            if now_s >= self._next_poll_s:
+            if now_s >= self._next_poll_s and self._interlock.pump_link_up:
                 self._next_poll_s = now_s + 1.0 / self._loop.pump_poll_hz
                 self.on_dispensed(await read_dispensed_ml())
         except InterlockDeniedError as exc:

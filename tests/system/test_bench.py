@@ -1,0 +1,27 @@
+"""The stop-latency benchmark runs end to end and reports its figures (speed itself is not asserted)."""
+
+from __future__ import annotations
+
+import pytest
+
+from rig.bench.stop_latency import run_stop_latency, stop_floor_ms
+from rig.config import DEFAULT_PROFILE, load_profile
+
+pytestmark = [pytest.mark.system, pytest.mark.timeout(120)]
+
+
+async def test_stop_latency_benchmark_reports_figures() -> None:
+    profile = load_profile(DEFAULT_PROFILE)
+    result = await run_stop_latency(DEFAULT_PROFILE, profile, trials=3)
+    assert result["trials"] == 3
+    for key in ("p50_ms", "p99_ms", "max_ms", "floor_ms", "bolus_ul_p99"):
+        assert isinstance(result[key], float), key
+    # Physics: no stop can beat one sample period plus the stop command's wire time.
+    assert result["p50_ms"] >= result["floor_ms"] == round(stop_floor_ms(profile), 3)
+    assert sum(result["causes"].values()) == 3
+
+
+def test_floor_is_one_sample_period_plus_the_stop_frame_on_the_wire() -> None:
+    profile = load_profile(DEFAULT_PROFILE)
+    # Safe-mode STP frame for address 0: STX, len, "0STP", CRC hi, CRC lo, ETX = 9 bytes at 19200 8N1.
+    assert stop_floor_ms(profile) == pytest.approx(2.0 + 9 * 10 / 19200 * 1000)

@@ -1,0 +1,60 @@
+"""The `rig` command line, run as a bench engineer runs it: a separate process per command."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.system.harness import RigUnderTest
+
+pytestmark = [pytest.mark.system, pytest.mark.timeout(60)]
+
+
+async def _rig_cli(rig: RigUnderTest, *args: str) -> tuple[int, str, str]:
+    broker = f"{rig.rig.broker_host}:{rig.rig.broker_port}"
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "rig.cli.main",
+        *args,
+        "--broker",
+        broker,
+        "--rig-id",
+        rig.rig.profile.rig_id,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=dict(os.environ, RIG_RUNTIME_DIR=str(Path(rig.rig.run_dir) / "runtime")),
+    )
+    out, err = await process.communicate()
+    assert process.returncode is not None
+    return process.returncode, out.decode(), err.decode()
+
+
+async def test_cli_irrigate_watch_stop(rig: RigUnderTest) -> None:
+    code, out, _ = await _rig_cli(rig, "fluid", "irrigate", "--flow-ml-min", "1.0")
+    assert code == 0 and "irrigating" in out
+    await asyncio.sleep(1.0)
+    code, out, _ = await _rig_cli(rig, "watch", "--count", "3", "--hz", "10")
+    lines = out.strip().splitlines()
+    assert code == 0 and lines[0].split()[:3] == ["mode", "P", "mmHg"]
+    assert len(lines) == 4 and all(line.startswith("irrigating") for line in lines[1:])
+    code, out, _ = await _rig_cli(rig, "fluid", "stop")
+    assert code == 0
+    code, out, _ = await _rig_cli(rig, "status")
+    assert code == 0 and "stopped" in out and "last stop operator" in out
+
+
+async def test_cli_out_of_range_flow_is_refused_with_exit_code_1(rig: RigUnderTest) -> None:
+    code, _, err = await _rig_cli(rig, "fluid", "irrigate", "--flow-ml-min", "50")
+    assert code == 1 and "flow_ml_min = 50" in err
+    assert not (await rig.sim("state"))["pump"]["running"]
+
+
+async def test_cli_without_a_daemon_says_so(rig: RigUnderTest) -> None:
+    rig.kill_daemon()
+    code, _, err = await _rig_cli(rig, "status", "--timeout", "0.5")
+    assert code == 3 and "daemon" in err
