@@ -43,30 +43,9 @@ log = logging.getLogger(__name__)
 
 BENCH_PUMP_OFF_S = 1.0
 """How long the relay stays open for a cold power cycle of a real pump."""
-DEFAULT_BENCH_PUMP_BOOT_S = 3.0
 """How long a real pump gets to boot after its relay closes (``--pump-boot-s``)."""
 SIM_POWER_TIMEOUT_S = 1.0
 """The emulated pump follows the relay at the next physics step (about 1 ms); this is a bound."""
-
-
-def pytest_addoption(parser: pytest.Parser) -> None:
-    group = parser.getgroup("hil", "hardware-in-the-loop conformance suites (hil_tests/)")
-    group.addoption(
-        "--bench-profile",
-        metavar="FILE",
-        type=Path,
-        default=None,
-        help="run hil_tests against the real pump and I/O board named in this rig profile "
-        "(default: against the emulators)",
-    )
-    group.addoption(
-        "--pump-boot-s",
-        metavar="SECONDS",
-        type=float,
-        default=DEFAULT_BENCH_PUMP_BOOT_S,
-        help="bench only: time a real pump needs to boot after its power relay closes "
-        f"(default {DEFAULT_BENCH_PUMP_BOOT_S})",
-    )
 
 
 @dataclass(frozen=True)
