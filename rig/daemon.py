@@ -36,7 +36,12 @@ from rig.api.commands import (
 )
 from rig.api.topics import RigTopics
 from rig.config import RigProfile
-from rig.fluid.controller import CommandRejectedError, FluidController, FluidMode, PumpFaultError
+from rig.fluid.controller import (
+    MOTION_MODES,
+    CommandRejectedError,
+    FluidController,
+    PumpFaultError,
+)
 from rig.fluid.events import StopCause, StopEvent
 from rig.safety.interlock import Interlock, InterlockDeniedError
 
@@ -98,7 +103,14 @@ class RigDaemon:
     # -- lifecycle ----------------------------------------------------------------------------
 
     def request_shutdown(self) -> None:
+        """Stop the pump now, then wind down. Safe to call from a signal handler, and twice."""
+        self._stop_fluid(StopCause.SHUTDOWN, "daemon shutting down")
         self._shutdown.set()
+
+    def _stop_fluid(self, cause: StopCause, message: str) -> None:
+        controller = self.controller
+        if controller.pump_running or controller.setpoint.mode in MOTION_MODES:
+            self.interlock.trip(cause, message, mode=controller.setpoint.mode)
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
@@ -141,15 +153,7 @@ class RigDaemon:
 
     async def _stop_everything(self) -> None:
         """The one shutdown path: stop the pump, confirm it, then let the links go."""
-        if self.controller.pump_running or self.controller.setpoint.mode in (
-            FluidMode.IRRIGATING,
-            FluidMode.PRESSURE,
-            FluidMode.BOLUS,
-            FluidMode.PRIMING,
-        ):
-            self.interlock.trip(
-                StopCause.SHUTDOWN, "daemon shutting down", mode=self.controller.setpoint.mode
-            )
+        self._stop_fluid(StopCause.SHUTDOWN, "daemon shutting down")
         with contextlib.suppress(Exception):
             async with asyncio.timeout(CONFIRM_STOP_TIMEOUT_S):
                 await self.interlock.stop()

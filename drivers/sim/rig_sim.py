@@ -93,6 +93,12 @@ class RigSimulator:
         self._scenario_started_s = 0.0
         self._last_step_s = clock.monotonic()
         self._pumped_history: deque[tuple[float, float]] = deque(maxlen=PUMPED_HISTORY_STEPS)
+        # When the relay last opened and the motor last stopped, on CLOCK_MONOTONIC (which other
+        # processes on this machine share): how tests time the device-side safety layers.
+        self.relay_opened_at_s: float | None = None
+        self.pump_stopped_at_s: float | None = None
+        self._relay_was_closed = False
+        self._pump_was_running = False
 
     async def __aenter__(self) -> RigSimulator:
         self.settings.link_dir.mkdir(parents=True, exist_ok=True)
@@ -144,7 +150,16 @@ class RigSimulator:
             self.world.step(h)
             dt_s -= h
         self._pumped_history.append((now_s, self.world.pumped_ml))
+        self._note_edges(now_s)
         self.board_port.send(self.board.advance(now_s, self.world.line_pressure_mmhg))
+
+    def _note_edges(self, now_s: float) -> None:
+        relay_closed, running = self.board.relay_closed, self.pump.running
+        if self._relay_was_closed and not relay_closed:
+            self.relay_opened_at_s = now_s
+        if self._pump_was_running and not running:
+            self.pump_stopped_at_s = now_s
+        self._relay_was_closed, self._pump_was_running = relay_closed, running
 
     def pumped_since(self, t_s: float) -> float:
         """Net volume (mL) the syringe pushed into the line after time `t_s`.
@@ -199,10 +214,12 @@ class RigSimulator:
                 "last_stop_reason": self.pump.last_stop_reason,
                 "infused_ml": self.pump.infused_ml,
                 "plugged": self.pump_port.plugged,
+                "stopped_at_s": self.pump_stopped_at_s,
             },
             "board": {
                 "relay_closed": self.board.relay_closed,
                 "relay_welded": self.relay_welded,
+                "relay_opened_at_s": self.relay_opened_at_s,
                 "trips": sorted(str(trip.name).lower() for trip in self.board.trips),
                 "plugged": self.board_port.plugged,
             },

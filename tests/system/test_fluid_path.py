@@ -47,6 +47,9 @@ async def test_tip_against_wall_stops_pump_latches_and_resets_to_zero_flow(
     assert stop["figures"]["flow_ml_min"] == pytest.approx(1.0, rel=0.1)
     assert stop["trigger_sample_t_us"] is not None and stop["stop_tx_done_us"] is not None
     assert 0 < stop["detection_to_stop_ms"] < 50
+    print(
+        f"tip against wall: {stop['cause']}, first sample over the limit to stop on the wire {stop['detection_to_stop_ms']:.2f} ms"
+    )
 
     sim_state = await rig.wait_sim(lambda s: not s["pump"]["running"], 1.0)
     assert sim_state["pump"]["last_stop_reason"] == "command"
@@ -81,10 +84,13 @@ async def test_sigkill_of_daemon_board_watchdog_opens_relay_in_time(rig: RigUnde
     killed_at = time.monotonic()
     rig.kill_daemon(signal.SIGKILL)
     state = await rig.wait_sim(lambda s: not s["board"]["relay_closed"], watchdog_s + 1.0)
-    opened_after_s = time.monotonic() - killed_at
+    # The simulator stamps the relay's edge on CLOCK_MONOTONIC, the clock this process reads.
+    opened_after_s = state["board"]["relay_opened_at_s"] - killed_at
+    print(
+        f"board watchdog opened the pump relay {opened_after_s * 1000:.0f} ms after SIGKILL (timeout {watchdog_s * 1000:.0f} ms)"
+    )
     assert "watchdog" in state["board"]["trips"]
     assert not state["pump"]["running"] and state["pump"]["flow_ml_min"] == 0.0
-    # Heartbeats stop at the kill; the last one may have been up to one period before it.
     assert opened_after_s <= watchdog_s + 0.15, (
         f"relay opened {opened_after_s * 1000:.0f} ms after the kill"
     )
@@ -101,9 +107,12 @@ async def test_sigkill_of_daemon_pump_safe_mode_stops_it_even_with_relay_welded(
     killed_at = time.monotonic()
     rig.kill_daemon(signal.SIGKILL)
     state = await rig.wait_sim(lambda s: not s["pump"]["running"], timeout_s + 2.0)
-    stopped_after_s = time.monotonic() - killed_at
+    stopped_after_s = state["pump"]["stopped_at_s"] - killed_at
+    print(
+        f"pump safe-mode timeout stopped it {stopped_after_s * 1000:.0f} ms after SIGKILL (timeout {timeout_s} s)"
+    )
     assert state["pump"]["last_stop_reason"] == "safe_mode_timeout"
-    assert state["pump"]["alarm"] == "SAFE_MODE_TIMEOUT" or state["pump"]["alarm"] is not None
+    assert state["pump"]["alarm"] == "SAFE_MODE_TIMEOUT"
     assert timeout_s - 0.3 <= stopped_after_s <= timeout_s + 0.5, (
         f"stopped after {stopped_after_s:.2f} s"
     )
@@ -111,8 +120,12 @@ async def test_sigkill_of_daemon_pump_safe_mode_stops_it_even_with_relay_welded(
 
 async def test_sigterm_shutdown_leaves_pump_stopped(rig: RigUnderTest) -> None:
     await rig.irrigate_steadily(1.0, settle_s=0.3)
+    terminated_at = time.monotonic()
     rig.kill_daemon(signal.SIGTERM)
     state = await rig.wait_sim(lambda s: not s["pump"]["running"], 1.0)
+    stopped_after_s = state["pump"]["stopped_at_s"] - terminated_at
+    print(f"SIGTERM: pump stopped by the daemon {stopped_after_s * 1000:.1f} ms after the signal")
+    assert stopped_after_s < 0.05
     assert state["pump"]["last_stop_reason"] == "command", "the daemon stopped it, not a timeout"
     assert rig.rig.daemon is not None
     async with asyncio.timeout(5):
