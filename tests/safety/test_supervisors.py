@@ -1,0 +1,800 @@
+"""Plausibility supervisors against the physics world (a sim, not a mock) and synthetic streams.
+
+Two kinds of test: the world (drivers.sim.world.FluidWorld, with the emulated I/O board where
+the transducer's own faults matter) shows that nothing fires in normal use and that each fault is
+found in the time its distance and duration predict; synthetic sequences pin both sides of every
+comparison (just inside a tolerance: quiet; just outside: a finding), so that a mutant that
+moves a boundary or flips a comparison fails a test.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+
+import pytest
+
+from drivers.ioboard.codec import BoardHostCodec, PressureSample
+from drivers.sim.ioboard_device import IoBoardDevice
+from drivers.sim.world import FluidWorld
+from rig.config import LimitsConfig
+from rig.fluid.controller import SAMPLE_PERIOD_S
+from rig.fluid.events import StopCause
+from rig.safety.supervisors import (
+    RAIL_HIGH_MMHG,
+    RAIL_LOW_MMHG,
+    DispensedVolumeCheck,
+    Finding,
+    PlausibilitySettings,
+    PlausibilitySupervisor,
+    PressureModelCheck,
+    PressureRangeCheck,
+    SampleGapCheck,
+    StuckSensorCheck,
+    Tolerance,
+)
+from tests.fluid.plant import Plant
+
+PERIOD_S = 0.002
+PERIOD_US = 2000
+T0_S = 1000.0  # an arbitrary CLOCK_MONOTONIC reading, on a sample instant
+T0_US = 1_000_000_000
+DEFAULTS = PlausibilitySettings()
+# The world's line time constant: R_tip x C = 15 mmHg·min/mL x 0.33 uL/mmHg.
+WORLD_TAU_S = 15.0 * 0.33e-3 * 60.0
+SAMPLES_PER_POLL = 125  # the pump's dispensed volume is polled at 4 Hz
+
+
+class WorldRig:
+    """The fluid world as plant, a pump that normally does what it is told, a transducer.
+
+    The transducer is either a lean model (0.2 mmHg Gaussian noise, quantised to the board's
+    0.01 mmHg) fast enough for ten simulated minutes, or the emulated I/O board behind the host
+    codec (`board=True`), whose own fault flags then apply: stuck, disconnected, dropped samples.
+    """
+
+    def __init__(
+        self,
+        *,
+        seed: int = 1,
+        noise_mmhg: float = 0.2,
+        board: bool = False,
+        settings: PlausibilitySettings = DEFAULTS,
+    ) -> None:
+        self.world = FluidWorld(start_time_s=T0_S)
+        self.supervisor = PlausibilitySupervisor(settings)
+        self._rng = random.Random(seed)
+        self._noise = noise_mmhg
+        self.device: IoBoardDevice | None = None
+        self._host = BoardHostCodec()
+        self.now_s = T0_S
+        if board:
+            self.device = IoBoardDevice(noise_mmhg=noise_mmhg, seed=seed)
+            self._host.feed(self.device.receive(self._host.probe(), self.now_s), self.now_s)
+            for _ in self._host.events():
+                pass  # the probe's answer: an empty frame that synchronises the link
+            assert self._host.synced
+        self.t_us = T0_US
+        self.counter = 0
+        self.flow_ml_min = 0.0
+        """What the host commanded (and the pump acknowledged)."""
+        self.running = False
+        self.pump_override_ml_min: float | None = None
+        """What the pump really does, when it does not do what it was told."""
+        self.commanded_ul = 0.0
+        self.reading_zero = False
+        self.samples = 0
+        self.found: list[tuple[int, Finding]] = []
+        """(board time of the sample or poll that returned it, the finding)."""
+
+    def stall(self, seconds: float) -> None:
+        """The simulator (board emulator included) stalls: one long step, the board drops the
+        samples it could not send."""
+        assert self.device is not None
+        self.world.step(seconds)
+        self.now_s = round(self.now_s + seconds, 6)
+        self._host.feed(self.device.advance(self.now_s, self.world.line_pressure_mmhg), self.now_s)
+        flow = self.flow_ml_min if self.running else 0.0
+        for frame in self._host.events():
+            for message in frame.messages:
+                if isinstance(message, PressureSample):
+                    self.t_us = message.t_us
+                    self._sample(message.t_us, message.pressure_mmhg, message.sample_counter, flow)
+
+    def command(self, flow_ml_min: float) -> None:
+        self.flow_ml_min = flow_ml_min
+        self.running = flow_ml_min > 0
+
+    @property
+    def pump_flow_ml_min(self) -> float:
+        if self.pump_override_ml_min is not None:
+            return self.pump_override_ml_min
+        return self.flow_ml_min if self.running else 0.0
+
+    def run(self, seconds: float) -> list[Finding]:
+        before = len(self.found)
+        world = self.world
+        supervisor = self.supervisor
+        gauss = self._rng.gauss
+        noise = self._noise
+        host_ul_per_sample = 1000.0 / 60.0 * PERIOD_S
+        for _ in range(round(seconds / PERIOD_S)):
+            world.set_pump_flow(self.pump_flow_ml_min)
+            world.step(PERIOD_S)
+            self.now_s = round(self.now_s + PERIOD_S, 6)
+            flow = self.flow_ml_min if self.running else 0.0
+            self.commanded_ul += flow * host_ul_per_sample
+            if self.device is None:
+                self.t_us += PERIOD_US
+                true_mmhg = 0.0 if self.reading_zero else world.line_pressure_mmhg
+                pressure = round((true_mmhg + gauss(0.0, noise)) * 100) / 100
+                self._sample(self.t_us, pressure, self.counter, flow)
+                self.counter = (self.counter + 1) & 0xFFFF
+            else:
+                self._host.feed(
+                    self.device.advance(self.now_s, world.line_pressure_mmhg), self.now_s
+                )
+                for frame in self._host.events():
+                    for message in frame.messages:
+                        if isinstance(message, PressureSample):
+                            self.t_us = message.t_us
+                            self._sample(
+                                message.t_us, message.pressure_mmhg, message.sample_counter, flow
+                            )
+            self.samples += 1
+            if self.samples % SAMPLES_PER_POLL == 0:
+                found = supervisor.on_dispensed(
+                    self.t_us, world.pumped_ml * 1000.0, self.commanded_ul
+                )
+                if found is not None:
+                    self.found.append((self.t_us, found))
+        return [f for _, f in self.found[before:]]
+
+    def _sample(self, t_us: int, pressure: float, counter: int, flow: float) -> None:
+        found = self.supervisor.on_sample(t_us, pressure, counter, flow, self.running)
+        if found is not None:
+            self.found.append((t_us, found))
+
+
+def only(found: list[tuple[int, Finding]], check: str) -> tuple[int, Finding]:
+    matching = [(t, f) for t, f in found if f.check == check]
+    assert len(matching) == 1, found
+    return matching[0]
+
+
+# ---- no finding in normal use -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("flow_ml_min", [0.3, 1.0, 3.0])
+def test_no_finding_over_ten_minutes_of_steady_irrigation_from_start_up(
+    flow_ml_min: float,
+) -> None:
+    rig = WorldRig(seed=round(flow_ml_min * 10))
+    rig.run(0.5)  # pump stopped, line at rest
+    rig.command(flow_ml_min)
+    assert rig.run(600.0) == []
+    # The model learned the world's resistance (tip 15 + tubing 2), not a drifted value.
+    assert rig.supervisor.pressure_model.learned
+    assert rig.supervisor.pressure_model.resistance_mmhg_min_per_ml == pytest.approx(17.0, rel=0.01)
+
+
+def test_no_finding_while_the_flow_steps_up_and_down_and_stops() -> None:
+    rig = WorldRig(seed=7)
+    for flow in (0.5, 2.5, 0.5, 3.0, 0.3, 0.0, 3.0, 0.0):
+        rig.command(flow)
+        assert rig.run(3.0) == [], flow
+    # A step straight from rest to the maximum flow, with no time to learn anything first.
+    rig.command(3.0)
+    assert rig.run(0.5) == []
+
+
+def test_no_finding_with_the_pump_stopped() -> None:
+    rig = WorldRig(seed=3)
+    assert rig.run(20.0) == []
+
+
+def test_no_finding_through_the_emulated_board_in_normal_use() -> None:
+    rig = WorldRig(board=True, seed=11)
+    rig.command(1.0)
+    assert rig.run(5.0) == []
+    rig.command(0.0)
+    assert rig.run(1.0) == []
+
+
+# ---- pressure model: the plant does not follow the command -------------------------------------
+
+
+def _model_crossing_s(flow_ml_min: float, distance_mmhg: float) -> float:
+    """After a stall, the tubing drop (2 mmHg·min/mL) vanishes at once and the duct (15) drains
+    with the world's time constant, while the model still predicts 17 x Q."""
+    return WORLD_TAU_S * math.log(15.0 * flow_ml_min / (17.0 * flow_ml_min - distance_mmhg))
+
+
+@pytest.mark.parametrize(("flow_ml_min", "slack_s"), [(1.0, 0.02), (0.3, 0.1)])
+def test_pressure_model_fires_when_the_pump_does_not_move(
+    flow_ml_min: float, slack_s: float
+) -> None:
+    tol = DEFAULTS.pressure_model_mmhg
+    rig = WorldRig(seed=5)
+    rig.command(flow_ml_min)
+    assert rig.run(3.0) == []
+    stall_us = rig.t_us
+    rig.pump_override_ml_min = 0.0  # commanded, acknowledged, and not moving
+    rig.run(1.5)
+    t_us, finding = only(rig.found, "pressure_model")
+    expected_first_us = stall_us + _model_crossing_s(flow_ml_min, tol.distance) * 1e6
+    assert abs(finding.first_t_us - expected_first_us) <= slack_s * 1e6
+    assert t_us - finding.first_t_us == tol.duration_us
+    assert finding.figures["resistance_basis"] == "learned"
+    # Learning stopped with the disagreement: the reference is the duct's, not the stall's.
+    assert finding.figures["resistance_mmhg_min_per_ml"] == pytest.approx(17.0, rel=0.02)
+    assert "below" in finding.message and "300 ms" in finding.message
+
+
+def test_pressure_model_fires_when_the_pump_never_moves_from_the_start() -> None:
+    tol = DEFAULTS.pressure_model_mmhg
+    rig = WorldRig(seed=6)
+    rig.pump_override_ml_min = 0.0
+    start_us = rig.t_us
+    rig.command(1.0)
+    rig.run(1.0)
+    t_us, finding = only(rig.found, "pressure_model")
+    # The nominal model climbs to 17 mmHg with 0.3 s: it passes 3 mmHg after 0.3·ln(17/14) s.
+    expected_first_us = start_us + 0.3 * math.log(17.0 / 14.0) * 1e6
+    assert abs(finding.first_t_us - expected_first_us) <= 0.02e6
+    assert t_us - finding.first_t_us == tol.duration_us
+    assert finding.figures["resistance_basis"] == "nominal"
+
+
+@pytest.mark.parametrize("flow_ml_min", [0.3, 1.0, 3.0])
+def test_pressure_model_fires_when_the_line_comes_off_at_the_pump(flow_ml_min: float) -> None:
+    rig = WorldRig(seed=8)
+    rig.command(flow_ml_min)
+    assert rig.run(2.0) == []
+    off_us = rig.t_us
+    rig.world.set_leak_resistance(0.05)  # the saline pours out at the connector
+    rig.run(1.5)
+    t_us, finding = only(rig.found, "pressure_model")
+    assert off_us < finding.first_t_us <= off_us + 0.25e6
+    assert t_us - finding.first_t_us == DEFAULTS.pressure_model_mmhg.duration_us
+
+
+def test_pressure_model_fires_when_the_transducer_reads_zero_while_flow_runs() -> None:
+    rig = WorldRig(seed=9)
+    rig.command(1.0)
+    assert rig.run(2.0) == []
+    zero_us = rig.t_us
+    rig.reading_zero = True
+    rig.run(1.0)
+    t_us, finding = only(rig.found, "pressure_model")
+    assert zero_us < finding.first_t_us <= zero_us + 2 * PERIOD_US
+    assert t_us - finding.first_t_us == DEFAULTS.pressure_model_mmhg.duration_us
+
+
+async def _run_plant(
+    plant: Plant, supervisor: PlausibilitySupervisor, seconds: float, counter: list[int]
+) -> None:
+    """tests.fluid.plant.Plant.run_for, with a noisy transducer (0.2 mmHg, seeded, quantised to
+    the board's 0.01 mmHg) and the plausibility supervisor fed the same samples."""
+    gauss = random.Random(counter[0]).gauss
+    for index in range(round(seconds / SAMPLE_PERIOD_S)):
+        plant.clock.advance(SAMPLE_PERIOD_S)
+        plant.world.set_pump_flow(plant.pump.flow_ml_min)
+        plant.world.step(SAMPLE_PERIOD_S)
+        t_us = round(plant.clock.monotonic() * 1e6)
+        pressure = round((plant.world.line_pressure_mmhg + gauss(0.0, 0.2)) * 100) / 100
+        plant.controller.on_sample(t_us, pressure, plant.clock.monotonic())
+        controller = plant.controller
+        supervisor.on_sample(
+            t_us, pressure, counter[0], controller.applied_flow_ml_min, controller.pump_running
+        )
+        counter[0] = (counter[0] + 1) & 0xFFFF
+        if index % 10 == 0:
+            await controller.actuate_once(plant.read_dispensed_ml)
+
+
+def _open_loop_model_latency_s(flow_ml_min: float, obstruct: str) -> float:
+    """The same scenario with a pump that keeps running: when would the model check fire?"""
+    rig = WorldRig(seed=21)
+    rig.command(flow_ml_min)
+    assert rig.run(1.5) == []
+    onset_us = rig.t_us
+    _obstruct(rig.world, obstruct)
+    rig.run(2.0)
+    t_us, _ = only(rig.found, "pressure_model")
+    return (t_us - onset_us) / 1e6
+
+
+def _obstruct(world: FluidWorld, obstruct: str) -> None:
+    if obstruct == "wall":
+        world.set_tip_resistance_target(15.0 * 12, ramp_s=0.1)
+    else:
+        world.occlude(ramp_s=0.02)
+
+
+@pytest.mark.parametrize(
+    ("flow_ml_min", "obstruct"), [(1.0, "wall"), (1.0, "occlusion"), (0.3, "occlusion")]
+)
+async def test_resistance_stops_fire_before_the_pressure_model_check(
+    flow_ml_min: float, obstruct: str
+) -> None:
+    limits = LimitsConfig()
+    assert limits.max_resistance_mmhg_min_per_ml == 40.0
+    assert limits.max_resistance_rise_mmhg_min_per_ml_per_s == 25.0
+    plant = Plant(limits)
+    supervisor = PlausibilitySupervisor()
+    counter = [0]
+    plant.controller.irrigate(flow_ml_min)
+    await _run_plant(plant, supervisor, 1.5, counter)
+    onset_us = round(plant.clock.monotonic() * 1e6)
+    _obstruct(plant.world, obstruct)
+    await _run_plant(plant, supervisor, 2.0, counter)
+    assert plant.events, "the resistance stops did not fire"
+    stop = plant.events[0]
+    assert stop.cause in {StopCause.RESISTANCE_LIMIT, StopCause.RESISTANCE_RISE}
+    stop_sample_us = stop.figures["sample_t_us"]
+    assert isinstance(stop_sample_us, int)
+    stop_latency_s = (stop_sample_us - onset_us) / 1e6
+    # The stop came first, so the plausibility check never had to say the same thing again.
+    assert supervisor.findings == []
+    # And had the pump kept running, the model check would still have come well after the stop.
+    model_latency_s = _open_loop_model_latency_s(flow_ml_min, obstruct)
+    assert stop_latency_s + 0.1 < model_latency_s, (stop_latency_s, model_latency_s)
+
+
+def test_pressure_model_fires_on_a_sudden_transducer_offset_shift() -> None:
+    rig = WorldRig(board=True, seed=12)
+    rig.command(1.0)
+    assert rig.run(3.0) == []
+    assert rig.device is not None
+    shift_us = rig.t_us
+    rig.device.sensor_offset_mmhg = 8.0  # the zero jumps by 8 mmHg: not pressure, an offset
+    rig.run(1.0)
+    t_us, finding = only(rig.found, "pressure_model")
+    assert shift_us < finding.first_t_us <= shift_us + 2 * PERIOD_US
+    assert t_us - finding.first_t_us == DEFAULTS.pressure_model_mmhg.duration_us
+    assert "above" in finding.message
+
+
+def test_pressure_model_learns_a_slow_legitimate_change_of_resistance() -> None:
+    rig = WorldRig(seed=13)
+    rig.command(1.0)
+    assert rig.run(2.0) == []
+    # The tip moves slowly into a tighter branch: 15 -> 22 mmHg·min/mL over 30 s.
+    rig.world.set_tip_resistance_target(22.0, ramp_s=30.0)
+    assert rig.run(32.0) == []
+    assert rig.supervisor.pressure_model.resistance_mmhg_min_per_ml == pytest.approx(24.0, rel=0.02)
+
+
+# ---- pressure model: both sides of each comparison ----------------------------------------------
+
+# With a time constant far below the sample period the model's lag settles in one sample, so the
+# prediction is exactly R x Q = 17 x Q and the distance can be probed to the last bit; learning is
+# pushed out of reach so the reference stays nominal.
+EXACT = PlausibilitySettings(line_time_constant_s=1e-6, resistance_learn_window_s=1000.0)
+
+
+def _feed_model(
+    check: PressureModelCheck,
+    pressures: list[float],
+    *,
+    flow_ml_min: float = 1.0,
+    running: bool = True,
+    start: int = 0,
+) -> list[tuple[int, Finding]]:
+    found = []
+    for i, pressure in enumerate(pressures, start):
+        t_us = T0_US + i * PERIOD_US
+        finding = check.update(t_us, pressure, flow_ml_min, running)
+        if finding is not None:
+            found.append((i, finding))
+    return found
+
+
+def _exact_model() -> PressureModelCheck:
+    check = PlausibilitySupervisor(EXACT).pressure_model
+    assert _feed_model(check, [17.0]) == []
+    assert check.predicted_mmhg == 17.0
+    return check
+
+
+@pytest.mark.parametrize("pressure", [20.0, 14.0, 17.0])
+def test_pressure_model_quiet_at_exactly_the_distance(pressure: float) -> None:
+    check = _exact_model()
+    assert _feed_model(check, [pressure] * 1000, start=1) == []
+
+
+@pytest.mark.parametrize("pressure", [20.01, 13.99])
+def test_pressure_model_fires_just_beyond_the_distance_after_exactly_the_duration(
+    pressure: float,
+) -> None:
+    check = _exact_model()
+    found = _feed_model(check, [pressure] * 1000, start=1)
+    # 0.3 s at 2 ms: the 151st disagreeing sample is the first 300 ms after the first one.
+    assert [i for i, _ in found] == [1 + 150]
+    finding = found[0][1]
+    assert finding.first_t_us == T0_US + 1 * PERIOD_US
+    assert finding.figures["difference_mmhg"] == pytest.approx(pressure - 17.0)
+    assert finding.figures["resistance_basis"] == "nominal"
+
+
+def test_pressure_model_quiet_when_the_disagreement_ends_one_sample_short() -> None:
+    check = _exact_model()
+    # 150 disagreeing samples last 298 ms; one agreeing sample resets the timer, twice over.
+    pattern = ([25.0] * 150 + [17.0]) * 2
+    assert _feed_model(check, pattern, start=1) == []
+    found = _feed_model(check, [25.0] * 151, start=1 + len(pattern))
+    assert [i for i, _ in found] == [1 + len(pattern) + 150]
+    assert found[0][1].first_t_us == T0_US + (1 + len(pattern)) * PERIOD_US
+
+
+def test_pressure_model_fires_once_per_disagreement_and_again_after_it_ends() -> None:
+    check = _exact_model()
+    found = _feed_model(check, [0.0] * 400 + [17.0] + [0.0] * 200, start=1)
+    assert [i for i, _ in found] == [151, 402 + 150]
+
+
+def test_pressure_model_is_off_below_the_minimum_flow_and_with_the_pump_stopped() -> None:
+    check = PlausibilitySupervisor(EXACT).pressure_model
+    assert _feed_model(check, [10.0] * 400, flow_ml_min=0.0999) == []
+    assert _feed_model(check, [10.0] * 400, flow_ml_min=1.0, running=False, start=400) == []
+    # At exactly the minimum flow it is checked: 10 mmHg against 17 x 0.1 = 1.7 predicted.
+    found = _feed_model(check, [10.0] * 400, flow_ml_min=0.1, start=800)
+    assert [i for i, _ in found] == [800 + 150]
+
+
+def test_pressure_model_learns_only_after_the_flow_is_steady_and_only_while_agreeing() -> None:
+    settings = PlausibilitySettings(line_time_constant_s=1e-6, resistance_learn_window_s=0.1)
+    check = PlausibilitySupervisor(settings).pressure_model
+    # 19 mmHg at 1 mL/min is inside the 3 mmHg distance: 50 agreeing samples make one block,
+    # counted from the first sample after the flow changed (the start is not steady).
+    assert _feed_model(check, [19.0] * 50) == []
+    assert not check.learned
+    assert _feed_model(check, [19.0], start=50) == []
+    assert check.learned and check.resistance_mmhg_min_per_ml == pytest.approx(19.0)
+    # Disagreeing samples are never learned, however many.
+    assert len(_feed_model(check, [40.0] * 400, start=51)) == 1
+    assert check.resistance_mmhg_min_per_ml == pytest.approx(19.0)
+
+
+# ---- dispensed volume -----------------------------------------------------------------------------
+
+
+def test_dispensed_volume_fires_on_a_pump_running_at_twice_its_rate() -> None:
+    rig = WorldRig(seed=14)
+    rig.pump_override_ml_min = 2.0
+    rig.command(1.0)
+    rig.run(3.0)
+    t_us, finding = only(rig.found, "dispensed_volume")
+    # 16.7 uL/s too much: past 20 uL after 1.2 s, first seen at the 1.25 s poll, then 0.5 s.
+    assert finding.first_t_us == T0_US + 1_250_000
+    assert t_us == T0_US + 1_750_000
+    assert "runaway" in finding.message
+
+
+def test_dispensed_volume_fires_on_a_pump_that_ignores_stop() -> None:
+    rig = WorldRig(seed=15)
+    rig.command(1.0)
+    assert rig.run(2.0) == []
+    stop_us = rig.t_us
+    rig.command(0.0)
+    rig.pump_override_ml_min = 1.0  # STP acknowledged, the motor keeps turning
+    rig.run(3.0)
+    t_us, finding = only(rig.found, "dispensed_volume")
+    difference = finding.figures["difference_ul"]
+    assert isinstance(difference, float) and difference > 20.0
+    assert t_us - stop_us <= (20.0 / (1000.0 / 60.0) + 0.25 + 0.5) * 1e6
+    assert t_us - finding.first_t_us == 500_000
+
+
+def test_dispensed_volume_fires_on_a_stalled_pump() -> None:
+    rig = WorldRig(seed=16)
+    rig.command(3.0)
+    assert rig.run(1.0) == []
+    stall_us = rig.t_us
+    rig.pump_override_ml_min = 0.0  # empty syringe, jammed plunger
+    rig.run(2.0)
+    t_us, finding = only(rig.found, "dispensed_volume")
+    difference = finding.figures["difference_ul"]
+    assert "stall" in finding.message and isinstance(difference, float) and difference < -20.0
+    # 50 uL/s missing: past 20 uL after 0.4 s, seen at the next 4 Hz poll, plus 0.5 s.
+    assert t_us - stall_us <= (0.4 + 0.25 + 0.5) * 1e6
+
+
+def _feed_dispensed(
+    check: DispensedVolumeCheck, polls: list[tuple[int, float, float]]
+) -> list[int]:
+    return [
+        i
+        for i, (t_us, dispensed, commanded) in enumerate(polls)
+        if check.update(t_us, dispensed, commanded) is not None
+    ]
+
+
+def _dispensed_check() -> DispensedVolumeCheck:
+    return PlausibilitySupervisor().dispensed_volume
+
+
+@pytest.mark.parametrize(
+    ("dispensed_ul", "commanded_ul", "fires"),
+    [
+        (120.0, 100.0, False),  # exactly the absolute distance
+        (120.25, 100.0, True),
+        (80.0, 100.0, False),
+        (79.75, 100.0, True),
+        (1050.0, 1000.0, False),  # exactly 5 % of the commanded volume
+        (1050.25, 1000.0, True),
+        (950.0, 1000.0, False),
+        (949.75, 1000.0, True),
+    ],
+)
+def test_dispensed_volume_both_sides_of_the_distance(
+    dispensed_ul: float, commanded_ul: float, fires: bool
+) -> None:
+    polls = [(T0_US + i * 250_000, dispensed_ul, commanded_ul) for i in range(8)]
+    assert _feed_dispensed(_dispensed_check(), polls) == ([2] if fires else [])
+
+
+def test_dispensed_volume_limit_is_the_larger_of_distance_and_fraction() -> None:
+    check = _dispensed_check()
+    assert check.limit_ul(100.0) == 20.0
+    assert check.limit_ul(399.0) == 20.0
+    assert check.limit_ul(1000.0) == 50.0
+    assert check.limit_ul(-1000.0) == 50.0
+
+
+def test_dispensed_volume_duration_both_sides() -> None:
+    check = _dispensed_check()
+    over, ok = 150.0, 100.0
+    # Over at 0 and 499.998 ms, then back: 2 us short of the duration, no finding.
+    polls = [(T0_US, over, 100.0), (T0_US + 499_998, over, 100.0), (T0_US + 600_000, ok, 100.0)]
+    assert _feed_dispensed(check, polls) == []
+    start = T0_US + 1_000_000
+    polls = [(start, over, 100.0), (start + 499_998, over, 100.0), (start + 500_000, over, 100.0)]
+    assert _feed_dispensed(check, polls) == [2]
+    # Once per disagreement.
+    assert _feed_dispensed(check, [(start + 750_000, over, 100.0)]) == []
+
+
+# ---- stuck sensor -----------------------------------------------------------------------------------
+
+
+def test_stuck_sensor_fires_one_duration_after_the_reading_freezes() -> None:
+    rig = WorldRig(board=True, seed=17)
+    rig.command(1.0)
+    assert rig.run(2.0) == []
+    assert rig.device is not None
+    last_live_us = rig.t_us
+    rig.device.sensor_stuck = True
+    rig.run(1.0)
+    t_us, finding = only(rig.found, "sensor_stuck")
+    duration_us = DEFAULTS.sensor_stuck_mmhg.duration_us
+    # The run of identical readings starts at the last live reading (the value that repeats);
+    # the finding comes within duration .. duration + 2 samples of the freeze.
+    assert finding.first_t_us == last_live_us
+    assert duration_us <= t_us - last_live_us <= duration_us + 2 * PERIOD_US
+
+
+def _feed_stuck(check: StuckSensorCheck, readings: list[float], running: bool = True) -> list[int]:
+    return [
+        i
+        for i, reading in enumerate(readings)
+        if check.update(T0_US + i * PERIOD_US, reading, running) is not None
+    ]
+
+
+def test_stuck_sensor_one_count_of_movement_is_movement() -> None:
+    check = StuckSensorCheck(DEFAULTS.sensor_stuck_mmhg)
+    assert _feed_stuck(check, [12.34, 12.35] * 200) == []
+    assert _feed_stuck(StuckSensorCheck(DEFAULTS.sensor_stuck_mmhg), [12.34] * 200) == [25]
+
+
+def test_stuck_sensor_both_sides_of_the_distance() -> None:
+    tolerance = Tolerance(distance=0.25, duration_s=0.05)
+    # Exactly the distance away from the run's first reading: still "the same".
+    assert _feed_stuck(StuckSensorCheck(tolerance), [16.0, 16.25] * 100) == [25]
+    # A hair beyond it: the reading moved, a new run starts every sample.
+    assert _feed_stuck(StuckSensorCheck(tolerance), [16.0, 16.250001] * 100) == []
+
+
+def test_stuck_sensor_both_sides_of_the_duration() -> None:
+    check = StuckSensorCheck(DEFAULTS.sensor_stuck_mmhg)
+    # 25 identical readings span 48 ms; then it moves: no finding, and the timer restarts.
+    assert _feed_stuck(check, [5.0] * 25 + [5.5] * 25 + [5.0] * 25) == []
+    check = StuckSensorCheck(DEFAULTS.sensor_stuck_mmhg)
+    assert _feed_stuck(check, [5.0] * 100 + [5.5] + [5.0] * 100) == [25, 101 + 25]
+
+
+def test_stuck_sensor_is_off_while_the_pump_is_stopped() -> None:
+    check = StuckSensorCheck(DEFAULTS.sensor_stuck_mmhg)
+    assert _feed_stuck(check, [0.0] * 100, running=False) == []
+
+
+# ---- pressure range and rails -----------------------------------------------------------------------
+
+
+def test_disconnected_transducer_rail_fires_after_three_samples() -> None:
+    rig = WorldRig(board=True, seed=18)
+    rig.command(1.0)
+    assert rig.run(1.0) == []
+    assert rig.device is not None
+    last_live_us = rig.t_us
+    rig.device.sensor_disconnected = True
+    rig.run(0.2)
+    t_us, finding = only(rig.found, "pressure_range")
+    assert rig.found[0][1] is finding  # the first finding, before stuck and model
+    assert finding.figures["kind"] == "rail_high"
+    assert finding.figures["pressure_mmhg"] == RAIL_HIGH_MMHG == 327.67
+    assert "disconnected" in finding.message
+    assert finding.first_t_us == last_live_us + PERIOD_US
+    assert t_us - finding.first_t_us == DEFAULTS.pressure_range_mmhg.duration_us == 4000
+
+
+def _feed_range(check: PressureRangeCheck, readings: list[float]) -> list[int]:
+    return [
+        i
+        for i, reading in enumerate(readings)
+        if check.update(T0_US + i * PERIOD_US, reading) is not None
+    ]
+
+
+def _range_check(distance: float = 0.0, duration_s: float = 0.004) -> PressureRangeCheck:
+    return PressureRangeCheck(Tolerance(distance, duration_s), min_mmhg=-50.0, max_mmhg=300.0)
+
+
+@pytest.mark.parametrize(
+    ("reading", "fires"),
+    [
+        (300.0, False),
+        (300.01, True),
+        (-50.0, False),
+        (-50.01, True),
+        (math.nan, True),
+        (RAIL_LOW_MMHG, True),
+    ],
+)
+def test_pressure_range_both_sides_of_each_limit(reading: float, fires: bool) -> None:
+    assert _feed_range(_range_check(), [reading] * 10) == ([2] if fires else [])
+
+
+def test_pressure_range_margin_is_the_distance() -> None:
+    assert _feed_range(_range_check(5.0, 0.0), [305.0, -55.0]) == []
+    assert _feed_range(_range_check(5.0, 0.0), [305.01]) == [0]
+    assert _feed_range(_range_check(5.0, 0.0), [-55.01]) == [0]
+
+
+def test_pressure_range_ignores_a_two_sample_glitch() -> None:
+    check = _range_check()
+    assert _feed_range(check, [400.0, 400.0, 20.0] * 5) == []
+    check = _range_check()
+    found = [check.update(T0_US + i * PERIOD_US, RAIL_LOW_MMHG) for i in range(3)]
+    assert found[:2] == [None, None] and found[2] is not None
+    assert found[2].figures["kind"] == "rail_low" and "shorted" in found[2].message
+
+
+# ---- sample gaps --------------------------------------------------------------------------------------
+
+
+def _gap_check() -> SampleGapCheck:
+    return PlausibilitySupervisor().sample_gap
+
+
+def _feed_slots(
+    check: SampleGapCheck, slots: int, lost: set[int], counter0: int = 0
+) -> list[tuple[int, Finding]]:
+    """Sample slots 0..slots-1 at 2 ms; the slots in `lost` never arrive."""
+    found = []
+    for slot in range(slots):
+        if slot in lost:
+            continue
+        finding = check.update(T0_US + slot * PERIOD_US, (counter0 + slot) & 0xFFFF)
+        if finding is not None:
+            found.append((slot, finding))
+    return found
+
+
+@pytest.mark.parametrize("counter0", [0, 65530])  # the u16 counter wraps inside the gap
+def test_sample_gap_both_sides_of_the_consecutive_limit(counter0: int) -> None:
+    assert _feed_slots(_gap_check(), 40, set(range(5, 15)), counter0) == []
+    found = _feed_slots(_gap_check(), 40, set(range(5, 16)), counter0)
+    assert [slot for slot, _ in found] == [16]
+    finding = found[0][1]
+    assert finding.figures["kind"] == "consecutive" and finding.figures["lost_samples"] == 11
+    assert finding.first_t_us == T0_US + 5 * PERIOD_US  # when the first lost sample was taken
+
+
+def test_sample_gap_one_long_gap_is_one_finding() -> None:
+    found = _feed_slots(_gap_check(), 2000, set(range(100, 400)))
+    assert [f.figures["kind"] for _, f in found] == ["consecutive"]
+
+
+def test_sample_gap_fraction_both_sides_of_the_window() -> None:
+    ten = {10 * k for k in range(1, 11)}  # single losses at slots 10, 20, ... 100
+    assert _feed_slots(_gap_check(), 2000, ten) == []
+    # An 11th single loss while slot 10 is still among the last 500: a finding.
+    found = _feed_slots(_gap_check(), 2000, ten | {508})
+    assert [slot for slot, _ in found] == [509]
+    finding = found[0][1]
+    assert finding.figures["kind"] == "fraction" and finding.figures["lost_samples"] == 11
+    assert finding.first_t_us == T0_US + 10 * PERIOD_US
+    # One slot later slot 10 has left the window: ten lost in any 500, no finding.
+    assert _feed_slots(_gap_check(), 2000, ten | {509}) == []
+
+
+def test_sample_gap_fraction_fires_once_while_over_and_again_after() -> None:
+    steady_loss = {k for k in range(0, 3000) if k % 40 == 5}  # 12.5 of 500: over 2 %
+    found = _feed_slots(_gap_check(), 3000, steady_loss)
+    assert len(found) == 1
+    spaced = steady_loss | {k for k in range(5000, 8000) if k % 40 == 5}
+    found = _feed_slots(_gap_check(), 8000, spaced)
+    assert len(found) == 2
+
+
+def test_sample_gap_ignores_a_duplicate_frame() -> None:
+    check = _gap_check()
+    assert check.update(T0_US, 7) is None
+    assert check.update(T0_US, 7) is None
+    assert check.update(T0_US + PERIOD_US, 8) is None
+    assert check.lost_in_window == 0
+
+
+def test_sample_gap_fires_when_the_board_drops_samples_in_a_stall() -> None:
+    rig = WorldRig(board=True, seed=19)
+    rig.command(1.0)
+    assert rig.run(1.0) == []
+    last_us = rig.t_us
+    rig.stall(0.5)  # the emulator keeps the last 100 samples and drops the older 150
+    assert rig.device is not None and rig.device.samples_dropped == 150
+    _, finding = only(rig.found, "sample_gap")
+    assert finding.figures["lost_samples"] == 150
+    assert finding.first_t_us == last_us + PERIOD_US
+
+
+# ---- the aggregate ----------------------------------------------------------------------------------
+
+
+def test_supervisor_returns_the_most_important_finding_and_keeps_all() -> None:
+    supervisor = PlausibilitySupervisor()
+    assert supervisor.on_sample(T0_US, 400.0, 0, 0.0, False) is None
+    assert supervisor.on_sample(T0_US + PERIOD_US, 400.0, 1, 0.0, False) is None
+    # The third out-of-range reading arrives after 11 lost samples: both fire on this sample.
+    finding = supervisor.on_sample(T0_US + 13 * PERIOD_US, 400.0, 13, 0.0, False)
+    assert finding is not None and finding.check == "pressure_range"
+    assert [f.check for f in supervisor.findings] == ["pressure_range", "sample_gap"]
+    dispensed = supervisor.on_dispensed(T0_US, 100.0, 0.0)
+    assert dispensed is None
+    dispensed = supervisor.on_dispensed(T0_US + 500_000, 100.0, 0.0)
+    assert dispensed is not None and supervisor.findings[-1] is dispensed
+    supervisor.reset()
+    assert supervisor.findings == []
+    assert supervisor.on_sample(T0_US + 14 * PERIOD_US, 400.0, 14, 0.0, False) is None
+
+
+def test_reset_forgets_the_learned_resistance() -> None:
+    rig = WorldRig(seed=20)
+    rig.world.set_tip_resistance_target(16.5, ramp_s=0.0)
+    rig.command(1.0)
+    assert rig.run(3.0) == []
+    assert rig.supervisor.pressure_model.resistance_mmhg_min_per_ml == pytest.approx(18.5, rel=0.02)
+    rig.supervisor.reset()
+    assert not rig.supervisor.pressure_model.learned
+    assert rig.supervisor.pressure_model.resistance_mmhg_min_per_ml == 17.0
+
+
+@pytest.mark.parametrize(
+    ("make", "field"),
+    [
+        (lambda: Tolerance(-1.0, 0.1), "Tolerance.distance"),
+        (lambda: Tolerance(1.0, math.nan), "Tolerance.duration_s"),
+        (lambda: PlausibilitySettings(line_time_constant_s=0.0), "line_time_constant_s"),
+        (lambda: PlausibilitySettings(transducer_min_mmhg=300.0), "transducer_min_mmhg"),
+        (lambda: PlausibilitySettings(sample_gap_max_consecutive=-1), "sample_gap_max"),
+        (
+            lambda: PlausibilitySettings(sample_loss_fraction=Tolerance(1.0, 1.0)),
+            "sample_loss_fraction",
+        ),
+    ],
+)
+def test_settings_refuse_nonsense_naming_the_field(make: object, field: str) -> None:
+    with pytest.raises(ValueError, match=field):
+        make()  # type: ignore[operator]
