@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 
+pytest_plugins = ["tests.hazard_plugin"]
+
 DEFAULT_BENCH_PUMP_BOOT_S = 3.0
 
 

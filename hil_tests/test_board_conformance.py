@@ -28,6 +28,7 @@ from drivers.ioboard.codec import (
 from drivers.ioboard.driver import BoardCommandRejectedError, IoBoard
 from drivers.sim.ioboard_device import FIRMWARE_VERSION
 from hil_tests.conftest import Heartbeats, Target
+from tests.hazard_plugin import HazardEvidence
 
 SAMPLE_RATE_HZ = 500
 SAMPLE_PERIOD_US = 2000
@@ -146,8 +147,9 @@ async def test_heartbeats_keep_the_relay_closed(target: Target, board: IoBoard) 
             assert target.sim.board.relay_closed
 
 
+@pytest.mark.hazard("H08")
 async def test_watchdog_opens_the_relay_and_latches_until_reset(
-    target: Target, board: IoBoard
+    target: Target, board: IoBoard, hazard_evidence: HazardEvidence
 ) -> None:
     timeout_s = watchdog_timeout_ms(target) / 1000.0
     events: list[BoardEvent] = []
@@ -171,6 +173,7 @@ async def test_watchdog_opens_the_relay_and_latches_until_reset(
     # clock there); the host's receive time on a real board (later than the instant: stricter).
     opened_s = event.board_time_s if target.board_clock_is_host_clock else event.rx_time_s
     sample_period_s = SAMPLE_PERIOD_US / 1e6
+    hazard_evidence.detection_ms((opened_s - last_heartbeat_s) * 1000)
     assert opened_s - last_heartbeat_s >= timeout_s - 0.001
     assert opened_s - last_heartbeat_s <= timeout_s + sample_period_s + TRIP_MARGIN_S
 
@@ -211,6 +214,7 @@ async def test_cutoff_above_the_ceiling_is_clamped(target: Target, board: IoBoar
     await board.set_cutoff(target.profile.limits.board_cutoff_mmhg)
 
 
+@pytest.mark.hazard("H10")
 async def test_open_pump_relay_nowait_opens_the_relay(target: Target, board: IoBoard) -> None:
     await arm_watchdog(board, target)
     async with Heartbeats(board, heartbeat_period_s(target)):

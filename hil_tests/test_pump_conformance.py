@@ -17,6 +17,7 @@ import pytest
 from drivers.ne1000.codec import AlarmKind, Direction, Prompt, PumpStatus
 from drivers.ne1000.driver import Ne1000Pump, PumpAlarmError, PumpCommandError
 from hil_tests.conftest import PumpFactory, Target
+from tests.hazard_plugin import HazardEvidence
 
 LOW_RATE_ML_MIN = 0.5
 BACKSTOP_VOLUME_UL = 50.0
@@ -156,6 +157,7 @@ async def test_out_of_range_rate_is_refused_and_does_not_start_the_pump(
         assert target.sim.pump.rate_ml_min == pytest.approx(LOW_RATE_ML_MIN)
 
 
+@pytest.mark.hazard("H01", "H02")
 async def test_stop_nowait_stops_a_running_pump(target: Target, pump: Ne1000Pump) -> None:
     await prepare_low_rate_infusion(pump, target)
     await pump.run()
@@ -173,8 +175,9 @@ async def test_stop_nowait_stops_a_running_pump(target: Target, pump: Ne1000Pump
         assert target.sim.pump.last_stop_reason == "command"
 
 
+@pytest.mark.hazard("H08")
 async def test_safe_mode_timeout_stops_the_pump_and_raises_alarm_t(
-    target: Target, make_pump: PumpFactory
+    target: Target, make_pump: PumpFactory, hazard_evidence: HazardEvidence
 ) -> None:
     pump = await make_pump(safe_mode_timeout_s=SAFE_MODE_TEST_TIMEOUT_S)
     await prepare_low_rate_infusion(pump, target)
@@ -210,3 +213,4 @@ async def test_safe_mode_timeout_stops_the_pump_and_raises_alarm_t(
         assert motor_stopped_s[0] - last_command_s == pytest.approx(
             SAFE_MODE_TEST_TIMEOUT_S, abs=0.2
         )
+        hazard_evidence.detection_ms((motor_stopped_s[0] - last_command_s) * 1000)

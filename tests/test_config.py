@@ -148,6 +148,7 @@ UNKNOWN_KEY_PATHS = [
 
 
 @pytest.mark.parametrize("dotted", UNKNOWN_KEY_PATHS)
+@pytest.mark.hazard("H20")
 def test_unknown_key_anywhere_is_an_error_naming_its_dotted_path(dotted: str) -> None:
     path, value, expected = only_problem(set_path(sim_data(), dotted, 1))
     assert path == dotted
@@ -180,6 +181,7 @@ EXCLUSIVE = [b for b in FIELD_BOUNDS.values() if b.above is not None]
 
 
 @pytest.mark.parametrize("bound", HIGH, ids=lambda b: b.path)
+@pytest.mark.hazard("H20")
 def test_value_above_a_hard_bound_is_rejected_naming_field_value_and_bound(bound: Bound) -> None:
     assert bound.maximum is not None
     value = _typed(bound, bound.maximum + 1)
@@ -191,6 +193,7 @@ def test_value_above_a_hard_bound_is_rejected_naming_field_value_and_bound(bound
 
 
 @pytest.mark.parametrize("bound", LOW, ids=lambda b: b.path)
+@pytest.mark.hazard("H20")
 def test_value_below_a_hard_bound_is_rejected(bound: Bound) -> None:
     assert bound.minimum is not None
     value = _typed(bound, bound.minimum - 1)
@@ -256,6 +259,7 @@ def test_bounds_also_hold_when_models_are_built_in_code() -> None:
         ("broker.private", "yes"),
     ],
 )
+@pytest.mark.hazard("H20")
 def test_values_of_the_wrong_type_are_rejected_not_coerced(dotted: str, value: object) -> None:
     path, _, _ = only_problem(set_path(sim_data(), dotted, value))
     assert path == dotted
@@ -328,6 +332,7 @@ CROSS_FIELD_CASES = [
 
 
 @pytest.mark.parametrize(("changes", "field", "message"), CROSS_FIELD_CASES)
+@pytest.mark.hazard("H20")
 def test_cross_field_check_names_the_field_and_the_rule(
     changes: dict[str, object], field: str, message: str
 ) -> None:

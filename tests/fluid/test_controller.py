@@ -23,6 +23,7 @@ async def test_steady_irrigation_runs_without_a_stop_for_a_minute() -> None:
     assert reading.resistance_mmhg_min_per_ml == pytest.approx(17.0, rel=0.05)
 
 
+@pytest.mark.hazard("H02")
 async def test_tip_against_wall_stops_pump_with_cause_and_first_sample_time() -> None:
     plant = Plant()
     plant.controller.irrigate(1.0)
@@ -40,6 +41,7 @@ async def test_tip_against_wall_stops_pump_with_cause_and_first_sample_time() ->
     assert not plant.world.perforated
 
 
+@pytest.mark.hazard("H01")
 async def test_full_occlusion_stops_before_the_board_cutoff() -> None:
     plant = Plant()
     plant.controller.irrigate(1.0)
@@ -61,6 +63,7 @@ async def test_no_false_stop_while_the_line_fills_or_the_flow_changes() -> None:
     assert plant.events == []
 
 
+@pytest.mark.hazard("H03")
 async def test_latched_fault_refuses_motion_and_keeps_first_cause() -> None:
     plant = Plant()
     plant.controller.irrigate(1.0)
@@ -74,6 +77,7 @@ async def test_latched_fault_refuses_motion_and_keeps_first_cause() -> None:
     assert plant.interlock.latched is first
 
 
+@pytest.mark.hazard("H03")
 async def test_reset_restarts_at_zero_flow_never_the_old_setpoint() -> None:
     plant = Plant()
     plant.controller.irrigate(1.0)
@@ -91,6 +95,7 @@ async def test_reset_restarts_at_zero_flow_never_the_old_setpoint() -> None:
     assert "run" not in plant.pump.calls[len(calls_before) :]
 
 
+@pytest.mark.hazard("H22")
 async def test_perforation_pressure_falls_while_flow_continues_stops_pump() -> None:
     plant = Plant()
     plant.controller.irrigate(1.0)
@@ -100,6 +105,7 @@ async def test_perforation_pressure_falls_while_flow_continues_stops_pump() -> N
     assert [e.cause for e in plant.events] == [StopCause.LEAK_OR_PERFORATION]
 
 
+@pytest.mark.hazard("H01")
 async def test_pressure_mode_holds_setpoint_without_overshooting_the_cap() -> None:
     plant = Plant()
     plant.controller.hold_pressure(25.0)
@@ -112,6 +118,7 @@ async def test_pressure_mode_holds_setpoint_without_overshooting_the_cap() -> No
     assert peak < LimitsConfig().irrigation_pressure_cap_mmhg
 
 
+@pytest.mark.hazard("H01")
 async def test_irrigation_backs_off_near_the_pressure_cap() -> None:
     limits = LimitsConfig()
     plant = Plant()
@@ -122,6 +129,7 @@ async def test_irrigation_backs_off_near_the_pressure_cap() -> None:
     assert plant.world.line_pressure_mmhg < limits.irrigation_pressure_cap_mmhg + 1.0
 
 
+@pytest.mark.hazard("H05")
 async def test_bolus_delivers_its_volume_then_counts_contrast() -> None:
     plant = Plant()
     plant.controller.bolus(0.05, 0.3)
@@ -132,6 +140,7 @@ async def test_bolus_delivers_its_volume_then_counts_contrast() -> None:
     assert plant.controller.setpoint.mode is FluidMode.STOPPED
 
 
+@pytest.mark.hazard("H05")
 async def test_bolus_beyond_the_cumulative_contrast_cap_is_refused() -> None:
     plant = Plant()
     with pytest.raises(CommandRejectedError, match="volume_ml"):
@@ -139,6 +148,7 @@ async def test_bolus_beyond_the_cumulative_contrast_cap_is_refused() -> None:
     assert plant.pump.calls == []
 
 
+@pytest.mark.hazard("H04")
 async def test_saline_volume_cap_stops_and_latches() -> None:
     limits = LimitsConfig(saline_volume_cap_ml=0.05)
     plant = Plant(limits)
@@ -148,6 +158,7 @@ async def test_saline_volume_cap_stops_and_latches() -> None:
     assert plant.controller.saline_ul == pytest.approx(50.0, abs=3.0)
 
 
+@pytest.mark.hazard("H11")
 async def test_stale_pressure_data_stops_the_pump() -> None:
     plant = Plant()
     plant.controller.irrigate(1.0)
@@ -169,6 +180,7 @@ async def test_operator_stop_does_not_latch() -> None:
     assert plant.pump.running
 
 
+@pytest.mark.hazard("H10")
 async def test_stop_falls_back_to_the_power_relay_when_the_pump_cannot_be_written() -> None:
     plant = Plant()
     plant.controller.irrigate(1.0)
@@ -179,6 +191,7 @@ async def test_stop_falls_back_to_the_power_relay_when_the_pump_cannot_be_writte
     assert plant.events and plant.relay.calls == ["open"]
 
 
+@pytest.mark.hazard("H03", "H16")
 async def test_fault_during_start_sequence_never_sends_run() -> None:
     plant = Plant()
     plant.controller.irrigate(1.0)
@@ -195,6 +208,7 @@ async def test_fault_during_start_sequence_never_sends_run() -> None:
     assert not plant.pump.running and not plant.controller.pump_running
 
 
+@pytest.mark.hazard("H03")
 async def test_relief_withdraw_after_a_pressure_stop_when_configured() -> None:
     plant = Plant(LimitsConfig(relief_withdraw_ul=5.0))
     plant.controller.irrigate(1.0)

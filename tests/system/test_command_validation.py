@@ -30,6 +30,7 @@ BAD_COMMANDS: list[tuple[bytes, str]] = [
 ]
 
 
+@pytest.mark.hazard("H05", "H20")
 async def test_bad_commands_get_errors_and_never_move_the_pump(rig: RigUnderTest) -> None:
     for payload, code in BAD_COMMANDS:
         reply = await rig.command(payload)

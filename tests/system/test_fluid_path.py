@@ -11,6 +11,7 @@ import time
 
 import pytest
 
+from tests.hazard_plugin import HazardEvidence
 from tests.system.harness import RigUnderTest
 
 pytestmark = [pytest.mark.system, pytest.mark.timeout(60)]
@@ -35,8 +36,9 @@ async def test_irrigate_shows_live_pressure_and_flow(rig: RigUnderTest) -> None:
     assert times == sorted(times) and len(set(times)) > 5, "telemetry is live, not a repeated frame"
 
 
+@pytest.mark.hazard("H02", "H03")
 async def test_tip_against_wall_stops_pump_latches_and_resets_to_zero_flow(
-    rig: RigUnderTest,
+    rig: RigUnderTest, hazard_evidence: HazardEvidence
 ) -> None:
     await rig.irrigate_steadily(1.0)
     await rig.sim("scenario", name="tip_against_wall")
@@ -50,6 +52,7 @@ async def test_tip_against_wall_stops_pump_latches_and_resets_to_zero_flow(
     print(
         f"tip against wall: {stop['cause']}, first sample over the limit to stop on the wire {stop['detection_to_stop_ms']:.2f} ms"
     )
+    hazard_evidence.detection_ms(stop["detection_to_stop_ms"])
 
     sim_state = await rig.wait_sim(lambda s: not s["pump"]["running"], 1.0)
     assert sim_state["pump"]["last_stop_reason"] == "command"
@@ -78,7 +81,10 @@ async def test_tip_against_wall_stops_pump_latches_and_resets_to_zero_flow(
     assert (await rig.sim("state"))["pump"]["running"]
 
 
-async def test_sigkill_of_daemon_board_watchdog_opens_relay_in_time(rig: RigUnderTest) -> None:
+@pytest.mark.hazard("H08")
+async def test_sigkill_of_daemon_board_watchdog_opens_relay_in_time(
+    rig: RigUnderTest, hazard_evidence: HazardEvidence
+) -> None:
     watchdog_s = rig.rig.profile.devices.board.watchdog_timeout_ms / 1000.0
     await rig.irrigate_steadily(1.0, settle_s=0.3)
     killed_at = time.monotonic()
@@ -89,6 +95,7 @@ async def test_sigkill_of_daemon_board_watchdog_opens_relay_in_time(rig: RigUnde
     print(
         f"board watchdog opened the pump relay {opened_after_s * 1000:.0f} ms after SIGKILL (timeout {watchdog_s * 1000:.0f} ms)"
     )
+    hazard_evidence.detection_ms(opened_after_s * 1000)
     assert "watchdog" in state["board"]["trips"]
     assert not state["pump"]["running"] and state["pump"]["flow_ml_min"] == 0.0
     assert opened_after_s <= watchdog_s + 0.15, (
@@ -96,8 +103,9 @@ async def test_sigkill_of_daemon_board_watchdog_opens_relay_in_time(rig: RigUnde
     )
 
 
+@pytest.mark.hazard("H08")
 async def test_sigkill_of_daemon_pump_safe_mode_stops_it_even_with_relay_welded(
-    rig: RigUnderTest,
+    rig: RigUnderTest, hazard_evidence: HazardEvidence
 ) -> None:
     """Two independent device-side layers: with the relay contact welded shut, the pump's own
     safe-mode timeout must still stop it."""
@@ -111,6 +119,7 @@ async def test_sigkill_of_daemon_pump_safe_mode_stops_it_even_with_relay_welded(
     print(
         f"pump safe-mode timeout stopped it {stopped_after_s * 1000:.0f} ms after SIGKILL (timeout {timeout_s} s)"
     )
+    hazard_evidence.detection_ms(stopped_after_s * 1000)
     assert state["pump"]["last_stop_reason"] == "safe_mode_timeout"
     assert state["pump"]["alarm"] == "SAFE_MODE_TIMEOUT"
     assert timeout_s - 0.3 <= stopped_after_s <= timeout_s + 0.5, (
@@ -118,13 +127,17 @@ async def test_sigkill_of_daemon_pump_safe_mode_stops_it_even_with_relay_welded(
     )
 
 
-async def test_sigterm_shutdown_leaves_pump_stopped(rig: RigUnderTest) -> None:
+@pytest.mark.hazard("H08")
+async def test_sigterm_shutdown_leaves_pump_stopped(
+    rig: RigUnderTest, hazard_evidence: HazardEvidence
+) -> None:
     await rig.irrigate_steadily(1.0, settle_s=0.3)
     terminated_at = time.monotonic()
     rig.kill_daemon(signal.SIGTERM)
     state = await rig.wait_sim(lambda s: not s["pump"]["running"], 1.0)
     stopped_after_s = state["pump"]["stopped_at_s"] - terminated_at
     print(f"SIGTERM: pump stopped by the daemon {stopped_after_s * 1000:.1f} ms after the signal")
+    hazard_evidence.detection_ms(stopped_after_s * 1000)
     assert stopped_after_s < 0.05
     assert state["pump"]["last_stop_reason"] == "command", "the daemon stopped it, not a timeout"
     assert rig.rig.daemon is not None

@@ -11,6 +11,7 @@ from tests.system.harness import RigUnderTest
 pytestmark = [pytest.mark.system, pytest.mark.timeout(60)]
 
 
+@pytest.mark.hazard("H10")
 async def test_pump_cable_pulled_while_irrigating_latches_and_cuts_pump_power(
     rig: RigUnderTest,
 ) -> None:
@@ -34,6 +35,7 @@ async def test_pump_cable_pulled_while_irrigating_latches_and_cuts_pump_power(
     assert not (await rig.sim("state"))["pump"]["running"]
 
 
+@pytest.mark.hazard("H11")
 async def test_board_cable_pulled_while_irrigating_stops_the_pump(rig: RigUnderTest) -> None:
     await rig.irrigate_steadily(1.0, settle_s=0.3)
     await rig.sim("unplug", device="board")
@@ -45,6 +47,7 @@ async def test_board_cable_pulled_while_irrigating_stops_the_pump(rig: RigUnderT
     await rig.wait_until(lambda s: s["devices"]["board"], 10.0)
 
 
+@pytest.mark.hazard("H11")
 async def test_silent_board_is_detected_as_stale_pressure_data(rig: RigUnderTest) -> None:
     await rig.irrigate_steadily(1.0, settle_s=0.3)
     await rig.sim("link_fault", device="board", silent=True)
@@ -67,6 +70,7 @@ async def test_corrupted_board_bytes_are_counted_and_survived(rig: RigUnderTest)
     assert links["crc_errors"] + links["invalid_bytes"] > 0
 
 
+@pytest.mark.hazard("H16")
 async def test_estop_on_the_board_stops_everything_and_latches(rig: RigUnderTest) -> None:
     await rig.irrigate_steadily(1.0, settle_s=0.3)
     await rig.sim("estop", pressed=True)

@@ -1,0 +1,629 @@
+"""The hazard registry: one source of truth for the rig's hazards and their risk controls.
+
+ISO 14971 terms: a *hazard* is a potential source of harm; a *cause* is the sequence of events
+that leads from it to a hazardous situation; *harm* is the injury that may follow; a *risk
+control* is the measure that prevents the sequence or limits the harm. Verification of each
+control is by automated tests that name the hazard they verify with the pytest marker
+``@pytest.mark.hazard("Hxx", ...)`` (tests/hazard_plugin.py): the tests say what they prove,
+this table says what must be proven, and `rig safety report` joins the two.
+
+Probability is not estimated: for software, IEC 62304 (4.3, 7.1) asks to assume that a failure
+of the software occurs, so each hazard is judged on its severity alone, and the risk is reduced
+by controls, preferably ones that do not depend on the software that failed (device-side).
+
+docs/safety/hazards.md is rendered from this module (`rig.safety.report.render_hazards_markdown`);
+a test keeps the two equal.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum, StrEnum
+
+
+class Severity(Enum):
+    """A five-level severity scale in the style of ISO 14971 (annex C / ISO TR 24971)."""
+
+    NEGLIGIBLE = (1, "negligible", "inconvenience or temporary discomfort")
+    MINOR = (2, "minor", "temporary injury or impairment not needing professional medical care")
+    SERIOUS = (
+        3,
+        "serious",
+        "injury or impairment needing professional medical care (IEC 62304: a serious injury)",
+    )
+    CRITICAL = (4, "critical", "permanent impairment or life-threatening injury")
+    CATASTROPHIC = (5, "catastrophic", "death")
+
+    def __init__(self, rank: int, label: str, meaning: str) -> None:
+        self.rank = rank
+        self.label = label
+        self.meaning = meaning
+
+    def __str__(self) -> str:
+        return self.label
+
+
+class Layer(StrEnum):
+    """The four independent layers of rig.md ("Safety, in layers")."""
+
+    DEVICE = "device-side"
+    INTERLOCK = "host interlock"
+    SUPERVISION = "supervision"
+    EVIDENCE = "evidence"
+
+
+@dataclass(frozen=True)
+class Control:
+    """One risk control.
+
+    `code` names the code that implements it, as ``module:Qualified.name`` (importable: the
+    tests check it exists). For a device-side control the code named is the host call that arms
+    it and, where it helps, the emulator model that stands in for the device's firmware. A
+    `planned` control is being built: its `code` says where it is expected and is not checked.
+    """
+
+    layer: Layer
+    does: str
+    code: str
+    planned: bool = False
+
+
+class Status(StrEnum):
+    ACTIVE = "active"
+    PENDING = "pending"
+
+
+@dataclass(frozen=True)
+class Hazard:
+    id: str
+    title: str
+    causes: tuple[str, ...]
+    harm: str
+    severity: Severity
+    controls: tuple[Control, ...]
+    status: Status = Status.ACTIVE
+    pending_reason: str | None = None
+    """Why a pending hazard has no verified control yet, e.g. "pedal not built yet"."""
+
+    @property
+    def pending(self) -> bool:
+        return self.status is Status.PENDING
+
+
+def _c(layer: Layer, does: str, code: str) -> Control:
+    return Control(layer, does, code)
+
+
+def _planned(layer: Layer, does: str, code: str) -> Control:
+    return Control(layer, does, code, planned=True)
+
+
+DEV, LOCK, SUP = Layer.DEVICE, Layer.INTERLOCK, Layer.SUPERVISION
+
+_TRIP = _c(
+    LOCK,
+    "every stop writes the pump's safe-mode STP frame at once, ahead of anything queued, and "
+    "latches the fault",
+    "rig.safety.interlock:Interlock.trip",
+)
+_STOP_FRAME = _c(
+    DEV,
+    "the stop frame the pump acts on, written without awaiting the link",
+    "drivers.ne1000.driver:Ne1000Pump.stop_nowait",
+)
+_BOARD_WATCHDOG = _c(
+    DEV,
+    "the I/O board opens the pump's power relay when heartbeats stop (watchdog armed by the "
+    "host at connect; emulated firmware in IoBoardDevice._sample_instant)",
+    "drivers.ioboard.driver:IoBoard.configure_watchdog",
+)
+_HEARTBEAT = _c(
+    DEV,
+    "the daemon feeds the board's watchdog from its event loop: heartbeats stop when it dies",
+    "rig.daemon:RigDaemon._heartbeat",
+)
+_PUMP_SAFE_MODE = _c(
+    DEV,
+    "the pump's safe-mode timeout stops it when the host stops talking (emulated in "
+    "Ne1000Device._fire_watchdog)",
+    "drivers.ne1000.driver:Ne1000Pump.connect",
+)
+_RELAY_FALLBACK = _c(
+    LOCK,
+    "when the stop cannot be written to the pump, the trip opens the pump's power relay instead",
+    "rig.safety.interlock:Interlock.trip",
+)
+_LATCH = _c(
+    LOCK,
+    "a latched fault refuses every motion (each step of a start is checked) until an operator "
+    "resets it",
+    "rig.safety.interlock:Interlock.infuse",
+)
+_BOARD_CUTOFF = _c(
+    DEV,
+    "the I/O board opens the pump relay at its hard pressure cut-off (set by the host at "
+    "connect; emulated firmware in IoBoardDevice._sample_instant)",
+    "drivers.ioboard.driver:IoBoard.set_cutoff",
+)
+_STALE = _c(
+    SUP,
+    "no pressure sample for 50 ms while fluid moves: stop (pressure_data_stale)",
+    "rig.fluid.controller:FluidController.check_freshness",
+)
+_PRESSURE_MODEL = _planned(
+    SUP,
+    "plausibility: measured pressure vs the pressure a model of the line predicts from the "
+    "pump's flow, with a distance and a duration tolerance (written, being wired into the "
+    "fluid loop)",
+    "rig.safety.supervisors:PressureModelCheck",
+)
+_STUCK = _planned(
+    SUP,
+    "plausibility: the same reading for too long while flow runs is a frozen sensor (written, "
+    "being wired into the fluid loop)",
+    "rig.safety.supervisors:StuckSensorCheck",
+)
+_RANGE = _planned(
+    SUP,
+    "plausibility: a reading at a rail code or outside the transducer's span (open or shorted "
+    "bridge) stops the pump (written, being wired into the fluid loop)",
+    "rig.safety.supervisors:PressureRangeCheck",
+)
+_SELF_TEST = _planned(
+    SUP,
+    "start-up self-test: the pump must stop on STP and the relay must cut its power, both "
+    "confirmed before fluid may move",
+    "rig.safety.selftest (self-test, in progress)",
+)
+
+HAZARDS: tuple[Hazard, ...] = (
+    Hazard(
+        "H01",
+        "over-pressure / duct perforation",
+        (
+            "the line pressure passes the duct's tolerance (salivary-duct analogue: dilation "
+            "above about 30 mmHg) because the flow is too high for the outflow",
+            "a setpoint law overshoots (pressure mode) or does not back off (irrigation)",
+        ),
+        "duct wall rupture, extravasation of saline or contrast into breast tissue, pain, "
+        "infection; the procedure is abandoned",
+        Severity.SERIOUS,
+        (
+            _c(
+                SUP,
+                "hard ceiling in every mode: P >= limits.max_pressure_mmhg stops (pressure_limit)",
+                "rig.fluid.controller:FluidController._supervise",
+            ),
+            _c(
+                SUP,
+                "irrigation backs off linearly towards the irrigation cap; the pressure law is a "
+                "PI with anti-windup under the cap",
+                "rig.fluid.controller:FluidController.target_flow_ml_min",
+            ),
+            _TRIP,
+            _STOP_FRAME,
+            _BOARD_CUTOFF,
+        ),
+    ),
+    Hazard(
+        "H02",
+        "forcing against resistance (tip against the wall)",
+        (
+            "the scope tip meets the duct wall or enters a branch too narrow for it while the "
+            "pump keeps its flow",
+        ),
+        "duct wall injury or perforation at the tip",
+        Severity.SERIOUS,
+        (
+            _c(
+                SUP,
+                "hydraulic resistance R = P / Q, lag-corrected for the line's compliance",
+                "rig.fluid.resistance:ResistanceEstimator",
+            ),
+            _c(
+                SUP,
+                "resistance limit and resistance rise-rate stops (resistance_limit, "
+                "resistance_rise), each persistent over 2 samples",
+                "rig.fluid.controller:FluidController._supervise",
+            ),
+            _TRIP,
+            _STOP_FRAME,
+        ),
+    ),
+    Hazard(
+        "H03",
+        "unintended bolus after a stop",
+        (
+            "the old setpoint resumes after a fault reset",
+            "a start sequence carries on to RUN after a fault latched mid-sequence",
+            "pressure stored in the compliant line is released into the duct after an "
+            "occlusion stop",
+        ),
+        "over-distension of the duct, pain, perforation if the tip is against the wall",
+        Severity.SERIOUS,
+        (
+            _LATCH,
+            _c(
+                LOCK,
+                "a reset leaves the rig stopped at zero flow: only a new command moves fluid",
+                "rig.fluid.controller:FluidController.reset",
+            ),
+            _c(
+                SUP,
+                "a pressure stop is followed by a short, volume-limited relief withdraw "
+                "(limits.relief_withdraw_ul)",
+                "rig.safety.interlock:Interlock.relief_withdraw",
+            ),
+        ),
+    ),
+    Hazard(
+        "H04",
+        "over-volume of saline",
+        ("irrigation runs on longer than intended (operator distracted, no stop)",),
+        "duct and tissue distension, extravasation, pain",
+        Severity.MINOR,
+        (
+            _c(
+                SUP,
+                "cumulative saline volume cap (the larger of host integral and pump count) "
+                "stops and latches (saline_volume_cap)",
+                "rig.fluid.controller:FluidController._check_volumes",
+            ),
+        ),
+    ),
+    Hazard(
+        "H05",
+        "over-volume of contrast",
+        (
+            "repeated boluses add up past the amount ductography needs (about 1-2 mL)",
+            "one bolus asks for more than is left under the cap",
+        ),
+        "contrast extravasation, pain, a repeat or abandoned procedure",
+        Severity.SERIOUS,
+        (
+            _c(
+                LOCK,
+                "a bolus that would pass the cumulative contrast cap is refused",
+                "rig.fluid.controller:FluidController.bolus",
+            ),
+            _c(
+                SUP,
+                "the contrast count is cumulative over the session and stops at the cap "
+                "(contrast_volume_cap)",
+                "rig.fluid.controller:FluidController._check_volumes",
+            ),
+        ),
+    ),
+    Hazard(
+        "H06",
+        "air in the line",
+        ("the line is not primed before the cannula enters the duct", "the syringe runs dry"),
+        "air bubbles mimic intraductal lesions on ductography (misdiagnosis) and obscure the "
+        "view; air forced into tissue",
+        Severity.SERIOUS,
+        (
+            _c(
+                SUP,
+                "prime procedure: the profile's prime volume at the prime rate; sets `primed`",
+                "rig.fluid.controller:FluidController.prime",
+            ),
+            _planned(
+                LOCK,
+                "primed-line rule: infusion refused until the line is primed",
+                "rig.safety.rules (primed-line rule, in progress)",
+            ),
+        ),
+    ),
+    Hazard(
+        "H07",
+        "runaway pump that ignores stop",
+        ("pump firmware or motor driver fault: STP acknowledged but the motor keeps turning",),
+        "uncontrolled infusion: over-pressure, perforation",
+        Severity.SERIOUS,
+        (
+            _c(
+                DEV,
+                "the pump's power relay on the I/O board, opened by the interlock, the board's "
+                "watchdog and its cut-off",
+                "drivers.ioboard.driver:IoBoard.open_pump_relay_nowait",
+            ),
+            _BOARD_CUTOFF,
+            _SELF_TEST,
+            _planned(
+                SUP,
+                "plausibility: the pump's own dispensed count vs the flow the host commanded "
+                "(a pump that runs on after a stop counts on; written, being wired into the "
+                "fluid loop)",
+                "rig.safety.supervisors:DispensedVolumeCheck",
+            ),
+        ),
+    ),
+    Hazard(
+        "H08",
+        "host crash (daemon killed)",
+        ("the daemon process dies (SIGKILL, crash, OOM) while fluid moves", "SIGTERM"),
+        "infusion continues with nobody supervising: over-pressure, over-volume",
+        Severity.SERIOUS,
+        (
+            _BOARD_WATCHDOG,
+            _HEARTBEAT,
+            _PUMP_SAFE_MODE,
+            _c(
+                LOCK,
+                "SIGTERM/SIGINT stop the pump in the signal handler, then shut down in order",
+                "rig.daemon:RigDaemon.request_shutdown",
+            ),
+        ),
+    ),
+    Hazard(
+        "H09",
+        "host hang (event loop stalled)",
+        ("a blocking call or a busy loop stalls the daemon's event loop while fluid moves",),
+        "stops are not acted on in time: over-pressure, perforation",
+        Severity.SERIOUS,
+        (
+            _BOARD_WATCHDOG,
+            _PUMP_SAFE_MODE,
+            _planned(
+                SUP,
+                "loop-stall guard: zeroes the pump when the event loop stops turning",
+                "rig (loop-stall guard, in progress)",
+            ),
+        ),
+    ),
+    Hazard(
+        "H10",
+        "loss of the pump link",
+        ("cable pulled, USB-serial adapter reset, pump silent",),
+        "the pump runs on its last command and the host cannot stop it",
+        Severity.SERIOUS,
+        (
+            _c(
+                SUP,
+                "pump link supervision: a lost link while fluid moves latches pump_link_lost",
+                "rig.daemon:RigDaemon._supervise_pump",
+            ),
+            _c(
+                SUP,
+                "a pump that does not answer a poll stops the run (pump_link_lost)",
+                "rig.fluid.controller:FluidController.actuate_once",
+            ),
+            _RELAY_FALLBACK,
+            _c(
+                DEV,
+                "the relay open the fallback sends, written without awaiting the link",
+                "drivers.ioboard.driver:IoBoard.open_pump_relay_nowait",
+            ),
+            _PUMP_SAFE_MODE,
+        ),
+    ),
+    Hazard(
+        "H11",
+        "loss of the I/O board link",
+        ("cable pulled, board reset, board silent",),
+        "the rig is blind (no pressure) and has no power relay: over-pressure goes unseen",
+        Severity.SERIOUS,
+        (
+            _c(
+                SUP,
+                "board link supervision: a lost link while fluid moves latches board_link_lost",
+                "rig.daemon:RigDaemon._supervise_board",
+            ),
+            _STALE,
+            _c(
+                LOCK,
+                "motion is refused while the board is not connected",
+                "rig.safety.interlock:Interlock.infuse",
+            ),
+            _BOARD_WATCHDOG,
+        ),
+    ),
+    Hazard(
+        "H12",
+        "pressure sensor stuck",
+        ("transducer or amplifier fault freezes the reading while samples keep coming",),
+        "over-pressure and wall contact go unseen: perforation",
+        Severity.SERIOUS,
+        (_STUCK, _PRESSURE_MODEL, _SELF_TEST),
+    ),
+    Hazard(
+        "H13",
+        "pressure sensor drifting",
+        ("offset drift of the transducer over the procedure (temperature, zero not taken)",),
+        "limits are applied to a wrong pressure: over-pressure unseen, or false stops",
+        Severity.SERIOUS,
+        (
+            _PRESSURE_MODEL,
+            _planned(
+                LOCK,
+                "the zero is checked and taken at start, line at rest, pump unpowered (self-test)",
+                "rig.safety.selftest (pressure zero at start, in progress)",
+            ),
+        ),
+    ),
+    Hazard(
+        "H14",
+        "pressure sensor disconnected",
+        ("transducer cable off the board: the reading sits at a rail or at zero",),
+        "the rig is blind while samples keep coming: over-pressure unseen",
+        Severity.SERIOUS,
+        (
+            _RANGE,
+            _PRESSURE_MODEL,
+        ),
+    ),
+    Hazard(
+        "H15",
+        "stuck foot pedal",
+        ("bad contact or debris holds the infusion pedal down",),
+        "infusion continues after the surgeon lifted the foot",
+        Severity.SERIOUS,
+        (
+            _planned(
+                LOCK,
+                "pedal debounce and a dead-man rule: the pedal must be released and pressed "
+                "again to start, and a press longer than the procedure step needs is a fault",
+                "rig (pedal subsystem, not built)",
+            ),
+        ),
+        Status.PENDING,
+        "pedal not built yet",
+    ),
+    Hazard(
+        "H16",
+        "e-stop",
+        ("the e-stop is pressed and the fluid must stop regardless of the host's state",),
+        "if the e-stop does not stop the fluid: any harm the operator meant to prevent",
+        Severity.SERIOUS,
+        (
+            _c(
+                DEV,
+                "the board's hardware e-stop opens the pump relay by itself (emulated in "
+                "IoBoardDevice._sample_instant)",
+                "drivers.sim.ioboard_device:IoBoardDevice.press_estop",
+            ),
+            _c(
+                LOCK,
+                "the board's ESTOP_PRESSED event trips and latches the interlock",
+                "rig.daemon:RigDaemon._on_board_event",
+            ),
+            _c(
+                LOCK,
+                "a trip during a start sequence prevents RUN",
+                "rig.safety.interlock:Interlock.infuse",
+            ),
+        ),
+    ),
+    Hazard(
+        "H17",
+        "basket closing with excess force",
+        ("basket motor driven past the grip force (Tic stepper, position control)",),
+        "duct wall trauma, a torn lesion",
+        Severity.SERIOUS,
+        (
+            _planned(
+                SUP,
+                "grip-force / current limit and the Tic's command timeout",
+                "rig (basket subsystem, not built)",
+            ),
+        ),
+        Status.PENDING,
+        "basket not built yet",
+    ),
+    Hazard(
+        "H18",
+        "basket releasing a captured lesion during a fault",
+        ("a fault stop zeroes every actuator, the basket included",),
+        "the lesion is lost in the duct: a repeat retrieval",
+        Severity.MINOR,
+        (
+            _planned(
+                LOCK,
+                "recovery holds the basket's position (hold, never open) on any fault",
+                "rig (basket subsystem, not built)",
+            ),
+        ),
+        Status.PENDING,
+        "basket not built yet",
+    ),
+    Hazard(
+        "H19",
+        "loss of video during infusion",
+        ("camera unplugged, capture process dies, frames stall",),
+        "the surgeon infuses blind: wall contact and perforation not seen",
+        Severity.SERIOUS,
+        (
+            _planned(
+                SUP,
+                "frame-age supervision: stale video stops the infusion",
+                "rig (camera subsystem, not built)",
+            ),
+        ),
+        Status.PENDING,
+        "camera not built yet",
+    ),
+    Hazard(
+        "H20",
+        "wrong configuration or units",
+        (
+            "a profile with a limit out of its clinical range, a misspelt key silently "
+            "ignored, a value in the wrong unit or type",
+            "a command with a value in the wrong type or unit",
+        ),
+        "the rig's limits are not the ones intended: over-pressure, over-volume",
+        Severity.SERIOUS,
+        (
+            _c(
+                LOCK,
+                "hard bounds per field with their clinical source; unknown keys and wrong "
+                "types are errors, never coerced; units are part of every name",
+                "rig.config:FIELD_BOUNDS",
+            ),
+            _c(
+                LOCK,
+                "cross-field checks (cap below ceiling, board cut-off above the host limit, "
+                "watchdog longer than two heartbeats)",
+                "rig.config:LimitsConfig",
+            ),
+            _c(
+                LOCK,
+                "profile validation reports every problem with its dotted path",
+                "rig.config:validate_profile",
+            ),
+            _c(
+                LOCK,
+                "strict command parsing: no coercion (true is not a flow), finite numbers only",
+                "rig.api.commands:parse_command",
+            ),
+        ),
+    ),
+    Hazard(
+        "H21",
+        "unauthorised command",
+        ("a client without the right (observer, wrong user) sends a fluid command",),
+        "fluid moves without the surgeon's intent",
+        Severity.SERIOUS,
+        (
+            _planned(
+                LOCK,
+                "roles: broker ACLs and per-command role checks (surgeon console, bench "
+                "engineer, read-only observer)",
+                "rig.api (roles, in progress)",
+            ),
+        ),
+    ),
+    Hazard(
+        "H22",
+        "leak or perforation during infusion",
+        ("a perforation or a loose connection opens a second outflow while the pump runs",),
+        "saline or contrast infused into tissue; a perforation not noticed",
+        Severity.SERIOUS,
+        (
+            _c(
+                SUP,
+                "leak/perforation stop: R falls below a fraction of the R this run settled to, "
+                "for 100 ms, flow steady (leak_or_perforation)",
+                "rig.fluid.controller:FluidController._supervise",
+            ),
+            _c(
+                SUP,
+                "the settled resistance that is the leak check's yardstick",
+                "rig.fluid.supervision:LeakReference",
+            ),
+            _TRIP,
+        ),
+    ),
+)
+
+HAZARD_IDS: frozenset[str] = frozenset(h.id for h in HAZARDS)
+BY_ID: dict[str, Hazard] = {h.id: h for h in HAZARDS}
+
+
+def hazard(hazard_id: str) -> Hazard:
+    """The hazard with this id; KeyError naming the known ids if there is none."""
+    try:
+        return BY_ID[hazard_id]
+    except KeyError:
+        raise KeyError(
+            f"unknown hazard id {hazard_id!r} (known: H01..H{len(HAZARDS):02d})"
+        ) from None
