@@ -383,6 +383,25 @@ _BOUNDS: Final[tuple[Bound, ...]] = (
         20,
     ),
     Bound(
+        "fluid.loop_stall_timeout_ms",
+        "ms",
+        100.0,
+        "engineering choice: the event loop turns every few ms; a stall this long means the "
+        "host cannot stop the pump in time, so a watcher thread stops it (well inside the "
+        "board watchdog's 250 ms default)",
+        20,
+        1000,
+    ),
+    Bound(
+        "fluid.pressure_zero_tolerance_mmhg",
+        "mmHg",
+        5.0,
+        "engineering choice: at self-test the line open to air must read zero within this; "
+        "beyond it the transducer, its zero or the line is suspect",
+        0.5,
+        20,
+    ),
+    Bound(
         "fluid.rate_update_min_interval_ms",
         "ms",
         100.0,
@@ -802,6 +821,8 @@ class FluidLoopConfig(_Model):
     stop_persistence_samples: int = _default("fluid.stop_persistence_samples")
     pump_poll_hz: float = _default("fluid.pump_poll_hz")
     rate_update_min_interval_ms: float = _default("fluid.rate_update_min_interval_ms")
+    loop_stall_timeout_ms: float = _default("fluid.loop_stall_timeout_ms")
+    pressure_zero_tolerance_mmhg: float = _default("fluid.pressure_zero_tolerance_mmhg")
     prime_volume_ul: float = _default("fluid.prime_volume_ul")
     prime_rate_ml_min: float = _default("fluid.prime_rate_ml_min")
 

@@ -15,10 +15,18 @@ import asyncio
 import contextlib
 import logging
 import signal
+import threading
 from dataclasses import dataclass
 
 from drivers.clock import REAL_CLOCK, Clock
-from drivers.ioboard import BoardEvent, EventKind, IoBoard, PressureSample, Trip
+from drivers.ioboard import (
+    BoardCommandRejectedError,
+    BoardEvent,
+    EventKind,
+    IoBoard,
+    PressureSample,
+    Trip,
+)
 from drivers.ne1000 import AlarmKind, Ne1000Pump, PumpError, PumpTimeoutError
 from drivers.transport.backoff import Backoff
 from drivers.transport.mqtt import JsonObject, MqttEndpoint
@@ -26,10 +34,13 @@ from drivers.transport.serial import LinkClosedError
 from rig.api.commands import (
     Bolus,
     CommandError,
+    EmergencyStop,
     HoldPressure,
     Irrigate,
     Prime,
     ResetFault,
+    RunSelfTest,
+    SimulateLoopHang,
     Status,
     Stop,
     parse_command,
@@ -43,7 +54,11 @@ from rig.fluid.controller import (
     PumpFaultError,
 )
 from rig.fluid.events import StopCause, StopEvent
-from rig.safety.interlock import Interlock, InterlockDeniedError
+from rig.safety.interlock import Denial, Interlock, InterlockDeniedError
+from rig.safety.selftest import CheckResult as SelfTestCheck
+from rig.safety.selftest import SelfTest, SelfTestReport, SelfTestSettings
+from rig.safety.stall_guard import LoopStallGuard
+from rig.safety.states import RigState
 
 log = logging.getLogger(__name__)
 
@@ -99,6 +114,19 @@ class RigDaemon:
         self._state_changed = asyncio.Event()
         self._shutdown = asyncio.Event()
         self.interlock.add_stop_listener(self._on_stop)
+        self.interlock.add_denial_listener(self._on_denial)
+        # The self-test's hold on the daemon's periodic traffic (rig/safety/selftest.py).
+        self.heartbeats_paused = False
+        self.last_heartbeat_s = 0.0
+        self.pump_connections = 0
+        self.self_test_report: SelfTestReport | None = None
+        self._self_test_lock = asyncio.Lock()
+        self._expecting_board_trip = False
+        self.stall_guard = LoopStallGuard(
+            profile.fluid.loop_stall_timeout_ms / 1000.0,
+            emergency_stop=self.pump.stop_from_thread,
+            on_stall_reported=self._on_loop_stall,
+        )
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -129,6 +157,8 @@ class RigDaemon:
                         tasks.create_task(self._supervise_board())
                         tasks.create_task(self._supervise_pump())
                         tasks.create_task(self._heartbeat())
+                        tasks.create_task(self._self_test_when_needed())
+                        tasks.create_task(self.stall_guard.run())
                         tasks.create_task(self.controller.run_actuation(self._read_dispensed_ml))
                         tasks.create_task(self._publish_telemetry(mqtt))
                         tasks.create_task(self._publish_state(mqtt))
@@ -187,12 +217,12 @@ class RigDaemon:
                     + ", ".join(str(t.name).lower() for t in Trip if t in status.trips),
                     mode=self.controller.setpoint.mode,
                 )
-            self.interlock.relay_link_up = True
+            self.interlock.set_links(board=True)
             if not status.relay_closed and self.interlock.latched is None:
                 await self.interlock.restore_pump_power()
             self._state_changed.set()
             await self.board.link.wait_closed()
-            self.interlock.relay_link_up = False
+            self.interlock.set_links(board=False)
             self._state_changed.set()
             if self.controller.pump_running:
                 self.interlock.trip(
@@ -227,10 +257,11 @@ class RigDaemon:
                     mode=self.controller.setpoint.mode,
                     figures={"alarm": alarm.name},
                 )
-            self.interlock.pump_link_up = True
+            self.pump_connections += 1
+            self.interlock.set_links(pump=True)
             self._state_changed.set()
             await self.pump.wait_closed()
-            self.interlock.pump_link_up = False
+            self.interlock.set_links(pump=False)
             self._state_changed.set()
             if self.controller.pump_running:
                 self.interlock.trip(
@@ -242,10 +273,75 @@ class RigDaemon:
     async def _heartbeat(self) -> None:
         period_s = self.profile.devices.board.heartbeat_period_ms / 1000.0
         while True:
-            if self.interlock.relay_link_up:
+            if self.interlock.relay_link_up and not self.heartbeats_paused:
                 with contextlib.suppress(LinkClosedError):
-                    self.board.heartbeat_nowait()
+                    if self.board.heartbeat_nowait() is not None:
+                        self.last_heartbeat_s = self._clock.monotonic()
             await asyncio.sleep(period_s)
+
+    # -- self-test ----------------------------------------------------------------------------
+
+    async def _self_test_when_needed(self) -> None:
+        """Run the self-test whenever the rig is whole, unlatched and not yet checked."""
+        while True:
+            interlock = self.interlock
+            if (
+                interlock.state is RigState.OFFLINE
+                and interlock.pump_link_up
+                and interlock.relay_link_up
+                and interlock.latched is None
+                and not interlock.self_test_passed
+            ):
+                await self.run_self_test()
+            await asyncio.sleep(0.2)
+
+    async def run_self_test(self) -> SelfTestReport:
+        async with self._self_test_lock:
+            self.interlock.begin_self_test()
+            self._state_changed.set()
+            cfg = self.profile.devices
+            settings = SelfTestSettings(
+                pump_safe_mode_timeout_s=float(cfg.pump.safe_mode_timeout_s),
+                board_watchdog_timeout_s=cfg.board.watchdog_timeout_ms / 1000.0,
+                heartbeat_period_s=cfg.board.heartbeat_period_ms / 1000.0,
+                pressure_zero_tolerance_mmhg=self.profile.fluid.pressure_zero_tolerance_mmhg,
+            )
+            test = SelfTest(
+                self.pump,
+                self.board,
+                self,
+                settings,
+                self._clock,
+                expect_board_trip=self._expect_board_trip,
+            )
+            try:
+                report = await test.run()
+            except Exception as exc:
+                log.exception("self-test aborted")
+                report = SelfTestReport()
+                report.checks.append(_aborted(exc))
+            self.self_test_report = report
+            self._record({"kind": "self_test", **report.as_dict()})
+            self.interlock.end_self_test(report.passed, report.summary())
+            self._state_changed.set()
+            return report
+
+    def _expect_board_trip(self, expected: bool) -> None:
+        self._expecting_board_trip = expected
+
+    @property
+    def pump_polling_paused(self) -> bool:
+        return self.controller.polling_paused
+
+    @pump_polling_paused.setter
+    def pump_polling_paused(self, paused: bool) -> None:
+        self.controller.polling_paused = paused
+
+    def mean_pressure_mmhg(self) -> float | None:
+        return self.controller.mean_pressure_mmhg
+
+    async def restore_pump_power(self) -> None:
+        await self.interlock.restore_pump_power()
 
     async def _read_dispensed_ml(self) -> float:
         try:
@@ -260,11 +356,13 @@ class RigDaemon:
         self.controller.on_sample(sample.t_us, sample.pressure_mmhg, sample.rx_time_s)
 
     def _on_board_event(self, event: BoardEvent) -> None:
-        if event.kind in (
-            EventKind.ESTOP_PRESSED,
-            EventKind.WATCHDOG_TRIP,
-            EventKind.CUTOFF_TRIP,
-        ):
+        if event.kind is EventKind.ESTOP_PRESSED:
+            self.interlock.estop(
+                "the I/O board's e-stop button", mode=self.controller.setpoint.mode
+            )
+        elif event.kind is EventKind.WATCHDOG_TRIP and self._expecting_board_trip:
+            self._record({"kind": "self_test_watchdog_trip", "board_t_us": event.t_us})
+        elif event.kind in (EventKind.WATCHDOG_TRIP, EventKind.CUTOFF_TRIP):
             self.interlock.trip(
                 StopCause.BOARD_TRIP,
                 f"I/O board: {event.kind.name.lower()}",
@@ -293,6 +391,39 @@ class RigDaemon:
                     controller.prime()
                 case Stop():
                     controller.stop()
+                case EmergencyStop(source=source):
+                    event = self.interlock.estop(
+                        f"client ({source})", mode=controller.setpoint.mode
+                    )
+                    return {
+                        "ok": True,
+                        "result": {"state": self.interlock.state.value, "stop": event.as_dict()},
+                    }
+                case SimulateLoopHang(seconds=seconds):
+                    if self.profile.simulator is None:
+                        return {
+                            "ok": False,
+                            "error": {
+                                "code": "denied",
+                                "message": "debug.hang exists only on a simulator profile",
+                            },
+                        }
+                    # Deliberately block the event loop, as a hung library call would.
+                    threading.Event().wait(seconds)
+                    return {"ok": True, "result": {"hung_s": seconds}}
+                case RunSelfTest():
+                    report = await self.run_self_test()
+                    return {
+                        "ok": report.passed,
+                        "result": report.as_dict(),
+                        **(
+                            {}
+                            if report.passed
+                            else {
+                                "error": {"code": "self_test_failed", "message": report.summary()}
+                            }
+                        ),
+                    }
                 case ResetFault():
                     cleared = await self._reset()
                     return {
@@ -305,16 +436,49 @@ class RigDaemon:
             self._record({"kind": "command_rejected", "op": command.op, "reason": str(exc)})
             return {"ok": False, "error": {"code": "out_of_range", "message": str(exc)}}
         except InterlockDeniedError as exc:
-            self._record({"kind": "command_denied", "op": command.op, "reason": exc.reason})
             return {"ok": False, "error": {"code": "denied", "message": exc.reason}}
+        except BoardCommandRejectedError as exc:
+            message = f"the I/O board refused: {exc} (is the e-stop button still pressed?)"
+            self._record({"kind": "command_denied", "op": command.op, "reason": message})
+            return {"ok": False, "error": {"code": "denied", "message": message}}
         self._state_changed.set()
         return {"ok": True, "result": {"mode": controller.setpoint.mode.value}}
 
     async def _reset(self) -> StopEvent | None:
+        relay_was_open = (
+            self.interlock.relay_link_up and not (await self.board.status()).relay_closed
+        )
         cleared = await self.controller.reset()
+        if relay_was_open and self.interlock.pump_link_up:
+            # The pump has just been powered up again and booted in basic mode: reconnect it
+            # so that its supervisor puts it back into safe mode.
+            await self.pump.close()
         self._record({"kind": "reset", "cleared": None if cleared is None else str(cleared.cause)})
         self._state_changed.set()
         return cleared
+
+    def _on_loop_stall(self, stall_s: float) -> None:
+        """The loop turns again after a stall the guard acted on: make it a latched fault."""
+        self.interlock.trip(
+            StopCause.LOOP_STALL,
+            f"the event loop stalled for {stall_s * 1000:.0f} ms "
+            f"(limit {self.stall_guard.limit_s * 1000:.0f} ms); the guard thread stopped the pump",
+            mode=self.controller.setpoint.mode,
+            figures={
+                "stall_ms": round(stall_s * 1000, 1),
+                "limit_ms": self.stall_guard.limit_s * 1000,
+            },
+        )
+
+    def _on_denial(self, denial: Denial) -> None:
+        self._record(
+            {
+                "kind": "command_denied",
+                "op": denial.action,
+                "reason": denial.reason,
+                "state": denial.state.value,
+            }
+        )
 
     def _on_stop(self, event: StopEvent) -> None:
         self._record({"kind": "stop", **event.as_dict()})
@@ -333,7 +497,9 @@ class RigDaemon:
         return {
             "online": online,
             "rig_id": self.profile.rig_id,
+            "state": self.interlock.state.value,
             "mode": controller.setpoint.mode.value,
+            "self_test": None if self.self_test_report is None else self.self_test_report.as_dict(),
             "setpoint": {
                 "flow_ml_min": controller.setpoint.flow_ml_min,
                 "pressure_mmhg": controller.setpoint.pressure_mmhg,
@@ -388,6 +554,10 @@ class RigDaemon:
 
 class _ShutdownRequestedError(Exception):
     pass
+
+
+def _aborted(exc: Exception) -> SelfTestCheck:
+    return SelfTestCheck("self_test", False, f"aborted: {type(exc).__name__}: {exc}")
 
 
 def _round(value: float | None) -> float | None:

@@ -274,6 +274,14 @@ class Ne1000Pump:
         self.last_stop_tx_done_s = done_s
         return done_s
 
+    def stop_from_thread(self) -> None:
+        """Write ``STP`` from a thread while the event loop is stalled (the loop-stall guard).
+
+        The pump's reply is not expected by anyone: it arrives as an unsolicited reply, or is
+        absorbed by the resynchronisation after the next timeout.
+        """
+        self.link.write_from_thread(self._codec.encode(Stop(), safe_mode=self._tx_safe_mode))
+
     def _record_stop_reply(self, reply: Reply) -> None:
         self.last_stop_reply = reply
 

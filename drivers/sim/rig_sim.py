@@ -256,6 +256,18 @@ class RigSimulator:
         if op == "replug":
             self.port(str(request.get("device"))).plug()
             return {}
+        if op == "sensor_fault":
+            board = self.board
+            board.sensor_disconnected = bool(request.get("disconnected", False))
+            board.sensor_stuck = bool(request.get("stuck", False))
+            board.sensor_offset_mmhg = float(request.get("offset_mmhg", 0.0))
+            board.pressure_offset_drift_mmhg_per_s = float(request.get("drift_mmhg_per_s", 0.0))
+            return {
+                "disconnected": board.sensor_disconnected,
+                "stuck": board.sensor_stuck,
+                "offset_mmhg": board.sensor_offset_mmhg,
+                "drift_mmhg_per_s": board.pressure_offset_drift_mmhg_per_s,
+            }
         if op == "relay_welded":
             self.relay_welded = bool(request.get("welded", True))
             return {"relay_welded": self.relay_welded}
@@ -273,7 +285,7 @@ class RigSimulator:
             }
         raise SimError(
             f"op = {op!r}: expected one of state, scenario, clear, link_fault, unplug, replug, "
-            "relay_welded, estop, volume_since"
+            "relay_welded, sensor_fault, estop, volume_since"
         )
 
 

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from collections.abc import Callable
+from typing import cast
 
 import serial
 import serial_asyncio_fast
@@ -70,6 +72,7 @@ class SerialLink:
         self._on_lost_cb = on_lost
         self._clock = clock
         self._transport: asyncio.Transport | None = None
+        self._fd: int | None = None
         self._tx_busy_until_s = 0.0
         self._lost = asyncio.Event()
 
@@ -97,6 +100,8 @@ class SerialLink:
         except (serial.SerialException, OSError) as exc:
             raise LinkClosedError(f"cannot open {self.url}: {exc}") from exc
         self._transport = transport
+        port = cast("serial.Serial", transport.get_extra_info("serial"))
+        self._fd = port.fileno()
         self._tx_busy_until_s = 0.0
         self.stats.connected = True
         log.info("opened %s at %d baud", self.url, self.baudrate)
@@ -111,6 +116,18 @@ class SerialLink:
         start_s = max(self._clock.monotonic(), self._tx_busy_until_s)
         self._tx_busy_until_s = start_s + wire_time_s(len(data), self.baudrate)
         return self._tx_busy_until_s
+
+    def write_from_thread(self, data: bytes) -> None:
+        """Write straight to the port's file descriptor, bypassing the event loop.
+
+        Only for a thread acting while the loop is stalled (rig/safety/stall_guard.py): the
+        loop's own writes are not running then, so the bytes cannot interleave with them.
+        """
+        fd = self._fd
+        if fd is None:
+            raise LinkClosedError(f"{self.url} is not open")
+        os.write(fd, data)
+        self.stats.bytes_tx += len(data)
 
     async def wait_closed(self) -> None:
         """Return when the port has been lost or closed."""
@@ -129,6 +146,7 @@ class SerialLink:
 
     def _on_lost(self, exc: Exception | None) -> None:
         self._transport = None
+        self._fd = None
         self.stats.connected = False
         self._lost.set()
         if exc is not None:

@@ -42,6 +42,24 @@ class Stop(_Command):
     op: Literal["fluid.stop"]
 
 
+class EmergencyStop(_Command):
+    """Everything stops at once and latches; any authorised client may send it."""
+
+    op: Literal["estop"]
+    source: str = Field(default="unnamed client", min_length=1, max_length=64)
+
+
+class RunSelfTest(_Command):
+    op: Literal["selftest.run"]
+
+
+class SimulateLoopHang(_Command):
+    """Simulator profiles only: block the daemon's event loop, to prove the loop-stall guard."""
+
+    op: Literal["debug.hang"]
+    seconds: float = Field(gt=0, le=5)
+
+
 class ResetFault(_Command):
     op: Literal["fault.reset"]
 
@@ -51,7 +69,16 @@ class Status(_Command):
 
 
 Command = Annotated[
-    Irrigate | HoldPressure | Bolus | Prime | Stop | ResetFault | Status,
+    Irrigate
+    | HoldPressure
+    | Bolus
+    | Prime
+    | Stop
+    | EmergencyStop
+    | ResetFault
+    | RunSelfTest
+    | SimulateLoopHang
+    | Status,
     Field(discriminator="op"),
 ]
 _ADAPTER: TypeAdapter[Command] = TypeAdapter(Command)

@@ -18,6 +18,7 @@ import asyncio
 import json
 import random
 import statistics
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -65,17 +66,29 @@ class _Session:
         result: JsonObject = reply["result"]
         return result
 
-    async def ready(self, timeout_s: float = 15.0) -> None:
+    async def ready(self, timeout_s: float = 20.0) -> None:
+        """Wait for the self-test to pass, then prime the line once for all trials."""
         async with asyncio.timeout(timeout_s):
-            while True:
-                try:
-                    reply = await self.command({"op": "status"})
-                    devices = reply["result"]["devices"]
-                    if devices["pump"] and devices["board"]:
-                        return
-                except TimeoutError:
-                    pass
-                await asyncio.sleep(0.1)
+            await self.until(lambda state: state["state"] == "ready")
+            reply = await self.command({"op": "fluid.prime"})
+            if not reply.get("ok"):
+                raise RuntimeError(f"prime refused: {reply}")
+            await self.until(lambda state: state["primed"] and state["mode"] == "stopped")
+
+    async def until(self, predicate: Callable[[JsonObject], bool]) -> JsonObject:
+        while True:
+            state = await self.status()
+            if predicate(state):
+                return state
+            await asyncio.sleep(0.1)
+
+    async def status(self) -> JsonObject:
+        try:
+            reply = await self.command({"op": "status"})
+        except TimeoutError:
+            return {"state": None, "primed": False, "mode": None}
+        result: JsonObject = reply["result"]
+        return result
 
     async def next_stop(self, timeout_s: float) -> JsonObject:
         assert self.events is not None

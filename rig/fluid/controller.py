@@ -28,7 +28,8 @@ from rig.config import FluidLoopConfig, LimitsConfig
 from rig.fluid.events import Figure, StopCause, StopEvent
 from rig.fluid.resistance import ResistanceEstimator, ResistanceReading
 from rig.fluid.supervision import LeakReference, Persistence
-from rig.safety.interlock import Interlock, InterlockDeniedError
+from rig.safety.interlock import FluidFacts, Interlock, InterlockDeniedError
+from rig.safety.rules import Action
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +63,13 @@ class FluidMode(StrEnum):
     BOLUS = "bolus"
     FAULT = "fault"
 
+
+MODE_ACTIONS = {
+    FluidMode.PRIMING: Action.PRIME,
+    FluidMode.IRRIGATING: Action.IRRIGATE,
+    FluidMode.PRESSURE: Action.HOLD_PRESSURE,
+    FluidMode.BOLUS: Action.BOLUS,
+}
 
 MOTION_MODES = frozenset(
     {FluidMode.PRIMING, FluidMode.IRRIGATING, FluidMode.PRESSURE, FluidMode.BOLUS}
@@ -128,8 +136,11 @@ class FluidController:
         self._wake = asyncio.Event()
         self._last_rate_change_s = 0.0
         self._next_poll_s = 0.0
+        self.polling_paused = False
+        """Set by the self-test while it lets the pump's safe-mode timeout run out."""
         self.last_stop: StopEvent | None = None
         interlock.add_stop_listener(self._on_stop)
+        interlock.fluid_facts = self.fluid_facts
 
     # -- commands (validated here, carried out by run_actuation) ----------------------------
 
@@ -205,8 +216,22 @@ class FluidController:
                 f"{name} = {value:g}: expected {low:g} to {high:g} {unit} ({why})"
             )
 
+    def fluid_facts(self) -> FluidFacts:
+        limits = self._limits
+        age_s = (
+            None
+            if self.last_sample_rx_s is None
+            else self._clock.monotonic() - self.last_sample_rx_s
+        )
+        return FluidFacts(
+            pressure_fresh=age_s is not None and age_s <= STALE_AFTER_S,
+            line_primed=self.primed,
+            saline_under_cap=self.saline_ul < limits.saline_volume_cap_ml * 1000.0,
+            contrast_under_cap=self.contrast_ul < limits.contrast_volume_cap_ml * 1000.0,
+        )
+
     def _start(self, setpoint: Setpoint, *, contrast: bool) -> None:
-        self._interlock.check_motion(setpoint.mode.value)
+        self._interlock.require(MODE_ACTIONS[setpoint.mode])
         if self.pump_running and contrast != self._run_is_contrast:
             raise CommandRejectedError(
                 f"cannot switch from {self.setpoint.mode} to {setpoint.mode} while the pump runs: stop first"
@@ -487,11 +512,15 @@ class FluidController:
                     > RATE_CHANGE_TOLERANCE * self.applied_flow_ml_min
                 ):
                     generation = self._generation
-                    await self._interlock.set_rate(target)
+                    await self._interlock.set_rate(MODE_ACTIONS[self.setpoint.mode], target)
                     if generation == self._generation:
                         self.applied_flow_ml_min = target
                     self._last_rate_change_s = now_s
-            if now_s >= self._next_poll_s and self._interlock.pump_link_up:
+            if (
+                now_s >= self._next_poll_s
+                and self._interlock.pump_link_up
+                and not self.polling_paused
+            ):
                 self._next_poll_s = now_s + 1.0 / self._loop.pump_poll_hz
                 self.on_dispensed(await read_dispensed_ml())
         except InterlockDeniedError as exc:
@@ -507,7 +536,7 @@ class FluidController:
         self._begin_run(contrast)
         rate = self.target_flow_ml_min()
         generation = self._generation
-        await self._interlock.infuse(rate, setpoint.volume_ul)
+        await self._interlock.infuse(MODE_ACTIONS[setpoint.mode], rate, setpoint.volume_ul)
         if generation == self._generation:
             self.applied_flow_ml_min = rate
             self.pump_running = True

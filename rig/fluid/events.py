@@ -25,6 +25,11 @@ class StopCause(StrEnum):
     PUMP_LINK_LOST = "pump_link_lost"
     BOARD_LINK_LOST = "board_link_lost"
     BOARD_TRIP = "board_trip"
+    ESTOP = "estop"
+    LOOP_STALL = "loop_stall"
+    PLAUSIBILITY = "plausibility"
+    PUMP_DID_NOT_STOP = "pump_did_not_stop"
+    SELF_TEST_FAILED = "self_test_failed"
 
     @property
     def latches(self) -> bool:

@@ -1,24 +1,30 @@
-"""The one choke point between policy and the actuators of the fluid path.
+"""The one arbiter between policy and the actuators: system state, rule table, latched faults.
 
-Nothing else in the rig holds a reference that can move the pump or switch its power relay: the
-fluid controller asks here, and here every request is checked against the latched fault before
-any byte is written. The fault path (`trip`) is synchronous: it queues the pump's stop bytes
-ahead of everything else and never awaits, so nothing can run between the decision to stop and
-the stop being on the wire.
+Nothing else in the rig holds a reference that can move the pump or switch its power relay.
+Every request names an `Action`; the interlock checks it against the rule table (rig/safety/
+rules.py) and the system state (rig/safety/states.py) before any byte is written, and records
+every refusal with its reason.
 
-Faults latch. The first cause is kept until an operator resets it; a reset leaves every
+The fault paths (`trip`, `estop`) are synchronous: they queue the stop bytes ahead of
+everything else and never await, so nothing can run between the decision and the stop being on
+the wire. Faults latch. The first cause is kept until an operator resets it; a reset leaves every
 setpoint at zero flow, so the old command can never resume by itself.
 """
 
 from __future__ import annotations
 
 import logging
+import time
+from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from drivers.clock import Clock
 from drivers.ne1000 import Direction
 from rig.fluid.events import Figure, StopCause, StopEvent
+from rig.safety.rules import Action, Facts, refusal
+from rig.safety.states import LATCHED_STATES, RigState, StateMachine
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +57,29 @@ class RelayActuator(Protocol):
     async def reset_trip(self) -> None: ...
 
 
+@dataclass(frozen=True)
+class FluidFacts:
+    """What the fluid controller knows that the rules need."""
+
+    pressure_fresh: bool
+    line_primed: bool
+    saline_under_cap: bool
+    contrast_under_cap: bool
+
+
+@dataclass(frozen=True)
+class Denial:
+    action: str
+    reason: str
+    state: RigState
+    wall_time: float = field(default_factory=time.time)
+
+
 StopListener = Callable[[StopEvent], None]
+DenialListener = Callable[[Denial], None]
+EmergencyHandler = tuple[str, Callable[[], object]]
+
+_NO_FLUID_FACTS = FluidFacts(False, False, False, False)
 
 
 class Interlock:
@@ -59,16 +87,62 @@ class Interlock:
         self._pump = pump
         self._relay = relay
         self._clock = clock
-        self._listeners: list[StopListener] = []
+        self.machine = StateMachine()
         self.latched: StopEvent | None = None
         self.pump_link_up = False
         self.relay_link_up = False
-        self.denials = 0
+        self.self_test_passed = False
+        self.fluid_facts: Callable[[], FluidFacts] = lambda: _NO_FLUID_FACTS
+        self.denials: deque[Denial] = deque(maxlen=100)
+        self._stop_listeners: list[StopListener] = []
+        self._denial_listeners: list[DenialListener] = []
+        self._emergency_handlers: list[EmergencyHandler] = [
+            ("pump_stop", self._pump.stop_nowait),
+            ("pump_power_relay", self._relay.open_pump_relay_nowait),
+        ]
+
+    @property
+    def state(self) -> RigState:
+        return self.machine.state
 
     def add_stop_listener(self, listener: StopListener) -> None:
-        self._listeners.append(listener)
+        self._stop_listeners.append(listener)
 
-    # -- the fault path: synchronous, never awaits ------------------------------------------
+    def add_denial_listener(self, listener: DenialListener) -> None:
+        self._denial_listeners.append(listener)
+
+    def add_emergency_handler(self, name: str, handler: Callable[[], object]) -> None:
+        """Another actuator's synchronous stop, run by every e-stop (the basket's, later)."""
+        self._emergency_handlers.append((name, handler))
+
+    # -- the rule table -------------------------------------------------------------------
+
+    def facts(self) -> Facts:
+        fluid = self.fluid_facts()
+        return Facts(
+            pump_connected=self.pump_link_up,
+            board_connected=self.relay_link_up,
+            pressure_fresh=fluid.pressure_fresh,
+            line_primed=fluid.line_primed,
+            saline_under_cap=fluid.saline_under_cap,
+            contrast_under_cap=fluid.contrast_under_cap,
+        )
+
+    def require(self, action: Action) -> None:
+        """Raise InterlockDeniedError, recorded with its reason, unless `action` may run now."""
+        reason = refusal(action, self.state, self.facts())
+        if reason is None:
+            return
+        if self.latched is not None:
+            reason += f" (fault latched: {self.latched.cause}: {self.latched.message}; reset first)"
+        denial = Denial(action.value, reason, self.state)
+        self.denials.append(denial)
+        log.info("denied: %s", reason)
+        for listener in self._denial_listeners:
+            _call_safely(listener, denial)
+        raise InterlockDeniedError(reason)
+
+    # -- the fault paths: synchronous, never await ------------------------------------------
 
     def trip(
         self,
@@ -79,8 +153,8 @@ class Interlock:
         figures: dict[str, Figure] | None = None,
         trigger_sample_t_us: int | None = None,
     ) -> StopEvent:
-        """Stop the pump now and record why. Idempotent: a later cause never replaces the first."""
-        tx_done_s = self._stop_now()
+        """Stop the pump now and record why. A later cause never replaces the first."""
+        tx_done_s = self._stop_pump_now()
         event = StopEvent(
             cause=cause,
             message=message,
@@ -89,23 +163,46 @@ class Interlock:
             trigger_sample_t_us=trigger_sample_t_us,
             stop_tx_done_us=None if tx_done_s is None else int(tx_done_s * 1_000_000),
         )
-        if cause.latches and self.latched is None:
-            self.latched = event
-            log.warning("fault latched: %s: %s %s", cause, message, event.figures)
-        elif cause.latches:
-            log.warning(
-                "further fault while latched (%s): %s", self.latched and self.latched.cause, message
-            )
-        for listener in self._listeners:
-            try:
-                listener(event)
-            except Exception:
-                # One broken listener must not keep the others (the API, the record) from hearing.
-                log.exception("stop listener %r failed", listener)
+        if cause.latches:
+            self._latch(event, RigState.FAULT)
+        elif self.state is RigState.ACTIVE:
+            self.machine.go(RigState.READY, f"stopped: {cause}")
+        self._announce(event)
         return event
 
-    def _stop_now(self) -> float | None:
-        """Queue the stop bytes first in line; fall back to cutting pump power."""
+    def estop(self, source: str, *, mode: str = "") -> StopEvent:
+        """Everything stops, in one step that awaits nothing; every handler runs even if one
+        fails. Idempotent: pressing twice stops twice and records once."""
+        outcomes: dict[str, Figure] = {}
+        for name, handler in self._emergency_handlers:
+            try:
+                handler()
+                outcomes[name] = "done"
+            except Exception as exc:
+                log.error("e-stop handler %s failed: %s", name, exc)
+                outcomes[name] = f"failed: {exc}"
+        event = StopEvent(
+            StopCause.ESTOP, f"emergency stop from {source}", mode=mode, figures=outcomes
+        )
+        self._latch(event, RigState.ESTOP)
+        self._announce(event)
+        return event
+
+    def _latch(self, event: StopEvent, target: RigState) -> None:
+        if self.latched is None:
+            self.latched = event
+            log.warning("latched %s: %s %s", event.cause, event.message, event.figures)
+        else:
+            log.warning("further stop while latched (%s): %s", self.latched.cause, event.message)
+        if self.state is not RigState.ESTOP:
+            self.machine.go(target, f"{event.cause}: {event.message}")
+
+    def _announce(self, event: StopEvent) -> None:
+        for listener in self._stop_listeners:
+            _call_safely(listener, event)
+
+    def _stop_pump_now(self) -> float | None:
+        """Queue the stop bytes first in line; fall back to cutting the pump's power."""
         try:
             return self._pump.stop_nowait()
         except Exception as exc:
@@ -116,22 +213,48 @@ class Interlock:
             log.critical("neither the pump nor its relay could be commanded: %s", exc)
             return None
 
-    # -- checked requests -----------------------------------------------------------------
+    # -- state bookkeeping ----------------------------------------------------------------
 
-    def check_motion(self, what: str) -> None:
-        """Raise InterlockDeniedError unless the pump may move now."""
-        reason = None
-        if self.latched is not None:
-            reason = f"{what} refused: fault latched ({self.latched.cause}: {self.latched.message}); reset first"
-        elif not self.pump_link_up:
-            reason = f"{what} refused: pump not connected"
-        elif not self.relay_link_up:
-            reason = f"{what} refused: I/O board not connected (no pressure data, no power relay)"
-        if reason is not None:
-            self.denials += 1
-            raise InterlockDeniedError(reason)
+    def set_links(self, *, pump: bool | None = None, board: bool | None = None) -> None:
+        if pump is not None:
+            self.pump_link_up = pump
+        if board is not None:
+            self.relay_link_up = board
+        self._settle()
 
-    async def infuse(self, rate_ml_min: float, volume_ul: float | None = None) -> None:
+    def begin_self_test(self) -> None:
+        self.require(Action.SELF_TEST)
+        self.self_test_passed = False
+        self.machine.go(RigState.SELF_TEST, "self-test started")
+
+    def end_self_test(self, passed: bool, detail: str) -> None:
+        if self.state is not RigState.SELF_TEST:
+            return
+        self.self_test_passed = passed
+        if passed:
+            self.machine.go(RigState.READY, f"self-test passed: {detail}")
+        else:
+            self.trip(StopCause.SELF_TEST_FAILED, f"self-test failed: {detail}", mode="self_test")
+
+    def motion_started(self, action: Action) -> None:
+        if self.state is RigState.READY:
+            self.machine.go(RigState.ACTIVE, f"{action} started")
+
+    def _settle(self) -> None:
+        """Follow the links when nothing latched or running decides the state."""
+        if self.state in LATCHED_STATES or self.state is RigState.SELF_TEST:
+            return
+        whole = self.pump_link_up and self.relay_link_up
+        if not whole and self.state in (RigState.READY, RigState.ACTIVE):
+            self.machine.go(RigState.OFFLINE, "a device link is down")
+        elif whole and self.self_test_passed and self.state is RigState.OFFLINE:
+            self.machine.go(RigState.READY, "devices connected, self-test passed")
+
+    # -- checked motions ------------------------------------------------------------------
+
+    async def infuse(
+        self, action: Action, rate_ml_min: float, volume_ul: float | None = None
+    ) -> None:
         """Start infusing at a rate, up to a volume (None: until stopped).
 
         Each step is checked: a fault that latches while one exchange is on the wire stops the
@@ -139,19 +262,20 @@ class Interlock:
         wire, so the pump ends stopped either way.
         """
         pump = self._pump
-        self.check_motion("infuse")
+        self.require(action)
         await pump.set_direction(Direction.INFUSE)
-        self.check_motion("infuse")
+        self.require(action)
         await pump.set_rate(rate_ml_min)
-        self.check_motion("infuse")
+        self.require(action)
         await pump.set_volume_ul(volume_ul or 0.0)
-        self.check_motion("infuse")
+        self.require(action)
         await pump.clear_dispensed(Direction.INFUSE)
-        self.check_motion("infuse")
+        self.require(action)
         await pump.run()
+        self.motion_started(action)
 
-    async def set_rate(self, rate_ml_min: float) -> None:
-        self.check_motion("rate change")
+    async def set_rate(self, action: Action, rate_ml_min: float) -> None:
+        self.require(action)
         await self._pump.set_rate(rate_ml_min)
 
     async def relief_withdraw(self, volume_ul: float, rate_ml_min: float) -> None:
@@ -163,29 +287,36 @@ class Interlock:
         await pump.run()
 
     async def stop(self) -> None:
-        """An ordinary stop (operator, completion): always allowed."""
+        """An ordinary, confirmed stop (shutdown): always allowed."""
         await self._pump.stop()
 
     async def restore_pump_power(self) -> None:
-        """Close the pump's power relay; refused while a fault is latched."""
-        if self.latched is not None:
-            self.denials += 1
-            raise InterlockDeniedError(
-                f"pump power stays off: fault latched ({self.latched.cause})"
-            )
+        """Close the pump's power relay; refused in FAULT and ESTOP."""
+        self.require(Action.PUMP_POWER_ON)
         await self._relay.set_pump_relay(True)
 
     async def reset(self) -> StopEvent | None:
-        """Clear the latched fault (board trips included); return the fault that was cleared.
+        """Clear the latched fault or e-stop (board trips included); return what was cleared.
 
         The pump is left stopped with its power restored: what runs next is decided by a new
-        command, never by what ran before the fault.
+        command, never by what ran before.
         """
         if self.relay_link_up:
             await self._relay.reset_trip()
         cleared, self.latched = self.latched, None
+        if self.state in LATCHED_STATES:
+            whole = self.pump_link_up and self.relay_link_up and self.self_test_passed
+            self.machine.go(RigState.READY if whole else RigState.OFFLINE, "reset by operator")
         if cleared is not None:
-            log.info("fault reset: %s", cleared.cause)
+            log.info("reset: cleared %s", cleared.cause)
         if self.relay_link_up:
             await self._relay.set_pump_relay(True)
         return cleared
+
+
+def _call_safely(listener: Callable[[object], None] | Callable[..., None], item: object) -> None:
+    try:
+        listener(item)
+    except Exception:
+        # One broken listener must not keep the others (the API, the record) from hearing.
+        log.exception("listener %r failed", listener)

@@ -80,20 +80,33 @@ class RecordingRelay:
 
 class Plant:
     def __init__(
-        self, limits: LimitsConfig | None = None, loop: FluidLoopConfig | None = None
+        self,
+        limits: LimitsConfig | None = None,
+        loop: FluidLoopConfig | None = None,
+        *,
+        primed: bool = True,
     ) -> None:
         self.clock = ManualClock(100.0)
         self.world = FluidWorld(start_time_s=self.clock.monotonic())
         self.pump = RecordingPump(self.clock)
         self.relay = RecordingRelay(self.clock)
         self.interlock = Interlock(self.pump, self.relay, self.clock)
-        self.interlock.pump_link_up = self.interlock.relay_link_up = True
+        self.interlock.self_test_passed = True
+        self.interlock.set_links(pump=True, board=True)
         self.controller = FluidController(
             limits or LimitsConfig(), loop or FluidLoopConfig(), self.interlock, self.clock
         )
         self.events = []  # type: ignore[var-annotated]
         self.interlock.add_stop_listener(self.events.append)
         self.pressure_offset_mmhg = 0.0
+        self.controller.primed = primed
+        self._sample()
+
+    def _sample(self) -> None:
+        t_us = round(self.clock.monotonic() * 1e6)
+        self.controller.on_sample(
+            t_us, self.world.line_pressure_mmhg + self.pressure_offset_mmhg, self.clock.monotonic()
+        )
 
     async def read_dispensed_ml(self) -> float:
         return self.world.pumped_ml

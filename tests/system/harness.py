@@ -45,9 +45,14 @@ class RigUnderTest:
         result: JsonObject = reply["result"]
         return result
 
-    async def wait_ready(self, timeout_s: float = 15.0) -> None:
-        """Both devices connected and the daemon answering."""
-        await self.wait_until(lambda s: s["devices"]["pump"] and s["devices"]["board"], timeout_s)
+    async def wait_ready(self, timeout_s: float = 20.0) -> None:
+        """Devices connected, self-test passed: the rig may move fluid."""
+        await self.wait_until(lambda s: s["state"] == "ready", timeout_s)
+
+    async def prime(self) -> None:
+        reply = await self.command({"op": "fluid.prime"})
+        assert reply["ok"], reply
+        await self.wait_until(lambda s: s["primed"] and s["mode"] == "stopped", 10.0)
 
     async def wait_until(
         self, predicate: Callable[[JsonObject], bool], timeout_s: float
@@ -84,10 +89,19 @@ class RigUnderTest:
                     return event
 
     async def irrigate_steadily(self, flow_ml_min: float = 1.0, settle_s: float = 1.2) -> None:
+        if not (await self.status())["primed"]:
+            await self.prime()
         reply = await self.command({"op": "fluid.irrigate", "flow_ml_min": flow_ml_min})
         assert reply["ok"], reply
         await self.wait_sim(lambda s: s["pump"]["running"], 3.0)
         await asyncio.sleep(settle_s)
+        self.drain_events()
+
+    def drain_events(self) -> None:
+        """Forget events so far (the prime's completion, say): tests wait for what comes next."""
+        assert self.events is not None
+        while not self.events.empty():
+            self.events.get_nowait()
 
     def kill_daemon(self, signum: int = signal.SIGKILL) -> None:
         assert self.rig.daemon is not None

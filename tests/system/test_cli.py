@@ -34,7 +34,12 @@ async def _rig_cli(rig: RigUnderTest, *args: str) -> tuple[int, str, str]:
     return process.returncode, out.decode(), err.decode()
 
 
-async def test_cli_irrigate_watch_stop(rig: RigUnderTest) -> None:
+async def test_cli_prime_irrigate_watch_stop(rig: RigUnderTest) -> None:
+    code, _, err = await _rig_cli(rig, "fluid", "irrigate", "--flow-ml-min", "1.0")
+    assert code == 1 and "not primed" in err, "air in the line: irrigation needs a primed line"
+    code, out, _ = await _rig_cli(rig, "fluid", "prime")
+    assert code == 0 and "priming" in out
+    await rig.wait_until(lambda s: s["primed"] and s["mode"] == "stopped", 5.0)
     code, out, _ = await _rig_cli(rig, "fluid", "irrigate", "--flow-ml-min", "1.0")
     assert code == 0 and "irrigating" in out
     await asyncio.sleep(1.0)

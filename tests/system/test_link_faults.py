@@ -75,7 +75,7 @@ async def test_estop_on_the_board_stops_everything_and_latches(rig: RigUnderTest
     await rig.irrigate_steadily(1.0, settle_s=0.3)
     await rig.sim("estop", pressed=True)
     stop = await rig.next_event(lambda e: e.get("kind") == "stop", timeout_s=2.0)
-    assert stop["cause"] == "board_trip" and "estop" in stop["message"]
+    assert stop["cause"] == "estop" and "e-stop button" in stop["message"]
     state = await rig.wait_sim(lambda s: not s["pump"]["running"], 1.0)
     assert not state["board"]["relay_closed"]
     # Reset is refused while the button is held, and allowed once it is released.

@@ -1,0 +1,139 @@
+"""The interlock's rule table: each actuator command, the states it is allowed in, and what
+must be true before it may run.
+
+One table, read top to bottom by a reviewer, and consulted by `Interlock.require` for every
+command. A refusal names the first unmet condition in words an operator understands. Rules for
+subsystems not built yet (basket, camera) are here already, marked pending, so the table is the
+whole story of what may move.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+
+from rig.safety.states import RigState
+
+
+class Action(StrEnum):
+    PRIME = "fluid.prime"
+    IRRIGATE = "fluid.irrigate"
+    HOLD_PRESSURE = "fluid.pressure"
+    BOLUS = "fluid.bolus"
+    PUMP_POWER_ON = "pump.power_on"
+    LIGHT = "light.set"
+    SELF_TEST = "selftest.run"
+    BASKET_CLOSE = "basket.close"
+    BASKET_OPEN = "basket.open"
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What the rules look at, gathered at the moment of the request."""
+
+    pump_connected: bool
+    board_connected: bool
+    pressure_fresh: bool
+    """A pressure sample arrived within the staleness limit."""
+    line_primed: bool
+    saline_under_cap: bool
+    contrast_under_cap: bool
+    video_live: bool | None = None
+    """None until the camera subsystem exists."""
+
+
+@dataclass(frozen=True)
+class Requirement:
+    name: str
+    holds: Callable[[Facts], bool]
+    refusal: str
+
+
+PUMP_CONNECTED = Requirement(
+    "pump_connected", lambda f: f.pump_connected, "the pump is not connected"
+)
+BOARD_CONNECTED = Requirement(
+    "board_connected",
+    lambda f: f.board_connected,
+    "the I/O board is not connected (no pressure data, no power relay)",
+)
+PRESSURE_FRESH = Requirement(
+    "pressure_fresh", lambda f: f.pressure_fresh, "no fresh pressure data from the I/O board"
+)
+LINE_PRIMED = Requirement(
+    "line_primed",
+    lambda f: f.line_primed,
+    "the line is not primed (air in the line): run fluid.prime first",
+)
+SALINE_UNDER_CAP = Requirement(
+    "saline_under_cap", lambda f: f.saline_under_cap, "the saline volume cap is reached"
+)
+CONTRAST_UNDER_CAP = Requirement(
+    "contrast_under_cap", lambda f: f.contrast_under_cap, "the contrast volume cap is reached"
+)
+VIDEO_LIVE = Requirement("video_live", lambda f: f.video_live is True, "no live video")
+
+FLUID_STATES = frozenset({RigState.READY, RigState.ACTIVE})
+_FLUID_BASE = (PUMP_CONNECTED, BOARD_CONNECTED, PRESSURE_FRESH)
+
+
+@dataclass(frozen=True)
+class Rule:
+    action: Action
+    states: frozenset[RigState]
+    requires: tuple[Requirement, ...]
+    pending: str | None = None
+    """Why the rule cannot be exercised yet (its subsystem is not built)."""
+
+
+RULES: dict[Action, Rule] = {
+    rule.action: rule
+    for rule in (
+        Rule(Action.PRIME, FLUID_STATES, (*_FLUID_BASE, SALINE_UNDER_CAP)),
+        Rule(Action.IRRIGATE, FLUID_STATES, (*_FLUID_BASE, LINE_PRIMED, SALINE_UNDER_CAP)),
+        Rule(Action.HOLD_PRESSURE, FLUID_STATES, (*_FLUID_BASE, LINE_PRIMED, SALINE_UNDER_CAP)),
+        Rule(Action.BOLUS, FLUID_STATES, (*_FLUID_BASE, LINE_PRIMED, CONTRAST_UNDER_CAP)),
+        # The pump's power comes back only outside FAULT and ESTOP; the self-test cycles it.
+        Rule(
+            Action.PUMP_POWER_ON,
+            frozenset({RigState.OFFLINE, RigState.SELF_TEST, RigState.READY}),
+            (BOARD_CONNECTED,),
+        ),
+        # The light dims or brightens in any state: darkness during a fault helps nobody.
+        Rule(Action.LIGHT, frozenset(RigState), (BOARD_CONNECTED,)),
+        Rule(
+            Action.SELF_TEST,
+            frozenset({RigState.OFFLINE, RigState.READY}),
+            (PUMP_CONNECTED, BOARD_CONNECTED),
+        ),
+        Rule(
+            Action.BASKET_CLOSE,
+            frozenset({RigState.READY, RigState.ACTIVE}),
+            (VIDEO_LIVE,),
+            pending="basket and camera not built yet",
+        ),
+        # Opening the basket would release a captured lesion: never during a fault.
+        Rule(
+            Action.BASKET_OPEN,
+            frozenset({RigState.READY, RigState.ACTIVE}),
+            (VIDEO_LIVE,),
+            pending="basket and camera not built yet",
+        ),
+    )
+}
+assert set(RULES) == set(Action)
+
+
+def refusal(action: Action, state: RigState, facts: Facts) -> str | None:
+    """Why `action` may not run now, or None if it may."""
+    rule = RULES[action]
+    if rule.pending is not None:
+        return f"{action} refused: {rule.pending}"
+    if state not in rule.states:
+        allowed = ", ".join(sorted(s.value for s in rule.states))
+        return f"{action} refused: the rig is {state} (allowed in: {allowed})"
+    for requirement in rule.requires:
+        if not requirement.holds(facts):
+            return f"{action} refused: {requirement.refusal}"
+    return None
