@@ -27,7 +27,7 @@ from drivers.ioboard import (
     PressureSample,
     Trip,
 )
-from drivers.ne1000 import AlarmKind, Ne1000Pump, PumpError, PumpTimeoutError
+from drivers.ne1000 import AlarmKind, Ne1000Pump, PumpError, PumpStatus, PumpTimeoutError
 from drivers.transport.backoff import Backoff
 from drivers.transport.mqtt import JsonObject, MqttEndpoint
 from drivers.transport.serial import LinkClosedError
@@ -52,6 +52,7 @@ from rig.fluid.controller import (
     CommandRejectedError,
     FluidController,
     PumpFaultError,
+    PumpReading,
 )
 from rig.fluid.events import StopCause, StopEvent
 from rig.safety.interlock import Denial, Interlock, InterlockDeniedError
@@ -159,7 +160,7 @@ class RigDaemon:
                         tasks.create_task(self._heartbeat())
                         tasks.create_task(self._self_test_when_needed())
                         tasks.create_task(self.stall_guard.run())
-                        tasks.create_task(self.controller.run_actuation(self._read_dispensed_ml))
+                        tasks.create_task(self.controller.run_actuation(self._read_pump))
                         tasks.create_task(self._publish_telemetry(mqtt))
                         tasks.create_task(self._publish_state(mqtt))
                         tasks.create_task(self._publish_events(mqtt))
@@ -343,17 +344,19 @@ class RigDaemon:
     async def restore_pump_power(self) -> None:
         await self.interlock.restore_pump_power()
 
-    async def _read_dispensed_ml(self) -> float:
+    async def _read_pump(self) -> PumpReading:
         try:
             dispensed = await self.pump.dispensed()
         except PumpTimeoutError as exc:
             raise TimeoutError(str(exc)) from exc
         except PumpError as exc:
             raise PumpFaultError(str(exc)) from exc
-        return float(dispensed.infused_ml)
+        return PumpReading(float(dispensed.infused_ml), dispensed.status is PumpStatus.INFUSING)
 
     def _on_sample(self, sample: PressureSample) -> None:
-        self.controller.on_sample(sample.t_us, sample.pressure_mmhg, sample.rx_time_s)
+        self.controller.on_sample(
+            sample.t_us, sample.pressure_mmhg, sample.rx_time_s, sample.sample_counter
+        )
 
     def _on_board_event(self, event: BoardEvent) -> None:
         if event.kind is EventKind.ESTOP_PRESSED:

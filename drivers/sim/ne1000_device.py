@@ -110,6 +110,8 @@ class Ne1000Device:
         self._watchdog_fired = False
         self._last_stop_reason = ""
         self._next_safe_mode: bool | None = None
+        self.ignores_stop = False
+        """Fault injection: STP is acknowledged but the motor keeps running (a runaway pump)."""
 
     # --- read-only state ---------------------------------------------------------------------
 
@@ -390,7 +392,7 @@ class Ne1000Device:
     def _cmd_stop(self, args: str) -> _Answer:
         if args:
             raise _Refused("?")
-        if self._running:
+        if self._running and not self.ignores_stop:
             self._stop("command")
         return None
 

@@ -268,6 +268,9 @@ class RigSimulator:
                 "offset_mmhg": board.sensor_offset_mmhg,
                 "drift_mmhg_per_s": board.pressure_offset_drift_mmhg_per_s,
             }
+        if op == "pump_fault":
+            self.pump.ignores_stop = bool(request.get("ignores_stop", False))
+            return {"ignores_stop": self.pump.ignores_stop}
         if op == "relay_welded":
             self.relay_welded = bool(request.get("welded", True))
             return {"relay_welded": self.relay_welded}
@@ -285,7 +288,7 @@ class RigSimulator:
             }
         raise SimError(
             f"op = {op!r}: expected one of state, scenario, clear, link_fault, unplug, replug, "
-            "relay_welded, sensor_fault, estop, volume_since"
+            "relay_welded, sensor_fault, pump_fault, estop, volume_since"
         )
 
 

@@ -30,6 +30,7 @@ from rig.fluid.resistance import ResistanceEstimator, ResistanceReading
 from rig.fluid.supervision import LeakReference, Persistence
 from rig.safety.interlock import FluidFacts, Interlock, InterlockDeniedError
 from rig.safety.rules import Action
+from rig.safety.supervisors import Finding, PlausibilitySettings, PlausibilitySupervisor
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +45,8 @@ LEAK_PERSISTENCE_S = 0.1
 STALE_AFTER_S = 0.05
 """No pressure sample for 25 sample periods while fluid moves: the rig is blind; stop."""
 RELIEF_RATE_ML_MIN = 1.0
+RUNAWAY_GRACE_S = 0.1
+"""A pump still infusing this long after its stop was written is a runaway: cut its power."""
 RATE_CHANGE_TOLERANCE = 0.02
 
 # Pressure mode: a PI law from pressure error to flow, with anti-windup at the flow limits. The
@@ -74,6 +77,17 @@ MODE_ACTIONS = {
 MOTION_MODES = frozenset(
     {FluidMode.PRIMING, FluidMode.IRRIGATING, FluidMode.PRESSURE, FluidMode.BOLUS}
 )
+
+
+@dataclass(frozen=True)
+class PumpReading:
+    """One poll of the pump: its own count for the current run, and whether it says it infuses."""
+
+    infused_ml: float
+    infusing: bool
+
+
+DispensedReader = Callable[[], Awaitable[PumpReading]]
 
 
 class CommandRejectedError(ValueError):
@@ -139,6 +153,8 @@ class FluidController:
         self.polling_paused = False
         """Set by the self-test while it lets the pump's safe-mode timeout run out."""
         self.last_stop: StopEvent | None = None
+        self._plausibility = PlausibilitySupervisor(PlausibilitySettings())
+        self._stopped_at_s: float | None = None
         interlock.add_stop_listener(self._on_stop)
         interlock.fluid_facts = self.fluid_facts
 
@@ -249,7 +265,9 @@ class FluidController:
 
     # -- the hot path ---------------------------------------------------------------------
 
-    def on_sample(self, t_us: int, pressure_mmhg: float, rx_time_s: float) -> None:
+    def on_sample(
+        self, t_us: int, pressure_mmhg: float, rx_time_s: float, sample_counter: int
+    ) -> None:
         previous_t_us = self.last_sample_t_us
         self.last_sample_t_us = t_us
         self.last_sample_rx_s = rx_time_s
@@ -259,7 +277,12 @@ class FluidController:
             self._run_host_ul += flow * 1000.0 / 60.0 * (t_us - previous_t_us) / 1e6
         reading = self._estimator.update(t_us / 1e6, pressure_mmhg, flow)
         self.last_reading = reading
-        if self.pump_running and self.setpoint.mode in MOTION_MODES:
+        finding = self._plausibility.on_sample(
+            t_us, pressure_mmhg, sample_counter, flow, self.pump_running
+        )
+        if finding is not None:
+            self._implausible(finding)
+        elif self.pump_running and self.setpoint.mode in MOTION_MODES:
             self._supervise(t_us, pressure_mmhg, reading)
 
     def _supervise(self, t_us: int, pressure_mmhg: float, reading: ResistanceReading) -> None:
@@ -368,6 +391,15 @@ class FluidController:
             trigger_sample_t_us=trigger if isinstance(trigger, int) else None,
         )
 
+    def _implausible(self, finding: Finding) -> None:
+        self._interlock.trip(
+            StopCause.PLAUSIBILITY,
+            finding.message,
+            mode=self.setpoint.mode,
+            figures={**finding.figures, "check": finding.check},
+            trigger_sample_t_us=finding.first_t_us,
+        )
+
     def _complete(self) -> None:
         mode = self.setpoint.mode
         if mode is FluidMode.PRIMING:
@@ -411,6 +443,9 @@ class FluidController:
             check.clear()
         self._leak_reference.clear()
         self.setpoint = Setpoint(FluidMode.FAULT) if event.latched else STOPPED
+        # Arm the runaway check from the first stop; a power cut is the end of that story.
+        if self._stopped_at_s is None and event.cause is not StopCause.PUMP_DID_NOT_STOP:
+            self._stopped_at_s = self._clock.monotonic()
         self._relief_pending = event.cause in _RELIEVABLE and self._limits.relief_withdraw_ul > 0
         self.last_stop = event
         self._wake.set()
@@ -429,9 +464,47 @@ class FluidController:
     def contrast_ul(self) -> float:
         return self.contrast_done_ul + (self.run_volume_ul if self._run_is_contrast else 0.0)
 
-    def on_dispensed(self, infused_ml: float) -> None:
-        """The pump's own count for the current run (it is cleared at every start)."""
-        self._run_pump_ul = infused_ml * 1000.0
+    def on_dispensed(self, reading: PumpReading) -> None:
+        """The pump's own count for the current run (cleared at every start), and its status.
+
+        Two independent signs of a pump that does not obey its stop: it still says it infuses
+        after the stop went out, or its count keeps growing past what it was told to deliver.
+        Either way another STP would be no use: its power is cut.
+        """
+        self._run_pump_ul = reading.infused_ml * 1000.0
+        now_s = self._clock.monotonic()
+        if (
+            reading.infusing
+            and not self.pump_running
+            and self._stopped_at_s is not None
+            and now_s - self._stopped_at_s > RUNAWAY_GRACE_S
+        ):
+            late_ms = (now_s - self._stopped_at_s) * 1000.0
+            self._stopped_at_s = None
+            self._interlock.cut_pump_power(
+                StopCause.PUMP_DID_NOT_STOP,
+                f"the pump still reports infusing {late_ms:.0f} ms after its stop command: "
+                "its power relay was opened",
+                mode=self.setpoint.mode,
+                figures={
+                    "infused_ul": round(self._run_pump_ul, 1),
+                    "after_stop_ms": round(late_ms, 1),
+                },
+            )
+            return
+        t_us = self.last_sample_t_us if self.last_sample_t_us is not None else int(now_s * 1e6)
+        finding = self._plausibility.on_dispensed(t_us, self._run_pump_ul, self._run_host_ul)
+        if finding is None:
+            return
+        if self.pump_running:
+            self._implausible(finding)
+        else:
+            self._interlock.cut_pump_power(
+                StopCause.PUMP_DID_NOT_STOP,
+                f"{finding.message} after its stop: power relay opened",
+                mode=self.setpoint.mode,
+                figures={**finding.figures, "check": finding.check},
+            )
 
     def _begin_run(self, contrast: bool) -> None:
         if self._run_is_contrast:
@@ -441,6 +514,9 @@ class FluidController:
         self._run_is_contrast = contrast
         self._run_host_ul = 0.0
         self._run_pump_ul = 0.0
+        # The pump's count restarts with each run; the line model keeps its state, since the
+        # line may still hold the pressure of the run before.
+        self._plausibility.dispensed_volume.reset()
 
     # -- setpoint laws ----------------------------------------------------------------------
 
@@ -540,6 +616,7 @@ class FluidController:
         if generation == self._generation:
             self.applied_flow_ml_min = rate
             self.pump_running = True
+            self._stopped_at_s = None
 
     def _pump_failed(self, cause: StopCause, message: str) -> None:
         if self.setpoint.mode in MOTION_MODES or self.pump_running:
@@ -550,10 +627,6 @@ class FluidController:
 
 class PumpFaultError(Exception):
     """The pump answered with an alarm or refused a command (raised by the daemon's adapter)."""
-
-
-DispensedReader = Callable[[], Awaitable[float]]
-"""Reads the pump's infused volume for the current run, in mL."""
 
 
 _RELIEVABLE = frozenset(

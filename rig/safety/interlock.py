@@ -170,6 +170,26 @@ class Interlock:
         self._announce(event)
         return event
 
+    def cut_pump_power(
+        self, cause: StopCause, message: str, *, mode: str, figures: dict[str, Figure] | None = None
+    ) -> StopEvent:
+        """Open the pump's power relay now: for a pump that does not obey its stop command."""
+        try:
+            tx_done_s: float | None = self._relay.open_pump_relay_nowait()
+        except Exception as exc:
+            log.critical("the pump ignores its stop and its relay cannot be opened: %s", exc)
+            tx_done_s = None
+        event = StopEvent(
+            cause=cause,
+            message=message,
+            mode=mode,
+            figures=dict(figures or {}),
+            stop_tx_done_us=None if tx_done_s is None else int(tx_done_s * 1_000_000),
+        )
+        self._latch(event, RigState.FAULT)
+        self._announce(event)
+        return event
+
     def estop(self, source: str, *, mode: str = "") -> StopEvent:
         """Everything stops, in one step that awaits nothing; every handler runs even if one
         fails. Idempotent: pressing twice stops twice and records once."""

@@ -7,13 +7,14 @@ real pump would.
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass, field
 
 from drivers.clock import ManualClock
 from drivers.ne1000 import Direction
 from drivers.sim.world import FluidWorld
 from rig.config import FluidLoopConfig, LimitsConfig
-from rig.fluid.controller import SAMPLE_PERIOD_S, FluidController
+from rig.fluid.controller import SAMPLE_PERIOD_S, FluidController, PumpReading
 from rig.safety.interlock import Interlock
 
 
@@ -65,10 +66,14 @@ class RecordingPump:
 @dataclass
 class RecordingRelay:
     clock: ManualClock
+    pump: RecordingPump | None = None
+    """The pump this relay powers: opening the relay stops it, whatever it was told."""
     calls: list[str] = field(default_factory=list)
 
     def open_pump_relay_nowait(self) -> float:
         self.calls.append("open")
+        if self.pump is not None:
+            self.pump.running = False
         return self.clock.monotonic()
 
     async def set_pump_relay(self, closed: bool) -> None:
@@ -89,7 +94,7 @@ class Plant:
         self.clock = ManualClock(100.0)
         self.world = FluidWorld(start_time_s=self.clock.monotonic())
         self.pump = RecordingPump(self.clock)
-        self.relay = RecordingRelay(self.clock)
+        self.relay = RecordingRelay(self.clock, self.pump)
         self.interlock = Interlock(self.pump, self.relay, self.clock)
         self.interlock.self_test_passed = True
         self.interlock.set_links(pump=True, board=True)
@@ -99,17 +104,31 @@ class Plant:
         self.events = []  # type: ignore[var-annotated]
         self.interlock.add_stop_listener(self.events.append)
         self.pressure_offset_mmhg = 0.0
+        self._noise = random.Random(0)
+        self._counter = 0
         self.controller.primed = primed
         self._sample()
 
     def _sample(self) -> None:
+        # A live transducer is noisy (0.2 mmHg, as the board emulator's): without it the
+        # stuck-sensor check would rightly call the reading stuck.
         t_us = round(self.clock.monotonic() * 1e6)
+        pressure = (
+            self.world.line_pressure_mmhg + self.pressure_offset_mmhg + self._noise.gauss(0.0, 0.2)
+        )
         self.controller.on_sample(
-            t_us, self.world.line_pressure_mmhg + self.pressure_offset_mmhg, self.clock.monotonic()
+            t_us, round(pressure, 2), self.clock.monotonic(), self.next_counter()
         )
 
-    async def read_dispensed_ml(self) -> float:
-        return self.world.pumped_ml
+    def next_counter(self) -> int:
+        """The board's 16-bit sample counter for the next sample."""
+        self._counter = (self._counter + 1) & 0xFFFF
+        return self._counter
+
+    async def read_dispensed_ml(self) -> PumpReading:
+        return PumpReading(
+            self.world.pumped_ml, self.pump.running and self.pump.direction is Direction.INFUSE
+        )
 
     async def run_for(self, seconds: float) -> None:
         """Advance time sample by sample; actuate every 10 samples (20 ms) as the daemon does."""
@@ -117,11 +136,6 @@ class Plant:
             self.clock.advance(SAMPLE_PERIOD_S)
             self.world.set_pump_flow(self.pump.flow_ml_min)
             self.world.step(SAMPLE_PERIOD_S)
-            t_us = round(self.clock.monotonic() * 1e6)
-            self.controller.on_sample(
-                t_us,
-                self.world.line_pressure_mmhg + self.pressure_offset_mmhg,
-                self.clock.monotonic(),
-            )
+            self._sample()
             if index % 10 == 0:
                 await self.controller.actuate_once(self.read_dispensed_ml)

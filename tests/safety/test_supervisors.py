@@ -283,12 +283,12 @@ async def _run_plant(
         plant.world.step(SAMPLE_PERIOD_S)
         t_us = round(plant.clock.monotonic() * 1e6)
         pressure = round((plant.world.line_pressure_mmhg + gauss(0.0, 0.2)) * 100) / 100
-        plant.controller.on_sample(t_us, pressure, plant.clock.monotonic())
+        sample_counter = plant.next_counter()
+        plant.controller.on_sample(t_us, pressure, plant.clock.monotonic(), sample_counter)
         controller = plant.controller
         supervisor.on_sample(
-            t_us, pressure, counter[0], controller.applied_flow_ml_min, controller.pump_running
+            t_us, pressure, sample_counter, controller.applied_flow_ml_min, controller.pump_running
         )
-        counter[0] = (counter[0] + 1) & 0xFFFF
         if index % 10 == 0:
             await controller.actuate_once(plant.read_dispensed_ml)
 

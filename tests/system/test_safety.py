@@ -163,3 +163,45 @@ async def test_commands_during_the_self_test_are_refused(tmp_path: Path) -> None
             await asyncio.sleep(0)
     finally:
         await sim_rig.stop()
+
+
+async def test_a_pump_that_ignores_its_stop_has_its_power_cut(rig: RigUnderTest) -> None:
+    await rig.irrigate_steadily(1.0, settle_s=0.3)
+    await rig.sim("pump_fault", ignores_stop=True)
+    sent_at = time.monotonic()
+    assert (await rig.command({"op": "fluid.stop"}))["ok"]
+    stop = await rig.next_event(
+        lambda e: e.get("kind") == "stop" and e.get("cause") == "pump_did_not_stop", 2.0
+    )
+    assert stop["latched"]
+    state = await rig.wait_sim(
+        lambda s: not s["board"]["relay_closed"] and not s["pump"]["running"], 1.0
+    )
+    cut_after_s = state["board"]["relay_opened_at_s"] - sent_at
+    print(f"runaway pump: power cut {cut_after_s * 1000:.0f} ms after the ignored stop")
+    poll_s = 1.0 / rig.rig.profile.fluid.pump_poll_hz
+    assert cut_after_s <= poll_s + 0.2
+    assert state["pump"]["last_stop_reason"] == "power"
+
+
+async def test_a_stuck_pressure_sensor_stops_the_pump(rig: RigUnderTest) -> None:
+    await rig.irrigate_steadily(1.0, settle_s=0.3)
+    await rig.sim("sensor_fault", stuck=True)
+    stop = await rig.next_event(lambda e: e.get("kind") == "stop", 2.0)
+    assert stop["cause"] == "plausibility" and stop["figures"]["check"] == "sensor_stuck"
+    assert (await rig.wait_sim(lambda s: not s["pump"]["running"], 1.0))["pump"][
+        "last_stop_reason"
+    ] == "command"
+
+
+async def test_a_disconnected_pressure_sensor_stops_the_pump(rig: RigUnderTest) -> None:
+    await rig.irrigate_steadily(1.0, settle_s=0.3)
+    await rig.sim("sensor_fault", disconnected=True)
+    stop = await rig.next_event(lambda e: e.get("kind") == "stop", 2.0)
+    # The host's range check and the board's own cut-off both see the rail value.
+    assert (stop["cause"], stop["figures"].get("check")) in {
+        ("plausibility", "pressure_range"),
+        ("board_trip", None),
+    }
+    state = await rig.wait_sim(lambda s: not s["pump"]["running"], 1.0)
+    assert not state["board"]["relay_closed"], "the board's cut-off opened the relay as well"
