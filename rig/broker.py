@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import getpass
 import shutil
 import socket
 import time
@@ -29,6 +30,13 @@ def find_mosquitto() -> str:
     raise BrokerError("mosquitto not found: install it (Debian: apt-get install mosquitto)")
 
 
+def find_mosquitto_passwd() -> str:
+    found = shutil.which("mosquitto_passwd")
+    if found is None:
+        raise BrokerError("mosquitto_passwd not found: it comes with Debian's mosquitto package")
+    return found
+
+
 def free_loopback_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
@@ -39,10 +47,21 @@ def free_loopback_port() -> int:
 class PrivateBroker:
     """Start with `await start()` (or `async with`); `port` is where it listens."""
 
-    def __init__(self, run_dir: Path, port: int | None = None) -> None:
+    def __init__(
+        self,
+        run_dir: Path,
+        port: int | None = None,
+        *,
+        credentials: dict[str, str] | None = None,
+        acl: str | None = None,
+    ) -> None:
+        """With `credentials` (user -> password) and an `acl`, the broker refuses anonymous
+        clients and holds every user to its ACL; without them it is open (tests of one piece)."""
         self.run_dir = run_dir
         self.host = "127.0.0.1"
         self.port = port or free_loopback_port()
+        self._credentials = credentials
+        self._acl = acl
         self._process: asyncio.subprocess.Process | None = None
 
     async def start(self, timeout_s: float = 5.0) -> None:
@@ -50,8 +69,11 @@ class PrivateBroker:
         config = self.run_dir / "mosquitto.conf"
         config.write_text(
             f"listener {self.port} {self.host}\n"
-            "allow_anonymous true\n"
-            "persistence false\n"
+            # Started as root, mosquitto would drop to its own user and lose access to this
+            # private run directory and its 0600 password file; stay whoever started it.
+            + f"user {getpass.getuser()}\n"
+            + await self._access_lines()
+            + "persistence false\n"
             "log_dest stderr\n"
             "log_type error\n"
             "log_type warning\n"
@@ -81,6 +103,29 @@ class PrivateBroker:
         raise BrokerError(
             f"mosquitto did not listen on {self.host}:{self.port} within {timeout_s} s"
         )
+
+    async def _access_lines(self) -> str:
+        if self._credentials is None:
+            return "allow_anonymous true\n"
+        passwd = self.run_dir / "passwd"
+        passwd.unlink(missing_ok=True)
+        passwd.touch(mode=0o600)
+        for user, password in self._credentials.items():
+            tool = await asyncio.create_subprocess_exec(
+                find_mosquitto_passwd(),
+                "-b",
+                str(passwd),
+                user,
+                password,
+                stdout=asyncio.subprocess.DEVNULL,
+                stderr=asyncio.subprocess.PIPE,
+            )
+            _, err = await tool.communicate()
+            if tool.returncode != 0:
+                raise BrokerError(f"mosquitto_passwd failed for {user}: {err.decode().strip()}")
+        acl = self.run_dir / "acl"
+        acl.write_text(self._acl or "")
+        return f"allow_anonymous false\npassword_file {passwd}\nacl_file {acl}\n"
 
     async def stop(self) -> None:
         process, self._process = self._process, None

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import signal
 import threading
@@ -45,6 +46,7 @@ from rig.api.commands import (
     Stop,
     parse_command,
 )
+from rig.api.roles import Role, role_may
 from rig.api.topics import RigTopics
 from rig.config import RigProfile
 from rig.fluid.controller import (
@@ -78,6 +80,8 @@ class DevicePorts:
 class BrokerAddress:
     host: str
     port: int
+    username: str | None = None
+    password: str | None = None
 
 
 class RigDaemon:
@@ -152,6 +156,8 @@ class RigDaemon:
                 client_id=f"rigd-{self.profile.rig_id}",
                 will_topic=self.topics.state,
                 will_payload={"online": False, "rig_id": self.profile.rig_id},
+                username=self._broker.username,
+                password=self._broker.password,
             ) as mqtt:
                 try:
                     async with asyncio.TaskGroup() as tasks:
@@ -164,9 +170,15 @@ class RigDaemon:
                         tasks.create_task(self._publish_telemetry(mqtt))
                         tasks.create_task(self._publish_state(mqtt))
                         tasks.create_task(self._publish_events(mqtt))
-                        await mqtt.serve(self.topics.commands, self.handle_command)
+                        for role in Role:
+                            await mqtt.serve(
+                                self.topics.commands_for(role),
+                                functools.partial(self.handle_command, role=role),
+                            )
                         log.info(
-                            "rig %s up; commands on %s", self.profile.rig_id, self.topics.commands
+                            "rig %s up; commands on %s",
+                            self.profile.rig_id,
+                            self.topics.commands_for("<role>"),
                         )
                         await self._shutdown.wait()
                         raise _ShutdownRequestedError
@@ -375,12 +387,18 @@ class RigDaemon:
 
     # -- API ----------------------------------------------------------------------------------
 
-    async def handle_command(self, payload: bytes) -> JsonObject:
+    async def handle_command(self, payload: bytes, *, role: Role) -> JsonObject:
         try:
             command = parse_command(payload)
         except CommandError as exc:
-            self._record({"kind": "command_rejected", "reason": str(exc)})
+            self._record({"kind": "command_rejected", "role": role.value, "reason": str(exc)})
             return {"ok": False, "error": {"code": exc.code, "message": str(exc)}}
+        if not role_may(role, command.op):
+            reason = f"{command.op} refused: the {role} role may not request it"
+            self._record(
+                {"kind": "command_denied", "op": command.op, "role": role.value, "reason": reason}
+            )
+            return {"ok": False, "error": {"code": "denied", "message": reason}}
         controller = self.controller
         try:
             match command:

@@ -21,6 +21,13 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from rig.api.roles import (
+    ServiceUser,
+    broker_acl,
+    load_credentials,
+    new_credentials,
+    save_credentials,
+)
 from rig.broker import PrivateBroker
 from rig.config import RigProfile
 from rig.runtime import RunningRig
@@ -40,6 +47,8 @@ class SimRig:
     broker_host: str
     broker_port: int
     broker: PrivateBroker | None
+    credentials_file: Path | None
+    """user -> password for the private broker (mode 0600), or None for an open broker."""
     simulator: asyncio.subprocess.Process
     daemon: asyncio.subprocess.Process | None
 
@@ -63,10 +72,22 @@ class SimRig:
                 str(self.link_dir / "board"),
                 "--broker",
                 f"{self.broker_host}:{self.broker_port}",
+                *self._login(ServiceUser.DAEMON),
             ],
             self.run_dir / "daemon.log",
         )
         return self.daemon
+
+    def credentials_of(self, user: str) -> tuple[str | None, str | None]:
+        """(user name, password) for a client of this rig's broker; (None, None) if it is open."""
+        if self.credentials_file is None:
+            return None, None
+        return user, load_credentials(self.credentials_file)[user]
+
+    def _login(self, user: str) -> list[str]:
+        if self.credentials_file is None:
+            return []
+        return ["--credentials", str(self.credentials_file), "--user", user]
 
     async def stop(self) -> None:
         for process in (self.daemon, self.simulator):
@@ -89,9 +110,13 @@ async def start_sim_rig(
         )
     run_dir = run_dir or Path(tempfile.mkdtemp(prefix=f"rig-{profile.rig_id}-"))
     broker = None
+    credentials_file = None
     host, port = profile.broker.host, profile.broker.port
     if profile.broker.private:
-        broker = PrivateBroker(run_dir / "broker")
+        credentials = new_credentials()
+        credentials_file = run_dir / "credentials.json"
+        save_credentials(credentials_file, credentials)
+        broker = PrivateBroker(run_dir / "broker", credentials=credentials, acl=broker_acl())
         await broker.start()
         host, port = broker.host, broker.port
     link_dir = run_dir / "dev"
@@ -118,10 +143,17 @@ async def start_sim_rig(
             str(sim_cfg.pressure_noise_mmhg),
             "--seed",
             str(sim_cfg.seed),
+            *(
+                []
+                if credentials_file is None
+                else ["--credentials", str(credentials_file), "--user", ServiceUser.SIMULATOR]
+            ),
         ],
         run_dir / "sim.log",
     )
-    rig = SimRig(profile_path, profile, run_dir, host, port, broker, simulator, None)
+    rig = SimRig(
+        profile_path, profile, run_dir, host, port, broker, credentials_file, simulator, None
+    )
     try:
         await _wait_for(link_dir / "ready", simulator, run_dir / "sim.log")
         if with_daemon:
@@ -136,7 +168,12 @@ async def run_sim(profile_path: Path, profile: RigProfile) -> int:
     """The `rig sim` command: start everything, say how to use it, run until Ctrl-C."""
     rig = await start_sim_rig(profile_path, profile)
     running = RunningRig(
-        profile.rig_id, rig.broker_host, rig.broker_port, str(rig.run_dir), os.getpid()
+        profile.rig_id,
+        rig.broker_host,
+        rig.broker_port,
+        str(rig.run_dir),
+        os.getpid(),
+        None if rig.credentials_file is None else str(rig.credentials_file),
     )
     running.save()
     print(

@@ -26,6 +26,8 @@ class RunningRig:
     broker_port: int
     run_dir: str
     launcher_pid: int
+    credentials_file: str | None = None
+    """The private broker's user -> password file (mode 0600), if it has one."""
 
     @staticmethod
     def path() -> Path:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import logging
 import signal
 from pathlib import Path
@@ -26,6 +27,8 @@ def main() -> None:
     parser.add_argument("--syringe-diameter-mm", type=float, default=14.57)
     parser.add_argument("--pressure-noise-mmhg", type=float, default=0.2)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--credentials", type=Path, help="JSON user -> password for the broker")
+    parser.add_argument("--user", help="broker user name (with --credentials)")
     args = parser.parse_args()
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s sim %(levelname)s %(name)s: %(message)s"
@@ -40,6 +43,10 @@ def main() -> None:
         seed=args.seed,
     )
 
+    password = None
+    if args.credentials is not None:
+        password = json.loads(args.credentials.read_text())[args.user]
+
     async def run() -> None:
         task = asyncio.current_task()
         assert task is not None
@@ -48,7 +55,9 @@ def main() -> None:
             loop.add_signal_handler(signum, task.cancel)
         async with RigSimulator(settings) as sim:
             (args.link_dir / "ready").write_text("ready\n")
-            await serve_forever(sim, host, int(port), args.rig_id)
+            await serve_forever(
+                sim, host, int(port), args.rig_id, username=args.user, password=password
+            )
 
     with contextlib.suppress(asyncio.CancelledError, KeyboardInterrupt):
         asyncio.run(run())

@@ -292,7 +292,15 @@ class RigSimulator:
         )
 
 
-async def serve_forever(sim: RigSimulator, broker_host: str, broker_port: int, rig_id: str) -> None:
+async def serve_forever(
+    sim: RigSimulator,
+    broker_host: str,
+    broker_port: int,
+    rig_id: str,
+    *,
+    username: str | None = None,
+    password: str | None = None,
+) -> None:
     """Run the simulator with its control topics on the broker (the `rig sim` process)."""
 
     async def on_request(payload: bytes) -> JsonObject:
@@ -304,7 +312,9 @@ async def serve_forever(sim: RigSimulator, broker_host: str, broker_port: int, r
         except (ValueError, KeyError, TypeError) as exc:
             return {"ok": False, "error": {"code": "invalid", "message": str(exc)}}
 
-    async with MqttEndpoint(broker_host, broker_port, client_id=f"sim-{rig_id}") as mqtt:
+    async with MqttEndpoint(
+        broker_host, broker_port, client_id=f"sim-{rig_id}", username=username, password=password
+    ) as mqtt:
         await mqtt.serve(sim_command_topic(rig_id), on_request)
         async with asyncio.TaskGroup() as tasks:
             tasks.create_task(sim.run())

@@ -28,10 +28,10 @@ class RigTopics:
         """Every stop, denial and reset, as it happens (not retained)."""
         return f"{self.base}/events"
 
-    @property
-    def commands(self) -> str:
-        """Requests: MQTT v5 with ResponseTopic and CorrelationData."""
-        return f"{self.base}/cmd"
+    def commands_for(self, role: str) -> str:
+        """Requests from `role` (rig.api.roles): MQTT v5 with ResponseTopic and CorrelationData.
 
-    def replies_for(self, client_id: str) -> str:
-        return f"{self.base}/reply/{client_id}"
+        The broker's ACL lets each role publish only here, which is how the daemon knows who
+        is asking.
+        """
+        return f"{self.base}/cmd/{role}"

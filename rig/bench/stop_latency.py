@@ -26,6 +26,7 @@ from drivers.ne1000 import Ne1000Codec, Stop
 from drivers.sim.rig_sim import sim_command_topic
 from drivers.transport.mqtt import JsonObject, MqttEndpoint
 from drivers.transport.serial import wire_time_s
+from rig.api.roles import Role
 from rig.api.topics import RigTopics
 from rig.config import RigProfile
 from rig.fluid.controller import SAMPLE_PERIOD_S
@@ -53,11 +54,12 @@ class _Session:
     def __init__(self, mqtt: MqttEndpoint, rig_id: str) -> None:
         self.mqtt = mqtt
         self.topics = RigTopics(rig_id)
+        self.commands = self.topics.commands_for(Role.ENGINEER)
         self.sim_topic = sim_command_topic(rig_id)
         self.events: asyncio.Queue[Any] | None = None
 
     async def command(self, command: JsonObject) -> JsonObject:
-        return await self.mqtt.request(self.topics.commands, command)
+        return await self.mqtt.request(self.commands, command)
 
     async def sim(self, op: str, **fields: Any) -> JsonObject:
         reply = await self.mqtt.request(self.sim_topic, {"op": op, **fields})
@@ -132,7 +134,10 @@ async def run_stop_latency(
     causes: dict[str, int] = {}
     rng = random.Random(profile.simulator.seed if profile.simulator else 0)
     try:
-        async with MqttEndpoint(rig.broker_host, rig.broker_port) as mqtt:
+        username, password = rig.credentials_of(Role.ENGINEER)
+        async with MqttEndpoint(
+            rig.broker_host, rig.broker_port, username=username, password=password
+        ) as mqtt:
             session = _Session(mqtt, profile.rig_id)
             session.events = await mqtt.subscribe(session.topics.events)
             await session.ready()

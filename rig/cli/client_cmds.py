@@ -10,9 +10,12 @@ import argparse
 import asyncio
 import json
 import sys
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from drivers.transport.mqtt import JsonObject, MqttEndpoint, RequestTimeoutError
+from rig.api.roles import Role, load_credentials
 from rig.api.topics import RigTopics
 from rig.config import DEFAULT_PROFILE, ProfileError, load_profile
 from rig.runtime import RunningRig
@@ -65,11 +68,39 @@ def _connection_options(parser: argparse.ArgumentParser) -> None:
         "--broker", help="HOST:PORT (default: the rig `rig sim` started, else the profile's)"
     )
     parser.add_argument("--rig-id", help="default: the running rig's, else the profile's")
+    parser.add_argument(
+        "--role",
+        choices=[r.value for r in Role],
+        default=Role.ENGINEER.value,
+        help="who is asking (default engineer); the broker holds each role to its own topic",
+    )
+    parser.add_argument(
+        "--credentials",
+        type=Path,
+        help="JSON user -> password (default: the running simulated rig's)",
+    )
     parser.add_argument("--json", action="store_true", help="print raw JSON")
     parser.add_argument("--timeout", type=float, default=3.0, help="seconds to wait for the daemon")
 
 
-def _target(args: argparse.Namespace) -> tuple[str, int, str]:
+@dataclass(frozen=True)
+class _Target:
+    host: str
+    port: int
+    rig_id: str
+    role: Role
+    username: str | None
+    password: str | None
+
+    def endpoint(self) -> MqttEndpoint:
+        return MqttEndpoint(self.host, self.port, username=self.username, password=self.password)
+
+    @property
+    def commands(self) -> str:
+        return RigTopics(self.rig_id).commands_for(self.role)
+
+
+def _target(args: argparse.Namespace) -> _Target:
     running = RunningRig.load()
     host, port, rig_id = None, None, args.rig_id
     if args.broker:
@@ -90,7 +121,18 @@ def _target(args: argparse.Namespace) -> tuple[str, int, str]:
         port = port or profile.broker.port
         rig_id = rig_id or profile.rig_id
     assert port is not None
-    return host, port, rig_id
+    role = Role(args.role)
+    credentials_file = args.credentials
+    if credentials_file is None and running is not None and running.credentials_file:
+        credentials_file = Path(running.credentials_file)
+    username = password = None
+    if credentials_file is not None:
+        try:
+            password = load_credentials(credentials_file).get(role.value)
+        except (OSError, ValueError) as exc:
+            raise SystemExit(f"cannot read credentials: {exc}") from None
+        username = role.value
+    return _Target(host, port, rig_id, role, username, password)
 
 
 def _run(coroutine: Any) -> int:
@@ -110,9 +152,9 @@ def _run(coroutine: Any) -> int:
 
 
 async def _request(args: argparse.Namespace, command: JsonObject) -> int:
-    host, port, rig_id = _target(args)
-    async with MqttEndpoint(host, port) as mqtt:
-        reply = await mqtt.request(RigTopics(rig_id).commands, command, timeout_s=args.timeout)
+    target = _target(args)
+    async with target.endpoint() as mqtt:
+        reply = await mqtt.request(target.commands, command, timeout_s=args.timeout)
     if args.json:
         print(json.dumps(reply, indent=2))
     elif reply.get("ok"):
@@ -152,18 +194,25 @@ async def _fluid(args: argparse.Namespace) -> int:
 
 
 async def _status(args: argparse.Namespace) -> int:
-    host, port, rig_id = _target(args)
-    async with MqttEndpoint(host, port) as mqtt:
-        reply = await mqtt.request(
-            RigTopics(rig_id).commands, {"op": "status"}, timeout_s=args.timeout
-        )
-    state = reply.get("result") or {}
+    """Read the retained state: any role may, and a dead daemon shows as its last will."""
+    target = _target(args)
+    async with target.endpoint() as mqtt:
+        states = await mqtt.subscribe(RigTopics(target.rig_id).state)
+        try:
+            async with asyncio.timeout(args.timeout):
+                message = await states.get()
+        except TimeoutError:
+            raise RequestTimeoutError(f"no state on {RigTopics(target.rig_id).state}") from None
+    state = json.loads(message.payload or b"{}")
     if args.json:
         print(json.dumps(state, indent=2))
         return 0
     fault = state.get("fault")
     devices = state.get("devices", {})
     print(f"rig {state.get('rig_id')}: {'online' if state.get('online') else 'OFFLINE'}")
+    if not state.get("online"):
+        return EXIT_NO_DAEMON
+    print(f"  state    {state.get('state')}")
     print(f"  mode     {state.get('mode')}  (primed: {'yes' if state.get('primed') else 'no'})")
     print("  devices  " + "  ".join(f"{k} {'up' if v else 'DOWN'}" for k, v in devices.items()))
     print(
@@ -181,13 +230,13 @@ async def _status(args: argparse.Namespace) -> int:
 
 
 async def _watch(args: argparse.Namespace) -> int:
-    host, port, rig_id = _target(args)
-    topics = RigTopics(rig_id)
+    target = _target(args)
+    topics = RigTopics(target.rig_id)
     min_interval_s = 1.0 / args.hz if args.hz > 0 else 0.0
     printed = 0
     last_s = 0.0
     loop = asyncio.get_running_loop()
-    async with MqttEndpoint(host, port) as mqtt:
+    async with target.endpoint() as mqtt:
         telemetry = await mqtt.subscribe(topics.fluid_telemetry)
         events = await mqtt.subscribe(topics.events)
         if not args.json:

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from drivers.transport.discovery import PortResolutionError, list_serial_ports, resolve_port
+from rig.api.roles import ServiceUser, load_credentials
 from rig.config import DEFAULT_PROFILE, PortSpec, ProfileError, RigProfile, SimPort, load_profile
 from rig.daemon import BrokerAddress, DevicePorts, RigDaemon
 from rig.launcher import run_sim
@@ -33,6 +34,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--board-port", help="serial port of the I/O board (required for a simulator profile)"
     )
     daemon.add_argument("--broker", help="HOST:PORT, overriding the profile's broker")
+    daemon.add_argument(
+        "--credentials", type=Path, help="JSON user -> password (the simulator's broker)"
+    )
+    daemon.add_argument(
+        "--user", default=ServiceUser.DAEMON.value, help="broker user name (default rigd)"
+    )
     daemon.set_defaults(func=_daemon)
 
 
@@ -82,5 +89,10 @@ def _daemon(args: argparse.Namespace) -> int:
     if args.broker:
         host, _, port_text = args.broker.rpartition(":")
         port = int(port_text)
-    asyncio.run(RigDaemon(profile, ports, BrokerAddress(host, port)).run())
+    username, password = profile.broker.username, None
+    if args.credentials is not None:
+        username, password = args.user, load_credentials(args.credentials)[args.user]
+    elif profile.broker.password_file is not None:
+        password = profile.broker.password_file.read_text().strip()
+    asyncio.run(RigDaemon(profile, ports, BrokerAddress(host, port, username, password)).run())
     return 0

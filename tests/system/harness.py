@@ -16,15 +16,17 @@ from typing import Any
 
 from drivers.sim.rig_sim import sim_command_topic
 from drivers.transport.mqtt import JsonObject, MqttEndpoint
+from rig.api.roles import Role
 from rig.api.topics import RigTopics
 from rig.launcher import SimRig
 
 
 class RigUnderTest:
-    def __init__(self, rig: SimRig, mqtt: MqttEndpoint) -> None:
+    def __init__(self, rig: SimRig, mqtt: MqttEndpoint, role: Role = Role.ENGINEER) -> None:
         self.rig = rig
         self.mqtt = mqtt
         self.topics = RigTopics(rig.profile.rig_id)
+        self.commands = self.topics.commands_for(role)
         self._sim_topic = sim_command_topic(rig.profile.rig_id)
         self.events: asyncio.Queue[Any] | None = None
 
@@ -32,7 +34,7 @@ class RigUnderTest:
         self.events = await self.mqtt.subscribe(self.topics.events)
 
     async def command(self, command: JsonObject | bytes, timeout_s: float = 3.0) -> JsonObject:
-        return await self.mqtt.request(self.topics.commands, command, timeout_s=timeout_s)
+        return await self.mqtt.request(self.commands, command, timeout_s=timeout_s)
 
     async def sim(self, op: str, **fields: Any) -> Any:
         reply = await self.mqtt.request(self._sim_topic, {"op": op, **fields})
@@ -102,6 +104,13 @@ class RigUnderTest:
         assert self.events is not None
         while not self.events.empty():
             self.events.get_nowait()
+
+    def endpoint(self, user: str) -> MqttEndpoint:
+        """Another client of the rig's broker, logged in as `user`."""
+        username, password = self.rig.credentials_of(user)
+        return MqttEndpoint(
+            self.rig.broker_host, self.rig.broker_port, username=username, password=password
+        )
 
     def kill_daemon(self, signum: int = signal.SIGKILL) -> None:
         assert self.rig.daemon is not None

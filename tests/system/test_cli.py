@@ -25,6 +25,8 @@ async def _rig_cli(rig: RigUnderTest, *args: str) -> tuple[int, str, str]:
         broker,
         "--rig-id",
         rig.rig.profile.rig_id,
+        "--credentials",
+        str(rig.rig.credentials_file),
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
         env=dict(os.environ, RIG_RUNTIME_DIR=str(Path(rig.rig.run_dir) / "runtime")),
@@ -59,7 +61,10 @@ async def test_cli_out_of_range_flow_is_refused_with_exit_code_1(rig: RigUnderTe
     assert not (await rig.sim("state"))["pump"]["running"]
 
 
-async def test_cli_without_a_daemon_says_so(rig: RigUnderTest) -> None:
+async def test_cli_status_shows_a_killed_daemon_offline_by_its_last_will(rig: RigUnderTest) -> None:
     rig.kill_daemon()
-    code, _, err = await _rig_cli(rig, "status", "--timeout", "0.5")
+    await asyncio.sleep(0.3)
+    code, out, _ = await _rig_cli(rig, "status", "--timeout", "2")
+    assert code == 3 and "OFFLINE" in out
+    code, _, err = await _rig_cli(rig, "fluid", "stop", "--timeout", "0.5")
     assert code == 3 and "daemon" in err

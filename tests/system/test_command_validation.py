@@ -53,8 +53,8 @@ async def test_error_message_names_field_value_and_expectation(rig: RigUnderTest
 
 
 async def test_request_without_response_topic_is_survived(rig: RigUnderTest) -> None:
-    await rig.mqtt.publish(rig.topics.commands, b'{"op": "fluid.irrigate", "flow_ml_min": 1.0')
-    await rig.mqtt.publish(rig.topics.commands, {"op": "fluid.irrigate", "flow_ml_min": 99})
+    await rig.mqtt.publish(rig.commands, b'{"op": "fluid.irrigate", "flow_ml_min": 1.0')
+    await rig.mqtt.publish(rig.commands, {"op": "fluid.irrigate", "flow_ml_min": 99})
     await asyncio.sleep(0.2)
     assert (await rig.status())["online"]
     assert not (await rig.sim("state"))["pump"]["running"]

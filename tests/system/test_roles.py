@@ -1,0 +1,70 @@
+"""Unauthorised commands (H21): the broker holds every user to its role, the daemon to its ops.
+
+Real Mosquitto with per-user passwords and an ACL (rig.api.roles.broker_acl), as `rig sim`
+starts it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import aiomqtt
+import pytest
+
+from drivers.transport.mqtt import MqttEndpoint, RequestTimeoutError
+from rig.api.roles import Role
+from tests.system.harness import RigUnderTest
+
+pytestmark = [pytest.mark.system, pytest.mark.timeout(60), pytest.mark.hazard("H21")]
+
+
+async def test_anonymous_and_wrong_password_clients_are_refused(rig: RigUnderTest) -> None:
+    for username, password in ((None, None), (Role.ENGINEER.value, "not-the-password")):
+        with pytest.raises(aiomqtt.MqttError):
+            async with MqttEndpoint(
+                rig.rig.broker_host, rig.rig.broker_port, username=username, password=password
+            ):
+                pass
+
+
+async def test_an_observer_sees_everything_and_commands_nothing(rig: RigUnderTest) -> None:
+    await rig.prime()
+    async with rig.endpoint(Role.OBSERVER) as observer:
+        state = await observer.subscribe(rig.topics.state)
+        assert json.loads((await state.get()).payload)["online"] is True
+        # Not on its own topic, nor on a surgeon's or an engineer's: the broker drops them all.
+        for role in Role:
+            with pytest.raises(RequestTimeoutError):
+                await observer.request(
+                    rig.topics.commands_for(role),
+                    {"op": "fluid.irrigate", "flow_ml_min": 1.0},
+                    timeout_s=0.5,
+                )
+    await asyncio.sleep(0.2)
+    sim = await rig.sim("state")
+    assert not sim["pump"]["running"] and (await rig.status())["mode"] == "stopped"
+
+
+async def test_a_surgeon_cannot_publish_as_an_engineer(rig: RigUnderTest) -> None:
+    async with rig.endpoint(Role.SURGEON) as surgeon:
+        with pytest.raises(RequestTimeoutError):
+            await surgeon.request(
+                rig.topics.commands_for(Role.ENGINEER), {"op": "selftest.run"}, timeout_s=0.5
+            )
+
+
+async def test_the_daemon_refuses_ops_outside_a_role_and_records_it(rig: RigUnderTest) -> None:
+    await rig.prime()
+    async with rig.endpoint(Role.SURGEON) as surgeon:
+        topic = rig.topics.commands_for(Role.SURGEON)
+        denied = await surgeon.request(topic, {"op": "selftest.run"})
+        assert not denied["ok"] and denied["error"]["code"] == "denied"
+        assert "surgeon role may not" in denied["error"]["message"]
+        event = await rig.next_event(lambda e: e.get("kind") == "command_denied")
+        assert event["role"] == "surgeon" and event["op"] == "selftest.run"
+        # What a surgeon may do, a surgeon can do.
+        assert (await surgeon.request(topic, {"op": "fluid.irrigate", "flow_ml_min": 1.0}))["ok"]
+        await rig.wait_sim(lambda s: s["pump"]["running"], 3.0)
+        assert (await surgeon.request(topic, {"op": "estop", "source": "surgeon pedal"}))["ok"]
+    await rig.wait_sim(lambda s: not s["pump"]["running"], 1.0)
