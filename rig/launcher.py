@@ -181,7 +181,7 @@ async def run_sim(profile_path: Path, profile: RigProfile) -> int:
         f"  broker   {rig.broker_host}:{rig.broker_port}\n"
         f"  devices  {rig.link_dir / 'pump'}  {rig.link_dir / 'board'}\n"
         f"  logs     {rig.run_dir}\n"
-        "In another terminal:  rig watch   |   rig fluid irrigate --flow-ml-min 1.0   |   rig fluid stop\n"
+        "In another terminal:  rig status  |  rig fluid prime  |  rig fluid irrigate --flow-ml-min 1.0  |  rig watch\n"
         "Ctrl-C stops the rig (pump first).",
         flush=True,
     )
