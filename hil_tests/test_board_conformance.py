@@ -2,8 +2,10 @@
 emulated board and a real one.
 
 The relay is closed only with the watchdog armed and is open again when each test ends (the
-`board` fixture). Nothing here needs the pump to move; on a bench the pump may be powered while
-the relay is closed, and stays stopped.
+`board` fixture). Only the cut-off test moves the pump: it infuses into the line until the
+board's cut-off opens the relay. On a bench that test is skipped unless the operator sets
+RIG_HIL_BENCH_PRESSURE=1 (with the line dead-ended into the transducer); elsewhere the pump may
+be powered while the relay is closed, and stays stopped.
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ from drivers.ioboard.codec import (
     Trip,
 )
 from drivers.ioboard.driver import BoardCommandRejectedError, IoBoard
+from drivers.ne1000.codec import Direction
+from drivers.ne1000.driver import Ne1000Pump
 from drivers.sim.ioboard_device import FIRMWARE_VERSION
 from hil_tests.conftest import Heartbeats, Target
 from tests.hazard_plugin import HazardEvidence
@@ -35,6 +39,17 @@ SAMPLE_PERIOD_US = 2000
 CUTOFF_CEILING_MMHG = 300.0
 """The board's absolute cut-off ceiling, a firmware build constant (ioboard.md 5.4)."""
 TRIP_MARGIN_S = 0.050
+BENCH_PRESSURE_ENV = "RIG_HIL_BENCH_PRESSURE"
+"""Set to 1 to let the cut-off test pressurise the line of a real bench (it is skipped there
+otherwise: the line must be dead-ended into the transducer, not open to air, and connected to
+nothing that can be harmed)."""
+CUTOFF_TEST_MMHG = 5.0
+CUTOFF_TEST_RATE_ML_MIN = 0.5
+CUTOFF_TEST_BACKSTOP_UL = 50.0
+"""The pump's target volume: it stops by itself after 6 s even if nothing else stops it."""
+CUTOFF_TRIP_SAMPLES = 3
+"""The relay must open within this many sample periods of the first sample over the cut-off
+(the firmware checks every sample instant: in fact at that very sample)."""
 
 
 def heartbeat_period_s(target: Target) -> float:
@@ -199,6 +214,92 @@ async def test_watchdog_opens_the_relay_and_latches_until_reset(
         await board.set_pump_relay(True)
         assert (await board.status()).relay_closed
     assert len(events) == 1
+
+
+@pytest.mark.hazard("H01")
+# A string condition: pytest evaluates it with `os` and `config` at hand, before any fixture
+# powers anything on a bench.
+@pytest.mark.skipif(
+    f"config.getoption('--bench-profile') is not None and os.environ.get({BENCH_PRESSURE_ENV!r}) != '1'",
+    reason=f"pressurises the bench's line: set {BENCH_PRESSURE_ENV}=1 with the line dead-ended "
+    "into the transducer and connected to nothing that can be harmed",
+)
+async def test_cutoff_opens_the_relay_when_the_pump_drives_pressure_over_it(
+    target: Target,
+    board: IoBoard,
+    pump_power: Heartbeats,
+    pump: Ne1000Pump,
+    hazard_evidence: HazardEvidence,
+) -> None:
+    """The pump, powered through the relay with heartbeats running, infuses into the line until
+    the pressure passes a low cut-off: the board opens the relay by itself and latches CUTOFF."""
+    samples: list[PressureSample] = []
+    events: list[BoardEvent] = []
+    board.on_sample = samples.append
+    board.on_event = events.append
+    sample_period_s = SAMPLE_PERIOD_US / 1e6
+    try:
+        await board.set_cutoff(CUTOFF_TEST_MMHG)
+        before = await board.status()
+        assert before.cutoff_mmhg == CUTOFF_TEST_MMHG
+        assert before.relay_closed and before.trips == Trip(0), before
+        assert pump_power.sent > 0 and before.watchdog_timeout_ms == watchdog_timeout_ms(target)
+        lost_before = board.samples_lost
+        await pump.set_diameter(target.profile.syringe.inner_diameter_mm)
+        await pump.set_rate(CUTOFF_TEST_RATE_ML_MIN)
+        await pump.set_direction(Direction.INFUSE)
+        await pump.set_volume_ul(CUTOFF_TEST_BACKSTOP_UL)
+        await pump.run()
+        try:
+            async with asyncio.timeout(2.0):
+                # Polling: the event arrives through a callback that nothing awaits.
+                while not events:  # noqa: ASYNC110
+                    await asyncio.sleep(0.005)
+        except TimeoutError:
+            highest = max((s.pressure_mmhg for s in samples), default=None)
+            pytest.fail(
+                f"no board event within 2 s of the pump starting (highest reading {highest} "
+                f"mmHg, cut-off {CUTOFF_TEST_MMHG} mmHg)"
+            )
+        await asyncio.sleep(0.02)  # the samples sent with and after the trip
+    finally:
+        board.on_sample = None
+        board.on_event = None
+    assert board.samples_lost == lost_before, "a lost sample could be the first over the cut-off"
+    assert [e.kind for e in events] == [EventKind.CUTOFF_TRIP], "one event, sent once"
+    event = events[0]
+    assert event.pressure_mmhg >= CUTOFF_TEST_MMHG
+    first_over = next(s for s in samples if s.pressure_mmhg >= CUTOFF_TEST_MMHG)
+    # On the board's own clock: the trip is taken at a sample instant, no sooner than the first
+    # reading over the cut-off and within a few sample periods of it.
+    trip_after_us = (event.t_us - first_over.t_us) & 0xFFFFFFFF
+    assert trip_after_us <= CUTOFF_TRIP_SAMPLES * SAMPLE_PERIOD_US, trip_after_us
+    # The instant the relay opened: on the emulator, the edge the simulator saw (the pump model
+    # lost its power then), against the sample's board time (this machine's clock); on a real
+    # board, the EVENT's receive time against the sample's (later than the instant: stricter).
+    if target.simulated:
+        opened_at_s = target.sim.relay_opened_at_s
+        assert opened_at_s is not None
+        opened_after_s = opened_at_s - first_over.board_time_s
+    else:
+        opened_after_s = event.rx_time_s - first_over.rx_time_s
+    hazard_evidence.detection_ms(opened_after_s * 1000)
+    assert 0.0 <= opened_after_s <= CUTOFF_TRIP_SAMPLES * sample_period_s + TRIP_MARGIN_S
+
+    tripped = await board.status()
+    assert not tripped.relay_closed
+    assert tripped.trips == Trip.CUTOFF
+    # Latched: heartbeats keep running, and the relay refuses to close.
+    with pytest.raises(BoardCommandRejectedError) as refused:
+        await board.set_pump_relay(True)
+    assert refused.value.nack.reason is NackReason.TRIP_LATCHED
+    assert (await board.status()).trips == Trip.CUTOFF
+    if target.simulated:
+        assert not target.sim.board.relay_closed
+        assert not target.sim.pump.powered and target.sim.pump.last_stop_reason == "power"
+    # Put the board back as the profile has it: the cut-off first, then the trip cleared.
+    await board.set_cutoff(target.profile.limits.board_cutoff_mmhg)
+    await board.reset_trip()
 
 
 async def test_set_cutoff_is_reported_by_status(target: Target, board: IoBoard) -> None:

@@ -112,6 +112,7 @@ class FluidController:
         loop: FluidLoopConfig,
         interlock: Interlock,
         clock: Clock,
+        plausibility: PlausibilitySettings | None = None,
     ) -> None:
         self._limits = limits
         self._loop = loop
@@ -153,7 +154,7 @@ class FluidController:
         self.polling_paused = False
         """Set by the self-test while it lets the pump's safe-mode timeout run out."""
         self.last_stop: StopEvent | None = None
-        self._plausibility = PlausibilitySupervisor(PlausibilitySettings())
+        self._plausibility = PlausibilitySupervisor(plausibility or PlausibilitySettings())
         self._stopped_at_s: float | None = None
         interlock.add_stop_listener(self._on_stop)
         interlock.fluid_facts = self.fluid_facts

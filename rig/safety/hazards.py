@@ -119,7 +119,8 @@ _BOARD_WATCHDOG = _c(
 )
 _HEARTBEAT = _c(
     DEV,
-    "the daemon feeds the board's watchdog from its event loop: heartbeats stop when it dies",
+    "the daemon feeds the board's watchdog from its event loop: heartbeats stop when it dies "
+    "or stalls",
     "rig.daemon:RigDaemon._heartbeat",
 )
 _PUMP_SAFE_MODE = _c(
@@ -150,30 +151,70 @@ _STALE = _c(
     "no pressure sample for 50 ms while fluid moves: stop (pressure_data_stale)",
     "rig.fluid.controller:FluidController.check_freshness",
 )
-_PRESSURE_MODEL = _planned(
+_PLAUSIBILITY = _c(
+    SUP,
+    "plausibility supervisor wired into the fluid loop: every pressure sample feeds "
+    "rig.safety.supervisors:PlausibilitySupervisor (and every dispensed-volume poll, "
+    "FluidController.on_dispensed); a finding trips and latches the interlock, cause "
+    "plausibility (FluidController._implausible)",
+    "rig.fluid.controller:FluidController.on_sample",
+)
+_PRESSURE_MODEL = _c(
     SUP,
     "plausibility: measured pressure vs the pressure a model of the line predicts from the "
-    "pump's flow, with a distance and a duration tolerance (written, being wired into the "
-    "fluid loop)",
+    "pump's flow, with a distance (3 mmHg) and a duration (300 ms) tolerance, while the pump "
+    "runs (pressure_model)",
     "rig.safety.supervisors:PressureModelCheck",
 )
-_STUCK = _planned(
+_STUCK = _c(
     SUP,
-    "plausibility: the same reading for too long while flow runs is a frozen sensor (written, "
-    "being wired into the fluid loop)",
+    "plausibility: the same reading (within half a count) for 50 ms while the pump runs is a "
+    "frozen sensor (sensor_stuck)",
     "rig.safety.supervisors:StuckSensorCheck",
 )
-_RANGE = _planned(
+_RANGE = _c(
     SUP,
     "plausibility: a reading at a rail code or outside the transducer's span (open or shorted "
-    "bridge) stops the pump (written, being wired into the fluid loop)",
+    "bridge) for 3 samples stops the pump, whether or not it runs (pressure_range)",
     "rig.safety.supervisors:PressureRangeCheck",
 )
-_SELF_TEST = _planned(
+_SAMPLE_GAP = _c(
     SUP,
-    "start-up self-test: the pump must stop on STP and the relay must cut its power, both "
-    "confirmed before fluid may move",
-    "rig.safety.selftest (self-test, in progress)",
+    "plausibility: more than 10 samples lost in a row, or more than 2 % of a 1 s window (a "
+    "failing cable or a stalled board), stops the pump, whether or not it runs (sample_gap)",
+    "rig.safety.supervisors:SampleGapCheck",
+)
+_DISPENSED_VOLUME = _c(
+    SUP,
+    "plausibility: the pump's own dispensed count vs the volume the host commanded, polled at "
+    "about 4 Hz (FluidController.on_dispensed), 20 uL or 5 % for 500 ms: while the pump runs a "
+    "runaway or a stall trips (plausibility); after a stop the pump's power is cut",
+    "rig.safety.supervisors:DispensedVolumeCheck",
+)
+_SELF_TEST = _c(
+    SUP,
+    "self-test, run by the daemon at start (and after a reset while it has not passed): both "
+    "devices reachable; the pump's safe-mode timeout made to fire (alarm T seen); the board's "
+    "watchdog made to trip (relay open and a watchdog trip latched within its timeout); the "
+    "pressure zero within fluid.pressure_zero_tolerance_mmhg with the pump unpowered, then "
+    "zeroed; re-arm. Fluid is refused until it passes (fluid commands need READY or ACTIVE, "
+    "rig.safety.rules); a failure latches a fault",
+    "rig.safety.selftest:SelfTest.run",
+)
+_STATES = _c(
+    LOCK,
+    "system state machine: FAULT and ESTOP are states, reachable from every state and left only "
+    "by an operator's reset, which leads to READY (or OFFLINE), never back to ACTIVE; ESTOP "
+    "outranks FAULT; an illegal transition raises",
+    "rig.safety.states:StateMachine",
+)
+_FLUID_RULES = _c(
+    LOCK,
+    "rule table: every fluid command (prime, irrigate, pressure, bolus) is allowed only in READY "
+    "or ACTIVE and the pump's power is restored only outside FAULT and ESTOP, so nothing moves "
+    "fluid while a fault or e-stop is latched, a device is offline, or before the self-test "
+    "passed; every refusal is recorded with its reason",
+    "rig.safety.rules:RULES",
 )
 
 HAZARDS: tuple[Hazard, ...] = (
@@ -243,6 +284,8 @@ HAZARDS: tuple[Hazard, ...] = (
         Severity.SERIOUS,
         (
             _LATCH,
+            _STATES,
+            _FLUID_RULES,
             _c(
                 LOCK,
                 "a reset leaves the rig stopped at zero flow: only a new command moves fluid",
@@ -307,10 +350,12 @@ HAZARDS: tuple[Hazard, ...] = (
                 "prime procedure: the profile's prime volume at the prime rate; sets `primed`",
                 "rig.fluid.controller:FluidController.prime",
             ),
-            _planned(
+            _c(
                 LOCK,
-                "primed-line rule: infusion refused until the line is primed",
-                "rig.safety.rules (primed-line rule, in progress)",
+                "primed-line rule: fluid.irrigate, fluid.pressure and fluid.bolus require "
+                "`line_primed` and are refused (recorded) until the line is primed; fluid.prime "
+                "itself does not",
+                "rig.safety.rules:RULES",
             ),
         ),
     ),
@@ -328,14 +373,27 @@ HAZARDS: tuple[Hazard, ...] = (
                 "drivers.ioboard.driver:IoBoard.open_pump_relay_nowait",
             ),
             _BOARD_CUTOFF,
-            _SELF_TEST,
-            _planned(
+            _c(
                 SUP,
-                "plausibility: the pump's own dispensed count vs the flow the host commanded "
-                "(a pump that runs on after a stop counts on; written, being wired into the "
-                "fluid loop)",
-                "rig.safety.supervisors:DispensedVolumeCheck",
+                "runaway check: if the pump still reports infusing 100 ms after its stop, or its "
+                "dispensed count keeps growing past the commanded volume after a stop, another "
+                "STP is no use: its power relay is opened (pump_did_not_stop)",
+                "rig.fluid.controller:FluidController.on_dispensed",
             ),
+            _c(
+                LOCK,
+                "the power cut: opens the pump's power relay without awaiting the link and "
+                "latches the fault",
+                "rig.safety.interlock:Interlock.cut_pump_power",
+            ),
+            _c(
+                LOCK,
+                "the pump's power comes back only after an operator's reset: pump.power_on is "
+                "refused in FAULT and ESTOP (rule table)",
+                "rig.safety.rules:RULES",
+            ),
+            _DISPENSED_VOLUME,
+            _SELF_TEST,
         ),
     ),
     Hazard(
@@ -353,6 +411,7 @@ HAZARDS: tuple[Hazard, ...] = (
                 "SIGTERM/SIGINT stop the pump in the signal handler, then shut down in order",
                 "rig.daemon:RigDaemon.request_shutdown",
             ),
+            _SELF_TEST,
         ),
     ),
     Hazard(
@@ -362,13 +421,27 @@ HAZARDS: tuple[Hazard, ...] = (
         "stops are not acted on in time: over-pressure, perforation",
         Severity.SERIOUS,
         (
-            _BOARD_WATCHDOG,
-            _PUMP_SAFE_MODE,
-            _planned(
+            _c(
                 SUP,
-                "loop-stall guard: zeroes the pump when the event loop stops turning",
-                "rig (loop-stall guard, in progress)",
+                "loop-stall guard: a thread watches a beat the event loop updates every 5 ms; "
+                "when the loop has not turned for fluid.loop_stall_timeout_ms (100 ms) it writes "
+                "the pump's STP frame itself",
+                "rig.safety.stall_guard:LoopStallGuard",
             ),
+            _c(
+                DEV,
+                "the STP frame the guard writes straight to the serial fd, without the event loop",
+                "drivers.ne1000.driver:Ne1000Pump.stop_from_thread",
+            ),
+            _c(
+                LOCK,
+                "when the loop turns again the stall becomes a latched fault (loop_stall)",
+                "rig.daemon:RigDaemon._on_loop_stall",
+            ),
+            _BOARD_WATCHDOG,
+            _HEARTBEAT,
+            _PUMP_SAFE_MODE,
+            _SELF_TEST,
         ),
     ),
     Hazard(
@@ -395,6 +468,7 @@ HAZARDS: tuple[Hazard, ...] = (
                 "drivers.ioboard.driver:IoBoard.open_pump_relay_nowait",
             ),
             _PUMP_SAFE_MODE,
+            _SELF_TEST,
         ),
     ),
     Hazard(
@@ -410,12 +484,15 @@ HAZARDS: tuple[Hazard, ...] = (
                 "rig.daemon:RigDaemon._supervise_board",
             ),
             _STALE,
+            _SAMPLE_GAP,
+            _PLAUSIBILITY,
             _c(
                 LOCK,
                 "motion is refused while the board is not connected",
                 "rig.safety.interlock:Interlock.infuse",
             ),
             _BOARD_WATCHDOG,
+            _SELF_TEST,
         ),
     ),
     Hazard(
@@ -424,7 +501,7 @@ HAZARDS: tuple[Hazard, ...] = (
         ("transducer or amplifier fault freezes the reading while samples keep coming",),
         "over-pressure and wall contact go unseen: perforation",
         Severity.SERIOUS,
-        (_STUCK, _PRESSURE_MODEL, _SELF_TEST),
+        (_STUCK, _PRESSURE_MODEL, _PLAUSIBILITY),
     ),
     Hazard(
         "H13",
@@ -433,12 +510,22 @@ HAZARDS: tuple[Hazard, ...] = (
         "limits are applied to a wrong pressure: over-pressure unseen, or false stops",
         Severity.SERIOUS,
         (
-            _PRESSURE_MODEL,
-            _planned(
-                LOCK,
-                "the zero is checked and taken at start, line at rest, pump unpowered (self-test)",
-                "rig.safety.selftest (pressure zero at start, in progress)",
+            _c(
+                SUP,
+                "self-test pressure zero: at start, line at rest and pump unpowered, the reading "
+                "must be within fluid.pressure_zero_tolerance_mmhg, else the self-test fails and "
+                "fluid stays refused; then the board is zeroed (an offset present at start)",
+                "rig.safety.selftest:SelfTest._pressure_zero",
             ),
+            _c(
+                SUP,
+                "plausibility: a sudden offset shift while the pump runs makes the pressure "
+                "disagree with the line model (pressure_model). Residual risk: slow drift during "
+                "a run is NOT caught (the model learns it as a change of resistance, and nothing "
+                "checks the zero between self-tests)",
+                "rig.safety.supervisors:PressureModelCheck",
+            ),
+            _PLAUSIBILITY,
         ),
     ),
     Hazard(
@@ -450,6 +537,14 @@ HAZARDS: tuple[Hazard, ...] = (
         (
             _RANGE,
             _PRESSURE_MODEL,
+            _PLAUSIBILITY,
+            _c(
+                DEV,
+                "an open bridge reads the positive rail, above any cut-off: the board opens the "
+                "pump relay by itself (fail-safe; emulated firmware in "
+                "IoBoardDevice._sample_instant)",
+                "drivers.ioboard.driver:IoBoard.set_cutoff",
+            ),
         ),
     ),
     Hazard(
@@ -484,9 +579,24 @@ HAZARDS: tuple[Hazard, ...] = (
             ),
             _c(
                 LOCK,
-                "the board's ESTOP_PRESSED event trips and latches the interlock",
+                "e-stop: synchronous (awaits nothing), every emergency handler runs even if one "
+                "fails (the pump's STP and its power relay), idempotent, latched as state ESTOP "
+                "until an operator's reset",
+                "rig.safety.interlock:Interlock.estop",
+            ),
+            _c(
+                LOCK,
+                "the board's ESTOP_PRESSED event (its button) calls the e-stop",
                 "rig.daemon:RigDaemon._on_board_event",
             ),
+            _c(
+                LOCK,
+                'any client may e-stop: {"op": "estop"} calls the e-stop and answers with the '
+                "state",
+                "rig.daemon:RigDaemon.handle_command",
+            ),
+            _STATES,
+            _FLUID_RULES,
             _c(
                 LOCK,
                 "a trip during a start sequence prevents RUN",
@@ -586,9 +696,15 @@ HAZARDS: tuple[Hazard, ...] = (
         (
             _planned(
                 LOCK,
-                "roles: broker ACLs and per-command role checks (surgeon console, bench "
-                "engineer, read-only observer)",
+                "per-role command topics with broker ACLs (in progress)",
                 "rig.api (roles, in progress)",
+            ),
+            _c(
+                LOCK,
+                "in part: whoever sends it, a command runs only if the rule table allows it in "
+                "the current state (nothing moves while latched, offline or untested); this does "
+                "not tell an authorised client from another",
+                "rig.safety.rules:RULES",
             ),
         ),
     ),
@@ -610,6 +726,13 @@ HAZARDS: tuple[Hazard, ...] = (
                 "the settled resistance that is the leak check's yardstick",
                 "rig.fluid.supervision:LeakReference",
             ),
+            _c(
+                SUP,
+                "plausibility: a line that comes off at the pump connector (saline pours out "
+                "before the duct) makes the pressure fall below the line model (pressure_model)",
+                "rig.safety.supervisors:PressureModelCheck",
+            ),
+            _PLAUSIBILITY,
             _TRIP,
         ),
     ),

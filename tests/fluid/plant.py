@@ -16,6 +16,7 @@ from drivers.sim.world import FluidWorld
 from rig.config import FluidLoopConfig, LimitsConfig
 from rig.fluid.controller import SAMPLE_PERIOD_S, FluidController, PumpReading
 from rig.safety.interlock import Interlock
+from rig.safety.supervisors import PlausibilitySettings
 
 
 @dataclass
@@ -90,6 +91,7 @@ class Plant:
         loop: FluidLoopConfig | None = None,
         *,
         primed: bool = True,
+        plausibility: PlausibilitySettings | None = None,
     ) -> None:
         self.clock = ManualClock(100.0)
         self.world = FluidWorld(start_time_s=self.clock.monotonic())
@@ -99,7 +101,11 @@ class Plant:
         self.interlock.self_test_passed = True
         self.interlock.set_links(pump=True, board=True)
         self.controller = FluidController(
-            limits or LimitsConfig(), loop or FluidLoopConfig(), self.interlock, self.clock
+            limits or LimitsConfig(),
+            loop or FluidLoopConfig(),
+            self.interlock,
+            self.clock,
+            plausibility,
         )
         self.events = []  # type: ignore[var-annotated]
         self.interlock.add_stop_listener(self.events.append)

@@ -43,6 +43,7 @@ def state_of(interlock: Interlock) -> RigState:
 # -- state machine ------------------------------------------------------------------------
 
 
+@pytest.mark.hazard("H03", "H16")
 def test_fault_and_estop_are_reachable_from_every_state_but_estop_is_never_left_for_fault() -> None:
     for state, targets in TRANSITIONS.items():
         if state is not RigState.ESTOP:
@@ -119,6 +120,7 @@ GOOD = Facts(
         ),
     ],
 )
+@pytest.mark.hazard("H06", "H11")
 def test_each_precondition_refuses_with_its_reason(
     action: Action, facts: Facts, reason: str
 ) -> None:
@@ -134,6 +136,7 @@ def test_prime_does_not_need_a_primed_line() -> None:
 @pytest.mark.parametrize(
     "state", [RigState.OFFLINE, RigState.SELF_TEST, RigState.FAULT, RigState.ESTOP]
 )
+@pytest.mark.hazard("H03", "H16")
 def test_fluid_is_refused_outside_ready_and_active(state: RigState) -> None:
     for action in (Action.PRIME, Action.IRRIGATE, Action.HOLD_PRESSURE, Action.BOLUS):
         message = refusal(action, state, GOOD)
@@ -141,6 +144,7 @@ def test_fluid_is_refused_outside_ready_and_active(state: RigState) -> None:
 
 
 @pytest.mark.parametrize("state", [RigState.FAULT, RigState.ESTOP])
+@pytest.mark.hazard("H07", "H16")
 def test_pump_power_stays_off_in_fault_and_estop(state: RigState) -> None:
     assert refusal(Action.PUMP_POWER_ON, state, GOOD) is not None
 
@@ -166,6 +170,7 @@ def test_denial_is_recorded_and_announced() -> None:
     assert pump.calls == []
 
 
+@pytest.mark.hazard("H03")
 def test_trip_latches_the_first_cause_and_refuses_motion() -> None:
     interlock, pump, _ = make_interlock()
     first = interlock.trip(StopCause.RESISTANCE_RISE, "wall", mode="irrigating")
@@ -184,6 +189,7 @@ def test_ordinary_stop_does_not_latch() -> None:
     assert interlock.latched is None and state_of(interlock) is RigState.READY
 
 
+@pytest.mark.hazard("H16")
 def test_estop_runs_every_handler_even_when_one_fails_and_latches() -> None:
     interlock, pump, relay = make_interlock()
     pump.stop_fails = True
@@ -196,6 +202,7 @@ def test_estop_runs_every_handler_even_when_one_fails_and_latches() -> None:
     assert interlock.state is RigState.ESTOP and interlock.latched is event
 
 
+@pytest.mark.hazard("H16")
 def test_estop_is_idempotent_and_outranks_a_fault() -> None:
     interlock, _, relay = make_interlock()
     fault = interlock.trip(StopCause.PRESSURE_LIMIT, "over", mode="irrigating")
@@ -207,6 +214,7 @@ def test_estop_is_idempotent_and_outranks_a_fault() -> None:
     assert interlock.state is RigState.ESTOP
 
 
+@pytest.mark.hazard("H03")
 async def test_reset_clears_the_latch_and_restores_power_but_not_motion() -> None:
     interlock, pump, relay = make_interlock()
     interlock.trip(StopCause.RESISTANCE_LIMIT, "wall", mode="irrigating")
@@ -225,6 +233,7 @@ async def test_reset_without_a_passed_self_test_goes_offline() -> None:
     assert interlock.state is RigState.OFFLINE
 
 
+@pytest.mark.hazard("H16")
 async def test_pump_power_is_not_restored_while_latched() -> None:
     interlock, _, relay = make_interlock()
     interlock.estop("test")

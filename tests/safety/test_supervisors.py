@@ -34,6 +34,7 @@ from rig.safety.supervisors import (
     Tolerance,
 )
 from tests.fluid.plant import Plant
+from tests.hazard_plugin import HazardEvidence
 
 PERIOD_S = 0.002
 PERIOD_US = 2000
@@ -247,7 +248,10 @@ def test_pressure_model_fires_when_the_pump_never_moves_from_the_start() -> None
 
 
 @pytest.mark.parametrize("flow_ml_min", [0.3, 1.0, 3.0])
-def test_pressure_model_fires_when_the_line_comes_off_at_the_pump(flow_ml_min: float) -> None:
+@pytest.mark.hazard("H22")
+def test_pressure_model_fires_when_the_line_comes_off_at_the_pump(
+    flow_ml_min: float, hazard_evidence: HazardEvidence
+) -> None:
     rig = WorldRig(seed=8)
     rig.command(flow_ml_min)
     assert rig.run(2.0) == []
@@ -257,9 +261,13 @@ def test_pressure_model_fires_when_the_line_comes_off_at_the_pump(flow_ml_min: f
     t_us, finding = only(rig.found, "pressure_model")
     assert off_us < finding.first_t_us <= off_us + 0.25e6
     assert t_us - finding.first_t_us == DEFAULTS.pressure_model_mmhg.duration_us
+    hazard_evidence.detection_ms((t_us - off_us) / 1000)
 
 
-def test_pressure_model_fires_when_the_transducer_reads_zero_while_flow_runs() -> None:
+@pytest.mark.hazard("H14")
+def test_pressure_model_fires_when_the_transducer_reads_zero_while_flow_runs(
+    hazard_evidence: HazardEvidence,
+) -> None:
     rig = WorldRig(seed=9)
     rig.command(1.0)
     assert rig.run(2.0) == []
@@ -269,6 +277,7 @@ def test_pressure_model_fires_when_the_transducer_reads_zero_while_flow_runs() -
     t_us, finding = only(rig.found, "pressure_model")
     assert zero_us < finding.first_t_us <= zero_us + 2 * PERIOD_US
     assert t_us - finding.first_t_us == DEFAULTS.pressure_model_mmhg.duration_us
+    hazard_evidence.detection_ms((t_us - zero_us) / 1000)
 
 
 async def _run_plant(
@@ -342,7 +351,10 @@ async def test_resistance_stops_fire_before_the_pressure_model_check(
     assert stop_latency_s + 0.1 < model_latency_s, (stop_latency_s, model_latency_s)
 
 
-def test_pressure_model_fires_on_a_sudden_transducer_offset_shift() -> None:
+@pytest.mark.hazard("H13")
+def test_pressure_model_fires_on_a_sudden_transducer_offset_shift(
+    hazard_evidence: HazardEvidence,
+) -> None:
     rig = WorldRig(board=True, seed=12)
     rig.command(1.0)
     assert rig.run(3.0) == []
@@ -354,6 +366,7 @@ def test_pressure_model_fires_on_a_sudden_transducer_offset_shift() -> None:
     assert shift_us < finding.first_t_us <= shift_us + 2 * PERIOD_US
     assert t_us - finding.first_t_us == DEFAULTS.pressure_model_mmhg.duration_us
     assert "above" in finding.message
+    hazard_evidence.detection_ms((t_us - shift_us) / 1000)
 
 
 def test_pressure_model_learns_a_slow_legitimate_change_of_resistance() -> None:
@@ -460,7 +473,10 @@ def test_pressure_model_learns_only_after_the_flow_is_steady_and_only_while_agre
 # ---- dispensed volume -----------------------------------------------------------------------------
 
 
-def test_dispensed_volume_fires_on_a_pump_running_at_twice_its_rate() -> None:
+@pytest.mark.hazard("H07")
+def test_dispensed_volume_fires_on_a_pump_running_at_twice_its_rate(
+    hazard_evidence: HazardEvidence,
+) -> None:
     rig = WorldRig(seed=14)
     rig.pump_override_ml_min = 2.0
     rig.command(1.0)
@@ -470,9 +486,13 @@ def test_dispensed_volume_fires_on_a_pump_running_at_twice_its_rate() -> None:
     assert finding.first_t_us == T0_US + 1_250_000
     assert t_us == T0_US + 1_750_000
     assert "runaway" in finding.message
+    hazard_evidence.detection_ms((t_us - T0_US) / 1000)
 
 
-def test_dispensed_volume_fires_on_a_pump_that_ignores_stop() -> None:
+@pytest.mark.hazard("H07")
+def test_dispensed_volume_fires_on_a_pump_that_ignores_stop(
+    hazard_evidence: HazardEvidence,
+) -> None:
     rig = WorldRig(seed=15)
     rig.command(1.0)
     assert rig.run(2.0) == []
@@ -485,6 +505,7 @@ def test_dispensed_volume_fires_on_a_pump_that_ignores_stop() -> None:
     assert isinstance(difference, float) and difference > 20.0
     assert t_us - stop_us <= (20.0 / (1000.0 / 60.0) + 0.25 + 0.5) * 1e6
     assert t_us - finding.first_t_us == 500_000
+    hazard_evidence.detection_ms((t_us - stop_us) / 1000)
 
 
 def test_dispensed_volume_fires_on_a_stalled_pump() -> None:
@@ -559,7 +580,10 @@ def test_dispensed_volume_duration_both_sides() -> None:
 # ---- stuck sensor -----------------------------------------------------------------------------------
 
 
-def test_stuck_sensor_fires_one_duration_after_the_reading_freezes() -> None:
+@pytest.mark.hazard("H12")
+def test_stuck_sensor_fires_one_duration_after_the_reading_freezes(
+    hazard_evidence: HazardEvidence,
+) -> None:
     rig = WorldRig(board=True, seed=17)
     rig.command(1.0)
     assert rig.run(2.0) == []
@@ -573,6 +597,7 @@ def test_stuck_sensor_fires_one_duration_after_the_reading_freezes() -> None:
     # the finding comes within duration .. duration + 2 samples of the freeze.
     assert finding.first_t_us == last_live_us
     assert duration_us <= t_us - last_live_us <= duration_us + 2 * PERIOD_US
+    hazard_evidence.detection_ms((t_us - last_live_us) / 1000)
 
 
 def _feed_stuck(check: StuckSensorCheck, readings: list[float], running: bool = True) -> list[int]:
@@ -613,7 +638,10 @@ def test_stuck_sensor_is_off_while_the_pump_is_stopped() -> None:
 # ---- pressure range and rails -----------------------------------------------------------------------
 
 
-def test_disconnected_transducer_rail_fires_after_three_samples() -> None:
+@pytest.mark.hazard("H14")
+def test_disconnected_transducer_rail_fires_after_three_samples(
+    hazard_evidence: HazardEvidence,
+) -> None:
     rig = WorldRig(board=True, seed=18)
     rig.command(1.0)
     assert rig.run(1.0) == []
@@ -628,6 +656,7 @@ def test_disconnected_transducer_rail_fires_after_three_samples() -> None:
     assert "disconnected" in finding.message
     assert finding.first_t_us == last_live_us + PERIOD_US
     assert t_us - finding.first_t_us == DEFAULTS.pressure_range_mmhg.duration_us == 4000
+    hazard_evidence.detection_ms((t_us - finding.first_t_us) / 1000)
 
 
 def _feed_range(check: PressureRangeCheck, readings: list[float]) -> list[int]:
@@ -738,6 +767,7 @@ def test_sample_gap_ignores_a_duplicate_frame() -> None:
     assert check.lost_in_window == 0
 
 
+@pytest.mark.hazard("H11")
 def test_sample_gap_fires_when_the_board_drops_samples_in_a_stall() -> None:
     rig = WorldRig(board=True, seed=19)
     rig.command(1.0)

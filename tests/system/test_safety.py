@@ -16,13 +16,15 @@ import pytest
 from drivers.transport.mqtt import MqttEndpoint
 from rig.config import DEFAULT_PROFILE, load_profile
 from rig.launcher import start_sim_rig
+from tests.hazard_plugin import HazardEvidence
 from tests.system.harness import RigUnderTest
 
 pytestmark = [pytest.mark.system, pytest.mark.timeout(60)]
 
 
+@pytest.mark.hazard("H08")
 async def test_self_test_passes_at_start_with_every_device_side_safety_seen_to_act(
-    rig: RigUnderTest,
+    rig: RigUnderTest, hazard_evidence: HazardEvidence
 ) -> None:
     status = await rig.status()
     assert status["state"] == "ready"
@@ -43,6 +45,7 @@ async def test_self_test_passes_at_start_with_every_device_side_safety_seen_to_a
         <= checks["board_watchdog"]["measured_ms"]
     )
     assert checks["board_watchdog"]["measured_ms"] <= watchdog_ms + 150
+    hazard_evidence.detection_ms(checks["board_watchdog"]["measured_ms"])
     assert (
         checks["pump_safe_mode_timeout"]["measured_ms"]
         >= profile.devices.pump.safe_mode_timeout_s * 1000
@@ -54,6 +57,7 @@ async def test_self_test_passes_at_start_with_every_device_side_safety_seen_to_a
     )
 
 
+@pytest.mark.hazard("H06")
 async def test_irrigation_is_refused_until_the_line_is_primed(rig: RigUnderTest) -> None:
     reply = await rig.command({"op": "fluid.irrigate", "flow_ml_min": 1.0})
     assert not reply["ok"] and reply["error"]["code"] == "denied"
@@ -64,7 +68,10 @@ async def test_irrigation_is_refused_until_the_line_is_primed(rig: RigUnderTest)
     assert (await rig.command({"op": "fluid.irrigate", "flow_ml_min": 1.0}))["ok"]
 
 
-async def test_client_estop_stops_everything_latches_and_is_idempotent(rig: RigUnderTest) -> None:
+@pytest.mark.hazard("H16")
+async def test_client_estop_stops_everything_latches_and_is_idempotent(
+    rig: RigUnderTest, hazard_evidence: HazardEvidence
+) -> None:
     await rig.irrigate_steadily(1.0, settle_s=0.3)
     pressed_at = time.monotonic()
     first = await rig.command({"op": "estop", "source": "test console"})
@@ -78,6 +85,7 @@ async def test_client_estop_stops_everything_latches_and_is_idempotent(rig: RigU
         f"client e-stop: pump stopped {(state['pump']['stopped_at_s'] - pressed_at) * 1000:.1f} ms "
         "after the request was sent"
     )
+    hazard_evidence.detection_ms((state["pump"]["stopped_at_s"] - pressed_at) * 1000)
     status = await rig.status()
     assert status["state"] == "estop" and status["fault"]["cause"] == "estop"
     assert "test console)" in status["fault"]["message"], "the first e-stop is the one kept"
@@ -88,8 +96,9 @@ async def test_client_estop_stops_everything_latches_and_is_idempotent(rig: RigU
     assert not (await rig.sim("state"))["pump"]["running"]
 
 
+@pytest.mark.hazard("H09")
 async def test_a_hung_event_loop_is_caught_by_the_guard_thread_and_the_board(
-    rig: RigUnderTest,
+    rig: RigUnderTest, hazard_evidence: HazardEvidence
 ) -> None:
     await rig.irrigate_steadily(1.0, settle_s=0.3)
     limit_s = rig.rig.profile.fluid.loop_stall_timeout_ms / 1000.0
@@ -104,6 +113,7 @@ async def test_a_hung_event_loop_is_caught_by_the_guard_thread_and_the_board(
         f"loop stall: guard thread stopped the pump {stopped_after_s * 1000:.0f} ms, board watchdog "
         f"opened the relay {relay_after_s * 1000:.0f} ms after the hang began"
     )
+    hazard_evidence.detection_ms(stopped_after_s * 1000)
     # The request needs a few ms to reach the daemon; the guard checks every 10 ms.
     assert limit_s <= stopped_after_s <= limit_s + 0.06
     assert state["pump"]["last_stop_reason"] == "command", (
@@ -133,6 +143,7 @@ async def rig_with_offset_sensor(tmp_path: Path) -> AsyncIterator[RigUnderTest]:
         await sim_rig.stop()
 
 
+@pytest.mark.hazard("H13")
 async def test_self_test_fails_on_a_transducer_offset_and_fluid_stays_refused(
     rig_with_offset_sensor: RigUnderTest,
 ) -> None:
@@ -150,6 +161,7 @@ async def test_self_test_fails_on_a_transducer_offset_and_fluid_stays_refused(
     await rig.wait_until(lambda s: s["state"] == "ready", 20.0)
 
 
+@pytest.mark.hazard("H08", "H09")
 async def test_commands_during_the_self_test_are_refused(tmp_path: Path) -> None:
     profile = load_profile(DEFAULT_PROFILE)
     sim_rig = await start_sim_rig(DEFAULT_PROFILE, profile, run_dir=tmp_path)
@@ -165,7 +177,10 @@ async def test_commands_during_the_self_test_are_refused(tmp_path: Path) -> None
         await sim_rig.stop()
 
 
-async def test_a_pump_that_ignores_its_stop_has_its_power_cut(rig: RigUnderTest) -> None:
+@pytest.mark.hazard("H07")
+async def test_a_pump_that_ignores_its_stop_has_its_power_cut(
+    rig: RigUnderTest, hazard_evidence: HazardEvidence
+) -> None:
     await rig.irrigate_steadily(1.0, settle_s=0.3)
     await rig.sim("pump_fault", ignores_stop=True)
     sent_at = time.monotonic()
@@ -179,11 +194,13 @@ async def test_a_pump_that_ignores_its_stop_has_its_power_cut(rig: RigUnderTest)
     )
     cut_after_s = state["board"]["relay_opened_at_s"] - sent_at
     print(f"runaway pump: power cut {cut_after_s * 1000:.0f} ms after the ignored stop")
+    hazard_evidence.detection_ms(cut_after_s * 1000)
     poll_s = 1.0 / rig.rig.profile.fluid.pump_poll_hz
     assert cut_after_s <= poll_s + 0.2
     assert state["pump"]["last_stop_reason"] == "power"
 
 
+@pytest.mark.hazard("H12")
 async def test_a_stuck_pressure_sensor_stops_the_pump(rig: RigUnderTest) -> None:
     await rig.irrigate_steadily(1.0, settle_s=0.3)
     await rig.sim("sensor_fault", stuck=True)
@@ -194,6 +211,7 @@ async def test_a_stuck_pressure_sensor_stops_the_pump(rig: RigUnderTest) -> None
     ] == "command"
 
 
+@pytest.mark.hazard("H14")
 async def test_a_disconnected_pressure_sensor_stops_the_pump(rig: RigUnderTest) -> None:
     await rig.irrigate_steadily(1.0, settle_s=0.3)
     await rig.sim("sensor_fault", disconnected=True)
