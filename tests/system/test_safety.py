@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from drivers.transport.mqtt import MqttEndpoint
+from rig.api.roles import Role
 from rig.config import DEFAULT_PROFILE, load_profile
 from rig.launcher import start_sim_rig
 from tests.hazard_plugin import HazardEvidence
@@ -133,7 +134,10 @@ async def rig_with_offset_sensor(tmp_path: Path) -> AsyncIterator[RigUnderTest]:
     profile = load_profile(DEFAULT_PROFILE)
     sim_rig = await start_sim_rig(DEFAULT_PROFILE, profile, run_dir=tmp_path, with_daemon=False)
     try:
-        async with MqttEndpoint(sim_rig.broker_host, sim_rig.broker_port) as mqtt:
+        username, password = sim_rig.credentials_of(Role.ENGINEER)
+        async with MqttEndpoint(
+            sim_rig.broker_host, sim_rig.broker_port, username=username, password=password
+        ) as mqtt:
             under_test = RigUnderTest(sim_rig, mqtt)
             await under_test.start()
             await under_test.sim("sensor_fault", offset_mmhg=12.0)
@@ -166,7 +170,10 @@ async def test_commands_during_the_self_test_are_refused(tmp_path: Path) -> None
     profile = load_profile(DEFAULT_PROFILE)
     sim_rig = await start_sim_rig(DEFAULT_PROFILE, profile, run_dir=tmp_path)
     try:
-        async with MqttEndpoint(sim_rig.broker_host, sim_rig.broker_port) as mqtt:
+        username, password = sim_rig.credentials_of(Role.ENGINEER)
+        async with MqttEndpoint(
+            sim_rig.broker_host, sim_rig.broker_port, username=username, password=password
+        ) as mqtt:
             rig = RigUnderTest(sim_rig, mqtt)
             await rig.start()
             await rig.wait_until(lambda s: s["state"] == "self_test", 15.0)
