@@ -366,8 +366,11 @@ class RigDaemon:
         return PumpReading(float(dispensed.infused_ml), dispensed.status is PumpStatus.INFUSING)
 
     def _on_sample(self, sample: PressureSample) -> None:
+        # The board's own 32-bit microsecond clock wraps every 71.6 minutes; the driver extends
+        # it (and, on the simulator, lines it up with the host's clock): use the extended time.
+        board_us = round(sample.board_time_s * 1_000_000)
         self.controller.on_sample(
-            sample.t_us, sample.pressure_mmhg, sample.rx_time_s, sample.sample_counter
+            board_us, sample.pressure_mmhg, sample.rx_time_s, sample.sample_counter
         )
 
     def _on_board_event(self, event: BoardEvent) -> None:

@@ -690,20 +690,29 @@ HAZARDS: tuple[Hazard, ...] = (
     Hazard(
         "H21",
         "unauthorised command",
-        ("a client without the right (observer, wrong user) sends a fluid command",),
+        (
+            "a client without the right (anonymous, observer, wrong password) sends a command",
+            "a surgeon's client asks for an engineer's op",
+        ),
         "fluid moves without the surgeon's intent",
         Severity.SERIOUS,
         (
-            _planned(
+            _c(
                 LOCK,
-                "per-role command topics with broker ACLs (in progress)",
-                "rig.api (roles, in progress)",
+                "the broker: per-user passwords, no anonymous clients, and an ACL that lets each "
+                "role publish only on its own command topic (an observer on none)",
+                "rig.api.roles:broker_acl",
             ),
             _c(
                 LOCK,
-                "in part: whoever sends it, a command runs only if the rule table allows it in "
-                "the current state (nothing moves while latched, offline or untested); this does "
-                "not tell an authorised client from another",
+                "the daemon: the role is known from the topic a request came in on, and an op "
+                "outside the role's table is denied and recorded",
+                "rig.api.roles:role_may",
+            ),
+            _c(
+                LOCK,
+                "whoever sends it, a command runs only if the rule table allows it in the current "
+                "state (nothing moves while latched, offline or untested)",
                 "rig.safety.rules:RULES",
             ),
         ),
