@@ -8,17 +8,20 @@ control topic.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 from drivers.sim.rig_sim import sim_command_topic
 from drivers.transport.mqtt import JsonObject, MqttEndpoint
 from rig.api.roles import Role
 from rig.api.topics import RigTopics
-from rig.launcher import SimRig
+from rig.config import DEFAULT_PROFILE, load_profile
+from rig.launcher import SimRig, start_sim_rig
 
 
 class RigUnderTest:
@@ -115,3 +118,38 @@ class RigUnderTest:
     def kill_daemon(self, signum: int = signal.SIGKILL) -> None:
         assert self.rig.daemon is not None
         os.kill(self.rig.daemon.pid, signum)
+
+
+@contextlib.asynccontextmanager
+async def running_rig(
+    run_dir: Path,
+    *,
+    before_daemon: Callable[[RigUnderTest], Awaitable[None]] | None = None,
+) -> AsyncIterator[RigUnderTest]:
+    """The simulated rig as `rig sim` starts it, with a client logged in as an engineer.
+
+    `before_daemon` runs once the simulator is up and before the daemon starts (to inject a
+    fault the daemon must find at start). On the way out, the logs' tails are printed: pytest
+    shows them for a failing test.
+    """
+    profile = load_profile(DEFAULT_PROFILE)
+    sim_rig = await start_sim_rig(
+        DEFAULT_PROFILE, profile, run_dir=run_dir, with_daemon=before_daemon is None
+    )
+    try:
+        username, password = sim_rig.credentials_of(Role.ENGINEER)
+        async with MqttEndpoint(
+            sim_rig.broker_host, sim_rig.broker_port, username=username, password=password
+        ) as mqtt:
+            under_test = RigUnderTest(sim_rig, mqtt)
+            await under_test.start()
+            if before_daemon is not None:
+                await before_daemon(under_test)
+                await sim_rig.start_daemon()
+            yield under_test
+    finally:
+        await sim_rig.stop()
+        for log_name in ("daemon.log", "sim.log"):
+            log_path = run_dir / log_name
+            if log_path.exists():
+                print(f"--- {log_name} (tail) ---\n{log_path.read_text()[-3000:]}")

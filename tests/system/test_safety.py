@@ -5,7 +5,6 @@ Real processes, a real broker, the real wire protocols; faults injected in the s
 
 from __future__ import annotations
 
-import asyncio
 import re
 import time
 from collections.abc import AsyncIterator
@@ -13,12 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from drivers.transport.mqtt import MqttEndpoint
-from rig.api.roles import Role
-from rig.config import DEFAULT_PROFILE, load_profile
-from rig.launcher import start_sim_rig
 from tests.hazard_plugin import HazardEvidence
-from tests.system.harness import RigUnderTest
+from tests.system.harness import RigUnderTest, running_rig
 
 pytestmark = [pytest.mark.system, pytest.mark.timeout(60)]
 
@@ -131,20 +126,12 @@ async def test_a_hung_event_loop_is_caught_by_the_guard_thread_and_the_board(
 @pytest.fixture
 async def rig_with_offset_sensor(tmp_path: Path) -> AsyncIterator[RigUnderTest]:
     """A rig whose transducer reads 12 mmHg high before the daemon ever starts."""
-    profile = load_profile(DEFAULT_PROFILE)
-    sim_rig = await start_sim_rig(DEFAULT_PROFILE, profile, run_dir=tmp_path, with_daemon=False)
-    try:
-        username, password = sim_rig.credentials_of(Role.ENGINEER)
-        async with MqttEndpoint(
-            sim_rig.broker_host, sim_rig.broker_port, username=username, password=password
-        ) as mqtt:
-            under_test = RigUnderTest(sim_rig, mqtt)
-            await under_test.start()
-            await under_test.sim("sensor_fault", offset_mmhg=12.0)
-            await sim_rig.start_daemon()
-            yield under_test
-    finally:
-        await sim_rig.stop()
+
+    async def offset_the_sensor(rig: RigUnderTest) -> None:
+        await rig.sim("sensor_fault", offset_mmhg=12.0)
+
+    async with running_rig(tmp_path, before_daemon=offset_the_sensor) as under_test:
+        yield under_test
 
 
 @pytest.mark.hazard("H13")
@@ -167,21 +154,10 @@ async def test_self_test_fails_on_a_transducer_offset_and_fluid_stays_refused(
 
 @pytest.mark.hazard("H08", "H09")
 async def test_commands_during_the_self_test_are_refused(tmp_path: Path) -> None:
-    profile = load_profile(DEFAULT_PROFILE)
-    sim_rig = await start_sim_rig(DEFAULT_PROFILE, profile, run_dir=tmp_path)
-    try:
-        username, password = sim_rig.credentials_of(Role.ENGINEER)
-        async with MqttEndpoint(
-            sim_rig.broker_host, sim_rig.broker_port, username=username, password=password
-        ) as mqtt:
-            rig = RigUnderTest(sim_rig, mqtt)
-            await rig.start()
-            await rig.wait_until(lambda s: s["state"] == "self_test", 15.0)
-            reply = await rig.command({"op": "fluid.prime"})
-            assert not reply["ok"] and "self_test" in reply["error"]["message"]
-            await asyncio.sleep(0)
-    finally:
-        await sim_rig.stop()
+    async with running_rig(tmp_path) as rig:
+        await rig.wait_until(lambda s: s["state"] == "self_test", 15.0)
+        reply = await rig.command({"op": "fluid.prime"})
+        assert not reply["ok"] and "self_test" in reply["error"]["message"]
 
 
 @pytest.mark.hazard("H07")
