@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 
 import pytest
 
+from tests.hazard_plugin import HazardEvidence
 from tests.system.harness import RigUnderTest
 
 pytestmark = [pytest.mark.system, pytest.mark.timeout(60)]
@@ -14,16 +16,20 @@ pytestmark = [pytest.mark.system, pytest.mark.timeout(60)]
 
 @pytest.mark.hazard("H10")
 async def test_pump_cable_pulled_while_irrigating_latches_and_cuts_pump_power(
-    rig: RigUnderTest,
+    rig: RigUnderTest, hazard_evidence: HazardEvidence
 ) -> None:
     await rig.irrigate_steadily(1.0, settle_s=0.3)
+    pulled_at = time.monotonic()
     await rig.sim("unplug", device="pump")
     stop = await rig.next_event(lambda e: e.get("kind") == "stop", timeout_s=3.0)
     assert stop["cause"] in {"pump_link_lost", "pump_alarm"}
     assert stop["latched"]
     # The stop could not be written to the pump: the interlock cut its power instead.
     state = await rig.wait_sim(lambda s: not s["pump"]["running"], 1.0)
-    assert not state["board"]["relay_closed"] or state["pump"]["flow_ml_min"] == 0.0
+    assert not state["board"]["relay_closed"] and state["pump"]["last_stop_reason"] == "power"
+    stopped_ms = (state["pump"]["stopped_at_s"] - pulled_at) * 1000
+    print(f"pump cable pulled: pump power cut {stopped_ms:.1f} ms after the pull")
+    hazard_evidence.detection_ms(stopped_ms)
     # Plugged back, the pump stays unpowered: its relay opens only with the operator's reset.
     await rig.sim("replug", device="pump")
     await asyncio.sleep(1.0)
@@ -37,13 +43,19 @@ async def test_pump_cable_pulled_while_irrigating_latches_and_cuts_pump_power(
 
 
 @pytest.mark.hazard("H11")
-async def test_board_cable_pulled_while_irrigating_stops_the_pump(rig: RigUnderTest) -> None:
+async def test_board_cable_pulled_while_irrigating_stops_the_pump(
+    rig: RigUnderTest, hazard_evidence: HazardEvidence
+) -> None:
     await rig.irrigate_steadily(1.0, settle_s=0.3)
+    pulled_at = time.monotonic()
     await rig.sim("unplug", device="board")
     stop = await rig.next_event(lambda e: e.get("kind") == "stop", timeout_s=3.0)
     assert stop["cause"] in {"board_link_lost", "pressure_data_stale"}
     state = await rig.wait_sim(lambda s: not s["pump"]["running"], 1.0)
     assert state["pump"]["last_stop_reason"] in {"command", "power"}
+    stopped_ms = (state["pump"]["stopped_at_s"] - pulled_at) * 1000
+    print(f"board cable pulled: pump stopped {stopped_ms:.1f} ms after the pull ({stop['cause']})")
+    hazard_evidence.detection_ms(stopped_ms)
     await rig.sim("replug", device="board")
     await rig.wait_until(lambda s: s["devices"]["board"], 10.0)
 
