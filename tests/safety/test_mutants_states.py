@@ -1,0 +1,66 @@
+"""The state machine's details that the mutation run (scripts/mutation.sh) found untested.
+
+rig/safety/states.py promises one table of allowed transitions and every change logged: these
+tests pin what `can_go` and `go` answer, what an illegal transition says, and what the history
+and the log keep.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import pytest
+
+from rig.safety.states import TRANSITIONS, IllegalTransitionError, RigState, StateMachine
+
+
+def test_can_go_allows_staying_and_exactly_the_table() -> None:
+    for state, targets in TRANSITIONS.items():
+        machine = StateMachine(state)
+        for target in RigState:
+            assert machine.can_go(target) is (target is state or target in targets), (
+                state,
+                target,
+            )
+
+
+def test_go_answers_whether_the_state_changed() -> None:
+    machine = StateMachine(RigState.OFFLINE)
+    assert machine.go(RigState.SELF_TEST, "start") is True
+    assert machine.go(RigState.SELF_TEST, "start again") is False
+    assert len(machine.history) == 1
+
+
+def test_an_illegal_transition_names_both_states_and_the_cause() -> None:
+    machine = StateMachine(RigState.ESTOP)
+    with pytest.raises(IllegalTransitionError) as raised:
+        machine.go(RigState.FAULT, "pump alarm")
+    assert str(raised.value) == "estop -> fault is not allowed (pump alarm)"
+
+
+def test_each_transition_records_its_wall_time_and_is_logged(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, "rig.safety.states")
+    machine = StateMachine(RigState.READY)
+    before = time.time()
+    machine.go(RigState.ACTIVE, "fluid.irrigate started")
+    after = time.time()
+    assert before <= machine.history[-1].wall_time <= after
+    assert [r.getMessage() for r in caplog.records if r.name == "rig.safety.states"] == [
+        "state ready -> active: fluid.irrigate started"
+    ]
+
+
+def test_the_history_keeps_the_last_two_hundred_transitions() -> None:
+    machine = StateMachine(RigState.READY)
+    for _ in range(150):
+        machine.go(RigState.ACTIVE, "on")
+        machine.go(RigState.READY, "off")
+    assert len(machine.history) == 200
+    short = StateMachine(RigState.READY, history=3)
+    for _ in range(3):
+        short.go(RigState.ACTIVE, "on")
+        short.go(RigState.READY, "off")
+    assert len(short.history) == 3
