@@ -113,7 +113,7 @@ class RigDaemon:
             on_sample=self._on_sample,
             on_event=self._on_board_event,
         )
-        self.interlock = Interlock(self.pump, self.board, clock)
+        self.interlock = Interlock(self.pump, self.board)
         self.controller = FluidController(profile.limits, profile.fluid, self.interlock, clock)
         self._events: asyncio.Queue[JsonObject] = asyncio.Queue(maxsize=1000)
         self._state_changed = asyncio.Event()

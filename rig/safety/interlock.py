@@ -20,7 +20,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from drivers.clock import Clock
 from drivers.ne1000 import Direction
 from rig.fluid.events import Figure, StopCause, StopEvent
 from rig.safety.rules import Action, Facts, refusal
@@ -83,10 +82,9 @@ _NO_FLUID_FACTS = FluidFacts(False, False, False, False)
 
 
 class Interlock:
-    def __init__(self, pump: PumpActuator, relay: RelayActuator, clock: Clock) -> None:
+    def __init__(self, pump: PumpActuator, relay: RelayActuator) -> None:
         self._pump = pump
         self._relay = relay
-        self._clock = clock
         self.machine = StateMachine()
         self.latched: StopEvent | None = None
         self.pump_link_up = False
@@ -261,9 +259,7 @@ class Interlock:
             self.machine.go(RigState.ACTIVE, f"{action} started")
 
     def _settle(self) -> None:
-        """Follow the links when nothing latched or running decides the state."""
-        if self.state in LATCHED_STATES or self.state is RigState.SELF_TEST:
-            return
+        """Follow the links; a latched or self-testing rig stays where it is."""
         whole = self.pump_link_up and self.relay_link_up
         if not whole and self.state in (RigState.READY, RigState.ACTIVE):
             self.machine.go(RigState.OFFLINE, "a device link is down")

@@ -309,14 +309,14 @@ class PressureModelCheck:
         if not disagree:
             changed = self._flow_changed_t_us
             if changed is None or ((t_us - changed) & _T_MASK) >= self._steady_after_us:
-                self._learn(pressure_mmhg / flow, flow)
+                self._learn(pressure_mmhg / flow)
         else:
             # A block that saw a disagreement is not a steady, agreeing block.
             self._learn_total = 0.0
             self._learn_count = 0
         return None
 
-    def _learn(self, resistance: float, flow: float) -> None:
+    def _learn(self, resistance: float) -> None:
         self._learn_total += resistance
         self._learn_count += 1
         if self._learn_count >= self._learn_samples:

@@ -97,7 +97,7 @@ class Plant:
         self.world = FluidWorld(start_time_s=self.clock.monotonic())
         self.pump = RecordingPump(self.clock)
         self.relay = RecordingRelay(self.clock, self.pump)
-        self.interlock = Interlock(self.pump, self.relay, self.clock)
+        self.interlock = Interlock(self.pump, self.relay)
         self.interlock.self_test_passed = True
         self.interlock.set_links(pump=True, board=True)
         self.controller = FluidController(

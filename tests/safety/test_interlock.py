@@ -27,7 +27,7 @@ def make_interlock(
 ) -> tuple[Interlock, RecordingPump, RecordingRelay]:
     clock = ManualClock(10.0)
     pump, relay = RecordingPump(clock), RecordingRelay(clock)
-    interlock = Interlock(pump, relay, clock)
+    interlock = Interlock(pump, relay)
     interlock.fluid_facts = lambda: facts
     if ready:
         interlock.self_test_passed = True

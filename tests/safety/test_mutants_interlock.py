@@ -54,7 +54,7 @@ def make(
     clock = ManualClock(10.0)
     pump = pump or RecordingPump(clock)
     relay = relay or RecordingRelay(clock)
-    interlock = Interlock(pump, relay, clock)
+    interlock = Interlock(pump, relay)
     interlock.fluid_facts = lambda: HEALTHY
     if ready:
         interlock.self_test_passed = True
@@ -80,7 +80,7 @@ def messages(caplog: pytest.LogCaptureFixture) -> list[tuple[int, str]]:
 
 def test_a_fresh_interlock_knows_no_link_no_fluid_fact_and_no_passed_self_test() -> None:
     clock = ManualClock(0.0)
-    interlock = Interlock(RecordingPump(clock), RecordingRelay(clock), clock)
+    interlock = Interlock(RecordingPump(clock), RecordingRelay(clock))
     assert interlock.facts() == Facts(
         pump_connected=False,
         board_connected=False,
