@@ -158,6 +158,7 @@ class RigDaemon:
                 will_payload={"online": False, "rig_id": self.profile.rig_id},
                 username=self._broker.username,
                 password=self._broker.password,
+                tls_ca_file=self.profile.broker.tls_ca_file,
             ) as mqtt:
                 try:
                     async with asyncio.TaskGroup() as tasks:

@@ -15,6 +15,7 @@ import json
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 
@@ -49,7 +50,10 @@ class MqttEndpoint:
         will_payload: JsonObject | None = None,
         username: str | None = None,
         password: str | None = None,
+        tls_ca_file: Path | None = None,
     ) -> None:
+        """With `tls_ca_file`, the connection is TLS and the broker's certificate must chain to
+        that CA (hostname checked): a rig on a site network never talks in the clear."""
         self.client_id = client_id or f"rig-{uuid.uuid4().hex[:10]}"
         will = None
         if will_topic is not None:
@@ -63,6 +67,9 @@ class MqttEndpoint:
             username=username,
             password=password,
             timeout=5.0,
+            tls_params=None
+            if tls_ca_file is None
+            else aiomqtt.TLSParameters(ca_certs=str(tls_ca_file)),
         )
         self._reply_topic = f"reply/{self.client_id}"
         self._pending: dict[bytes, asyncio.Future[JsonObject]] = {}

@@ -79,6 +79,9 @@ def _connection_options(parser: argparse.ArgumentParser) -> None:
         type=Path,
         help="JSON user -> password (default: the running simulated rig's)",
     )
+    parser.add_argument(
+        "--tls-ca", type=Path, help="CA file: connect with TLS and verify the broker"
+    )
     parser.add_argument("--json", action="store_true", help="print raw JSON")
     parser.add_argument("--timeout", type=float, default=3.0, help="seconds to wait for the daemon")
 
@@ -91,9 +94,16 @@ class _Target:
     role: Role
     username: str | None
     password: str | None
+    tls_ca_file: Path | None
 
     def endpoint(self) -> MqttEndpoint:
-        return MqttEndpoint(self.host, self.port, username=self.username, password=self.password)
+        return MqttEndpoint(
+            self.host,
+            self.port,
+            username=self.username,
+            password=self.password,
+            tls_ca_file=self.tls_ca_file,
+        )
 
     @property
     def commands(self) -> str:
@@ -132,7 +142,7 @@ def _target(args: argparse.Namespace) -> _Target:
         except (OSError, ValueError) as exc:
             raise SystemExit(f"cannot read credentials: {exc}") from None
         username = role.value
-    return _Target(host, port, rig_id, role, username, password)
+    return _Target(host, port, rig_id, role, username, password, args.tls_ca)
 
 
 def _run(coroutine: Any) -> int:
