@@ -215,8 +215,9 @@ _BOUNDS: Final[tuple[Bound, ...]] = (
     Bound(
         "devices.board.command_timeout_ms",
         "ms",
-        100,
-        "engineering choice: first retransmit timeout (protocols.md: adaptive 25 ms .. 5 s)",
+        500,
+        "engineering choice: how long a board command waits for its acknowledgement, "
+        "retransmissions (adaptive, 25 ms .. 5 s: protocols.md) included",
         10,
         5000,
     ),
@@ -349,14 +350,6 @@ _BOUNDS: Final[tuple[Bound, ...]] = (
         above=0,
     ),
     # fluid
-    Bound(
-        "fluid.line_compliance_ul_per_mmhg",
-        "uL/mmHg",
-        0.33,
-        f"{_BENCH}: tubing, syringe and scope channel",
-        0.01,
-        100,
-    ),
     Bound(
         "fluid.line_time_constant_ms",
         "ms",
@@ -816,7 +809,6 @@ class LimitsConfig(_Model):
 class FluidLoopConfig(_Model):
     _section: ClassVar[str] = "fluid"
 
-    line_compliance_ul_per_mmhg: float = _default("fluid.line_compliance_ul_per_mmhg")
     line_time_constant_ms: float = _default("fluid.line_time_constant_ms")
     stop_persistence_samples: int = _default("fluid.stop_persistence_samples")
     pump_poll_hz: float = _default("fluid.pump_poll_hz")

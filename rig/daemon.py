@@ -112,6 +112,7 @@ class RigDaemon:
             clock=clock,
             on_sample=self._on_sample,
             on_event=self._on_board_event,
+            command_timeout_s=board_cfg.command_timeout_ms / 1000.0,
         )
         self.interlock = Interlock(self.pump, self.board)
         self.controller = FluidController(profile.limits, profile.fluid, self.interlock, clock)

@@ -171,5 +171,8 @@ async def run_stop_latency(
         "bolus_ul_p50": round(percentile(boluses, 50), 3),
         "bolus_ul_p99": round(percentile(boluses, 99), 3),
         "bolus_ul_max": round(max(boluses), 3),
+        # The acceptance figure: ECRI's post-release bolus limit, from the profile.
+        "bolus_limit_ul": profile.limits.post_release_bolus_max_ul,
+        "bolus_within_limit": max(boluses) <= profile.limits.post_release_bolus_max_ul,
         "causes": causes,
     }

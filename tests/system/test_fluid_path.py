@@ -57,6 +57,9 @@ async def test_tip_against_wall_stops_pump_latches_and_resets_to_zero_flow(
     sim_state = await rig.wait_sim(lambda s: not s["pump"]["running"], 1.0)
     assert sim_state["pump"]["last_stop_reason"] == "command"
     assert not sim_state["world"]["perforated"]
+    # The bolus the duct gets after the hazard showed stays under the post-release limit (ECRI).
+    volumes = await rig.sim("volume_since", t_s=stop["trigger_sample_t_us"] / 1e6)
+    assert 0 < volumes["pumped_ml"] * 1000 <= rig.rig.profile.limits.post_release_bolus_max_ul
 
     status = await rig.status()
     assert status["mode"] == "fault" and status["fault"]["cause"] == stop["cause"]
