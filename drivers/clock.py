@@ -50,9 +50,4 @@ class ManualClock:
         raise RuntimeError("ManualClock cannot sleep; step it with advance()")
 
 
-def monotonic_us(clock: Clock) -> int:
-    """The clock in integer microseconds (the unit of board timestamps)."""
-    return int(clock.monotonic() * 1_000_000)
-
-
 REAL_CLOCK = RealClock()
