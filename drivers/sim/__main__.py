@@ -54,9 +54,14 @@ def main() -> None:
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, task.cancel)
         async with RigSimulator(settings) as sim:
-            (args.link_dir / "ready").write_text("ready\n")
             await serve_forever(
-                sim, host, int(port), args.rig_id, username=args.user, password=password
+                sim,
+                host,
+                int(port),
+                args.rig_id,
+                username=args.user,
+                password=password,
+                on_serving=lambda: (args.link_dir / "ready").write_text("ready\n"),
             )
 
     with contextlib.suppress(asyncio.CancelledError, KeyboardInterrupt):

@@ -16,6 +16,7 @@ import contextlib
 import json
 import logging
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -300,8 +301,13 @@ async def serve_forever(
     *,
     username: str | None = None,
     password: str | None = None,
+    on_serving: Callable[[], None] | None = None,
 ) -> None:
-    """Run the simulator with its control topics on the broker (the `rig sim` process)."""
+    """Run the simulator with its control topics on the broker (the `rig sim` process).
+
+    `on_serving` is called once the control topic is subscribed: only then may anyone be told
+    the simulator is ready, or their first request would go to nobody.
+    """
 
     async def on_request(payload: bytes) -> JsonObject:
         try:
@@ -316,6 +322,8 @@ async def serve_forever(
         broker_host, broker_port, client_id=f"sim-{rig_id}", username=username, password=password
     ) as mqtt:
         await mqtt.serve(sim_command_topic(rig_id), on_request)
+        if on_serving is not None:
+            on_serving()
         async with asyncio.TaskGroup() as tasks:
             tasks.create_task(sim.run())
             while True:
