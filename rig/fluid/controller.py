@@ -30,7 +30,13 @@ from rig.fluid.resistance import ResistanceEstimator, ResistanceReading
 from rig.fluid.supervision import LeakReference, Persistence
 from rig.safety.interlock import FluidFacts, Interlock, InterlockDeniedError
 from rig.safety.rules import Action
-from rig.safety.supervisors import Finding, PlausibilitySettings, PlausibilitySupervisor
+from rig.safety.states import RigState
+from rig.safety.supervisors import (
+    Finding,
+    PlausibilitySettings,
+    PlausibilitySupervisor,
+    Tolerance,
+)
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +54,10 @@ RELIEF_RATE_ML_MIN = 1.0
 RUNAWAY_GRACE_S = 0.1
 """A pump still infusing this long after its stop was written is a runaway: cut its power."""
 RATE_CHANGE_TOLERANCE = 0.02
+ZERO_TRUSTED_STATES = frozenset({RigState.READY, RigState.ACTIVE})
+"""The self-test has taken the pressure zero and no fault has happened since: the reading at rest
+is checked against it. (Offline or in self-test the zero is not yet taken; in a fault the duct
+may hold the pressure that caused it.)"""
 
 # Pressure mode: a PI law from pressure error to flow, with anti-windup at the flow limits. The
 # integral starts at the flow a tight duct (40 mmHg·min/mL) would need for the setpoint: a
@@ -154,7 +164,17 @@ class FluidController:
         self.polling_paused = False
         """Set by the self-test while it lets the pump's safe-mode timeout run out."""
         self.last_stop: StopEvent | None = None
-        self._plausibility = PlausibilitySupervisor(plausibility or PlausibilitySettings())
+        self._plausibility = PlausibilitySupervisor(
+            plausibility
+            or PlausibilitySettings(
+                # The zero must hold at every rest within the tolerance the self-test took it to.
+                rest_zero_mmhg=Tolerance(
+                    loop.pressure_zero_tolerance_mmhg,
+                    PlausibilitySettings.rest_zero_mmhg.duration_s,
+                ),
+                line_time_constant_s=loop.line_time_constant_ms / 1000.0,
+            )
+        )
         self._stopped_at_s: float | None = None
         interlock.add_stop_listener(self._on_stop)
         interlock.fluid_facts = self.fluid_facts
@@ -279,7 +299,12 @@ class FluidController:
         reading = self._estimator.update(t_us / 1e6, pressure_mmhg, flow)
         self.last_reading = reading
         finding = self._plausibility.on_sample(
-            t_us, pressure_mmhg, sample_counter, flow, self.pump_running
+            t_us,
+            pressure_mmhg,
+            sample_counter,
+            flow,
+            self.pump_running,
+            zero_trusted=self._interlock.state in ZERO_TRUSTED_STATES,
         )
         if finding is not None:
             self._implausible(finding)

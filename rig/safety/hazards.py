@@ -520,10 +520,18 @@ HAZARDS: tuple[Hazard, ...] = (
             _c(
                 SUP,
                 "plausibility: a sudden offset shift while the pump runs makes the pressure "
-                "disagree with the line model (pressure_model). Residual risk: slow drift during "
-                "a run is NOT caught (the model learns it as a change of resistance, and nothing "
-                "checks the zero between self-tests)",
+                "disagree with the line model (pressure_model)",
                 "rig.safety.supervisors:PressureModelCheck",
+            ),
+            _c(
+                SUP,
+                "rest zero: at every rest (pump stopped, line settled for 10 time constants) the "
+                "0.5 s mean reading must be within fluid.pressure_zero_tolerance_mmhg of the "
+                "self-test's zero for longer than 1 s, else a latched fault; this catches drift "
+                "accumulated during a run at the next stop (rest_zero). Residual risk: drift "
+                "within one continuous run is seen only when that run stops (the pressure model "
+                "learns slow drift as a change of resistance)",
+                "rig.safety.supervisors:RestZeroCheck",
             ),
             _PLAUSIBILITY,
         ),

@@ -62,7 +62,8 @@ class Tolerance:
 @dataclass(frozen=True)
 class Finding:
     check: str
-    """"pressure_model", "dispensed_volume", "sensor_stuck", "pressure_range", "sample_gap"."""
+    """"pressure_model", "dispensed_volume", "sensor_stuck", "pressure_range", "sample_gap",
+    "rest_zero"."""
     message: str
     """For an operator: what disagreed, by how much, for how long, against which tolerance."""
     figures: dict[str, FigureValue]
@@ -74,8 +75,9 @@ class Finding:
 class PlausibilitySettings:
     """Every tolerance of the plausibility checks, with its default and the reason for it.
 
-    Field names carry the unit of the distance (`_mmhg`, `_ul`, `_fraction`). The rig profile will
-    take these over; until then the defaults are the simulator's rig (docs/simulator.md).
+    Field names carry the unit of the distance (`_mmhg`, `_ul`, `_fraction`). The defaults are the
+    simulator's rig (docs/simulator.md); the fluid controller takes the line time constant and the
+    rest-zero distance from the profile, the others are not profile fields yet.
     """
 
     sample_period_s: float = 0.002
@@ -134,6 +136,21 @@ class PlausibilitySettings:
     retries, so losses mean overruns or a failing cable; a link that loses one frame in fifty is
     failing (H11) even when no single gap is long."""
 
+    rest_zero_mmhg: Tolerance = Tolerance(distance=5.0, duration_s=1.0)
+    """With the pump stopped and the line settled, the duct has drained through the outflow
+    around the tip and the transducer must read the zero the self-test took, within the same
+    5 mmHg as that self-test (fluid.pressure_zero_tolerance_mmhg; the controller passes the
+    profile's value). Beyond it the transducer has drifted or moved, or the duct holds trapped
+    pressure: either way the limits no longer apply to the duct's real pressure (H13). 1 s of the
+    0.5 s window mean (noise 0.013 mmHg) is not noise; it only keeps a bumped line from faulting."""
+    rest_settle_time_constants: float = 10.0
+    """The rest check starts 10 line time constants after the pump stops (3 s): a duct at 15 mmHg
+    has drained to 7e-4 mmHg by then. A real duct whose time constant is longer needs a longer
+    line_time_constant_s, or pressure still draining reads as drift."""
+    rest_window_s: float = 0.5
+    """The rest reading is the mean of the last 0.5 s: 250 samples average the 0.2 mmHg noise
+    down to 0.013 mmHg, and the 1 s duration then ignores a bump of the line, not noise."""
+
     def __post_init__(self) -> None:
         positive = {
             "sample_period_s": self.sample_period_s,
@@ -141,6 +158,8 @@ class PlausibilitySettings:
             "nominal_resistance_mmhg_min_per_ml": self.nominal_resistance_mmhg_min_per_ml,
             "min_flow_ml_min": self.min_flow_ml_min,
             "resistance_learn_window_s": self.resistance_learn_window_s,
+            "rest_settle_time_constants": self.rest_settle_time_constants,
+            "rest_window_s": self.rest_window_s,
         }
         for name, value in positive.items():
             if not (0.0 < value < math.inf):
@@ -636,15 +655,103 @@ class SampleGapCheck:
         )
 
 
+class RestZeroCheck:
+    """With the pump stopped long enough for the duct to drain, the reading must be back at the
+    zero the self-test took. Between runs this finds what no check can see while the pump runs:
+    a transducer drifting slowly (the pressure model learns drift as a change of resistance),
+    one moved to another height, or pressure trapped in an occluded duct.
+
+    Armed only while the zero is trusted (the rig is READY or ACTIVE: the self-test took it) and
+    the pump is stopped; each rest starts its own settle time.
+    """
+
+    CHECK = "rest_zero"
+
+    def __init__(self, tolerance: Tolerance, *, settle_s: float, window_samples: int) -> None:
+        self.tolerance = tolerance
+        self._distance_cmmhg = tolerance.distance * 100
+        self._settle_us = round(settle_s * 1e6)
+        self._lasting = _Lasting(tolerance.duration_us)
+        # Readings as the board's 0.01 mmHg counts, so the window's running sum is exact over
+        # hours at rest.
+        self._window: deque[int] = deque(maxlen=max(window_samples, 1))
+        self._sum_cmmhg = 0
+        self._rest_since_us: int | None = None
+        self._settled = False
+
+    def reset(self) -> None:
+        self._lasting.clear()
+        self._window.clear()
+        self._sum_cmmhg = 0
+        self._rest_since_us = None
+        self._settled = False
+
+    @property
+    def rest_mmhg(self) -> float | None:
+        """The settled reading at rest (the window's mean), None while the line settles."""
+        window = self._window
+        if len(window) < (window.maxlen or 1):
+            return None
+        return self._sum_cmmhg / len(window) / 100
+
+    def update(self, t_us: int, pressure_mmhg: float, at_rest: bool) -> Finding | None:
+        if not at_rest or not math.isfinite(pressure_mmhg):
+            # NaN is the range check's finding; a run, or an untrusted zero, ends the rest.
+            self.reset()
+            return None
+        since = self._rest_since_us
+        if since is None:
+            self._rest_since_us = since = t_us
+        if not self._settled:
+            if ((t_us - since) & _T_MASK) < self._settle_us:
+                return None
+            self._settled = True
+        window = self._window
+        if len(window) == window.maxlen:
+            self._sum_cmmhg -= window[0]
+        code = round(pressure_mmhg * 100)
+        window.append(code)
+        self._sum_cmmhg += code
+        if len(window) < (window.maxlen or 1):
+            return None
+        off = abs(self._sum_cmmhg) > self._distance_cmmhg * len(window)
+        if not self._lasting.update(off, t_us):
+            return None
+        first = self._lasting.first_t_us
+        assert first is not None
+        rest = self._sum_cmmhg / len(window) / 100
+        at_rest_s = ((t_us - since) & _T_MASK) / 1e6
+        tol = self.tolerance
+        return Finding(
+            check=self.CHECK,
+            message=(
+                f"pressure at rest reads {rest:.2f} mmHg {at_rest_s:.1f} s after the pump "
+                f"stopped: beyond ±{tol.distance:g} mmHg of the self-test's zero for "
+                f"{self._lasting.elapsed_s(t_us) * 1000:.0f} ms (a drifting or moved "
+                "transducer, or pressure trapped in the duct); vent the line and run the "
+                "self-test, which checks and re-takes the zero"
+            ),
+            figures={
+                "rest_pressure_mmhg": round(rest, 2),
+                "at_rest_s": round(at_rest_s, 3),
+                "distance_mmhg": tol.distance,
+                "duration_s": tol.duration_s,
+                "sample_t_us": t_us,
+            },
+            first_t_us=first,
+        )
+
+
 @dataclass
 class PlausibilitySupervisor:
     """All plausibility checks on one rig, fed the board's samples and the pump's polls.
 
     `on_sample` returns the most important new finding of that sample (range, sample gap, stuck,
-    pressure model: a reading that is not a measurement makes the comparisons behind it moot);
-    every finding, including any other raised on the same sample, is kept in `findings` until
-    `reset`. The range and sample-gap checks run whether or not the pump runs (a dead transducer
-    or a failing link matters before a run starts); the other two only while it runs.
+    pressure model, rest zero: a reading that is not a measurement makes the comparisons behind
+    it moot); every finding, including any other raised on the same sample, is kept in `findings`
+    until `reset`. The range and sample-gap checks run whether or not the pump runs (a dead
+    transducer or a failing link matters before a run starts); stuck and pressure model only while
+    it runs; rest zero only while it is stopped.
     """
 
     settings: PlausibilitySettings = field(default_factory=PlausibilitySettings)
@@ -671,6 +778,11 @@ class PlausibilitySupervisor:
         self.sample_gap = SampleGapCheck(
             s.sample_gap_max_consecutive, s.sample_loss_fraction, sample_period_s=s.sample_period_s
         )
+        self.rest_zero = RestZeroCheck(
+            s.rest_zero_mmhg,
+            settle_s=s.rest_settle_time_constants * s.line_time_constant_s,
+            window_samples=round(s.rest_window_s / s.sample_period_s),
+        )
 
     def reset(self) -> None:
         """Called when a run starts or stops: every disagreement and learned value is forgotten."""
@@ -679,6 +791,7 @@ class PlausibilitySupervisor:
         self.sensor_stuck.reset()
         self.pressure_range.reset()
         self.sample_gap.reset()
+        self.rest_zero.reset()
         self.findings.clear()
 
     def on_sample(
@@ -688,16 +801,20 @@ class PlausibilitySupervisor:
         sample_counter: int,
         flow_ml_min: float,
         pump_running: bool,
+        *,
+        zero_trusted: bool,
     ) -> Finding | None:
+        """`zero_trusted`: the self-test has taken the zero and no fault has happened since."""
         # Every check sees every sample (their states must stay current); the first non-None in
         # priority order is returned.
         found = self.pressure_range.update(t_us, pressure_mmhg)
         gap = self.sample_gap.update(t_us, sample_counter)
         stuck = self.sensor_stuck.update(t_us, pressure_mmhg, pump_running)
         model = self.pressure_model.update(t_us, pressure_mmhg, flow_ml_min, pump_running)
-        if found is None and gap is None and stuck is None and model is None:
+        rest = self.rest_zero.update(t_us, pressure_mmhg, zero_trusted and not pump_running)
+        if found is None and gap is None and stuck is None and model is None and rest is None:
             return None
-        raised = [f for f in (found, gap, stuck, model) if f is not None]
+        raised = [f for f in (found, gap, stuck, model, rest) if f is not None]
         self.findings.extend(raised)
         return raised[0]
 

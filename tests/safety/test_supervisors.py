@@ -29,6 +29,7 @@ from rig.safety.supervisors import (
     PlausibilitySupervisor,
     PressureModelCheck,
     PressureRangeCheck,
+    RestZeroCheck,
     SampleGapCheck,
     StuckSensorCheck,
     Tolerance,
@@ -84,6 +85,8 @@ class WorldRig:
         """What the pump really does, when it does not do what it was told."""
         self.commanded_ul = 0.0
         self.reading_zero = False
+        self.zero_trusted = True
+        """The rig is READY or ACTIVE: the self-test's zero holds."""
         self.samples = 0
         self.found: list[tuple[int, Finding]] = []
         """(board time of the sample or poll that returned it, the finding)."""
@@ -152,7 +155,9 @@ class WorldRig:
         return [f for _, f in self.found[before:]]
 
     def _sample(self, t_us: int, pressure: float, counter: int, flow: float) -> None:
-        found = self.supervisor.on_sample(t_us, pressure, counter, flow, self.running)
+        found = self.supervisor.on_sample(
+            t_us, pressure, counter, flow, self.running, zero_trusted=self.zero_trusted
+        )
         if found is not None:
             self.found.append((t_us, found))
 
@@ -296,7 +301,12 @@ async def _run_plant(
         plant.controller.on_sample(t_us, pressure, plant.clock.monotonic(), sample_counter)
         controller = plant.controller
         supervisor.on_sample(
-            t_us, pressure, sample_counter, controller.applied_flow_ml_min, controller.pump_running
+            t_us,
+            pressure,
+            sample_counter,
+            controller.applied_flow_ml_min,
+            controller.pump_running,
+            zero_trusted=True,
         )
         if index % 10 == 0:
             await controller.actuate_once(plant.read_dispensed_ml)
@@ -780,15 +790,181 @@ def test_sample_gap_fires_when_the_board_drops_samples_in_a_stall() -> None:
     assert finding.first_t_us == last_us + PERIOD_US
 
 
+# ---- rest zero: the reading with the pump stopped and the line settled ------------------------------
+
+REST_SETTLE_S = DEFAULTS.rest_settle_time_constants * DEFAULTS.line_time_constant_s
+REST_WINDOW_SAMPLES = round(DEFAULTS.rest_window_s / PERIOD_S)
+
+
+@pytest.mark.hazard("H13")
+def test_rest_zero_finds_a_drift_during_a_run_once_the_pump_stops(
+    hazard_evidence: HazardEvidence,
+) -> None:
+    # The transducer drifts 0.1 mmHg/s through a minute of irrigation: the pressure model takes
+    # the 6 mmHg for a slow change of resistance, as it must for a real one.
+    rig = WorldRig(board=True, seed=30)
+    assert rig.device is not None
+    rig.command(1.0)
+    assert rig.run(2.0) == []
+    rig.device.pressure_offset_drift_mmhg_per_s = 0.1
+    assert rig.run(60.0) == []
+    rig.command(0.0)
+    stopped_us = rig.t_us
+    rig.run(6.0)
+    t_us, finding = only(rig.found, "rest_zero")
+    # Settled, the first full window is already off; it stays off for the duration.
+    first_possible_us = stopped_us + round((REST_SETTLE_S + DEFAULTS.rest_window_s) * 1e6)
+    assert first_possible_us <= finding.first_t_us <= first_possible_us + 2 * PERIOD_US
+    assert t_us - finding.first_t_us == DEFAULTS.rest_zero_mmhg.duration_us
+    rest = finding.figures["rest_pressure_mmhg"]
+    assert isinstance(rest, float) and 6.0 < rest < 7.0
+    assert "trapped" in finding.message and "self-test" in finding.message
+    hazard_evidence.detection_ms((t_us - stopped_us) / 1000)
+
+
+def test_rest_zero_finds_a_drift_while_the_rig_waits() -> None:
+    rig = WorldRig(board=True, seed=31)
+    assert rig.device is not None
+    assert rig.run(REST_SETTLE_S + 2.0) == []
+    rig.device.pressure_offset_drift_mmhg_per_s = 0.5
+    drift_start_us = rig.t_us
+    rig.run(15.0)
+    t_us, _ = only(rig.found, "rest_zero")
+    # The offset passes 5 mmHg after 10 s; the window's mean half a window later; then 1 s.
+    expected_us = drift_start_us + round((10.0 + DEFAULTS.rest_window_s / 2 + 1.0) * 1e6)
+    assert abs(t_us - expected_us) < 100_000
+
+
+def test_rest_zero_is_quiet_while_the_line_drains_and_for_minutes_at_rest() -> None:
+    rig = WorldRig(seed=32)
+    rig.command(3.0)
+    assert rig.run(5.0) == []
+    rig.command(0.0)
+    assert rig.run(600.0) == []
+    rest = rig.supervisor.rest_zero.rest_mmhg
+    assert rest is not None and abs(rest) < 0.1
+
+
+def test_rest_zero_is_off_when_the_zero_is_not_trusted() -> None:
+    rig = WorldRig(seed=33)
+    rig.zero_trusted = False  # offline, in self-test or in a fault
+    rig.world.occlude(ramp_s=0.0)
+    rig.command(1.0)
+    rig.run(1.0)
+    rig.command(0.0)
+    rig.found.clear()
+    assert rig.run(10.0) == []
+    assert rig.supervisor.rest_zero.rest_mmhg is None
+
+
+def test_rest_zero_finds_pressure_trapped_by_an_occlusion() -> None:
+    rig = WorldRig(seed=34)
+    rig.command(1.0)
+    assert rig.run(2.0) == []
+    rig.world.occlude(ramp_s=0.0)
+    rig.run(0.5)  # 50 mmHg/s: the pressure model fires; the resistance stops would have first
+    rig.command(0.0)
+    rig.found.clear()
+    rig.run(REST_SETTLE_S + 2.0)
+    _, finding = only(rig.found, "rest_zero")
+    rest = finding.figures["rest_pressure_mmhg"]
+    assert isinstance(rest, float) and rest > 20.0
+
+
+def _rest_check(
+    distance_mmhg: float = 5.0, duration_s: float = 0.01, settle_s: float = 0.1, window: int = 5
+) -> RestZeroCheck:
+    return RestZeroCheck(
+        Tolerance(distance=distance_mmhg, duration_s=duration_s),
+        settle_s=settle_s,
+        window_samples=window,
+    )
+
+
+def _feed_rest(check: RestZeroCheck, readings: list[float], at_rest: bool = True) -> list[int]:
+    return [
+        i
+        for i, reading in enumerate(readings)
+        if check.update(T0_US + i * PERIOD_US, reading, at_rest) is not None
+    ]
+
+
+# settle 0.1 s = 50 samples; then a window of 5; then 0.01 s = 5 samples of lasting.
+REST_FIRST = 50 + 4 + 5
+
+
+@pytest.mark.parametrize("sign", [1.0, -1.0])
+def test_rest_zero_both_sides_of_the_distance(sign: float) -> None:
+    assert _feed_rest(_rest_check(), [sign * 5.0] * 200) == []
+    assert _feed_rest(_rest_check(), [sign * 5.01] * 200) == [REST_FIRST]
+
+
+def test_rest_zero_distance_applies_to_the_window_mean_not_to_one_reading() -> None:
+    # One reading in five at 25.04, the rest at 0: the mean is 5.008, just over.
+    assert _feed_rest(_rest_check(), [25.04, 0.0, 0.0, 0.0, 0.0] * 40) == [REST_FIRST]
+    assert _feed_rest(_rest_check(), [24.96, 0.0, 0.0, 0.0, 0.0] * 40) == []
+
+
+def test_rest_zero_both_sides_of_the_settle_time() -> None:
+    # With a window of one and no duration, the first counted sample that is off fires: the
+    # settle time of 0.1 s ends exactly at sample 50, which counts; sample 49 does not.
+    def check() -> RestZeroCheck:
+        return _rest_check(duration_s=0.0, window=1)
+
+    assert _feed_rest(check(), [0.0] * 50 + [6.0] + [0.0] * 10) == [50]
+    assert _feed_rest(check(), [6.0] * 50 + [0.0] * 10) == []
+
+
+def test_rest_zero_both_sides_of_the_duration() -> None:
+    settled = [0.0] * 55
+    # 5 samples off (8 ms) then back: no finding.
+    check = _rest_check(window=1)
+    assert _feed_rest(check, settled + [6.0] * 5 + [0.0] * 10) == []
+    check = _rest_check(window=1)
+    assert _feed_rest(check, settled + [6.0] * 6 + [0.0] * 10) == [55 + 5]
+
+
+def test_rest_zero_fires_once_per_disagreement_and_again_after_it_ends() -> None:
+    check = _rest_check(window=1)
+    off = [6.0] * 20
+    assert _feed_rest(check, [0.0] * 50 + off + [0.0] * 3 + off) == [55, 50 + 20 + 3 + 5]
+
+
+def test_rest_zero_a_run_or_a_lost_zero_starts_the_rest_over() -> None:
+    check = _rest_check()
+    assert _feed_rest(check, [6.0] * 55) == []
+    assert check.update(T0_US + 55 * PERIOD_US, 6.0, False) is None
+    assert check.rest_mmhg is None
+    # After the interruption the settle time runs again from its first sample.
+    found = [
+        i for i in range(56, 300) if check.update(T0_US + i * PERIOD_US, 6.0, True) is not None
+    ]
+    assert found == [56 + REST_FIRST]
+
+
+def test_rest_zero_a_nan_reading_starts_the_rest_over() -> None:
+    check = _rest_check()
+    assert _feed_rest(check, [6.0] * 58 + [math.nan] + [6.0] * 10) == []
+
+
+def test_rest_zero_window_mean_is_exact_over_hours() -> None:
+    check = _rest_check(settle_s=0.0, window=250)
+    for i in range(500 * 3600):
+        check.update(T0_US + i * PERIOD_US, 0.01 * (i % 3), True)
+    # The last 250 readings: 0.00, 0.01, 0.02 repeating, starting where i = 1799750 (i % 3 == 2).
+    codes = [(1_799_750 + k) % 3 for k in range(250)]
+    assert check.rest_mmhg == sum(codes) / 250 / 100
+
+
 # ---- the aggregate ----------------------------------------------------------------------------------
 
 
 def test_supervisor_returns_the_most_important_finding_and_keeps_all() -> None:
     supervisor = PlausibilitySupervisor()
-    assert supervisor.on_sample(T0_US, 400.0, 0, 0.0, False) is None
-    assert supervisor.on_sample(T0_US + PERIOD_US, 400.0, 1, 0.0, False) is None
+    assert supervisor.on_sample(T0_US, 400.0, 0, 0.0, False, zero_trusted=True) is None
+    assert supervisor.on_sample(T0_US + PERIOD_US, 400.0, 1, 0.0, False, zero_trusted=True) is None
     # The third out-of-range reading arrives after 11 lost samples: both fire on this sample.
-    finding = supervisor.on_sample(T0_US + 13 * PERIOD_US, 400.0, 13, 0.0, False)
+    finding = supervisor.on_sample(T0_US + 13 * PERIOD_US, 400.0, 13, 0.0, False, zero_trusted=True)
     assert finding is not None and finding.check == "pressure_range"
     assert [f.check for f in supervisor.findings] == ["pressure_range", "sample_gap"]
     dispensed = supervisor.on_dispensed(T0_US, 100.0, 0.0)
@@ -797,7 +973,10 @@ def test_supervisor_returns_the_most_important_finding_and_keeps_all() -> None:
     assert dispensed is not None and supervisor.findings[-1] is dispensed
     supervisor.reset()
     assert supervisor.findings == []
-    assert supervisor.on_sample(T0_US + 14 * PERIOD_US, 400.0, 14, 0.0, False) is None
+    assert (
+        supervisor.on_sample(T0_US + 14 * PERIOD_US, 400.0, 14, 0.0, False, zero_trusted=True)
+        is None
+    )
 
 
 def test_reset_forgets_the_learned_resistance() -> None:
@@ -819,6 +998,8 @@ def test_reset_forgets_the_learned_resistance() -> None:
         (lambda: PlausibilitySettings(line_time_constant_s=0.0), "line_time_constant_s"),
         (lambda: PlausibilitySettings(transducer_min_mmhg=300.0), "transducer_min_mmhg"),
         (lambda: PlausibilitySettings(sample_gap_max_consecutive=-1), "sample_gap_max"),
+        (lambda: PlausibilitySettings(rest_window_s=0.0), "rest_window_s"),
+        (lambda: PlausibilitySettings(rest_settle_time_constants=-1.0), "rest_settle"),
         (
             lambda: PlausibilitySettings(sample_loss_fraction=Tolerance(1.0, 1.0)),
             "sample_loss_fraction",

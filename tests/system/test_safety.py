@@ -5,6 +5,7 @@ Real processes, a real broker, the real wire protocols; faults injected in the s
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
 from collections.abc import AsyncIterator
@@ -192,6 +193,32 @@ async def test_a_stuck_pressure_sensor_stops_the_pump(rig: RigUnderTest) -> None
     assert (await rig.wait_sim(lambda s: not s["pump"]["running"], 1.0))["pump"][
         "last_stop_reason"
     ] == "command"
+
+
+@pytest.mark.hazard("H13")
+async def test_a_transducer_drifting_at_rest_faults_the_rig_and_fluid_is_refused(
+    rig: RigUnderTest, hazard_evidence: HazardEvidence
+) -> None:
+    await rig.irrigate_steadily(1.0, settle_s=0.3)
+    assert (await rig.command({"op": "fluid.stop"}))["ok"]
+    settle_s = 10 * rig.rig.profile.fluid.line_time_constant_ms / 1000.0
+    await asyncio.sleep(settle_s + 0.5)  # the line has drained and the rest check is armed
+    rig.drain_events()
+    drift_mmhg_per_s = 2.0
+    await rig.sim("sensor_fault", drift_mmhg_per_s=drift_mmhg_per_s)
+    tolerance_mmhg = rig.rig.profile.fluid.pressure_zero_tolerance_mmhg
+    crossed_s = time.monotonic() + tolerance_mmhg / drift_mmhg_per_s
+    stop = await rig.next_event(lambda e: e.get("kind") == "stop", 10.0)
+    assert stop["cause"] == "plausibility" and stop["figures"]["check"] == "rest_zero"
+    assert stop["latched"]
+    assert stop["figures"]["rest_pressure_mmhg"] > tolerance_mmhg
+    # On the simulator the board's clock is the host's CLOCK_MONOTONIC.
+    detected_after_s = stop["figures"]["sample_t_us"] / 1e6 - crossed_s
+    hazard_evidence.detection_ms(detected_after_s * 1000)
+    assert 0.0 < detected_after_s < 2.0
+    reply = await rig.command({"op": "fluid.irrigate", "flow_ml_min": 1.0})
+    assert not reply["ok"] and reply["error"]["code"] == "denied"
+    assert not (await rig.sim("state"))["pump"]["running"]
 
 
 @pytest.mark.hazard("H14")
