@@ -19,10 +19,13 @@ guess about the real pump, to be checked against one on the bench):
   without reply. On the timeout the pump stops, raises alarm ``T`` and stays in safe mode. It
   fires whether or not the motor runs, once per silence.
 - ``STP`` stops at once with prompt ``S`` (a real pump first pauses, prompt ``P``; not modelled).
-- ``RAT`` is accepted while running and takes effect at once (UNVERIFIED: some firmware may want
-  ``RAT C``). ``DIA`` while running is ``NA``. ``DIR`` is accepted while running.
-- ``DIA`` picks the volume units as the manual describes (UNVERIFIED): up to 14.0 mm uL, above
-  it mL. ``VOL UL|ML`` overrides them.
+- ``RAT`` is accepted while running and takes effect at once. The NE-500/NE-1000-series manual
+  (publication 1200-02, firmware V3.919, section 5.4.1) says so for simple programs, and that the
+  rate's units cannot change while pumping (not modelled: the driver always sends mL/min).
+  ``DIA`` while running is ``NA``. ``DIR`` is accepted while running; the same section allows it
+  only with a target volume of 0 (not modelled: the driver changes direction stopped).
+- ``DIA`` picks the volume units as that manual's quick start gives them: up to 14.00 mm uL,
+  above it mL. ``VOL UL|ML`` overrides them.
 - The target volume (``VOL`` > 0) counts from each ``RUN``.
 - Rate limits come from a plunger speed range (`MIN_PLUNGER_MM_MIN`..`MAX_PLUNGER_MM_MIN`), a
   model assumption; ``OOR`` outside it. Diameter range 0.1..50.0 mm.
