@@ -386,6 +386,34 @@ _BOUNDS: Final[tuple[Bound, ...]] = (
         1000,
     ),
     Bound(
+        "fluid.nominal_resistance_mmhg_min_per_ml",
+        "mmHg·min/mL",
+        17.0,
+        f"{_BENCH}: tubing plus a nominal duct phantom; the plausibility line model predicts "
+        "pressure with it until it has learned the duct's own (simulator: tip 15 + tubing 2)",
+        maximum=100,
+        above=0,
+    ),
+    Bound(
+        "fluid.line_model_tolerance_mmhg",
+        "mmHg",
+        3.0,
+        "engineering choice: measured pressure may differ from the line model's by this much "
+        "(15 sigma of 0.2 mmHg noise; below the 5.1 mmHg a stalled pump leaves at 0.3 mL/min); "
+        f"{_BENCH} on a real duct, whose resistance wanders",
+        1,
+        20,
+    ),
+    Bound(
+        "fluid.line_model_tolerance_ms",
+        "ms",
+        300.0,
+        "engineering choice: the line model's disagreement must last this long (longer than "
+        "the tubing-drop transient of a flow step, 210 ms at 0 -> 3 mL/min)",
+        50,
+        2000,
+    ),
+    Bound(
         "fluid.pressure_zero_tolerance_mmhg",
         "mmHg",
         5.0,
@@ -814,6 +842,9 @@ class FluidLoopConfig(_Model):
     pump_poll_hz: float = _default("fluid.pump_poll_hz")
     rate_update_min_interval_ms: float = _default("fluid.rate_update_min_interval_ms")
     loop_stall_timeout_ms: float = _default("fluid.loop_stall_timeout_ms")
+    nominal_resistance_mmhg_min_per_ml: float = _default("fluid.nominal_resistance_mmhg_min_per_ml")
+    line_model_tolerance_mmhg: float = _default("fluid.line_model_tolerance_mmhg")
+    line_model_tolerance_ms: float = _default("fluid.line_model_tolerance_ms")
     pressure_zero_tolerance_mmhg: float = _default("fluid.pressure_zero_tolerance_mmhg")
     prime_volume_ul: float = _default("fluid.prime_volume_ul")
     prime_rate_ml_min: float = _default("fluid.prime_rate_ml_min")
@@ -870,6 +901,19 @@ class RigProfile(_Model):
                     self.fluid.prime_rate_ml_min,
                     "must not exceed limits.max_flow_ml_min "
                     f"({format_number(self.limits.max_flow_ml_min)} mL/min)",
+                )
+            )
+        if (
+            self.fluid.nominal_resistance_mmhg_min_per_ml
+            >= self.limits.max_resistance_mmhg_min_per_ml
+        ):
+            p.append(
+                Problem(
+                    "fluid.nominal_resistance_mmhg_min_per_ml",
+                    self.fluid.nominal_resistance_mmhg_min_per_ml,
+                    "must be below limits.max_resistance_mmhg_min_per_ml "
+                    f"({format_number(self.limits.max_resistance_mmhg_min_per_ml)}): a nominal "
+                    "duct is not one the resistance stop stops on",
                 )
             )
         if self.simulator is None:

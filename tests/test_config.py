@@ -327,6 +327,11 @@ CROSS_FIELD_CASES = [
         "fluid.prime_rate_ml_min",
         "must not exceed limits.max_flow_ml_min (3 mL/min)",
     ),
+    (
+        {"fluid.nominal_resistance_mmhg_min_per_ml": 40.0},
+        "fluid.nominal_resistance_mmhg_min_per_ml",
+        "must be below limits.max_resistance_mmhg_min_per_ml (40)",
+    ),
     ({"broker.username": "u"}, "broker.username", "not used with private = true"),
 ]
 

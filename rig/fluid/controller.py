@@ -115,6 +115,21 @@ class Setpoint:
 STOPPED = Setpoint(FluidMode.STOPPED)
 
 
+def plausibility_settings(loop: FluidLoopConfig) -> PlausibilitySettings:
+    """The supervisors' tolerances, with what the profile sets taken from it."""
+    return PlausibilitySettings(
+        line_time_constant_s=loop.line_time_constant_ms / 1000.0,
+        nominal_resistance_mmhg_min_per_ml=loop.nominal_resistance_mmhg_min_per_ml,
+        pressure_model_mmhg=Tolerance(
+            loop.line_model_tolerance_mmhg, loop.line_model_tolerance_ms / 1000.0
+        ),
+        # The zero must hold at every rest within the tolerance the self-test took it to.
+        rest_zero_mmhg=Tolerance(
+            loop.pressure_zero_tolerance_mmhg, PlausibilitySettings.rest_zero_mmhg.duration_s
+        ),
+    )
+
+
 class FluidController:
     def __init__(
         self,
@@ -164,17 +179,7 @@ class FluidController:
         self.polling_paused = False
         """Set by the self-test while it lets the pump's safe-mode timeout run out."""
         self.last_stop: StopEvent | None = None
-        self._plausibility = PlausibilitySupervisor(
-            plausibility
-            or PlausibilitySettings(
-                # The zero must hold at every rest within the tolerance the self-test took it to.
-                rest_zero_mmhg=Tolerance(
-                    loop.pressure_zero_tolerance_mmhg,
-                    PlausibilitySettings.rest_zero_mmhg.duration_s,
-                ),
-                line_time_constant_s=loop.line_time_constant_ms / 1000.0,
-            )
-        )
+        self._plausibility = PlausibilitySupervisor(plausibility or plausibility_settings(loop))
         self._stopped_at_s: float | None = None
         interlock.add_stop_listener(self._on_stop)
         interlock.fluid_facts = self.fluid_facts

@@ -76,8 +76,8 @@ class PlausibilitySettings:
     """Every tolerance of the plausibility checks, with its default and the reason for it.
 
     Field names carry the unit of the distance (`_mmhg`, `_ul`, `_fraction`). The defaults are the
-    simulator's rig (docs/simulator.md); the fluid controller takes the line time constant and the
-    rest-zero distance from the profile, the others are not profile fields yet.
+    simulator's rig (docs/simulator.md); `rig.fluid.controller.plausibility_settings` replaces
+    those the profile sets (the line time constant and model, the rest-zero distance).
     """
 
     sample_period_s: float = 0.002

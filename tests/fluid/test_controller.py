@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from rig.config import LimitsConfig
+from rig.config import FluidLoopConfig, LimitsConfig
 from rig.fluid.controller import CommandRejectedError, FluidMode
 from rig.fluid.events import StopCause
 from rig.safety.interlock import InterlockDeniedError
@@ -218,3 +218,35 @@ async def test_relief_withdraw_after_a_pressure_stop_when_configured() -> None:
     assert plant.events
     tail = plant.pump.calls[plant.pump.calls.index("stop_nowait") :]
     assert tail[:5] == ["stop_nowait", "dir WITHDRAW", "rate 1.000", "volume 5", "run"]
+
+
+async def test_the_profile_sets_the_line_models_nominal_and_its_tolerances() -> None:
+    # The plant's line is 17 mmHg·min/mL; a profile whose nominal says 25 expects 8 mmHg more at
+    # 1 mL/min than it gets, and the line model never agrees long enough to learn better.
+    nominal = 25.0
+    plant = Plant(loop=FluidLoopConfig(nominal_resistance_mmhg_min_per_ml=nominal))
+    plant.controller.irrigate(1.0)
+    await plant.run_for(2.0)
+    assert [(e.cause, e.figures.get("check")) for e in plant.events] == [
+        (StopCause.PLAUSIBILITY, "pressure_model")
+    ]
+    # A wider distance accepts the same line.
+    plant = Plant(
+        loop=FluidLoopConfig(
+            nominal_resistance_mmhg_min_per_ml=nominal, line_model_tolerance_mmhg=10.0
+        )
+    )
+    plant.controller.irrigate(1.0)
+    await plant.run_for(3.0)
+    assert plant.events == []
+    # A longer duration lets it run longer before the same finding.
+    plant = Plant(
+        loop=FluidLoopConfig(
+            nominal_resistance_mmhg_min_per_ml=nominal, line_model_tolerance_ms=1500.0
+        )
+    )
+    plant.controller.irrigate(1.0)
+    await plant.run_for(1.5)
+    assert plant.events == []
+    await plant.run_for(1.5)
+    assert [e.figures.get("check") for e in plant.events] == ["pressure_model"]
