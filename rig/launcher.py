@@ -13,21 +13,28 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import os
 import signal
 import sys
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from aiomqtt import MqttError
+
+from drivers.transport.mqtt import JsonObject, MqttEndpoint
 from rig.api.roles import (
+    Role,
     ServiceUser,
     broker_acl,
     load_credentials,
     new_credentials,
     save_credentials,
 )
+from rig.api.topics import RigTopics
 from rig.broker import PrivateBroker
 from rig.config import RigProfile
 from rig.runtime import RunningRig
@@ -182,9 +189,10 @@ async def run_sim(profile_path: Path, profile: RigProfile) -> int:
         f"  devices  {rig.link_dir / 'pump'}  {rig.link_dir / 'board'}\n"
         f"  logs     {rig.run_dir}\n"
         "In another terminal:  rig status  |  rig fluid prime  |  rig fluid irrigate --flow-ml-min 1.0  |  rig watch\n"
-        "Ctrl-C stops the rig (pump first).",
+        "Ctrl-C stops the rig (pump first). The rig's states follow here; fluid waits for ready.",
         flush=True,
     )
+    follower = asyncio.create_task(_print_state_changes(rig))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -204,9 +212,46 @@ async def run_sim(profile_path: Path, profile: RigProfile) -> int:
                 async with asyncio.timeout(0.5):
                     await stop.wait()
     finally:
+        follower.cancel()
+        await asyncio.gather(follower, return_exceptions=True)
         await rig.stop()
         RunningRig.clear(os.getpid())
     return exit_code
+
+
+def describe_state(state: JsonObject) -> str:
+    """One line for a state change: the state, and the fault's cause and message if latched."""
+    if not state.get("online"):
+        return "daemon offline"
+    line = str(state.get("state"))
+    fault = state.get("fault")
+    if fault is not None:
+        line += f": {fault.get('cause')}: {fault.get('message')} (reset with `rig fault reset`)"
+    return line
+
+
+async def _print_state_changes(rig: SimRig) -> None:
+    """Follow the retained state as an observer and print each change, so that whoever started
+    `rig sim` sees the self-test end (and any fault) without polling `rig status`."""
+    username, password = rig.credentials_of(Role.OBSERVER)
+    topic = RigTopics(rig.profile.rig_id).state
+    last = ""
+    while True:
+        try:
+            async with MqttEndpoint(
+                rig.broker_host, rig.broker_port, username=username, password=password
+            ) as mqtt:
+                states = await mqtt.subscribe(topic)
+                while True:
+                    message = await states.get()
+                    line = describe_state(json.loads(message.payload or b"{}"))
+                    if line != last:
+                        last = line
+                        print(f"{time.strftime('%H:%M:%S')}  rig {line}", flush=True)
+        except (MqttError, OSError, ValueError) as exc:
+            # The broker is ours and outlives this task; a lost connection is retried quietly.
+            log.debug("state follower: %s", exc)
+            await asyncio.sleep(1.0)
 
 
 async def _spawn(argv: list[str], log_path: Path) -> asyncio.subprocess.Process:

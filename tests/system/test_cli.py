@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -68,3 +69,45 @@ async def test_cli_status_shows_a_killed_daemon_offline_by_its_last_will(rig: Ri
     assert code == 3 and "OFFLINE" in out
     code, _, err = await _rig_cli(rig, "fluid", "stop", "--timeout", "0.5")
     assert code == 3 and "daemon" in err
+
+
+async def test_rig_sim_says_when_the_rig_is_ready_serves_the_cli_and_stops_on_ctrl_c(
+    tmp_path: Path,
+) -> None:
+    """The README's first command, as a user runs it: `rig sim` in one terminal, `rig status` in
+    another, found through the runtime directory, then Ctrl-C."""
+    env = dict(os.environ, RIG_RUNTIME_DIR=str(tmp_path / "runtime"))
+    sim = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "rig.cli.main",
+        "sim",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+        env=env,
+    )
+    assert sim.stdout is not None
+    lines: list[str] = []
+    try:
+        async with asyncio.timeout(30):
+            while not any(line.split()[1:3] == ["rig", "ready"] for line in lines[-1:]):
+                line = (await sim.stdout.readline()).decode()
+                assert line, "rig sim exited:\n" + "".join(lines)
+                lines.append(line)
+        status = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "rig.cli.main",
+            "status",
+            stdout=asyncio.subprocess.PIPE,
+            env=env,
+        )
+        out, _ = await status.communicate()
+        assert status.returncode == 0 and "state    ready" in out.decode(), out.decode()
+    finally:
+        sim.send_signal(signal.SIGINT)
+        async with asyncio.timeout(15):
+            rest, _ = await sim.communicate()
+    assert sim.returncode == 0, "".join(lines) + rest.decode()
+    states = [line.split()[2] for line in lines if line[2:3] == ":" and " rig " in line]
+    assert states[-2:] == ["self_test", "ready"], lines
