@@ -674,7 +674,8 @@ class RestZeroCheck:
         self._lasting = _Lasting(tolerance.duration_us)
         # Readings as the board's 0.01 mmHg counts, so the window's running sum is exact over
         # hours at rest.
-        self._window: deque[int] = deque(maxlen=max(window_samples, 1))
+        self._size = max(window_samples, 1)
+        self._window: deque[int] = deque(maxlen=self._size)
         self._sum_cmmhg = 0
         self._rest_since_us: int | None = None
         self._settled = False
@@ -689,10 +690,9 @@ class RestZeroCheck:
     @property
     def rest_mmhg(self) -> float | None:
         """The settled reading at rest (the window's mean), None while the line settles."""
-        window = self._window
-        if len(window) < (window.maxlen or 1):
+        if len(self._window) < self._size:
             return None
-        return self._sum_cmmhg / len(window) / 100
+        return self._sum_cmmhg / self._size / 100
 
     def update(self, t_us: int, pressure_mmhg: float, at_rest: bool) -> Finding | None:
         if not at_rest or not math.isfinite(pressure_mmhg):
@@ -707,19 +707,19 @@ class RestZeroCheck:
                 return None
             self._settled = True
         window = self._window
-        if len(window) == window.maxlen:
+        if len(window) == self._size:
             self._sum_cmmhg -= window[0]
         code = round(pressure_mmhg * 100)
         window.append(code)
         self._sum_cmmhg += code
-        if len(window) < (window.maxlen or 1):
+        if len(window) < self._size:
             return None
-        off = abs(self._sum_cmmhg) > self._distance_cmmhg * len(window)
+        off = abs(self._sum_cmmhg) > self._distance_cmmhg * self._size
         if not self._lasting.update(off, t_us):
             return None
         first = self._lasting.first_t_us
         assert first is not None
-        rest = self._sum_cmmhg / len(window) / 100
+        rest = self._sum_cmmhg / self._size / 100
         at_rest_s = ((t_us - since) & _T_MASK) / 1e6
         tol = self.tolerance
         return Finding(

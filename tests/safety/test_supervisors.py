@@ -907,12 +907,21 @@ def test_rest_zero_distance_applies_to_the_window_mean_not_to_one_reading() -> N
 
 def test_rest_zero_both_sides_of_the_settle_time() -> None:
     # With a window of one and no duration, the first counted sample that is off fires: the
-    # settle time of 0.1 s ends exactly at sample 50, which counts; sample 49 does not.
+    # default settle time of 3 s ends exactly at sample 1500, which counts; sample 1499 does not.
     def check() -> RestZeroCheck:
-        return _rest_check(duration_s=0.0, window=1)
+        return _rest_check(duration_s=0.0, settle_s=REST_SETTLE_S, window=1)
 
-    assert _feed_rest(check(), [0.0] * 50 + [6.0] + [0.0] * 10) == [50]
-    assert _feed_rest(check(), [6.0] * 50 + [0.0] * 10) == []
+    assert REST_SETTLE_S == 3.0
+    assert _feed_rest(check(), [0.0] * 1500 + [6.0] + [0.0] * 10) == [1500]
+    assert _feed_rest(check(), [6.0] * 1500 + [0.0] * 10) == []
+
+
+def test_rest_zero_stays_settled_across_the_board_clock_wrap() -> None:
+    # A rest longer than the u32 microsecond clock's 71.6 min: once settled, it stays settled.
+    check = _rest_check(duration_s=0.0, window=1)
+    assert check.update(0, 0.0, True) is None
+    assert check.update(200_000, 0.0, True) is None  # settled
+    assert check.update(2**32 + 10_000, 6.0, True) is not None
 
 
 def test_rest_zero_both_sides_of_the_duration() -> None:
@@ -940,6 +949,39 @@ def test_rest_zero_a_run_or_a_lost_zero_starts_the_rest_over() -> None:
         i for i in range(56, 300) if check.update(T0_US + i * PERIOD_US, 6.0, True) is not None
     ]
     assert found == [56 + REST_FIRST]
+
+
+def test_rest_zero_reset_empties_the_window_sum() -> None:
+    check = _rest_check(window=5)
+    _feed_rest(check, [6.0] * 60)
+    check.reset()
+    # Exactly at the distance after the reset: a sum left over would push the mean over it.
+    assert _feed_rest(check, [5.0] * 200) == []
+
+
+def test_rest_zero_finding_says_what_was_read_how_long_and_what_to_do() -> None:
+    check = _rest_check(distance_mmhg=5.0, duration_s=0.01, settle_s=0.1, window=5)
+    found = [
+        f
+        for i, reading in enumerate([-7.25] * 100)
+        if (f := check.update(T0_US + i * PERIOD_US, reading, True)) is not None
+    ]
+    assert len(found) == 1
+    finding = found[0]
+    assert finding.check == "rest_zero"
+    assert finding.message == (
+        "pressure at rest reads -7.25 mmHg 0.1 s after the pump stopped: beyond ±5 mmHg of the "
+        "self-test's zero for 10 ms (a drifting or moved transducer, or pressure trapped in the "
+        "duct); vent the line and run the self-test, which checks and re-takes the zero"
+    )
+    assert finding.figures == {
+        "rest_pressure_mmhg": -7.25,
+        "at_rest_s": 0.118,
+        "distance_mmhg": 5.0,
+        "duration_s": 0.01,
+        "sample_t_us": T0_US + 59 * PERIOD_US,
+    }
+    assert finding.first_t_us == T0_US + 54 * PERIOD_US
 
 
 def test_rest_zero_a_nan_reading_starts_the_rest_over() -> None:
@@ -995,11 +1037,20 @@ def test_reset_forgets_the_learned_resistance() -> None:
     [
         (lambda: Tolerance(-1.0, 0.1), "Tolerance.distance"),
         (lambda: Tolerance(1.0, math.nan), "Tolerance.duration_s"),
-        (lambda: PlausibilitySettings(line_time_constant_s=0.0), "line_time_constant_s"),
+        (
+            lambda: PlausibilitySettings(line_time_constant_s=0.0),
+            r"PlausibilitySettings\.line_time_constant_s = 0\.0",
+        ),
         (lambda: PlausibilitySettings(transducer_min_mmhg=300.0), "transducer_min_mmhg"),
         (lambda: PlausibilitySettings(sample_gap_max_consecutive=-1), "sample_gap_max"),
-        (lambda: PlausibilitySettings(rest_window_s=0.0), "rest_window_s"),
-        (lambda: PlausibilitySettings(rest_settle_time_constants=-1.0), "rest_settle"),
+        (
+            lambda: PlausibilitySettings(rest_window_s=0.0),
+            r"PlausibilitySettings\.rest_window_s = 0\.0",
+        ),
+        (
+            lambda: PlausibilitySettings(rest_settle_time_constants=-1.0),
+            r"PlausibilitySettings\.rest_settle_time_constants = -1\.0",
+        ),
         (
             lambda: PlausibilitySettings(sample_loss_fraction=Tolerance(1.0, 1.0)),
             "sample_loss_fraction",
