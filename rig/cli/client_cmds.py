@@ -26,16 +26,16 @@ EXIT_NO_DAEMON = 3
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     status = subparsers.add_parser("status", help="the rig's state: mode, latched fault, devices")
-    _connection_options(status)
-    status.set_defaults(func=lambda a: _run(_status(a)))
+    connection_options(status)
+    status.set_defaults(func=lambda a: run_client(_status(a)))
 
     watch = subparsers.add_parser("watch", help="live fluid telemetry in the terminal")
-    _connection_options(watch)
+    connection_options(watch)
     watch.add_argument("--count", type=int, default=0, help="stop after N lines (0: until Ctrl-C)")
     watch.add_argument(
         "--hz", type=float, default=5.0, help="lines per second (telemetry comes at 50 Hz)"
     )
-    watch.set_defaults(func=lambda a: _run(_watch(a)))
+    watch.set_defaults(func=lambda a: run_client(_watch(a)))
 
     fluid = subparsers.add_parser("fluid", help="command the saline/contrast pump")
     fluid_sub = fluid.add_subparsers(dest="fluid_command", required=True, metavar="MODE")
@@ -51,19 +51,19 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     fluid_sub.add_parser("prime", help="fill the line at the profile's prime rate and volume")
     fluid_sub.add_parser("stop", help="stop the pump now")
     for sub in fluid_sub.choices.values():
-        _connection_options(sub)
-        sub.set_defaults(func=lambda a: _run(_fluid(a)))
+        connection_options(sub)
+        sub.set_defaults(func=lambda a: run_client(_fluid(a)))
 
     fault = subparsers.add_parser("fault", help="latched faults")
     fault_sub = fault.add_subparsers(dest="fault_command", required=True, metavar="ACTION")
     reset = fault_sub.add_parser(
         "reset", help="clear the latched fault; the rig comes back stopped at zero flow"
     )
-    _connection_options(reset)
-    reset.set_defaults(func=lambda a: _run(_request(a, {"op": "fault.reset"})))
+    connection_options(reset)
+    reset.set_defaults(func=lambda a: run_client(_request(a, {"op": "fault.reset"})))
 
 
-def _connection_options(parser: argparse.ArgumentParser) -> None:
+def connection_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--broker", help="HOST:PORT (default: the rig `rig sim` started, else the profile's)"
     )
@@ -87,7 +87,7 @@ def _connection_options(parser: argparse.ArgumentParser) -> None:
 
 
 @dataclass(frozen=True)
-class _Target:
+class Target:
     host: str
     port: int
     rig_id: str
@@ -110,7 +110,7 @@ class _Target:
         return RigTopics(self.rig_id).commands_for(self.role)
 
 
-def _target(args: argparse.Namespace) -> _Target:
+def target_of(args: argparse.Namespace) -> Target:
     running = RunningRig.load()
     host, port, rig_id = None, None, args.rig_id
     if args.broker:
@@ -142,19 +142,18 @@ def _target(args: argparse.Namespace) -> _Target:
         except (OSError, ValueError) as exc:
             raise SystemExit(f"cannot read credentials: {exc}") from None
         username = role.value
-    return _Target(host, port, rig_id, role, username, password, args.tls_ca)
+    return Target(host, port, rig_id, role, username, password, args.tls_ca)
 
 
-def _run(coroutine: Any) -> int:
+def run_client(coroutine: Any, *, peer: str = "the daemon") -> int:
+    """Run a client command; a silent `peer` or an unreachable broker is exit 3, explained."""
     try:
         result: int = asyncio.run(coroutine)
         return result
     except KeyboardInterrupt:
         return 0
     except RequestTimeoutError as exc:
-        print(
-            f"no answer from the daemon ({exc}); is the rig running? (`rig sim`)", file=sys.stderr
-        )
+        print(f"no answer from {peer} ({exc}); is the rig running? (`rig sim`)", file=sys.stderr)
         return EXIT_NO_DAEMON
     except OSError as exc:
         print(f"cannot reach the broker: {exc}; is the rig running? (`rig sim`)", file=sys.stderr)
@@ -162,7 +161,7 @@ def _run(coroutine: Any) -> int:
 
 
 async def _request(args: argparse.Namespace, command: JsonObject) -> int:
-    target = _target(args)
+    target = target_of(args)
     async with target.endpoint() as mqtt:
         reply = await mqtt.request(target.commands, command, timeout_s=args.timeout)
     if args.json:
@@ -205,7 +204,7 @@ async def _fluid(args: argparse.Namespace) -> int:
 
 async def _status(args: argparse.Namespace) -> int:
     """Read the retained state: any role may, and a dead daemon shows as its last will."""
-    target = _target(args)
+    target = target_of(args)
     async with target.endpoint() as mqtt:
         states = await mqtt.subscribe(RigTopics(target.rig_id).state)
         try:
@@ -240,7 +239,7 @@ async def _status(args: argparse.Namespace) -> int:
 
 
 async def _watch(args: argparse.Namespace) -> int:
-    target = _target(args)
+    target = target_of(args)
     topics = RigTopics(target.rig_id)
     min_interval_s = 1.0 / args.hz if args.hz > 0 else 0.0
     printed = 0

@@ -10,10 +10,26 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from rig.cli import bench_cmd, client_cmds, config_cmd, devices_cmd, run_cmds, safety_cmd
+from rig.cli import (
+    bench_cmd,
+    client_cmds,
+    config_cmd,
+    devices_cmd,
+    run_cmds,
+    safety_cmd,
+    simctl_cmd,
+)
 from rig.logs import configure_logging
 
-COMMAND_MODULES = [run_cmds, client_cmds, bench_cmd, config_cmd, devices_cmd, safety_cmd]
+COMMAND_MODULES = [
+    run_cmds,
+    client_cmds,
+    simctl_cmd,
+    bench_cmd,
+    config_cmd,
+    devices_cmd,
+    safety_cmd,
+]
 
 
 def build_parser() -> argparse.ArgumentParser:

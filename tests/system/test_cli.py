@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import sys
@@ -111,3 +112,22 @@ async def test_rig_sim_says_when_the_rig_is_ready_serves_the_cli_and_stops_on_ct
     assert sim.returncode == 0, "".join(lines) + rest.decode()
     states = [line.split()[2] for line in lines if line[2:3] == ":" and " rig " in line]
     assert states[-2:] == ["self_test", "ready"], lines
+
+
+async def test_cli_simctl_puts_the_tip_against_the_wall_and_the_rig_stops(
+    rig: RigUnderTest,
+) -> None:
+    await rig.irrigate_steadily(1.0, settle_s=0.3)
+    code, out, err = await _rig_cli(
+        rig, "simctl", "scenario", "tip_against_wall", "delay_s=0", "factor=12"
+    )
+    assert code == 0, err
+    assert json.loads(out) == {"scenario": "tip_against_wall"}
+    stop = await rig.next_event(lambda e: e.get("kind") == "stop", 3.0)
+    assert stop["cause"] in {"resistance_limit", "resistance_rise"} and stop["latched"]
+    code, out, _ = await _rig_cli(rig, "simctl", "state", "--json")
+    assert code == 0 and json.loads(out)["pump"]["running"] is False
+    code, _, err = await _rig_cli(rig, "simctl", "scenario", "no_such_thing")
+    assert code == 1 and "no_such_thing" in err
+    code, _, err = await _rig_cli(rig, "simctl", "unplug")
+    assert code == 2 and "needs its device" in err
