@@ -38,6 +38,10 @@ SETTLE_S = 1.2
 AFTER_STOP_S = 0.3
 
 
+class BenchError(RuntimeError):
+    """A trial that did not end in the stop it measures: what happened, and where the logs are."""
+
+
 def stop_floor_ms(profile: RigProfile) -> float:
     stop_bytes = Ne1000Codec(address=profile.devices.pump.address, safe_mode=True).encode(Stop())
     return (SAMPLE_PERIOD_S + wire_time_s(len(stop_bytes), profile.devices.pump.baudrate)) * 1000.0
@@ -64,7 +68,7 @@ class _Session:
     async def sim(self, op: str, **fields: Any) -> JsonObject:
         reply = await self.mqtt.request(self.sim_topic, {"op": op, **fields})
         if not reply.get("ok"):
-            raise RuntimeError(f"simulator refused {op}: {reply}")
+            raise BenchError(f"simulator refused {op}: {reply}")
         result: JsonObject = reply["result"]
         return result
 
@@ -74,7 +78,7 @@ class _Session:
             await self.until(lambda state: state["state"] == "ready")
             reply = await self.command({"op": "fluid.prime"})
             if not reply.get("ok"):
-                raise RuntimeError(f"prime refused: {reply}")
+                raise BenchError(f"prime refused: {reply}")
             await self.until(lambda state: state["primed"] and state["mode"] == "stopped")
 
     async def until(self, predicate: Callable[[JsonObject], bool]) -> JsonObject:
@@ -94,11 +98,24 @@ class _Session:
 
     async def next_stop(self, timeout_s: float) -> JsonObject:
         assert self.events is not None
-        async with asyncio.timeout(timeout_s):
-            while True:
-                event: JsonObject = json.loads((await self.events.get()).payload)
-                if event.get("kind") == "stop":
-                    return event
+        try:
+            async with asyncio.timeout(timeout_s):
+                while True:
+                    event: JsonObject = json.loads((await self.events.get()).payload)
+                    if event.get("kind") == "stop":
+                        return event
+        except TimeoutError:
+            raise BenchError(f"no stop within {timeout_s:g} s of the wall") from None
+
+    def stops_so_far(self) -> list[JsonObject]:
+        """The stop events queued until now (the rest are dropped): a trial starts clean."""
+        assert self.events is not None
+        stops = []
+        while not self.events.empty():
+            event: JsonObject = json.loads(self.events.get_nowait().payload)
+            if event.get("kind") == "stop":
+                stops.append(event)
+        return stops
 
 
 async def _trial(session: _Session, rng: random.Random) -> tuple[float, float, str]:
@@ -106,16 +123,18 @@ async def _trial(session: _Session, rng: random.Random) -> tuple[float, float, s
     await session.command({"op": "fault.reset"})
     reply = await session.command({"op": "fluid.irrigate", "flow_ml_min": FLOW_ML_MIN})
     if not reply.get("ok"):
-        raise RuntimeError(f"irrigate refused: {reply}")
+        raise BenchError(f"irrigate refused: {reply}")
     # Random phase against the sample clock and the pump polling, so the tails are honest.
     await asyncio.sleep(SETTLE_S + rng.uniform(0.0, 0.05))
-    assert session.events is not None
-    while not session.events.empty():
-        session.events.get_nowait()
+    # The fault reset and the restart are stops of their own (operator, none); anything latched
+    # while settling means the rig stopped before the wall came.
+    early = [stop for stop in session.stops_so_far() if stop.get("latched")]
+    if early:
+        raise BenchError(f"stopped before the wall for {early[0]['cause']}: {early[0]['message']}")
     await session.sim("scenario", name="tip_against_wall")
     stop = await session.next_stop(timeout_s=5.0)
     if stop["cause"] not in RESISTANCE_CAUSES:
-        raise RuntimeError(f"trial stopped for {stop['cause']}: {stop['message']}")
+        raise BenchError(f"stopped for {stop['cause']}: {stop['message']}")
     await asyncio.sleep(AFTER_STOP_S)
     volumes = await session.sim("volume_since", t_s=stop["trigger_sample_t_us"] / 1e6)
     return (
@@ -142,7 +161,12 @@ async def run_stop_latency(
             session.events = await mqtt.subscribe(session.topics.events)
             await session.ready()
             for index in range(trials):
-                latency_ms, bolus_ul, cause = await _trial(session, rng)
+                try:
+                    latency_ms, bolus_ul, cause = await _trial(session, rng)
+                except BenchError as exc:
+                    raise BenchError(
+                        f"trial {index + 1} of {trials}: {exc} (logs in {rig.run_dir})"
+                    ) from None
                 latencies.append(latency_ms)
                 boluses.append(bolus_ul)
                 causes[cause] = causes.get(cause, 0) + 1

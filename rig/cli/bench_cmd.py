@@ -8,7 +8,7 @@ import json
 import sys
 from pathlib import Path
 
-from rig.bench.stop_latency import run_stop_latency
+from rig.bench.stop_latency import BenchError, run_stop_latency
 from rig.config import DEFAULT_PROFILE, ProfileError, load_profile
 
 BENCHMARKS = ("stop-latency",)
@@ -32,9 +32,13 @@ def _bench(args: argparse.Namespace) -> int:
     except ProfileError as exc:
         print(f"{args.profile}:\n{exc}", file=sys.stderr)
         return 1
-    result = asyncio.run(
-        run_stop_latency(args.profile, profile, args.trials, progress=not args.json)
-    )
+    try:
+        result = asyncio.run(
+            run_stop_latency(args.profile, profile, args.trials, progress=not args.json)
+        )
+    except BenchError as exc:
+        print(f"rig bench {args.name}: {exc}", file=sys.stderr)
+        return 1
     if args.json:
         print(json.dumps(result))
     else:

@@ -309,6 +309,13 @@ class PressureModelCheck:
                 else -math.expm1(-dt_us / self._tau_us)
             )
         if flow != self._flow:
+            if self._flow < self._min_flow <= flow:
+                # A run starts: the model starts from the pressure the line holds now, not from
+                # its own idea of how the line drained since the last run (which it cannot know:
+                # a wall, an occlusion or a scenario cleared meanwhile changes the drain). Then
+                # it predicts the exact RC response from there; a pump that does not move is
+                # still found, as the line then drains while the model climbs.
+                self.flow_lag_ml_min = pressure_mmhg / self.resistance_mmhg_min_per_ml
             # Any change of the command restarts the steady clock: learning a resistance from a
             # line still filling or draining would learn the transient, not the duct.
             self._flow = flow
