@@ -293,6 +293,34 @@ def test_pressure_model_fires_when_the_pump_never_moves_from_a_pressurised_line(
     assert t_us - start_us < 0.5e6
 
 
+def _slow_model() -> PressureModelCheck:
+    return PressureModelCheck(
+        DEFAULTS.pressure_model_mmhg,
+        sample_period_s=PERIOD_S,
+        line_time_constant_s=0.3,
+        nominal_resistance_mmhg_min_per_ml=17.0,
+        min_flow_ml_min=0.1,
+        steady_after_s=0.9,
+        learn_window_s=1000.0,
+    )
+
+
+def test_pressure_model_anchors_a_run_starting_at_exactly_the_minimum_flow() -> None:
+    check = _slow_model()
+    check.update(T0_US, 10.0, 0.0, False)
+    check.update(T0_US + PERIOD_US, 10.0, 0.1, True)  # 0.1 mL/min is a run: anchored at 10 mmHg
+    assert check.predicted_mmhg == pytest.approx(10.0, abs=0.1)
+
+
+def test_pressure_model_does_not_re_anchor_a_run_that_changes_flow() -> None:
+    check = _slow_model()
+    _feed_model(check, [1.7] * 1000, flow_ml_min=0.1)  # a run at exactly the minimum flow
+    before = check.predicted_mmhg
+    check.update(T0_US + 1000 * PERIOD_US, 5.0, 0.2, True)
+    # The lag carries on from the running line; it does not jump to the reading.
+    assert check.predicted_mmhg == pytest.approx(before, abs=0.1)
+
+
 @pytest.mark.parametrize("flow_ml_min", [0.3, 1.0, 3.0])
 @pytest.mark.hazard("H22")
 def test_pressure_model_fires_when_the_line_comes_off_at_the_pump(
