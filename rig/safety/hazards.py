@@ -241,6 +241,13 @@ HAZARDS: tuple[Hazard, ...] = (
                 "PI with anti-windup under the cap",
                 "rig.fluid.controller:FluidController.target_flow_ml_min",
             ),
+            _c(
+                SUP,
+                "after a stop and an operator's reset, pressure still trapped in an occluded duct "
+                "is a latched fault once the line has had time to drain (rest_zero), so fluid is "
+                "not added on top of it",
+                "rig.safety.supervisors:RestZeroCheck",
+            ),
             _TRIP,
             _STOP_FRAME,
             _BOARD_CUTOFF,

@@ -926,6 +926,7 @@ def test_rest_zero_is_off_when_the_zero_is_not_trusted() -> None:
     assert rig.supervisor.rest_zero.rest_mmhg is None
 
 
+@pytest.mark.hazard("H01")
 def test_rest_zero_finds_pressure_trapped_by_an_occlusion() -> None:
     rig = WorldRig(seed=34)
     rig.command(1.0)
