@@ -219,7 +219,7 @@ async def run_sim(profile_path: Path, profile: RigProfile) -> int:
     return exit_code
 
 
-def describe_state(state: JsonObject) -> str:
+def _describe_state(state: JsonObject) -> str:
     """One line for a state change: the state, and the fault's cause and message if latched."""
     if not state.get("online"):
         return "daemon offline"
@@ -244,7 +244,7 @@ async def _print_state_changes(rig: SimRig) -> None:
                 states = await mqtt.subscribe(topic)
                 while True:
                     message = await states.get()
-                    line = describe_state(json.loads(message.payload or b"{}"))
+                    line = _describe_state(json.loads(message.payload or b"{}"))
                     if line != last:
                         last = line
                         print(f"{time.strftime('%H:%M:%S')}  rig {line}", flush=True)

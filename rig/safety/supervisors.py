@@ -725,8 +725,8 @@ class RestZeroCheck:
         if not self._lasting.update(off, t_us):
             return None
         first = self._lasting.first_t_us
-        assert first is not None
-        rest = self._sum_cmmhg / self._size / 100
+        rest = self.rest_mmhg
+        assert first is not None and rest is not None
         at_rest_s = ((t_us - since) & _T_MASK) / 1e6
         tol = self.tolerance
         return Finding(

@@ -220,33 +220,31 @@ async def test_relief_withdraw_after_a_pressure_stop_when_configured() -> None:
     assert tail[:5] == ["stop_nowait", "dir WITHDRAW", "rate 1.000", "volume 5", "run"]
 
 
+async def _irrigating(loop: FluidLoopConfig, seconds: float) -> Plant:
+    plant = Plant(loop=loop)
+    plant.controller.irrigate(1.0)
+    await plant.run_for(seconds)
+    return plant
+
+
 async def test_the_profile_sets_the_line_models_nominal_and_its_tolerances() -> None:
     # The plant's line is 17 mmHg·min/mL; a profile whose nominal says 25 expects 8 mmHg more at
     # 1 mL/min than it gets, and the line model never agrees long enough to learn better.
     nominal = 25.0
-    plant = Plant(loop=FluidLoopConfig(nominal_resistance_mmhg_min_per_ml=nominal))
-    plant.controller.irrigate(1.0)
-    await plant.run_for(2.0)
+    plant = await _irrigating(FluidLoopConfig(nominal_resistance_mmhg_min_per_ml=nominal), 2.0)
     assert [(e.cause, e.figures.get("check")) for e in plant.events] == [
         (StopCause.PLAUSIBILITY, "pressure_model")
     ]
     # A wider distance accepts the same line.
-    plant = Plant(
-        loop=FluidLoopConfig(
-            nominal_resistance_mmhg_min_per_ml=nominal, line_model_tolerance_mmhg=10.0
-        )
+    wide = FluidLoopConfig(
+        nominal_resistance_mmhg_min_per_ml=nominal, line_model_tolerance_mmhg=10.0
     )
-    plant.controller.irrigate(1.0)
-    await plant.run_for(3.0)
-    assert plant.events == []
+    assert (await _irrigating(wide, 3.0)).events == []
     # A longer duration lets it run longer before the same finding.
-    plant = Plant(
-        loop=FluidLoopConfig(
-            nominal_resistance_mmhg_min_per_ml=nominal, line_model_tolerance_ms=1500.0
-        )
+    slow = FluidLoopConfig(
+        nominal_resistance_mmhg_min_per_ml=nominal, line_model_tolerance_ms=1500.0
     )
-    plant.controller.irrigate(1.0)
-    await plant.run_for(1.5)
+    plant = await _irrigating(slow, 1.5)
     assert plant.events == []
     await plant.run_for(1.5)
     assert [e.figures.get("check") for e in plant.events] == ["pressure_model"]

@@ -16,22 +16,32 @@ from tests.system.harness import RigUnderTest
 pytestmark = [pytest.mark.system, pytest.mark.timeout(60)]
 
 
-async def _rig_cli(rig: RigUnderTest, *args: str) -> tuple[int, str, str]:
-    broker = f"{rig.rig.broker_host}:{rig.rig.broker_port}"
-    process = await asyncio.create_subprocess_exec(
+async def _spawn_rig(
+    *args: str, runtime_dir: Path, stderr: int = asyncio.subprocess.PIPE
+) -> asyncio.subprocess.Process:
+    """`rig ARGS` as its own process, with its own runtime directory (where `rig sim` notes the
+    running rig for the client commands)."""
+    return await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
         "rig.cli.main",
         *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=stderr,
+        env=dict(os.environ, RIG_RUNTIME_DIR=str(runtime_dir)),
+    )
+
+
+async def _rig_cli(rig: RigUnderTest, *args: str) -> tuple[int, str, str]:
+    process = await _spawn_rig(
+        *args,
         "--broker",
-        broker,
+        f"{rig.rig.broker_host}:{rig.rig.broker_port}",
         "--rig-id",
         rig.rig.profile.rig_id,
         "--credentials",
         str(rig.rig.credentials_file),
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env=dict(os.environ, RIG_RUNTIME_DIR=str(Path(rig.rig.run_dir) / "runtime")),
+        runtime_dir=Path(rig.rig.run_dir) / "runtime",
     )
     out, err = await process.communicate()
     assert process.returncode is not None
@@ -77,16 +87,8 @@ async def test_rig_sim_says_when_the_rig_is_ready_serves_the_cli_and_stops_on_ct
 ) -> None:
     """The README's first command, as a user runs it: `rig sim` in one terminal, `rig status` in
     another, found through the runtime directory, then Ctrl-C."""
-    env = dict(os.environ, RIG_RUNTIME_DIR=str(tmp_path / "runtime"))
-    sim = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "rig.cli.main",
-        "sim",
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-        env=env,
-    )
+    runtime_dir = tmp_path / "runtime"
+    sim = await _spawn_rig("sim", runtime_dir=runtime_dir, stderr=asyncio.subprocess.STDOUT)
     assert sim.stdout is not None
     lines: list[str] = []
     try:
@@ -95,14 +97,7 @@ async def test_rig_sim_says_when_the_rig_is_ready_serves_the_cli_and_stops_on_ct
                 line = (await sim.stdout.readline()).decode()
                 assert line, "rig sim exited:\n" + "".join(lines)
                 lines.append(line)
-        status = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "rig.cli.main",
-            "status",
-            stdout=asyncio.subprocess.PIPE,
-            env=env,
-        )
+        status = await _spawn_rig("status", runtime_dir=runtime_dir)
         out, _ = await status.communicate()
         assert status.returncode == 0 and "state    ready" in out.decode(), out.decode()
     finally:
