@@ -423,6 +423,17 @@ _BOUNDS: Final[tuple[Bound, ...]] = (
         20,
     ),
     Bound(
+        "fluid.pressure_noise_mmhg",
+        "mmHg",
+        0.2,
+        "the transducer and board's noise, one standard deviation of single samples at rest "
+        f"(simulator: 0.2); {_BENCH}. The resistance-rise window is sized from it: at low flow "
+        "pressure / flow is noisy, and the window grows until the rise estimate's noise is a "
+        "sixth of the limit (docs/fluid-control.md)",
+        0.01,
+        2.0,
+    ),
+    Bound(
         "fluid.rate_update_min_interval_ms",
         "ms",
         100.0,
@@ -821,6 +832,16 @@ class LimitsConfig(_Model):
                     f"({format_number(self.max_flow_ml_min)} mL/min)",
                 )
             )
+        if self.bolus_max_rate_ml_min < self.min_flow_for_resistance_ml_min:
+            p.append(
+                Problem(
+                    "limits.bolus_max_rate_ml_min",
+                    self.bolus_max_rate_ml_min,
+                    "must be at least limits.min_flow_for_resistance_ml_min "
+                    f"({format_number(self.min_flow_for_resistance_ml_min)} mL/min): a slower "
+                    "bolus cannot be supervised",
+                )
+            )
         if self.min_flow_for_resistance_ml_min >= self.max_flow_ml_min:
             p.append(
                 Problem(
@@ -846,6 +867,7 @@ class FluidLoopConfig(_Model):
     line_model_tolerance_mmhg: float = _default("fluid.line_model_tolerance_mmhg")
     line_model_tolerance_ms: float = _default("fluid.line_model_tolerance_ms")
     pressure_zero_tolerance_mmhg: float = _default("fluid.pressure_zero_tolerance_mmhg")
+    pressure_noise_mmhg: float = _default("fluid.pressure_noise_mmhg")
     prime_volume_ul: float = _default("fluid.prime_volume_ul")
     prime_rate_ml_min: float = _default("fluid.prime_rate_ml_min")
 

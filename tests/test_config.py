@@ -307,10 +307,15 @@ CROSS_FIELD_CASES = [
         {
             "limits.min_flow_for_resistance_ml_min": 0.5,
             "limits.max_flow_ml_min": 0.5,
-            "limits.bolus_max_rate_ml_min": 0.4,
+            "limits.bolus_max_rate_ml_min": 0.5,
         },
         "limits.min_flow_for_resistance_ml_min",
         "must be below limits.max_flow_ml_min",
+    ),
+    (
+        {"limits.min_flow_for_resistance_ml_min": 0.3, "limits.bolus_max_rate_ml_min": 0.2},
+        "limits.bolus_max_rate_ml_min",
+        "must be at least limits.min_flow_for_resistance_ml_min (0.3 mL/min)",
     ),
     (
         {"devices.board.heartbeat_period_ms": 125},

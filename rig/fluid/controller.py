@@ -149,6 +149,8 @@ class FluidController:
             sample_period_s=SAMPLE_PERIOD_S,
             line_time_constant_s=loop.line_time_constant_ms / 1000.0,
             min_flow_ml_min=limits.min_flow_for_resistance_ml_min,
+            pressure_noise_mmhg=loop.pressure_noise_mmhg,
+            rise_limit_mmhg_min_per_ml_per_s=limits.max_resistance_rise_mmhg_min_per_ml_per_s,
         )
         n = loop.stop_persistence_samples
         self._over_pressure = Persistence(n)
@@ -212,8 +214,14 @@ class FluidController:
             "mL",
             why="the contrast left under the cumulative cap",
         )
+        # No slower than the resistance can be watched: below that flow pressure / flow means
+        # nothing, and a bolus against a wall would only be stopped by its pressure cap.
         self._check_value(
-            "rate_ml_min", rate_ml_min, 0.001, self._limits.bolus_max_rate_ml_min, "mL/min"
+            "rate_ml_min",
+            rate_ml_min,
+            self._limits.min_flow_for_resistance_ml_min,
+            self._limits.bolus_max_rate_ml_min,
+            "mL/min",
         )
         self._start(
             Setpoint(FluidMode.BOLUS, flow_ml_min=rate_ml_min, volume_ul=volume_ml * 1000.0),

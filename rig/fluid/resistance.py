@@ -1,14 +1,23 @@
 """Hydraulic resistance estimated continuously from line pressure and pump flow.
 
-R = P / Q (mmHg per mL/min). Two refinements make it safe to act on:
+R = P / Q (mmHg per mL/min). Three refinements make it safe to act on, at every flow:
 
 - The line is compliant: when the pump slows, pressure drains with the line's time constant, so
   P / Q_now would overshoot and trip falsely. The denominator is max(Q_now, Q_lagged), where
   Q_lagged follows the commanded flow through a first-order lag with that time constant. In the
   linear model this never overestimates R, during a rise or a fall of flow.
 - The rise rate dR/dt is the difference of two adjacent boxcar means of R, divided by their
-  spacing. It is only trusted once the flow has been steady for a few time constants: while the
-  line fills after a start, R climbs from zero to its true value and would look like a wall.
+  spacing. It is only trusted while the line has caught up with the pump (Q_lagged within a few
+  per cent of Q): while the line fills after a start, R climbs from zero to its true value and
+  would look like a wall. Small rate changes (the irrigation back-off, the pressure loop) keep
+  the line caught up, so the rise check stays armed through them.
+- R carries the pressure noise divided by the flow: 0.2 mmHg of noise is 0.2 mmHg·min/mL at
+  1 mL/min but 2 at 0.1 mL/min. The rise window is sized for the flow, so that the rise
+  estimate's noise stays at most a sixth of the rise limit at every flow:
+      sigma_rise = sigma_P / Q * sqrt(2 * dt) / W**1.5   (two boxcar means of W / dt samples)
+  At 1 mL/min the 50 ms minimum window already gives 0.9 mmHg·min/mL/s against a limit of 25;
+  at 0.1 mL/min the window grows to about 100 ms. A slower flow is watched over a longer window,
+  which matches the physics: at low flow the pressure also rises more slowly against a wall.
 
 Everything here is plain arithmetic on running sums: one update costs a few microseconds at
 500 samples per second.
@@ -59,6 +68,12 @@ class _Boxcar:
         self.total = 0.0
 
 
+RISE_SIGMA_MARGIN = 6.0
+"""The rise limit is at least this many standard deviations of the rise estimate's noise: with
+the estimate's windows of about 0.1 s, a 45-minute procedure holds some 30,000 independent
+windows, and a 6-sigma excursion (one-sided, 1e-9) is then expected once in 30,000 procedures."""
+
+
 class ResistanceEstimator:
     def __init__(
         self,
@@ -66,43 +81,50 @@ class ResistanceEstimator:
         sample_period_s: float,
         line_time_constant_s: float,
         min_flow_ml_min: float,
+        pressure_noise_mmhg: float,
+        rise_limit_mmhg_min_per_ml_per_s: float,
         rise_half_window_s: float = 0.05,
-        steady_after_time_constants: float = 3.0,
+        max_rise_half_window_s: float = 0.5,
         steady_tolerance: float = 0.05,
     ) -> None:
         self._sample_period_s = sample_period_s
         self._tau_s = line_time_constant_s
         self._min_flow_ml_min = min_flow_ml_min
-        half = max(2, round(rise_half_window_s / sample_period_s))
-        self._half_window_s = half * sample_period_s
-        self._recent = _Boxcar(half)
-        self._older = _Boxcar(half)
-        self._steady_after_s = steady_after_time_constants * line_time_constant_s
+        self._noise_mmhg = pressure_noise_mmhg
+        self._rise_limit = rise_limit_mmhg_min_per_ml_per_s
+        self._min_half = max(2, round(rise_half_window_s / sample_period_s))
+        self._max_half = max(self._min_half, round(max_rise_half_window_s / sample_period_s))
+        self._recent = _Boxcar(self._min_half)
+        self._older = _Boxcar(self._min_half)
         self._steady_tolerance = steady_tolerance
         self._lagged_flow_ml_min = 0.0
         self._last_t_s: float | None = None
-        self._flow_ml_min = 0.0
-        self._flow_changed_at_s = 0.0
 
     def reset(self) -> None:
         self._lagged_flow_ml_min = 0.0
         self._last_t_s = None
-        self._flow_ml_min = 0.0
         self._recent.clear()
         self._older.clear()
+
+    def half_window_samples(self, flow_ml_min: float) -> int:
+        """Samples in each half of the rise window at this flow (see the module's docstring)."""
+        dt = self._sample_period_s
+        sigma_scale = RISE_SIGMA_MARGIN * self._noise_mmhg * math.sqrt(2.0 * dt)
+        window_s = (sigma_scale / (max(flow_ml_min, 1e-9) * self._rise_limit)) ** (2.0 / 3.0)
+        samples = math.ceil(float(window_s) / dt)
+        return min(self._max_half, max(self._min_half, samples))
+
+    def rise_noise(self, flow_ml_min: float) -> float:
+        """One standard deviation of the rise estimate's noise at this flow, in mmHg·min/mL/s."""
+        n = self.half_window_samples(flow_ml_min)
+        window_s = n * self._sample_period_s
+        sigma_r = self._noise_mmhg / max(flow_ml_min, 1e-9)
+        return sigma_r * math.sqrt(2.0 / n) / window_s
 
     def update(self, t_s: float, pressure_mmhg: float, flow_ml_min: float) -> ResistanceReading:
         """Take one pressure sample at time `t_s` with the pump delivering `flow_ml_min`."""
         dt_s = self._sample_period_s if self._last_t_s is None else t_s - self._last_t_s
         self._last_t_s = t_s
-        if flow_ml_min != self._flow_ml_min:
-            if abs(flow_ml_min - self._flow_ml_min) > self._steady_tolerance * max(
-                abs(self._flow_ml_min), self._min_flow_ml_min
-            ):
-                self._flow_changed_at_s = t_s
-                self._recent.clear()
-                self._older.clear()
-            self._flow_ml_min = flow_ml_min
         # Exact first-order lag for a step held over dt: robust to jitter in sample spacing.
         alpha = 1.0 - math.exp(-max(dt_s, 0.0) / self._tau_s)
         self._lagged_flow_ml_min += alpha * (flow_ml_min - self._lagged_flow_ml_min)
@@ -114,11 +136,23 @@ class ResistanceEstimator:
             return ResistanceReading(None, None, flow_for_r, flow_steady=False)
 
         resistance = pressure_mmhg / flow_for_r
+        steady = abs(flow_ml_min - self._lagged_flow_ml_min) <= self._steady_tolerance * max(
+            flow_ml_min, self._min_flow_ml_min
+        )
+        if not steady:
+            # The line is still filling or draining towards the new flow: R moves for that
+            # reason alone. Start the rise windows afresh once it has caught up.
+            self._recent.clear()
+            self._older.clear()
+            return ResistanceReading(resistance, None, flow_for_r, flow_steady=False)
+        half = self.half_window_samples(flow_for_r)
+        if half != self._recent.size:
+            self._recent = _Boxcar(half)
+            self._older = _Boxcar(half)
         evicted = self._recent.push(resistance)
         if evicted is not None:
             self._older.push(evicted)
-        steady = (t_s - self._flow_changed_at_s) >= self._steady_after_s
         rise = None
-        if steady and self._older.full:
-            rise = (self._recent.mean - self._older.mean) / self._half_window_s
-        return ResistanceReading(resistance, rise, flow_for_r, flow_steady=steady)
+        if self._older.full:
+            rise = (self._recent.mean - self._older.mean) / (half * self._sample_period_s)
+        return ResistanceReading(resistance, rise, flow_for_r, flow_steady=True)

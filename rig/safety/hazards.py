@@ -98,7 +98,7 @@ def _planned(layer: Layer, does: str, code: str) -> Control:
     return Control(layer, does, code, planned=True)
 
 
-DEV, LOCK, SUP = Layer.DEVICE, Layer.INTERLOCK, Layer.SUPERVISION
+DEV, LOCK, SUP, EVIDENCE = Layer.DEVICE, Layer.INTERLOCK, Layer.SUPERVISION, Layer.EVIDENCE
 
 _TRIP = _c(
     LOCK,
@@ -758,6 +758,42 @@ HAZARDS: tuple[Hazard, ...] = (
             ),
             _PLAUSIBILITY,
             _TRIP,
+        ),
+    ),
+    Hazard(
+        "H23",
+        "nuisance stop on a healthy duct (alarm fatigue)",
+        (
+            "at low flow pressure / flow carries the sensor noise divided by the flow, and a "
+            "supervisor judges that noise as a wall",
+            "a flow change, a mode change or a restart leaves a transient the supervision reads "
+            "as a fault",
+        ),
+        "surgeons learn to ignore, bypass or widen the stops (The Joint Commission Sentinel "
+        "Event Alert 50), so a real wall is forced; the procedure is interrupted and prolonged",
+        Severity.SERIOUS,
+        (
+            _c(
+                SUP,
+                "the resistance-rise window is sized for the present flow from the transducer's "
+                "noise (fluid.pressure_noise_mmhg), so the rise estimate's noise stays a sixth "
+                "of its limit at every flow; the rise is judged only once the line has caught "
+                "up with the pump after a change of flow",
+                "rig.fluid.resistance:ResistanceEstimator.half_window_samples",
+            ),
+            _c(
+                LOCK,
+                "no bolus slower than the flow at which resistance can be watched "
+                "(limits.min_flow_for_resistance_ml_min)",
+                "rig.fluid.controller:FluidController.bolus",
+            ),
+            _c(
+                EVIDENCE,
+                "the envelope benchmark: every flow, pressure setpoint, bolus rate, flow change, "
+                "mode change and restart on the simulator, counting false stops and timing wall "
+                "and occlusion detection on the same grid (rig bench envelope)",
+                "rig.bench.envelope:run_envelope",
+            ),
         ),
     ),
 )
