@@ -1,6 +1,6 @@
 """`rig bench stop-latency`: how fast the rig stops the saline when the tip meets the wall.
 
-Each trial: irrigate at 1 mL/min until the resistance estimate is steady, make the simulated tip
+Each trial: irrigate (1 mL/min unless asked otherwise) until the resistance estimate is steady, make the simulated tip
 meet the duct wall (outflow resistance rises 12-fold over 100 ms), and read the stop event.
 
 - latency: from the board timestamp of the first pressure sample over the limit to the moment
@@ -118,10 +118,12 @@ class _Session:
         return stops
 
 
-async def _trial(session: _Session, rng: random.Random) -> tuple[float, float, str]:
+async def _trial(
+    session: _Session, rng: random.Random, flow_ml_min: float
+) -> tuple[float, float, str]:
     await session.sim("clear")
     await session.command({"op": "fault.reset"})
-    reply = await session.command({"op": "fluid.irrigate", "flow_ml_min": FLOW_ML_MIN})
+    reply = await session.command({"op": "fluid.irrigate", "flow_ml_min": flow_ml_min})
     if not reply.get("ok"):
         raise BenchError(f"irrigate refused: {reply}")
     # Random phase against the sample clock and the pump polling, so the tails are honest.
@@ -145,7 +147,12 @@ async def _trial(session: _Session, rng: random.Random) -> tuple[float, float, s
 
 
 async def run_stop_latency(
-    profile_path: Path, profile: RigProfile, trials: int, progress: bool = False
+    profile_path: Path,
+    profile: RigProfile,
+    trials: int,
+    progress: bool = False,
+    *,
+    flow_ml_min: float = FLOW_ML_MIN,
 ) -> JsonObject:
     rig = await start_sim_rig(profile_path, profile)
     latencies: list[float] = []
@@ -162,7 +169,7 @@ async def run_stop_latency(
             await session.ready()
             for index in range(trials):
                 try:
-                    latency_ms, bolus_ul, cause = await _trial(session, rng)
+                    latency_ms, bolus_ul, cause = await _trial(session, rng, flow_ml_min)
                 except BenchError as exc:
                     raise BenchError(
                         f"trial {index + 1} of {trials}: {exc} (logs in {rig.run_dir})"
@@ -182,7 +189,7 @@ async def run_stop_latency(
     return {
         "benchmark": "stop-latency",
         "trials": trials,
-        "flow_ml_min": FLOW_ML_MIN,
+        "flow_ml_min": flow_ml_min,
         "scenario": "tip_against_wall",
         "pump_baudrate": profile.devices.pump.baudrate,
         "p50_ms": round(percentile(latencies, 50), 3),

@@ -5,27 +5,64 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 import sys
 from pathlib import Path
+from typing import Any
 
-from rig.bench.stop_latency import BenchError, run_stop_latency
-from rig.config import DEFAULT_PROFILE, ProfileError, load_profile
+from rig.bench.envelope import EnvelopeGrid, run_envelope
+from rig.bench.stop_latency import FLOW_ML_MIN, BenchError, run_stop_latency
+from rig.config import DEFAULT_PROFILE, ProfileError, RigProfile, load_profile
 
-BENCHMARKS = ("stop-latency",)
+BENCHMARKS = ("stop-latency", "envelope")
+DEFAULT_TRIALS = {"stop-latency": 200, "envelope": 5}
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    bench = subparsers.add_parser("bench", help="run a benchmark on the simulator")
+    bench = subparsers.add_parser(
+        "bench",
+        help="run a benchmark on the simulator",
+        description=(
+            "stop-latency: the real daemon on the simulator over ptys and MQTT; the scope tip "
+            "meets the wall while irrigating, and the time from the first sample over the limit "
+            "to the stop command leaving the host is measured (about 2 s a trial). "
+            "envelope: the rig's fluid controller on a stepped clock against the simulator's "
+            "world and emulators, over every flow, pressure setpoint, bolus rate, flow change "
+            "and restart: false stops on a healthy duct, and wall and occlusion detection times "
+            "(about a minute)."
+        ),
+    )
     bench.add_argument("name", choices=BENCHMARKS)
-    bench.add_argument("--trials", type=int, default=200)
+    bench.add_argument(
+        "--trials",
+        type=int,
+        default=None,
+        help="stop-latency: trials (default 200); envelope: wall and occlusion trials per grid "
+        "point (default 5)",
+    )
+    bench.add_argument(
+        "--flow-ml-min",
+        type=float,
+        default=FLOW_ML_MIN,
+        help="stop-latency: the irrigation flow in mL/min, within the profile's "
+        "limits.min_flow_for_resistance_ml_min .. limits.max_flow_ml_min (default 1.0)",
+    )
+    bench.add_argument(
+        "--flows",
+        type=int,
+        default=10,
+        help="envelope: log-spaced irrigation flows from the profile's minimum to its maximum "
+        "(at least 2; default 10)",
+    )
     bench.add_argument("--profile", type=Path, default=DEFAULT_PROFILE)
     bench.add_argument("--json", action="store_true", help="print one JSON object and nothing else")
     bench.set_defaults(func=_bench)
 
 
 def _bench(args: argparse.Namespace) -> int:
-    if args.trials < 1:
-        print(f"--trials = {args.trials}: expected at least 1", file=sys.stderr)
+    trials = args.trials if args.trials is not None else DEFAULT_TRIALS[args.name]
+    if trials < 1:
+        print(f"--trials = {trials}: expected at least 1", file=sys.stderr)
         return 2
     try:
         profile = load_profile(args.profile)
@@ -33,9 +70,27 @@ def _bench(args: argparse.Namespace) -> int:
         print(f"{args.profile}:\n{exc}", file=sys.stderr)
         return 1
     try:
-        result = asyncio.run(
-            run_stop_latency(args.profile, profile, args.trials, progress=not args.json)
-        )
+        if args.name == "envelope":
+            result = _envelope(args, profile, trials)
+        else:
+            limits = profile.limits
+            low, high = limits.min_flow_for_resistance_ml_min, limits.max_flow_ml_min
+            if not low <= args.flow_ml_min <= high:
+                print(
+                    f"--flow-ml-min = {args.flow_ml_min:g}: expected {low:g} to {high:g} mL/min "
+                    "(the profile's limits)",
+                    file=sys.stderr,
+                )
+                return 2
+            result = asyncio.run(
+                run_stop_latency(
+                    args.profile,
+                    profile,
+                    trials,
+                    progress=not args.json,
+                    flow_ml_min=args.flow_ml_min,
+                )
+            )
     except BenchError as exc:
         print(f"rig bench {args.name}: {exc}", file=sys.stderr)
         return 1
@@ -43,5 +98,16 @@ def _bench(args: argparse.Namespace) -> int:
         print(json.dumps(result))
     else:
         for key, value in result.items():
-            print(f"{key:>16}  {value}")
+            print(f"{key:>28}  {value}")
     return 0
+
+
+def _envelope(args: argparse.Namespace, profile: RigProfile, trials: int) -> dict[str, Any]:
+    if args.flows < 2:
+        raise BenchError(f"--flows = {args.flows}: expected at least 2")
+    grid = EnvelopeGrid.for_profile(profile, flows=args.flows, trials=trials)
+    # Every stop of every trial is logged as a warning: thousands of lines of noise here.
+    logging.disable(logging.WARNING)
+    progress = None if args.json else (lambda message: print(message, flush=True))
+    figures = asyncio.run(run_envelope(profile, grid, progress=progress))
+    return {"benchmark": "envelope", "trials_per_point": trials, **figures}

@@ -151,6 +151,7 @@ class FluidController:
             min_flow_ml_min=limits.min_flow_for_resistance_ml_min,
             pressure_noise_mmhg=loop.pressure_noise_mmhg,
             rise_limit_mmhg_min_per_ml_per_s=limits.max_resistance_rise_mmhg_min_per_ml_per_s,
+            nominal_resistance_mmhg_min_per_ml=loop.nominal_resistance_mmhg_min_per_ml,
         )
         n = loop.stop_persistence_samples
         self._over_pressure = Persistence(n)

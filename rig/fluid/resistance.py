@@ -5,12 +5,17 @@ R = P / Q (mmHg per mL/min). Three refinements make it safe to act on, at every 
 - The line is compliant: when the pump slows, pressure drains with the line's time constant, so
   P / Q_now would overshoot and trip falsely. The denominator is max(Q_now, Q_lagged), where
   Q_lagged follows the commanded flow through a first-order lag with that time constant. In the
-  linear model this never overestimates R, during a rise or a fall of flow.
+  linear model this never overestimates R, during a rise or a fall of flow. The time constant is
+  R·C: the profile gives it for the nominal duct (fluid.line_time_constant_ms at
+  fluid.nominal_resistance_mmhg_min_per_ml), which fixes the compliance C, and the lag takes it
+  at the resistance now measured. A duct tighter than the nominal one drains slower; a lag at the
+  nominal time constant would read its draining after a cut of the flow as a rising resistance.
 - The rise rate dR/dt is the difference of two adjacent boxcar means of R, divided by their
-  spacing. It is only trusted while the line has caught up with the pump (Q_lagged within a few
-  per cent of Q): while the line fills after a start, R climbs from zero to its true value and
-  would look like a wall. Small rate changes (the irrigation back-off, the pressure loop) keep
-  the line caught up, so the rise check stays armed through them.
+  spacing. It is not trusted while the pump runs ahead of the line (Q above Q_lagged by more
+  than a few per cent): while the line fills after a start or a step up, R climbs to its true
+  value and would look like a wall. While the flow falls the lagged denominator is sound, so the
+  rise stays armed through a cut of the flow: the irrigation back-off cuts it precisely when the
+  pressure climbs against a wall.
 - R carries the pressure noise divided by the flow: 0.2 mmHg of noise is 0.2 mmHg·min/mL at
   1 mL/min but 2 at 0.1 mL/min. The rise window is sized for the flow, so that the rise
   estimate's noise stays at most a sixth of the rise limit at every flow:
@@ -74,6 +79,11 @@ the estimate's windows of about 0.1 s, a 45-minute procedure holds some 30,000 i
 windows, and a 6-sigma excursion (one-sided, 1e-9) is then expected once in 30,000 procedures."""
 
 
+MIN_TAU_RESISTANCE = 0.1
+"""mmHg·min/mL: a floor for the resistance the time constant is taken at (a line open to air
+reads almost nothing, and a zero time constant would make the lag meaningless)."""
+
+
 class ResistanceEstimator:
     def __init__(
         self,
@@ -83,12 +93,18 @@ class ResistanceEstimator:
         min_flow_ml_min: float,
         pressure_noise_mmhg: float,
         rise_limit_mmhg_min_per_ml_per_s: float,
+        nominal_resistance_mmhg_min_per_ml: float,
         rise_half_window_s: float = 0.05,
         max_rise_half_window_s: float = 0.5,
         steady_tolerance: float = 0.05,
     ) -> None:
         self._sample_period_s = sample_period_s
-        self._tau_s = line_time_constant_s
+        # The line's compliance: tau = C * R. With it the lag follows the duct in hand (a tight
+        # duct drains slower than the nominal one), not the nominal duct the profile measured.
+        self._nominal_r = nominal_resistance_mmhg_min_per_ml
+        self._compliance_s_per_r = line_time_constant_s / nominal_resistance_mmhg_min_per_ml
+        self._tau_r = nominal_resistance_mmhg_min_per_ml
+        """The resistance the lag's time constant is taken at: the last full rise window's."""
         self._min_flow_ml_min = min_flow_ml_min
         self._noise_mmhg = pressure_noise_mmhg
         self._rise_limit = rise_limit_mmhg_min_per_ml_per_s
@@ -101,6 +117,7 @@ class ResistanceEstimator:
         self._last_t_s: float | None = None
 
     def reset(self) -> None:
+        self._tau_r = self._nominal_r
         self._lagged_flow_ml_min = 0.0
         self._last_t_s = None
         self._recent.clear()
@@ -126,7 +143,8 @@ class ResistanceEstimator:
         dt_s = self._sample_period_s if self._last_t_s is None else t_s - self._last_t_s
         self._last_t_s = t_s
         # Exact first-order lag for a step held over dt: robust to jitter in sample spacing.
-        alpha = 1.0 - math.exp(-max(dt_s, 0.0) / self._tau_s)
+        tau_s = self._compliance_s_per_r * self._tau_r
+        alpha = 1.0 - math.exp(-max(dt_s, 0.0) / tau_s)
         self._lagged_flow_ml_min += alpha * (flow_ml_min - self._lagged_flow_ml_min)
 
         flow_for_r = max(flow_ml_min, self._lagged_flow_ml_min)
@@ -136,7 +154,7 @@ class ResistanceEstimator:
             return ResistanceReading(None, None, flow_for_r, flow_steady=False)
 
         resistance = pressure_mmhg / flow_for_r
-        steady = abs(flow_ml_min - self._lagged_flow_ml_min) <= self._steady_tolerance * max(
+        steady = flow_ml_min - self._lagged_flow_ml_min <= self._steady_tolerance * max(
             flow_ml_min, self._min_flow_ml_min
         )
         if not steady:
@@ -154,5 +172,6 @@ class ResistanceEstimator:
             self._older.push(evicted)
         rise = None
         if self._older.full:
+            self._tau_r = max(self._older.mean, MIN_TAU_RESISTANCE)
             rise = (self._recent.mean - self._older.mean) / (half * self._sample_period_s)
         return ResistanceReading(resistance, rise, flow_for_r, flow_steady=True)

@@ -777,8 +777,10 @@ HAZARDS: tuple[Hazard, ...] = (
                 SUP,
                 "the resistance-rise window is sized for the present flow from the transducer's "
                 "noise (fluid.pressure_noise_mmhg), so the rise estimate's noise stays a sixth "
-                "of its limit at every flow; the rise is judged only once the line has caught "
-                "up with the pump after a change of flow",
+                "of its limit at every flow; the rise is not judged while the pump runs ahead of "
+                "the line (a start, a step up), and the line's lag takes its time constant at "
+                "the measured resistance, so a tight duct draining after a cut of the flow is "
+                "not read as a wall",
                 "rig.fluid.resistance:ResistanceEstimator.half_window_samples",
             ),
             _c(

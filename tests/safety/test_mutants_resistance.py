@@ -20,6 +20,8 @@ def estimator(**overrides: float) -> ResistanceEstimator:
         "min_flow_ml_min": 0.25,
         "pressure_noise_mmhg": 1e-6,  # noise-free: the rise window stays at its minimum
         "rise_limit_mmhg_min_per_ml_per_s": 25.0,
+        # The nominal resistance is the one these tests feed, so the time constant stays 0.5 s.
+        "nominal_resistance_mmhg_min_per_ml": 10.0,
         "rise_half_window_s": 0.5,
         "steady_tolerance": 0.25,
     }
@@ -102,6 +104,7 @@ def _real_estimator(noise: float) -> ResistanceEstimator:
         min_flow_ml_min=0.1,
         pressure_noise_mmhg=noise,
         rise_limit_mmhg_min_per_ml_per_s=25.0,
+        nominal_resistance_mmhg_min_per_ml=17.0,
     )
 
 
@@ -125,3 +128,65 @@ def test_a_noisier_transducer_gets_longer_windows() -> None:
     assert _real_estimator(0.5).half_window_samples(0.1) > _real_estimator(0.2).half_window_samples(
         0.1
     )
+
+
+def _rc_line(est: ResistanceEstimator, tip: float, flows: list[float]) -> tuple[float, float]:
+    """Feed `est` an RC line (the simulator's: C = 0.3 s / 17, tubing 2) with 0.2 mmHg noise;
+    return the largest rise and resistance it reported."""
+    import random
+
+    tau_s = 0.3 / 17.0 * tip
+    pressure, t_s, rng = 0.0, 100.0, random.Random(1)
+    max_rise = max_r = -math.inf
+    for flow in flows:
+        pressure += -math.expm1(-0.002 / tau_s) * (tip * flow - pressure)
+        reading = est.update(t_s, round(pressure + 2.0 * flow + rng.gauss(0.0, 0.2), 2), flow)
+        t_s += 0.002
+        if reading.rise_mmhg_min_per_ml_per_s is not None:
+            max_rise = max(max_rise, reading.rise_mmhg_min_per_ml_per_s)
+        if reading.resistance_mmhg_min_per_ml is not None:
+            max_r = max(max_r, reading.resistance_mmhg_min_per_ml)
+    return max_rise, max_r
+
+
+def test_a_tight_duct_drains_slower_and_a_flow_cut_is_not_a_wall() -> None:
+    """A duct tighter than the nominal one (R 32 against 17) drains with a longer time constant:
+    a lag at the nominal time constant made its pressure look like a rising resistance after
+    each cut of the flow (rise 45, R 58 here: both over their limits)."""
+    est = ResistanceEstimator(
+        sample_period_s=0.002,
+        line_time_constant_s=0.3,
+        min_flow_ml_min=0.1,
+        pressure_noise_mmhg=0.2,
+        rise_limit_mmhg_min_per_ml_per_s=25.0,
+        nominal_resistance_mmhg_min_per_ml=17.0,
+    )
+    flows = [3.0] * 3000 + [0.3] * 3000 + [2.0] * 3000 + [0.2] * 3000
+    max_rise, max_r = _rc_line(est, 30.0, flows)
+    assert max_rise < 25.0 / 1.5
+    assert max_r < 40.0
+
+
+def test_a_wall_is_a_rise_even_while_the_flow_is_cut() -> None:
+    """The irrigation back-off cuts the flow as the pressure climbs against a wall: the rise
+    stays armed while the flow falls (the lagged flow is then a sound denominator)."""
+    est = ResistanceEstimator(
+        sample_period_s=0.002,
+        line_time_constant_s=0.3,
+        min_flow_ml_min=0.1,
+        pressure_noise_mmhg=0.2,
+        rise_limit_mmhg_min_per_ml_per_s=25.0,
+        nominal_resistance_mmhg_min_per_ml=17.0,
+    )
+    _rc_line(est, 15.0, [1.5] * 2000)
+    # The wall: the outflow resistance is 12 times higher, and the flow is cut to a fifth.
+    rises = []
+    pressure = 1.5 * 15.0
+    t_s = 104.0
+    for i in range(100):
+        flow = 1.5 if i < 25 else 0.3
+        pressure += -math.expm1(-0.002 / (0.3 / 17.0 * 180.0)) * (180.0 * flow - pressure)
+        reading = est.update(t_s, pressure + 2.0 * flow, flow)
+        t_s += 0.002
+        rises.append(reading.rise_mmhg_min_per_ml_per_s)
+    assert any(r is not None and r > 25.0 for r in rises[30:])

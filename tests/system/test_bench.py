@@ -25,3 +25,23 @@ def test_floor_is_one_sample_period_plus_the_stop_frame_on_the_wire() -> None:
     profile = load_profile(DEFAULT_PROFILE)
     # Safe-mode STP frame for address 0: STX, len, "0STP", CRC hi, CRC lo, ETX = 9 bytes at 19200 8N1.
     assert stop_floor_ms(profile) == pytest.approx(2.0 + 9 * 10 / 19200 * 1000)
+
+
+@pytest.mark.parametrize("flow", [0.1, 3.0])
+async def test_stop_latency_runs_at_the_ends_of_the_flow_range(flow: float) -> None:
+    profile = load_profile(DEFAULT_PROFILE)
+    result = await run_stop_latency(DEFAULT_PROFILE, profile, trials=2, flow_ml_min=flow)
+    assert result["flow_ml_min"] == flow
+    assert sum(result["causes"].values()) == 2
+    assert result["p50_ms"] >= result["floor_ms"]
+
+
+def test_bench_refuses_a_flow_outside_the_profile_and_too_few_flows(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from rig.cli.main import main
+
+    assert main(["bench", "stop-latency", "--flow-ml-min", "5"]) == 2
+    assert "--flow-ml-min = 5: expected 0.1 to 3 mL/min" in capsys.readouterr().err
+    assert main(["bench", "envelope", "--flows", "1"]) == 1
+    assert "--flows = 1: expected at least 2" in capsys.readouterr().err
