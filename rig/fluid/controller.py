@@ -120,6 +120,7 @@ def plausibility_settings(loop: FluidLoopConfig) -> PlausibilitySettings:
     return PlausibilitySettings(
         line_time_constant_s=loop.line_time_constant_ms / 1000.0,
         nominal_resistance_mmhg_min_per_ml=loop.nominal_resistance_mmhg_min_per_ml,
+        pressure_noise_mmhg=loop.pressure_noise_mmhg,
         pressure_model_mmhg=Tolerance(
             loop.line_model_tolerance_mmhg, loop.line_model_tolerance_ms / 1000.0
         ),

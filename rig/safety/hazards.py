@@ -162,8 +162,10 @@ _PLAUSIBILITY = _c(
 _PRESSURE_MODEL = _c(
     SUP,
     "plausibility: measured pressure vs the pressure a model of the line predicts from the "
-    "pump's flow, with a distance (3 mmHg) and a duration (300 ms) tolerance, while the pump "
-    "runs (pressure_model)",
+    "pump's flow, with a distance (3 mmHg, widened by the learned resistance's noise times the "
+    "flow) and a duration (300 ms) tolerance, while the pump runs (pressure_model); before it "
+    "has learned this duct's resistance (from settled, agreeing blocks) it checks only that the "
+    "pressure is not below what the lowest plausible duct gives, a quarter of the nominal",
     "rig.safety.supervisors:PressureModelCheck",
 )
 _STUCK = _c(

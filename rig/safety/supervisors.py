@@ -97,6 +97,24 @@ class PlausibilitySettings:
     """The learned resistance is the mean of P/Q over blocks of 0.5 s of steady, agreeing flow:
     250 samples average the 0.2 mmHg noise down to 0.013 mmHg, and a block is short enough to
     follow the tip moving slowly through the duct."""
+    resistance_floor_fraction: float = 0.25
+    """Until it has learned the duct's resistance, the line model knows only that a healthy
+    duct's is at least this fraction of the nominal (4.25 of 17 mmHg·min/mL, about twice the
+    tubing's own): a line open to air or a pump that does not move reads less. Ducts vary far
+    more than the model's distance allows at 1 mL/min (3 mmHg is 3 mmHg·min/mL), so judging an
+    unlearned duct against the nominal one stopped every duct a little wider or tighter."""
+    pressure_noise_mmhg: float = 0.2
+    """The transducer's noise (fluid.pressure_noise_mmhg): a resistance learned from a block of
+    n samples at flow Q carries noise / sqrt(n) / Q."""
+    learned_sigma_margin: float = 6.0
+    """The learned resistance's uncertainty widens the model's distance by this many standard
+    deviations times the flow: learned at 0.1 mL/min (0.13 mmHg·min/mL), then applied at
+    3 mL/min, that is 2.3 mmHg more."""
+    learn_settled_fraction: float = 0.01
+    """A block is learned only once its two halves agree (the line has settled): within their
+    noise, or within 1 % of the resistance. 1 % is 0.17 mmHg·min/mL on the nominal duct, while a
+    tip moving slowly into a tighter branch (15 -> 22 over 30 s) changes it 0.06 per half-block;
+    a tight duct still filling (tau 0.7 s, 2 s after the start) changes it 2 % per half-block."""
     pressure_model_mmhg: Tolerance = Tolerance(distance=3.0, duration_s=0.3)
     """3 mmHg is 15 sigma of the 0.2 mmHg noise (noise alone never reaches it) and below the
     5.1 mmHg that a stalled pump leaves unexplained at 0.3 mL/min on the nominal duct. 0.3 s is
@@ -160,6 +178,8 @@ class PlausibilitySettings:
             "resistance_learn_window_s": self.resistance_learn_window_s,
             "rest_settle_time_constants": self.rest_settle_time_constants,
             "rest_window_s": self.rest_window_s,
+            "resistance_floor_fraction": self.resistance_floor_fraction,
+            "pressure_noise_mmhg": self.pressure_noise_mmhg,
         }
         for name, value in positive.items():
             if not (0.0 < value < math.inf):
@@ -170,6 +190,16 @@ class PlausibilitySettings:
             raise ValueError(
                 "PlausibilitySettings.steady_after_time_constants = "
                 f"{self.steady_after_time_constants}: expected a finite value >= 0"
+            )
+        if not (0.0 <= self.learn_settled_fraction < math.inf):
+            raise ValueError(
+                "PlausibilitySettings.learn_settled_fraction = "
+                f"{self.learn_settled_fraction}: expected a finite value >= 0"
+            )
+        if not (0.0 <= self.learned_sigma_margin < math.inf):
+            raise ValueError(
+                "PlausibilitySettings.learned_sigma_margin = "
+                f"{self.learned_sigma_margin}: expected a finite value >= 0"
             )
         if not (0.0 <= self.dispensed_volume_fraction < math.inf):
             raise ValueError(
@@ -242,13 +272,25 @@ def _g(value: float) -> str:
 class PressureModelCheck:
     """Measured pressure vs what a first-order model of the line predicts from the pump flow.
 
-    P_pred = R_ref · Q_lag, with Q_lag the commanded flow through a first-order lag with the line's
-    time constant: for a constant R_ref this is exactly "P_pred follows R_ref·Q with the line time
-    constant", and when R_ref is re-learned the prediction moves with it instead of lagging
-    behind a value the line has long reached. R_ref is the nominal resistance until the flow has
-    been steady for a few time constants; then it is the mean of P/Q over each block of steady
-    samples on which the model agreed (learning stops during a disagreement, so a fault is never
-    learned as the new normal).
+    P_pred = R_ref · Q_lag, with Q_lag the commanded flow through a first-order lag with the
+    line's time constant R_ref·C (C, the line's compliance, is the profile's time constant over
+    its nominal resistance): for a constant R_ref this is exactly "P_pred follows R_ref·Q with the
+    line time constant", and when R_ref is re-learned the prediction moves with it instead of
+    lagging behind a value the line has long reached.
+
+    The model judges the pressure only as far as it knows the duct:
+
+    - Until it has learned this duct's resistance, it knows only that a healthy duct's is not
+      below a floor (a fraction of the nominal: a line open to air, or a pump that does not
+      move, reads less). It then checks one side: pressure more than the distance below
+      R_floor · Q_lag. A duct tighter than the nominal one is no fault of the line model's (the
+      resistance stops own rising resistance), and one a little wider is not either.
+    - Once the flow has been steady for a few time constants, R_ref is the mean of P/Q over each
+      block of steady samples that agreed (learning stops during a disagreement, so a fault is
+      never learned as the new normal; a block below the floor is not learned either). From
+      then on both sides are checked, and the distance grows by the learned value's own
+      uncertainty times the flow: a resistance learned from noisy samples at a low flow
+      predicts a high flow less well.
     """
 
     CHECK = "pressure_model"
@@ -263,35 +305,52 @@ class PressureModelCheck:
         min_flow_ml_min: float,
         steady_after_s: float,
         learn_window_s: float,
+        floor_fraction: float,
+        pressure_noise_mmhg: float,
+        sigma_margin: float,
+        settled_fraction: float,
     ) -> None:
         self.tolerance = tolerance
         self._distance = tolerance.distance
         self._lasting = _Lasting(tolerance.duration_us)
         self._period_us = round(sample_period_s * 1e6)
-        self._tau_us = line_time_constant_s * 1e6
+        self._compliance_us_per_r = line_time_constant_s * 1e6 / nominal_resistance_mmhg_min_per_ml
         self._nominal = nominal_resistance_mmhg_min_per_ml
+        self.floor_mmhg_min_per_ml = floor_fraction * nominal_resistance_mmhg_min_per_ml
         self._min_flow = min_flow_ml_min
         self._steady_after_us = round(steady_after_s * 1e6)
         self._learn_samples = max(1, round(learn_window_s / sample_period_s))
-        # The lag factor for the usual sample spacing, computed once: exp() per sample is the
-        # single most expensive thing here, and the spacing is almost always exactly one period.
-        self._alpha_period = -math.expm1(-self._period_us / self._tau_us)
+        self._noise = pressure_noise_mmhg
+        self._sigma_margin = sigma_margin
+        self._settled_fraction = settled_fraction
         self.reset()
 
     def reset(self) -> None:
         self.resistance_mmhg_min_per_ml = self._nominal
+        """The learned resistance; the nominal one (reported, not used) until then."""
         self.learned = False
+        self.uncertainty_mmhg_min_per_ml = 0.0
+        """The learned resistance's margin: sigma_margin standard deviations of its noise."""
         self.flow_lag_ml_min = 0.0
         self._last_t_us: int | None = None
         self._flow = 0.0
         self._flow_changed_t_us: int | None = None
         self._learn_total = 0.0
         self._learn_count = 0
+        self._first_half_total = 0.0
         self._lasting.clear()
+        self._set_model_resistance(self.floor_mmhg_min_per_ml)
+
+    def _set_model_resistance(self, resistance: float) -> None:
+        self._model_r = resistance
+        self._tau_us = self._compliance_us_per_r * resistance
+        # The lag factor for the usual sample spacing, computed once per model: exp() per sample
+        # is the most expensive thing here, and the spacing is almost always exactly one period.
+        self._alpha_period = -math.expm1(-self._period_us / self._tau_us)
 
     @property
     def predicted_mmhg(self) -> float:
-        return self.resistance_mmhg_min_per_ml * self.flow_lag_ml_min
+        return self._model_r * self.flow_lag_ml_min
 
     def update(
         self, t_us: int, pressure_mmhg: float, flow_ml_min: float, pump_running: bool
@@ -315,7 +374,7 @@ class PressureModelCheck:
                 # a wall, an occlusion or a scenario cleared meanwhile changes the drain). Then
                 # it predicts the exact RC response from there; a pump that does not move is
                 # still found, as the line then drains while the model climbs.
-                self.flow_lag_ml_min = pressure_mmhg / self.resistance_mmhg_min_per_ml
+                self.flow_lag_ml_min = pressure_mmhg / self._model_r
             # Any change of the command restarts the steady clock: learning a resistance from a
             # line still filling or draining would learn the transient, not the duct.
             self._flow = flow
@@ -327,44 +386,84 @@ class PressureModelCheck:
         if flow < self._min_flow:
             self._lasting.clear()
             return None
-        predicted = self.resistance_mmhg_min_per_ml * self.flow_lag_ml_min
+        predicted = self._model_r * self.flow_lag_ml_min
         error = pressure_mmhg - predicted
-        disagree = abs(error) > self._distance
+        if self.learned:
+            limit = self._distance + self.flow_lag_ml_min * self.uncertainty_mmhg_min_per_ml
+            disagree = abs(error) > limit
+        else:
+            limit = self._distance
+            disagree = error < -limit
         if self._lasting.update(disagree, t_us):
-            return self._finding(t_us, pressure_mmhg, predicted, error)
+            return self._finding(t_us, pressure_mmhg, predicted, error, limit)
         if not disagree:
             changed = self._flow_changed_t_us
             if changed is None or ((t_us - changed) & _T_MASK) >= self._steady_after_us:
-                self._learn(pressure_mmhg / flow)
+                self._learn(pressure_mmhg / flow, flow)
         else:
             # A block that saw a disagreement is not a steady, agreeing block.
             self._learn_total = 0.0
             self._learn_count = 0
         return None
 
-    def _learn(self, resistance: float) -> None:
+    def _learn(self, resistance: float, flow_ml_min: float) -> None:
         self._learn_total += resistance
         self._learn_count += 1
+        if self._learn_count == self._learn_samples // 2:
+            self._first_half_total = self._learn_total
         if self._learn_count >= self._learn_samples:
-            self.resistance_mmhg_min_per_ml = self._learn_total / self._learn_count
-            self.learned = True
+            mean = self._learn_total / self._learn_count
+            if mean >= self.floor_mmhg_min_per_ml and self._settled(mean, flow_ml_min):
+                self.resistance_mmhg_min_per_ml = mean
+                self.uncertainty_mmhg_min_per_ml = (
+                    self._sigma_margin * self._noise / math.sqrt(self._learn_count) / flow_ml_min
+                )
+                self.learned = True
+                self._set_model_resistance(mean)
             self._learn_total = 0.0
             self._learn_count = 0
 
-    def _finding(self, t_us: int, pressure: float, predicted: float, error: float) -> Finding:
+    def _settled(self, mean: float, flow_ml_min: float) -> bool:
+        """Whether the block's two halves agree: the line has stopped filling or draining.
+
+        A duct tighter than the profile's nominal one fills more slowly than the steady time
+        (three nominal time constants) assumes; learning while it still fills learns too low a
+        resistance, and the line model then calls the rest of the fill implausible. The halves
+        must agree within their noise (sigma_margin standard deviations) or within
+        `settled_fraction` of the resistance, whichever is wider: a duct that wanders slowly as
+        the tip moves is still learned."""
+        half = self._learn_samples // 2
+        if half < 1:
+            return True
+        first = self._first_half_total / half
+        second = (self._learn_total - self._first_half_total) / (self._learn_count - half)
+        noise = self._noise / flow_ml_min * math.sqrt(2.0 / half)
+        allowed = max(self._sigma_margin * noise, self._settled_fraction * mean)
+        return abs(second - first) <= allowed
+
+    def _finding(
+        self, t_us: int, pressure: float, predicted: float, error: float, limit: float
+    ) -> Finding:
         first = self._lasting.first_t_us
         assert first is not None
         lasted_s = ((t_us - first) & _T_MASK) / 1e6
-        basis = "learned" if self.learned else "nominal"
         side = "above" if error > 0 else "below"
         tol = self.tolerance
+        if self.learned:
+            basis = "learned"
+            what = f"learned resistance {self._model_r:.2f} mmHg·min/mL"
+        else:
+            basis = "floor"
+            what = (
+                f"lowest resistance a healthy duct has, {self._model_r:.2f} mmHg·min/mL, "
+                "before this duct's is learned"
+            )
         return Finding(
             check=self.CHECK,
             message=(
                 f"pressure {pressure:.2f} mmHg is {abs(error):.2f} mmHg {side} the "
                 f"{predicted:.2f} mmHg the line model predicts for {self._flow:g} mL/min "
-                f"({basis} resistance {self.resistance_mmhg_min_per_ml:.2f} mmHg·min/mL), "
-                f"for {lasted_s * 1000:.0f} ms: tolerance {tol.distance:g} mmHg "
+                f"({what}), for {lasted_s * 1000:.0f} ms: tolerance {limit:.3g} mmHg "
                 f"for {tol.duration_s * 1000:g} ms"
             ),
             figures={
@@ -372,10 +471,10 @@ class PressureModelCheck:
                 "predicted_mmhg": round(predicted, 3),
                 "difference_mmhg": round(error, 3),
                 "flow_ml_min": self._flow,
-                "resistance_mmhg_min_per_ml": round(self.resistance_mmhg_min_per_ml, 3),
+                "resistance_mmhg_min_per_ml": round(self._model_r, 3),
                 "resistance_basis": basis,
                 "lasted_s": lasted_s,
-                "distance_mmhg": tol.distance,
+                "distance_mmhg": round(limit, 3),
                 "duration_s": tol.duration_s,
                 "sample_t_us": t_us,
             },
@@ -774,6 +873,10 @@ class PlausibilitySupervisor:
             min_flow_ml_min=s.min_flow_ml_min,
             steady_after_s=s.steady_after_time_constants * s.line_time_constant_s,
             learn_window_s=s.resistance_learn_window_s,
+            floor_fraction=s.resistance_floor_fraction,
+            pressure_noise_mmhg=s.pressure_noise_mmhg,
+            sigma_margin=s.learned_sigma_margin,
+            settled_fraction=s.learn_settled_fraction,
         )
         self.dispensed_volume = DispensedVolumeCheck(
             s.dispensed_volume_ul, fraction=s.dispensed_volume_fraction

@@ -220,31 +220,31 @@ async def test_relief_withdraw_after_a_pressure_stop_when_configured() -> None:
     assert tail[:5] == ["stop_nowait", "dir WITHDRAW", "rate 1.000", "volume 5", "run"]
 
 
-async def _irrigating(loop: FluidLoopConfig, seconds: float) -> Plant:
+async def _line_off(loop: FluidLoopConfig, seconds: float) -> Plant:
+    """Irrigate at 1 mL/min with the line open to air past the transducer: it reads only the
+    tubing's drop, 2 mmHg at 1 mL/min."""
     plant = Plant(loop=loop)
+    plant.world.set_leak_resistance(0.05)
     plant.controller.irrigate(1.0)
     await plant.run_for(seconds)
     return plant
 
 
-async def test_the_profile_sets_the_line_models_nominal_and_its_tolerances() -> None:
-    # The plant's line is 17 mmHg·min/mL; a profile whose nominal says 25 expects 8 mmHg more at
-    # 1 mL/min than it gets, and the line model never agrees long enough to learn better.
-    nominal = 25.0
-    plant = await _irrigating(FluidLoopConfig(nominal_resistance_mmhg_min_per_ml=nominal), 2.0)
-    assert [(e.cause, e.figures.get("check")) for e in plant.events] == [
+async def test_the_profile_sets_the_line_models_floor_and_its_tolerances() -> None:
+    # A nominal of 17 puts the floor of an unlearned duct at a quarter of it: 4.25 mmHg at
+    # 1 mL/min. The open line's 2 mmHg is within the default 3 mmHg of it...
+    assert (await _line_off(FluidLoopConfig(), 2.0)).events == []
+    # ... but not within 1 mmHg.
+    tight = FluidLoopConfig(line_model_tolerance_mmhg=1.0)
+    assert [(e.cause, e.figures.get("check")) for e in (await _line_off(tight, 1.0)).events] == [
         (StopCause.PLAUSIBILITY, "pressure_model")
     ]
-    # A wider distance accepts the same line.
-    wide = FluidLoopConfig(
-        nominal_resistance_mmhg_min_per_ml=nominal, line_model_tolerance_mmhg=10.0
-    )
-    assert (await _irrigating(wide, 3.0)).events == []
+    # A nominal of 8 puts the floor at 2 mmHg: then the open line looks like a duct.
+    low = FluidLoopConfig(nominal_resistance_mmhg_min_per_ml=8.0, line_model_tolerance_mmhg=1.0)
+    assert (await _line_off(low, 2.0)).events == []
     # A longer duration lets it run longer before the same finding.
-    slow = FluidLoopConfig(
-        nominal_resistance_mmhg_min_per_ml=nominal, line_model_tolerance_ms=1500.0
-    )
-    plant = await _irrigating(slow, 1.5)
+    slow = FluidLoopConfig(line_model_tolerance_mmhg=1.0, line_model_tolerance_ms=1500.0)
+    plant = await _line_off(slow, 1.5)
     assert plant.events == []
     await plant.run_for(1.5)
     assert [e.figures.get("check") for e in plant.events] == ["pressure_model"]

@@ -147,62 +147,92 @@ def test_the_positive_rail_is_reported_as_a_disconnected_transducer() -> None:
 
 MODEL = PlausibilitySettings(
     line_time_constant_s=1e-6,
+    resistance_learn_window_s=0.002,
+    learned_sigma_margin=0.0,
+    pressure_model_mmhg=Tolerance(3.0, 1.0),
+)
+UNLEARNED = PlausibilitySettings(
+    line_time_constant_s=1e-6,
     resistance_learn_window_s=1000.0,
     pressure_model_mmhg=Tolerance(3.0, 1.0),
 )
 
 
 @pytest.mark.parametrize(
-    ("pressure", "message", "difference"),
+    ("settings", "pressure", "message", "difference", "predicted", "basis"),
     [
         (
+            MODEL,
             21.2345,
             "pressure 21.23 mmHg is 4.23 mmHg above the 17.00 mmHg the line model predicts for"
-            " 1 mL/min (nominal resistance 17.00 mmHg·min/mL), for 1000 ms: tolerance 3 mmHg"
+            " 1 mL/min (learned resistance 17.00 mmHg·min/mL), for 1000 ms: tolerance 3 mmHg"
             " for 1000 ms",
             4.235,
+            17.0,
+            "learned",
         ),
         (
+            MODEL,
             12.5,
             "pressure 12.50 mmHg is 4.50 mmHg below the 17.00 mmHg the line model predicts for"
-            " 1 mL/min (nominal resistance 17.00 mmHg·min/mL), for 1000 ms: tolerance 3 mmHg"
+            " 1 mL/min (learned resistance 17.00 mmHg·min/mL), for 1000 ms: tolerance 3 mmHg"
             " for 1000 ms",
             -4.5,
+            17.0,
+            "learned",
+        ),
+        (
+            UNLEARNED,
+            0.5,
+            "pressure 0.50 mmHg is 3.75 mmHg below the 4.25 mmHg the line model predicts for"
+            " 1 mL/min (lowest resistance a healthy duct has, 4.25 mmHg·min/mL, before this"
+            " duct's is learned), for 1000 ms: tolerance 3 mmHg for 1000 ms",
+            -3.75,
+            4.25,
+            "floor",
         ),
     ],
 )
 def test_a_pressure_model_finding_states_the_side_and_the_model(
-    pressure: float, message: str, difference: float
+    settings: PlausibilitySettings,
+    pressure: float,
+    message: str,
+    difference: float,
+    predicted: float,
+    basis: str,
 ) -> None:
-    check = PlausibilitySupervisor(MODEL).pressure_model
+    check = PlausibilitySupervisor(settings).pressure_model
+    # Two samples at 17 mmHg: the first starts the run, the second (steady) is learned.
     feeds = [
-        (T0_US + i * PERIOD_US, pressure if i else 17.0, 1.0, True) for i in range(ONE_SECOND + 20)
+        (T0_US + i * PERIOD_US, pressure if i > 1 else 17.0, 1.0, True)
+        for i in range(ONE_SECOND + 20)
     ]
     index, finding = first_finding(check.update, feeds)
-    assert index == ONE_SECOND + 1 and finding.first_t_us == T0_US + PERIOD_US
+    assert index == ONE_SECOND + 2 and finding.first_t_us == T0_US + 2 * PERIOD_US
     assert finding.message == message
     assert finding.figures == {
         "pressure_mmhg": round(pressure, 2),
-        "predicted_mmhg": 17.0,
+        "predicted_mmhg": predicted,
         "difference_mmhg": difference,
         "flow_ml_min": 1.0,
-        "resistance_mmhg_min_per_ml": 17.0,
-        "resistance_basis": "nominal",
+        "resistance_mmhg_min_per_ml": predicted,
+        "resistance_basis": basis,
         "lasted_s": 1.0,
         "distance_mmhg": 3.0,
         "duration_s": 1.0,
-        "sample_t_us": T0_US + (ONE_SECOND + 1) * PERIOD_US,
+        "sample_t_us": T0_US + (ONE_SECOND + 2) * PERIOD_US,
     }
 
 
 def test_the_pressure_model_lag_follows_the_real_sample_spacing() -> None:
-    # tau = 0.3 s: after one 0.3 s gap the lagged flow is 1 - 1/e of the step, not one period's.
+    # Unlearned, the lag runs at the floor's time constant: 0.3 s x 4.25 / 17 = 75 ms. After one
+    # 0.3 s gap the lagged flow is 1 - exp(-4) of the step, not one period's.
     check = PlausibilitySupervisor().pressure_model
     check.update(T0_US, 0.0, 1.0, True)
     after_one_period = check.flow_lag_ml_min
-    assert after_one_period == pytest.approx(-math.expm1(-2000 / 300_000))
+    assert after_one_period == pytest.approx(-math.expm1(-2000 / 75_000))
     check.update(T0_US + 300_000, 0.0, 1.0, True)
-    expected = after_one_period + (1 - after_one_period) * -math.expm1(-1.0)
+    expected = after_one_period + (1 - after_one_period) * -math.expm1(-4.0)
     assert check.flow_lag_ml_min == pytest.approx(expected)
 
 

@@ -245,11 +245,47 @@ def test_pressure_model_fires_when_the_pump_never_moves_from_the_start() -> None
     rig.command(1.0)
     rig.run(1.0)
     t_us, finding = only(rig.found, "pressure_model")
-    # The nominal model climbs to 17 mmHg with 0.3 s: it passes 3 mmHg after 0.3·ln(17/14) s.
-    expected_first_us = start_us + 0.3 * math.log(17.0 / 14.0) * 1e6
-    assert abs(finding.first_t_us - expected_first_us) <= 0.02e6
+    # Unlearned, the model expects at least the floor: 4.25 mmHg at 1 mL/min, reached with the
+    # floor's own time constant (0.3 s x 4.25 / 17): it is 3 mmHg above zero after
+    # 0.075·ln(4.25/1.25) s.
+    expected_first_us = start_us + 0.075 * math.log(4.25 / 1.25) * 1e6
+    assert abs(finding.first_t_us - expected_first_us) <= 0.01e6
     assert t_us - finding.first_t_us == tol.duration_us
-    assert finding.figures["resistance_basis"] == "nominal"
+    assert finding.figures["resistance_basis"] == "floor"
+
+
+@pytest.mark.parametrize("tip", [6.0, 10.0, 15.0, 25.0, 35.0])
+@pytest.mark.parametrize("flow_ml_min", [0.3, 1.0, 3.0])
+def test_pressure_model_quiet_on_any_healthy_duct_from_the_start(
+    tip: float, flow_ml_min: float
+) -> None:
+    """The nominal duct is the profile's, not the patient's: a duct wider or tighter than it is
+    no fault (judged against the nominal duct, tip 6, 10 and 25 all faulted within a second)."""
+    from drivers.sim.world import FluidWorldParams
+
+    rig = WorldRig(seed=7)
+    rig.world = FluidWorld(
+        FluidWorldParams(tip_resistance_mmhg_min_per_ml=tip), start_time_s=T0_S
+    )
+    rig.command(flow_ml_min)
+    assert rig.run(5.0) == []
+    assert rig.supervisor.pressure_model.learned
+    rig.command(flow_ml_min / 3)
+    assert rig.run(3.0) == []
+
+
+def test_pressure_model_never_learns_a_resistance_below_the_floor() -> None:
+    """A line open to air at a low flow reads less than the model's distance whatever the duct:
+    learning that as the duct's resistance would hide the open line for the rest of the run, and
+    call the pressure implausible the moment the line is closed again."""
+    rig = WorldRig(seed=8)
+    rig.world.set_leak_resistance(0.05)
+    rig.command(0.3)
+    assert rig.run(3.0) == []
+    assert not rig.supervisor.pressure_model.learned
+    rig.world.set_leak_resistance(math.inf)
+    assert rig.run(3.0) == []
+    assert rig.supervisor.pressure_model.learned
 
 
 @pytest.mark.parametrize("after_stop_s", [0.3, 0.5, 1.0])
@@ -294,14 +330,19 @@ def test_pressure_model_fires_when_the_pump_never_moves_from_a_pressurised_line(
 
 
 def _slow_model() -> PressureModelCheck:
+    # A line that fills over minutes: the lag barely moves between two samples.
     return PressureModelCheck(
         DEFAULTS.pressure_model_mmhg,
         sample_period_s=PERIOD_S,
-        line_time_constant_s=0.3,
+        line_time_constant_s=100.0,
         nominal_resistance_mmhg_min_per_ml=17.0,
         min_flow_ml_min=0.1,
         steady_after_s=0.9,
         learn_window_s=1000.0,
+        floor_fraction=0.25,
+        pressure_noise_mmhg=0.2,
+        sigma_margin=6.0,
+        settled_fraction=0.01,
     )
 
 
@@ -389,8 +430,9 @@ def _open_loop_model_latency_s(flow_ml_min: float, obstruct: str) -> float:
     onset_us = rig.t_us
     _obstruct(rig.world, obstruct)
     rig.run(2.0)
-    t_us, _ = only(rig.found, "pressure_model")
-    return (t_us - onset_us) / 1e6
+    found = [t for t, f in rig.found if f.check == "pressure_model"]
+    # Before it has learned the duct, the model leaves rising resistance to the resistance stops.
+    return (found[0] - onset_us) / 1e6 if found else math.inf
 
 
 def _obstruct(world: FluidWorld, obstruct: str) -> None:
@@ -461,9 +503,11 @@ def test_pressure_model_learns_a_slow_legitimate_change_of_resistance() -> None:
 # ---- pressure model: both sides of each comparison ----------------------------------------------
 
 # With a time constant far below the sample period the model's lag settles in one sample, so the
-# prediction is exactly R x Q = 17 x Q and the distance can be probed to the last bit; learning is
-# pushed out of reach so the reference stays nominal.
-EXACT = PlausibilitySettings(line_time_constant_s=1e-6, resistance_learn_window_s=1000.0)
+# prediction is exactly R x Q and the distance can be probed to the last bit. A one-sample learn
+# window learns 17 from the first sample; the learned value's noise margin is set to zero.
+EXACT = PlausibilitySettings(
+    line_time_constant_s=1e-6, resistance_learn_window_s=PERIOD_S, learned_sigma_margin=0.0
+)
 
 
 def _feed_model(
@@ -485,8 +529,8 @@ def _feed_model(
 
 def _exact_model() -> PressureModelCheck:
     check = PlausibilitySupervisor(EXACT).pressure_model
-    assert _feed_model(check, [17.0]) == []
-    assert check.predicted_mmhg == 17.0
+    assert _feed_model(check, [17.0, 17.0], start=-1) == []
+    assert check.learned and check.predicted_mmhg == 17.0
     return check
 
 
@@ -507,7 +551,7 @@ def test_pressure_model_fires_just_beyond_the_distance_after_exactly_the_duratio
     finding = found[0][1]
     assert finding.first_t_us == T0_US + 1 * PERIOD_US
     assert finding.figures["difference_mmhg"] == pytest.approx(pressure - 17.0)
-    assert finding.figures["resistance_basis"] == "nominal"
+    assert finding.figures["resistance_basis"] == "learned"
 
 
 def test_pressure_model_quiet_when_the_disagreement_ends_one_sample_short() -> None:
@@ -527,12 +571,36 @@ def test_pressure_model_fires_once_per_disagreement_and_again_after_it_ends() ->
 
 
 def test_pressure_model_is_off_below_the_minimum_flow_and_with_the_pump_stopped() -> None:
-    check = PlausibilitySupervisor(EXACT).pressure_model
-    assert _feed_model(check, [10.0] * 400, flow_ml_min=0.0999) == []
-    assert _feed_model(check, [10.0] * 400, flow_ml_min=1.0, running=False, start=400) == []
+    check = _exact_model()
+    assert _feed_model(check, [10.0] * 400, flow_ml_min=0.0999, start=1) == []
+    assert _feed_model(check, [10.0] * 400, flow_ml_min=1.0, running=False, start=401) == []
     # At exactly the minimum flow it is checked: 10 mmHg against 17 x 0.1 = 1.7 predicted.
-    found = _feed_model(check, [10.0] * 400, flow_ml_min=0.1, start=800)
+    found = _feed_model(check, [10.0] * 400, flow_ml_min=0.1, start=801)
+    assert [i for i, _ in found] == [801 + 150]
+
+
+def test_pressure_model_unlearned_checks_only_the_floor() -> None:
+    settings = PlausibilitySettings(line_time_constant_s=1e-6, resistance_learn_window_s=1000.0)
+    check = PlausibilitySupervisor(settings).pressure_model
+    # Far above the nominal duct: no finding of the model's (the resistance stops own that).
+    assert _feed_model(check, [60.0] * 400) == []
+    # 3 mmHg below the floor's 4.25 mmHg is quiet; a hundredth more, for 300 ms, is not.
+    assert _feed_model(check, [1.25] * 400, start=400) == []
+    found = _feed_model(check, [1.24] * 400, start=800)
     assert [i for i, _ in found] == [800 + 150]
+    assert found[0][1].figures["resistance_basis"] == "floor"
+
+
+def test_the_learned_resistances_noise_widens_the_distance_with_the_flow() -> None:
+    settings = PlausibilitySettings(line_time_constant_s=1e-6, resistance_learn_window_s=0.5)
+    check = PlausibilitySupervisor(settings).pressure_model
+    # Learned at 0.1 mL/min from 250 samples: 6 x 0.2 / sqrt(250) / 0.1 = 0.759 mmHg·min/mL.
+    assert _feed_model(check, [1.7] * 251, flow_ml_min=0.1) == []
+    assert check.learned
+    margin = check.uncertainty_mmhg_min_per_ml
+    assert margin == pytest.approx(6 * 0.2 / math.sqrt(250) / 0.1)
+    # At 3 mL/min the distance is 3 + 3 x 0.759 = 5.28 mmHg around 51 mmHg.
+    assert _feed_model(check, [51.0 + 3.0 + 3.0 * margin - 0.01] * 400, flow_ml_min=3.0) == []
 
 
 def test_pressure_model_learns_only_after_the_flow_is_steady_and_only_while_agreeing() -> None:
