@@ -335,11 +335,24 @@ _BOUNDS: Final[tuple[Bound, ...]] = (
     Bound(
         "limits.relief_withdraw_ul",
         "uL",
-        0.0,
-        "clinical.md: arthroscopy pumps reverse to relieve pressure; 0 = off; "
-        f"volume is an {_REVIEW}",
+        20.0,
+        "clinical.md: arthroscopy pumps reverse to relieve pressure. The most one relief "
+        "withdraw takes back after a pressure or resistance stop (0 = off): what the line holds "
+        "at the 40 mmHg limit is 13 uL on the simulated line; the volume is an "
+        f"{_REVIEW}",
         0,
         50,
+    ),
+    Bound(
+        "limits.relief_target_mmhg",
+        "mmHg",
+        5.0,
+        "the relief withdraws what the line's compliance holds above this pressure, so the "
+        "post-release bolus (IEC 60601-2-24's occlusion test, clinical.md) is about this times "
+        "the compliance, 1.7 uL on the simulated line; at 0 the line would be pulled to "
+        f"suction; {_REVIEW}",
+        0,
+        20,
     ),
     Bound(
         "limits.min_flow_for_resistance_ml_min",
@@ -790,6 +803,7 @@ class LimitsConfig(_Model):
     bolus_max_rate_ml_min: float = _default("limits.bolus_max_rate_ml_min")
     post_release_bolus_max_ul: float = _default("limits.post_release_bolus_max_ul")
     relief_withdraw_ul: float = _default("limits.relief_withdraw_ul")
+    relief_target_mmhg: float = _default("limits.relief_target_mmhg")
     min_flow_for_resistance_ml_min: float = _default("limits.min_flow_for_resistance_ml_min")
 
     @model_validator(mode="after")

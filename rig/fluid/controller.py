@@ -51,6 +51,9 @@ LEAK_PERSISTENCE_S = 0.1
 STALE_AFTER_S = 0.05
 """No pressure sample for 25 sample periods while fluid moves: the rig is blind; stop."""
 RELIEF_RATE_ML_MIN = 1.0
+RELIEF_MIN_UL = 0.5
+"""A relief smaller than this is not worth moving the plunger for (the pump's resolution on a
+10 mL syringe is about 0.1 uL)."""
 RUNAWAY_GRACE_S = 0.1
 """A pump still infusing this long after its stop was written is a runaway: cut its power."""
 RATE_CHANGE_TOLERANCE = 0.02
@@ -612,9 +615,9 @@ class FluidController:
         try:
             if self._relief_pending:
                 self._relief_pending = False
-                await self._interlock.relief_withdraw(
-                    self._limits.relief_withdraw_ul, RELIEF_RATE_ML_MIN
-                )
+                volume_ul = self.relief_volume_ul()
+                if volume_ul >= RELIEF_MIN_UL:
+                    await self._interlock.relief_withdraw(volume_ul, RELIEF_RATE_ML_MIN)
             elif self.setpoint.mode in MOTION_MODES and not self.pump_running:
                 await self._start_pump()
                 self._last_rate_change_s = now_s
@@ -646,6 +649,24 @@ class FluidController:
             self._pump_failed(StopCause.PUMP_LINK_LOST, f"pump did not answer: {exc!r}")
         except PumpFaultError as exc:
             self._pump_failed(StopCause.PUMP_ALARM, f"pump reported: {exc}")
+
+    def relief_volume_ul(self) -> float:
+        """What the line holds above the relief target, capped: the volume a relief takes back.
+
+        The line's compliance is the profile's time constant over its nominal resistance (the
+        same C the line model uses); it is the compliance of line and duct together, so taking
+        back C x (P - target) leaves the duct at about the target once the line is released.
+        """
+        limits = self._limits
+        pressure = self.mean_pressure_mmhg
+        if pressure is None:
+            return 0.0
+        loop = self._loop
+        compliance_ul_per_mmhg = (
+            loop.line_time_constant_ms / 60.0 / loop.nominal_resistance_mmhg_min_per_ml
+        )
+        excess_ul = compliance_ul_per_mmhg * (pressure - limits.relief_target_mmhg)
+        return min(limits.relief_withdraw_ul, max(0.0, excess_ul))
 
     async def _start_pump(self) -> None:
         setpoint = self.setpoint

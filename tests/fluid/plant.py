@@ -21,12 +21,19 @@ from rig.safety.supervisors import PlausibilitySettings
 
 @dataclass
 class RecordingPump:
+    """Records its commands and, like the NE-1000, runs to its volume target (0: no target) and
+    counts what it infused and withdrew, each from its last clear."""
+
     clock: ManualClock
     calls: list[str] = field(default_factory=list)
     running: bool = False
     direction: Direction = Direction.INFUSE
     rate_ml_min: float = 0.0
     stop_fails: bool = False
+    target_ul: float = 0.0
+    infused_ul: float = 0.0
+    withdrawn_ul: float = 0.0
+    _run_ul: float = 0.0
 
     def stop_nowait(self) -> float:
         if self.stop_fails:
@@ -49,13 +56,34 @@ class RecordingPump:
 
     async def set_volume_ul(self, ul: float) -> None:
         self.calls.append(f"volume {ul:.0f}")
+        self.target_ul = ul
 
     async def clear_dispensed(self, direction: Direction) -> None:
         self.calls.append("clear")
+        if direction is Direction.INFUSE:
+            self.infused_ul = 0.0
+        else:
+            self.withdrawn_ul = 0.0
 
     async def run(self) -> None:
         self.calls.append("run")
         self.running = True
+        self._run_ul = 0.0
+
+    def advance(self, dt_s: float) -> None:
+        """Move the plunger for `dt_s`; stop at the volume target."""
+        if not self.running:
+            return
+        step_ul = self.rate_ml_min * 1000.0 / 60.0 * dt_s
+        if self.target_ul > 0:
+            step_ul = min(step_ul, self.target_ul - self._run_ul)
+        self._run_ul += step_ul
+        if self.direction is Direction.INFUSE:
+            self.infused_ul += step_ul
+        else:
+            self.withdrawn_ul += step_ul
+        if self.target_ul > 0 and self._run_ul >= self.target_ul - 1e-9:
+            self.running = False
 
     @property
     def flow_ml_min(self) -> float:
@@ -133,7 +161,8 @@ class Plant:
 
     async def read_dispensed_ml(self) -> PumpReading:
         return PumpReading(
-            self.world.pumped_ml, self.pump.running and self.pump.direction is Direction.INFUSE
+            self.pump.infused_ul / 1000.0,
+            self.pump.running and self.pump.direction is Direction.INFUSE,
         )
 
     async def run_for(self, seconds: float) -> None:
@@ -142,6 +171,7 @@ class Plant:
             self.clock.advance(SAMPLE_PERIOD_S)
             self.world.set_pump_flow(self.pump.flow_ml_min)
             self.world.step(SAMPLE_PERIOD_S)
+            self.pump.advance(SAMPLE_PERIOD_S)
             self._sample()
             if index % 10 == 0:
                 await self.controller.actuate_once(self.read_dispensed_ml)

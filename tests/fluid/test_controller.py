@@ -209,15 +209,35 @@ async def test_fault_during_start_sequence_never_sends_run() -> None:
 
 
 @pytest.mark.hazard("H03")
-async def test_relief_withdraw_after_a_pressure_stop_when_configured() -> None:
-    plant = Plant(LimitsConfig(relief_withdraw_ul=5.0))
+async def test_relief_withdraws_what_the_line_holds_above_the_target_up_to_its_cap() -> None:
+    plant = Plant()
     plant.controller.irrigate(1.0)
     await plant.run_for(1.5)
     plant.world.occlude()
-    await plant.run_for(1.0)
+    await plant.run_for(1.5)
     assert plant.events
+    held_mmhg = plant.events[0].figures["pressure_mmhg"]
+    assert isinstance(held_mmhg, float)
     tail = plant.pump.calls[plant.pump.calls.index("stop_nowait") :]
-    assert tail[:5] == ["stop_nowait", "dir WITHDRAW", "rate 1.000", "volume 5", "run"]
+    # The profile's compliance: 300 ms / 17 mmHg·min/mL = 0.294 uL/mmHg, above 5 mmHg.
+    expected_ul = 300.0 / 60.0 / 17.0 * (held_mmhg - 5.0)
+    assert tail[:3] == ["stop_nowait", "dir WITHDRAW", "rate 1.000"]
+    assert tail[3].startswith("volume ") and tail[4] == "run"
+    assert abs(float(tail[3].split()[1]) - expected_ul) <= 1.0
+    # The occluded duct is left at about the target, whatever it held.
+    assert 3.0 < plant.world.line_pressure_mmhg < 8.0
+    capped = Plant(LimitsConfig(relief_withdraw_ul=2.0))
+    capped.controller.irrigate(1.0)
+    await capped.run_for(1.5)
+    capped.world.occlude()
+    await capped.run_for(1.0)
+    assert "volume 2" in capped.pump.calls
+    off = Plant(LimitsConfig(relief_withdraw_ul=0.0))
+    off.controller.irrigate(1.0)
+    await off.run_for(1.5)
+    off.world.occlude()
+    await off.run_for(1.0)
+    assert "dir WITHDRAW" not in off.pump.calls
 
 
 async def _line_off(loop: FluidLoopConfig, seconds: float) -> Plant:

@@ -49,6 +49,10 @@ def test_wall_and_occlusion_stop_the_pump_at_every_point_of_the_grid(
         assert point["missed_wall"] == 0 and point["missed_occlusion"] == 0, point
         assert point["detect_wall_ms_p99"] is not None, point
         assert point["detect_occlusion_ms_p99"] is not None, point
+        # The relief takes back what the line holds above 5 mmHg: releasing the occlusion then
+        # flushes at most 5 uL into the duct (about 6 uL at 1 mL/min and 12 uL at 3 mL/min
+        # without it).
+        assert point["bolus_after_release_ul_max"] <= 5.0, point
         # In the irrigation back-off (above about 1.3 mL/min on the nominal duct) the flow is
         # cut as the pressure rises, and the line model can report the wall first.
         assert set(point["causes"]) <= {
