@@ -55,6 +55,7 @@ from rig.fluid.controller import (
     FluidController,
     PumpFaultError,
     PumpReading,
+    StateConflictError,
 )
 from rig.fluid.events import StopCause, StopEvent
 from rig.safety.interlock import Denial, Interlock, InterlockDeniedError
@@ -460,7 +461,8 @@ class RigDaemon:
                     return {"ok": True, "result": self._state(online=True)}
         except CommandRejectedError as exc:
             self._record({"kind": "command_rejected", "op": command.op, "reason": str(exc)})
-            return {"ok": False, "error": {"code": "out_of_range", "message": str(exc)}}
+            code = "state_conflict" if isinstance(exc, StateConflictError) else "out_of_range"
+            return {"ok": False, "error": {"code": code, "message": str(exc)}}
         except InterlockDeniedError as exc:
             return {"ok": False, "error": {"code": "denied", "message": exc.reason}}
         except BoardCommandRejectedError as exc:
