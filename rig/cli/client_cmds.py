@@ -8,13 +8,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import sys
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from drivers.transport.mqtt import JsonObject, MqttEndpoint, RequestTimeoutError
+from aiomqtt import MqttCodeError, MqttError
+
+from drivers.transport.mqtt import BrokerRefusedError, JsonObject, MqttEndpoint, RequestTimeoutError
 from rig.api.roles import Role, load_credentials
 from rig.api.topics import RigTopics
 from rig.config import DEFAULT_PROFILE, ProfileError, load_profile
@@ -22,6 +26,16 @@ from rig.runtime import RunningRig
 
 EXIT_ERROR_REPLY = 1
 EXIT_NO_DAEMON = 3
+EXIT_REFUSED = 4
+"""The broker refused the login or the topic: the rig may be running, the client may not."""
+
+
+class ClientError(Exception):
+    """A client command that cannot go on: the message for the user, and the exit status."""
+
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -95,6 +109,35 @@ class Target:
     username: str | None
     password: str | None
     tls_ca_file: Path | None
+    source: str = "--broker"
+    """Where the broker's address came from, for error messages."""
+
+    @contextlib.asynccontextmanager
+    async def connect(self) -> AsyncIterator[MqttEndpoint]:
+        """A connection to the broker; its failures become ClientErrors that say which broker,
+        found how, and whether it is missing or refused us."""
+        address = f"{self.host}:{self.port} ({self.source})"
+        async with contextlib.AsyncExitStack() as stack:
+            try:
+                mqtt = await stack.enter_async_context(self.endpoint())
+            except MqttCodeError as exc:  # a CONNACK with a failure reason
+                raise ClientError(
+                    f"the broker at {address} refused the login as {self.role.value}: {exc} "
+                    "(check --role and --credentials)",
+                    EXIT_REFUSED,
+                ) from None
+            except (MqttError, OSError) as exc:
+                raise ClientError(
+                    f"cannot reach the broker at {address}: {exc}; is the rig running? (`rig sim`)",
+                    EXIT_NO_DAEMON,
+                ) from None
+            try:
+                yield mqtt
+            except BrokerRefusedError as exc:
+                raise ClientError(
+                    f"{exc}: the {self.role.value} role may not do this (roles: docs/api.md)",
+                    EXIT_REFUSED,
+                ) from None
 
     def endpoint(self) -> MqttEndpoint:
         return MqttEndpoint(
@@ -113,11 +156,13 @@ class Target:
 def target_of(args: argparse.Namespace) -> Target:
     running = RunningRig.load()
     host, port, rig_id = None, None, args.rig_id
+    source = "--broker"
     if args.broker:
         host, _, port_text = args.broker.rpartition(":")
         port = int(port_text)
     elif running is not None:
         host, port = running.broker_host, running.broker_port
+        source = f"the running rig's note {RunningRig.path()}"
     if rig_id is None and running is not None:
         rig_id = running.rig_id
     if host is None or rig_id is None:
@@ -127,6 +172,8 @@ def target_of(args: argparse.Namespace) -> Target:
             raise SystemExit(
                 f"no running rig found and the default profile is invalid:\n{exc}"
             ) from None
+        if host is None:
+            source = f"the default profile {DEFAULT_PROFILE.name}: no `rig sim` is running"
         host = host or profile.broker.host
         port = port or profile.broker.port
         rig_id = rig_id or profile.rig_id
@@ -142,27 +189,31 @@ def target_of(args: argparse.Namespace) -> Target:
         except (OSError, ValueError) as exc:
             raise SystemExit(f"cannot read credentials: {exc}") from None
         username = role.value
-    return Target(host, port, rig_id, role, username, password, args.tls_ca)
+    return Target(host, port, rig_id, role, username, password, args.tls_ca, source)
 
 
 def run_client(coroutine: Any, *, peer: str = "the daemon") -> int:
-    """Run a client command; a silent `peer` or an unreachable broker is exit 3, explained."""
+    """Run a client command; a silent `peer` or an unreachable broker is exit 3, a refusal by
+    the broker exit 4, each explained in one line (never a traceback)."""
     try:
         result: int = asyncio.run(coroutine)
         return result
     except KeyboardInterrupt:
         return 0
+    except ClientError as exc:
+        print(f"rig: {exc}", file=sys.stderr)
+        return exc.exit_code
     except RequestTimeoutError as exc:
         print(f"no answer from {peer} ({exc}); is the rig running? (`rig sim`)", file=sys.stderr)
         return EXIT_NO_DAEMON
-    except OSError as exc:
-        print(f"cannot reach the broker: {exc}; is the rig running? (`rig sim`)", file=sys.stderr)
+    except MqttError as exc:
+        print(f"lost the broker: {exc}; is the rig still running?", file=sys.stderr)
         return EXIT_NO_DAEMON
 
 
 async def _request(args: argparse.Namespace, command: JsonObject) -> int:
     target = target_of(args)
-    async with target.endpoint() as mqtt:
+    async with target.connect() as mqtt:
         reply = await mqtt.request(target.commands, command, timeout_s=args.timeout)
     if args.json:
         print(json.dumps(reply, indent=2))
@@ -205,7 +256,7 @@ async def _fluid(args: argparse.Namespace) -> int:
 async def _status(args: argparse.Namespace) -> int:
     """Read the retained state: any role may, and a dead daemon shows as its last will."""
     target = target_of(args)
-    async with target.endpoint() as mqtt:
+    async with target.connect() as mqtt:
         states = await mqtt.subscribe(RigTopics(target.rig_id).state)
         try:
             async with asyncio.timeout(args.timeout):
@@ -245,7 +296,7 @@ async def _watch(args: argparse.Namespace) -> int:
     printed = 0
     last_s = 0.0
     loop = asyncio.get_running_loop()
-    async with target.endpoint() as mqtt:
+    async with target.connect() as mqtt:
         telemetry = await mqtt.subscribe(topics.fluid_telemetry)
         events = await mqtt.subscribe(topics.events)
         if not args.json:

@@ -94,7 +94,7 @@ def _simctl(args: argparse.Namespace) -> int:
 
 async def _send(args: argparse.Namespace, request: JsonObject) -> int:
     target = target_of(args)
-    async with target.endpoint() as mqtt:
+    async with target.connect() as mqtt:
         reply = await mqtt.request(
             sim_command_topic(target.rig_id), request, timeout_s=args.timeout
         )

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from rig.cli.client_cmds import EXIT_REFUSED
 from tests.system.harness import RigUnderTest
 
 pytestmark = [pytest.mark.system, pytest.mark.timeout(60)]
@@ -126,3 +127,31 @@ async def test_cli_simctl_puts_the_tip_against_the_wall_and_the_rig_stops(
     assert code == 1 and "no_such_thing" in err
     code, _, err = await _rig_cli(rig, "simctl", "unplug")
     assert code == 2 and "needs its device" in err
+
+
+async def test_cli_a_role_the_broker_refuses_is_told_so_not_asked_if_the_rig_runs(
+    rig: RigUnderTest,
+) -> None:
+    """The observer may not write a command topic: the broker's refusal (PUBACK 0x87) is what
+    the user reads, not a timeout dressed up as "is the rig running?"."""
+    code, _, err = await _rig_cli(rig, "fluid", "stop", "--role", "observer")
+    assert code == EXIT_REFUSED, err
+    assert "Not authorized" in err and "observer" in err
+    assert "is the rig running" not in err and "Traceback" not in err
+
+
+async def test_cli_a_login_the_broker_refuses_is_told_so(rig: RigUnderTest, tmp_path: Path) -> None:
+    wrong = tmp_path / "wrong.json"
+    wrong.write_text(json.dumps({"engineer": "not-the-password"}))
+    process = await _spawn_rig(
+        "status",
+        "--broker",
+        f"{rig.rig.broker_host}:{rig.rig.broker_port}",
+        "--credentials",
+        str(wrong),
+        runtime_dir=tmp_path / "runtime",
+    )
+    _, err_bytes = await process.communicate()
+    err = err_bytes.decode()
+    assert process.returncode == EXIT_REFUSED, err
+    assert "refused the login as engineer" in err and "Traceback" not in err
