@@ -16,6 +16,7 @@ import contextlib
 import json
 import logging
 import os
+import shutil
 import signal
 import sys
 import tempfile
@@ -42,6 +43,11 @@ from rig.runtime import RunningRig
 log = logging.getLogger(__name__)
 
 READY_TIMEOUT_S = 10.0
+KEEP_RUN_DIRS = 5
+"""Run directories `rig sim` keeps (the newest, this run's included): enough to compare this run's
+logs with the last few after a failure, while a week of bench work cannot fill /tmp (each holds
+at most about 50 MiB of rotated daemon log plus the simulator's)."""
+LAUNCHER_PID_FILE = "launcher.pid"
 
 
 @dataclass
@@ -70,6 +76,8 @@ class SimRig:
                 sys.executable,
                 "-m",
                 "rig.cli.main",
+                "--log-file",
+                str(self.run_dir / "daemon.log"),
                 "daemon",
                 "--profile",
                 str(self.profile_path),
@@ -81,7 +89,8 @@ class SimRig:
                 f"{self.broker_host}:{self.broker_port}",
                 *self._login(ServiceUser.DAEMON),
             ],
-            self.run_dir / "daemon.log",
+            # What escapes logging (a crash's traceback) lands here; the log itself rotates.
+            self.run_dir / "daemon.out",
         )
         return self.daemon
 
@@ -115,7 +124,11 @@ async def start_sim_rig(
         raise ValueError(
             f"{profile_path}: has no [simulator] section; `rig sim` needs a simulator profile"
         )
-    run_dir = run_dir or Path(tempfile.mkdtemp(prefix=f"rig-{profile.rig_id}-"))
+    if run_dir is None:
+        prefix = f"rig-{profile.rig_id}-"
+        run_dir = Path(tempfile.mkdtemp(prefix=prefix))
+        (run_dir / LAUNCHER_PID_FILE).write_text(f"{os.getpid()}\n")
+        prune_run_dirs(run_dir.parent, prefix, KEEP_RUN_DIRS)
     broker = None
     credentials_file = None
     host, port = profile.broker.host, profile.broker.port
@@ -169,6 +182,34 @@ async def start_sim_rig(
         await rig.stop()
         raise
     return rig
+
+
+def prune_run_dirs(parent: Path, prefix: str, keep: int) -> list[Path]:
+    """Remove all but the `keep` newest run directories `parent/prefix*`, never one whose
+    launcher is still running. Returns the directories removed."""
+    candidates = sorted(
+        (path for path in parent.glob(f"{prefix}*") if path.is_dir()),
+        key=lambda path: path.stat().st_mtime,
+        reverse=True,
+    )
+    removed = []
+    for path in candidates[keep:]:
+        if _launcher_alive(path):
+            continue
+        shutil.rmtree(path, ignore_errors=True)
+        removed.append(path)
+    return removed
+
+
+def _launcher_alive(run_dir: Path) -> bool:
+    try:
+        pid = int((run_dir / LAUNCHER_PID_FILE).read_text())
+        os.kill(pid, 0)
+    except PermissionError:
+        return True  # someone else's live process: not ours to judge
+    except (OSError, ValueError):
+        return False
+    return True
 
 
 async def run_sim(profile_path: Path, profile: RigProfile) -> int:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from rig.cli import (
     bench_cmd,
@@ -40,6 +41,12 @@ def build_parser() -> argparse.ArgumentParser:
         choices=("text", "json"),
         help="log lines as text or JSON (default: text on a terminal, JSON otherwise)",
     )
+    parser.add_argument(
+        "--log-file",
+        type=Path,
+        metavar="FILE",
+        help="log to FILE (JSON lines) instead of stderr, rotated at 10 MiB, 4 old files kept",
+    )
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for module in COMMAND_MODULES:
         module.register(subparsers)
@@ -48,7 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    configure_logging(verbose=args.verbose, log_format=args.log_format)
+    configure_logging(verbose=args.verbose, log_format=args.log_format, log_file=args.log_file)
     result: int = args.func(args)
     return result
 
