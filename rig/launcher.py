@@ -222,6 +222,7 @@ async def run_sim(profile_path: Path, profile: RigProfile) -> int:
         str(rig.run_dir),
         os.getpid(),
         None if rig.credentials_file is None else str(rig.credentials_file),
+        str(profile_path),
     )
     running.save()
     print(

@@ -28,6 +28,8 @@ class RunningRig:
     launcher_pid: int
     credentials_file: str | None = None
     """The private broker's user -> password file (mode 0600), if it has one."""
+    profile_path: str | None = None
+    """The profile the rig runs (client help texts quote its limits)."""
 
     @staticmethod
     def path() -> Path:

@@ -17,8 +17,15 @@ BENCHMARKS = ("stop-latency",)
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     bench = subparsers.add_parser("bench", help="run a benchmark on the simulator")
     bench.add_argument("name", choices=BENCHMARKS)
-    bench.add_argument("--trials", type=int, default=200)
-    bench.add_argument("--profile", type=Path, default=DEFAULT_PROFILE)
+    bench.add_argument(
+        "--trials", type=int, default=200, help="trials to run, at least 1 (default 200)"
+    )
+    bench.add_argument(
+        "--profile",
+        type=Path,
+        default=DEFAULT_PROFILE,
+        help=f"a simulator profile (default {DEFAULT_PROFILE.name})",
+    )
     bench.add_argument("--json", action="store_true", help="print one JSON object and nothing else")
     bench.set_defaults(func=_bench)
 

@@ -1,4 +1,5 @@
-"""The client commands: `rig status`, `rig watch`, `rig fluid ...`, `rig fault reset`.
+"""The client commands: `rig status`, `rig fluid ...`, `rig fault reset`, `rig estop`,
+`rig selftest` (`rig watch` and `rig simctl` have modules of their own).
 
 Each is an MQTT client of the daemon. It finds the broker from `--broker`, else from the rig
 that `rig sim` started (rig.runtime), else from the default profile.
@@ -11,7 +12,7 @@ import asyncio
 import contextlib
 import json
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,12 +22,16 @@ from aiomqtt import MqttCodeError, MqttError
 from drivers.transport.mqtt import BrokerRefusedError, JsonObject, MqttEndpoint, RequestTimeoutError
 from rig.api.roles import Role, load_credentials
 from rig.api.topics import RigTopics
+from rig.cli.ranges import help_ranges
 from rig.config import DEFAULT_PROFILE, ProfileError, load_profile
 from rig.runtime import RunningRig
 
 EXIT_ERROR_REPLY = 1
 EXIT_NO_DAEMON = 3
 EXIT_REFUSED = 4
+DEFAULT_TIMEOUT_S = 3.0
+SELFTEST_TIMEOUT_S = 30.0
+"""The self-test lets the pump's safe-mode timeout and the board's watchdog run out: seconds."""
 """The broker refused the login or the topic: the rig may be running, the client may not."""
 
 
@@ -39,31 +44,26 @@ class ClientError(Exception):
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    ranges = help_ranges()
     status = subparsers.add_parser("status", help="the rig's state: mode, latched fault, devices")
     connection_options(status)
     status.set_defaults(func=lambda a: run_client(_status(a)))
-
-    watch = subparsers.add_parser("watch", help="live fluid telemetry in the terminal")
-    connection_options(watch)
-    watch.add_argument("--count", type=int, default=0, help="stop after N lines (0: until Ctrl-C)")
-    watch.add_argument(
-        "--hz", type=float, default=5.0, help="lines per second (telemetry comes at 50 Hz)"
-    )
-    watch.set_defaults(func=lambda a: run_client(_watch(a)))
 
     fluid = subparsers.add_parser("fluid", help="command the saline/contrast pump")
     fluid_sub = fluid.add_subparsers(dest="fluid_command", required=True, metavar="MODE")
     irrigate = fluid_sub.add_parser(
         "irrigate", help="irrigate at a flow (backs off near the pressure cap)"
     )
-    irrigate.add_argument("--flow-ml-min", type=float, required=True)
+    irrigate.add_argument("--flow-ml-min", type=float, required=True, help=ranges.flow)
     pressure = fluid_sub.add_parser("pressure", help="hold a pressure (flow-limited)")
-    pressure.add_argument("--mmhg", type=float, required=True)
-    bolus = fluid_sub.add_parser("bolus", help="ductography: a metered contrast volume at a rate")
-    bolus.add_argument("--volume-ml", type=float, required=True)
-    bolus.add_argument("--rate-ml-min", type=float, required=True)
-    fluid_sub.add_parser("prime", help="fill the line at the profile's prime rate and volume")
-    fluid_sub.add_parser("stop", help="stop the pump now")
+    pressure.add_argument("--mmhg", type=float, required=True, help=ranges.pressure)
+    bolus = fluid_sub.add_parser(
+        "bolus", help="ductography: a metered contrast volume at a rate, from rest"
+    )
+    bolus.add_argument("--volume-ml", type=float, required=True, help=ranges.bolus_volume)
+    bolus.add_argument("--rate-ml-min", type=float, required=True, help=ranges.bolus_rate)
+    fluid_sub.add_parser("prime", help=ranges.prime)
+    fluid_sub.add_parser("stop", help="stop the pump now (never refused, does not latch)")
     for sub in fluid_sub.choices.values():
         connection_options(sub)
         sub.set_defaults(func=lambda a: run_client(_fluid(a)))
@@ -71,13 +71,35 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     fault = subparsers.add_parser("fault", help="latched faults")
     fault_sub = fault.add_subparsers(dest="fault_command", required=True, metavar="ACTION")
     reset = fault_sub.add_parser(
-        "reset", help="clear the latched fault; the rig comes back stopped at zero flow"
+        "reset", help="clear the latched fault or e-stop; the rig comes back stopped at zero flow"
     )
     connection_options(reset)
     reset.set_defaults(func=lambda a: run_client(_request(a, {"op": "fault.reset"})))
 
+    estop = subparsers.add_parser(
+        "estop",
+        help="emergency stop: everything stops at once and latches (`rig fault reset` clears it)",
+    )
+    connection_options(estop)
+    estop.add_argument(
+        "--source",
+        default="rig estop",
+        help="who or what stops the rig, 1 to 64 characters, recorded with the stop "
+        "(default: rig estop)",
+    )
+    estop.set_defaults(func=lambda a: run_client(_request(a, {"op": "estop", "source": a.source})))
 
-def connection_options(parser: argparse.ArgumentParser) -> None:
+    selftest = subparsers.add_parser(
+        "selftest",
+        help="run the self-test again (engineer): each device's own safety is made to act once",
+    )
+    connection_options(selftest, timeout_s=SELFTEST_TIMEOUT_S)
+    selftest.set_defaults(func=lambda a: run_client(_request(a, {"op": "selftest.run"})))
+
+
+def connection_options(
+    parser: argparse.ArgumentParser, *, timeout_s: float = DEFAULT_TIMEOUT_S
+) -> None:
     parser.add_argument(
         "--broker", help="HOST:PORT (default: the rig `rig sim` started, else the profile's)"
     )
@@ -96,8 +118,13 @@ def connection_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--tls-ca", type=Path, help="CA file: connect with TLS and verify the broker"
     )
-    parser.add_argument("--json", action="store_true", help="print raw JSON")
-    parser.add_argument("--timeout", type=float, default=3.0, help="seconds to wait for the daemon")
+    parser.add_argument("--json", action="store_true", help="print the reply as JSON")
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=timeout_s,
+        help=f"seconds to wait for an answer (default {timeout_s:g})",
+    )
 
 
 @dataclass(frozen=True)
@@ -215,24 +242,45 @@ async def _request(args: argparse.Namespace, command: JsonObject) -> int:
     target = target_of(args)
     async with target.connect() as mqtt:
         reply = await mqtt.request(target.commands, command, timeout_s=args.timeout)
-    if args.json:
+    return print_reply(reply, args.json, lambda result: _describe_ok(command["op"], result))
+
+
+def print_reply(reply: JsonObject, as_json: bool, describe: Callable[[JsonObject], str]) -> int:
+    """The one output style of every request: the whole reply with --json, else a few plain
+    lines on stdout (`describe` of the result) or `refused (code): message` on stderr."""
+    if as_json:
         print(json.dumps(reply, indent=2))
     elif reply.get("ok"):
-        print(_describe_ok(command["op"], reply.get("result") or {}))
+        print(describe(reply.get("result") or {}))
     else:
         error = reply.get("error") or {}
+        details = reply.get("result")
+        if details:
+            print(describe(details))
         print(f"refused ({error.get('code')}): {error.get('message')}", file=sys.stderr)
     return 0 if reply.get("ok") else EXIT_ERROR_REPLY
 
 
 def _describe_ok(op: str, result: JsonObject) -> str:
-    if op == "fault.reset":
-        cleared = result.get("cleared")
-        return (
-            "no fault was latched"
-            if cleared is None
-            else f"cleared: {cleared['cause']}: {cleared['message']}"
-        )
+    match op:
+        case "fault.reset":
+            cleared = result.get("cleared")
+            return (
+                "no fault was latched"
+                if cleared is None
+                else f"cleared: {cleared['cause']}: {cleared['message']}"
+            )
+        case "estop":
+            return (
+                f"e-stop: state {result.get('state')}; everything stopped and latched "
+                "(clear it with `rig fault reset`)"
+            )
+        case "selftest.run":
+            lines = [f"self-test {'passed' if result.get('passed') else 'FAILED'}"]
+            for check in result.get("checks", []):
+                mark = "ok  " if check.get("passed") else "FAIL"
+                lines.append(f"  {mark} {check.get('name'):<24} {check.get('detail')}")
+            return "\n".join(lines)
     return f"ok: mode {result.get('mode')}"
 
 
@@ -287,51 +335,3 @@ async def _status(args: argparse.Namespace) -> int:
     if last is not None:
         print(f"  last stop {last['cause']}: {last['message']}")
     return 0
-
-
-async def _watch(args: argparse.Namespace) -> int:
-    target = target_of(args)
-    topics = RigTopics(target.rig_id)
-    min_interval_s = 1.0 / args.hz if args.hz > 0 else 0.0
-    printed = 0
-    last_s = 0.0
-    loop = asyncio.get_running_loop()
-    async with target.connect() as mqtt:
-        telemetry = await mqtt.subscribe(topics.fluid_telemetry)
-        events = await mqtt.subscribe(topics.events)
-        if not args.json:
-            print(
-                f"{'mode':<11}{'P mmHg':>8}{'Q mL/min':>10}{'R mmHg·min/mL':>15}{'saline mL':>11}{'contrast mL':>12}  fault"
-            )
-        while args.count == 0 or printed < args.count:
-            while not events.empty():
-                event = json.loads(events.get_nowait().payload or b"{}")
-                print(
-                    f"** {event.get('kind')}: {event.get('cause', '')} {event.get('message', event.get('reason', ''))}"
-                )
-            try:
-                async with asyncio.timeout(args.timeout):
-                    message = await telemetry.get()
-            except TimeoutError:
-                print("no telemetry: is the daemon running?", file=sys.stderr)
-                return EXIT_NO_DAEMON
-            now_s = loop.time()
-            if now_s - last_s < min_interval_s:
-                continue
-            last_s = now_s
-            data = json.loads(message.payload or b"{}")
-            printed += 1
-            if args.json:
-                print(json.dumps(data))
-                continue
-            print(
-                f"{data['mode']:<11}{_fmt(data['pressure_mmhg'], 8, 2)}{_fmt(data['flow_ml_min'], 10, 3)}"
-                f"{_fmt(data['resistance_mmhg_min_per_ml'], 15, 1)}{_fmt(data['saline_ml'], 11, 3)}"
-                f"{_fmt(data['contrast_ml'], 12, 3)}  {data['fault'] or '-'}",
-                flush=True,
-            )
-    return 0
-
-
-def _fmt(value: float | None, width: int, decimals: int) -> str:
-    return f"{'-':>{width}}" if value is None else f"{value:>{width}.{decimals}f}"

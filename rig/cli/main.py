@@ -19,12 +19,14 @@ from rig.cli import (
     run_cmds,
     safety_cmd,
     simctl_cmd,
+    watch_cmd,
 )
 from rig.logs import configure_logging
 
 COMMAND_MODULES = [
     run_cmds,
     client_cmds,
+    watch_cmd,
     simctl_cmd,
     bench_cmd,
     config_cmd,

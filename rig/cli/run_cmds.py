@@ -26,7 +26,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     daemon = subparsers.add_parser(
         "daemon", help="run the control daemon against a profile's devices"
     )
-    daemon.add_argument("--profile", type=Path, default=DEFAULT_PROFILE)
+    daemon.add_argument(
+        "--profile",
+        type=Path,
+        default=DEFAULT_PROFILE,
+        help=f"the rig's profile (default {DEFAULT_PROFILE.name})",
+    )
     daemon.add_argument(
         "--pump-port", help="serial port of the pump (required for a simulator profile)"
     )
@@ -56,7 +61,7 @@ def _sim(args: argparse.Namespace) -> int:
     if profile is None:
         return 1
     try:
-        return asyncio.run(run_sim(args.profile, profile))
+        return asyncio.run(run_sim(args.profile.resolve(), profile))
     except (ValueError, RuntimeError, OSError) as exc:
         print(f"rig sim: {exc}", file=sys.stderr)
         return 1

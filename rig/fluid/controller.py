@@ -66,6 +66,8 @@ may hold the pressure that caused it.)"""
 PRESSURE_KP_ML_MIN_PER_MMHG = 0.03
 PRESSURE_KI_ML_MIN_PER_MMHG_S = 0.3
 PRESSURE_ASSUMED_RESISTANCE_MMHG_MIN_PER_ML = 40.0
+PRESSURE_MIN_MMHG = 1.0
+"""The lowest pressure `fluid.pressure` holds: below it the loop would only ever stop."""
 
 
 class FluidMode(StrEnum):
@@ -203,7 +205,11 @@ class FluidController:
 
     def hold_pressure(self, pressure_mmhg: float) -> None:
         self._check_value(
-            "pressure_mmhg", pressure_mmhg, 1.0, self._limits.irrigation_pressure_cap_mmhg, "mmHg"
+            "pressure_mmhg",
+            pressure_mmhg,
+            PRESSURE_MIN_MMHG,
+            self._limits.irrigation_pressure_cap_mmhg,
+            "mmHg",
         )
         self._start(Setpoint(FluidMode.PRESSURE, pressure_mmhg=pressure_mmhg), contrast=False)
 
