@@ -38,7 +38,7 @@ from rig.api.roles import (
 from rig.api.topics import RigTopics
 from rig.broker import PrivateBroker
 from rig.config import RigProfile
-from rig.runtime import RunningRig
+from rig.runtime import RunningRig, pid_alive
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +67,7 @@ class SimRig:
 
     @property
     def link_dir(self) -> Path:
-        return self.run_dir / "dev"
+        return self.run_dir / "dev"  # RunningRig.link_dir: the same place, found from the note
 
     async def start_daemon(self) -> asyncio.subprocess.Process:
         """(Re)start the daemon process, e.g. after a test killed it."""
@@ -185,8 +185,10 @@ async def start_sim_rig(
 
 
 def prune_run_dirs(parent: Path, prefix: str, keep: int) -> list[Path]:
-    """Remove all but the `keep` newest run directories `parent/prefix*`, never one whose
-    launcher is still running. Returns the directories removed."""
+    """Remove all but the `keep` newest run directories `parent/prefix*` whose launcher (named in
+    their LAUNCHER_PID_FILE) has exited. A directory without that file is left alone: whoever
+    made it (an older version, another tool sharing /tmp) may still be using it. Returns the
+    directories removed."""
     candidates = sorted(
         (path for path in parent.glob(f"{prefix}*") if path.is_dir()),
         key=lambda path: path.stat().st_mtime,
@@ -204,12 +206,9 @@ def prune_run_dirs(parent: Path, prefix: str, keep: int) -> list[Path]:
 def _launcher_alive(run_dir: Path) -> bool:
     try:
         pid = int((run_dir / LAUNCHER_PID_FILE).read_text())
-        os.kill(pid, 0)
-    except PermissionError:
-        return True  # someone else's live process: not ours to judge
     except (OSError, ValueError):
-        return False
-    return True
+        return True  # no launcher named: not provably ours to remove
+    return pid_alive(pid)
 
 
 async def run_sim(profile_path: Path, profile: RigProfile) -> int:

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from rig.cli.client_cmds import EXIT_REFUSED
+from rig.runtime import RunningRig
 from tests.system.harness import RigUnderTest
 
 pytestmark = [pytest.mark.system, pytest.mark.timeout(60)]
@@ -231,3 +232,32 @@ async def test_cli_selftest_runs_and_prints_each_check(rig: RigUnderTest) -> Non
     lines = out.splitlines()
     assert lines[0] == "self-test passed"
     assert any(line.split()[:2] == ["ok", "board_watchdog"] for line in lines[1:])
+
+
+async def test_cli_devices_lists_the_running_simulators_ptys(
+    rig: RigUnderTest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    runtime_dir = rig.rig.run_dir / "runtime"
+    monkeypatch.setenv("RIG_RUNTIME_DIR", str(runtime_dir))
+    # The note `rig sim` leaves; this test process stands in for its launcher.
+    RunningRig(
+        rig.rig.profile.rig_id,
+        rig.rig.broker_host,
+        rig.rig.broker_port,
+        str(rig.rig.run_dir),
+        os.getpid(),
+    ).save()
+    process = await _spawn_rig("devices", "--json", runtime_dir=runtime_dir)
+    out, _ = await process.communicate()
+    assert process.returncode == 0
+    simulated = json.loads(out)["simulator"]
+    assert simulated["rig_id"] == rig.rig.profile.rig_id
+    for name in ("pump", "board"):
+        device = simulated["devices"][name]
+        assert device["link"] == str(rig.rig.link_dir / name)
+        assert device["port"].startswith("/dev/pts/"), device
+    process = await _spawn_rig("devices", runtime_dir=runtime_dir)
+    out, _ = await process.communicate()
+    text = out.decode()
+    assert f"Simulator (rig {rig.rig.profile.rig_id}, `rig sim` running):" in text
+    assert f"  pump   {simulated['devices']['pump']['port']}" in text
