@@ -21,7 +21,8 @@ import signal
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from aiomqtt import MqttError
@@ -64,10 +65,16 @@ class SimRig:
     """user -> password for the private broker (mode 0600), or None for an open broker."""
     simulator: asyncio.subprocess.Process
     daemon: asyncio.subprocess.Process | None
+    real_ports: Mapping[str, str] = field(default_factory=dict)
+    """Devices that are real on this bench (name -> port); the others are the simulator's."""
 
     @property
     def link_dir(self) -> Path:
         return self.run_dir / "dev"  # RunningRig.link_dir: the same place, found from the note
+
+    def device_port(self, name: str) -> str:
+        """The port the daemon opens for `name`: the real device's, else the simulator's pty."""
+        return self.real_ports.get(name, str(self.link_dir / name))
 
     async def start_daemon(self) -> asyncio.subprocess.Process:
         """(Re)start the daemon process, e.g. after a test killed it."""
@@ -82,9 +89,9 @@ class SimRig:
                 "--profile",
                 str(self.profile_path),
                 "--pump-port",
-                str(self.link_dir / "pump"),
+                self.device_port("pump"),
                 "--board-port",
-                str(self.link_dir / "board"),
+                self.device_port("board"),
                 "--broker",
                 f"{self.broker_host}:{self.broker_port}",
                 *self._login(ServiceUser.DAEMON),
@@ -119,7 +126,10 @@ async def start_sim_rig(
     *,
     run_dir: Path | None = None,
     with_daemon: bool = True,
+    real_ports: Mapping[str, str] | None = None,
 ) -> SimRig:
+    """Start the rig on the simulator; the devices in `real_ports` (name -> port) are real ones
+    instead (a hybrid bench: the real pump with the simulated board, say)."""
     if profile.simulator is None:
         raise ValueError(
             f"{profile_path}: has no [simulator] section; `rig sim` needs a simulator profile"
@@ -172,7 +182,16 @@ async def start_sim_rig(
         run_dir / "sim.log",
     )
     rig = SimRig(
-        profile_path, profile, run_dir, host, port, broker, credentials_file, simulator, None
+        profile_path,
+        profile,
+        run_dir,
+        host,
+        port,
+        broker,
+        credentials_file,
+        simulator,
+        None,
+        dict(real_ports or {}),
     )
     try:
         await _wait_for(link_dir / "ready", simulator, run_dir / "sim.log")
@@ -211,9 +230,11 @@ def _launcher_alive(run_dir: Path) -> bool:
     return pid_alive(pid)
 
 
-async def run_sim(profile_path: Path, profile: RigProfile) -> int:
+async def run_sim(
+    profile_path: Path, profile: RigProfile, real_ports: Mapping[str, str] | None = None
+) -> int:
     """The `rig sim` command: start everything, say how to use it, run until Ctrl-C."""
-    rig = await start_sim_rig(profile_path, profile)
+    rig = await start_sim_rig(profile_path, profile, real_ports=real_ports)
     running = RunningRig(
         profile.rig_id,
         rig.broker_host,
@@ -224,15 +245,16 @@ async def run_sim(profile_path: Path, profile: RigProfile) -> int:
         str(profile_path),
     )
     running.save()
-    print(
-        f"rig {profile.rig_id} running on the simulator\n"
-        f"  broker   {rig.broker_host}:{rig.broker_port}\n"
-        f"  devices  {rig.link_dir / 'pump'}  {rig.link_dir / 'board'}\n"
-        f"  logs     {rig.run_dir}\n"
-        "In another terminal:  rig status  |  rig fluid prime  |  rig fluid irrigate --flow-ml-min 1.0  |  rig watch\n"
+    lines = [
+        f"rig {profile.rig_id} running on the simulator",
+        f"  broker   {rig.broker_host}:{rig.broker_port}",
+        *_device_lines(rig),
+        f"  logs     {rig.run_dir}",
+        "In another terminal:  rig status  |  rig fluid prime  |  "
+        "rig fluid irrigate --flow-ml-min 1.0  |  rig watch",
         "Ctrl-C stops the rig (pump first). The rig's states follow here; fluid waits for ready.",
-        flush=True,
-    )
+    ]
+    print("\n".join(lines), flush=True)
     follower = asyncio.create_task(_print_state_changes(rig))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -258,6 +280,21 @@ async def run_sim(profile_path: Path, profile: RigProfile) -> int:
         await rig.stop()
         RunningRig.clear(os.getpid())
     return exit_code
+
+
+def _device_lines(rig: SimRig) -> list[str]:
+    """Where each device is; a real one next to a simulated board gets the warning it needs."""
+    lines = []
+    for name in ("pump", "board"):
+        kind = "REAL" if name in rig.real_ports else "simulated"
+        lines.append(f"  {name:<8} {rig.device_port(name)}  ({kind})")
+    if "pump" in rig.real_ports and "board" not in rig.real_ports:
+        lines.append(
+            "  warning  the real pump's power does not go through the simulated board's relay, "
+            "and the board's pressure is the simulated duct's: the pump's own safe-mode timeout "
+            "is its only device-side stop"
+        )
+    return lines
 
 
 def _describe_state(state: JsonObject) -> str:
