@@ -36,14 +36,17 @@ WAITS: dict[tuple[str, ...], Callable[[Status], bool]] = {
     ("simctl", "scenario"): lambda s: s["fault"] is not None,
     ("fault", "reset"): lambda s: s["state"] == "ready",
     ("estop",): lambda s: s["state"] == "estop",
+    ("selftest",): lambda s: s["state"] == "ready",
 }
 """After a command, what a user waits for before the next one (its state, read by `rig status`)."""
 
 
 def readme_commands() -> list[list[str]]:
-    """The `./run rig ...` lines of the README, each as `rig`'s argv."""
+    """The `./run rig ...` lines of the README's first section (the sequence to try once the rig
+    runs), each as `rig`'s argv."""
+    section = README.read_text().split("\n## Two commands\n", 1)[1].split("\n## ", 1)[0]
     commands = []
-    for line in README.read_text().splitlines():
+    for line in section.splitlines():
         if line.startswith("./run rig "):
             commands.append(shlex.split(line.split("#", 1)[0])[2:])
     return commands
@@ -76,7 +79,8 @@ async def _wait_for(predicate: Callable[[Status], bool], env: dict[str, str]) ->
 def test_the_readme_lists_the_commands_this_test_runs() -> None:
     commands = readme_commands()
     assert len(commands) >= 10
-    assert ["fluid", "stop"] in commands
+    assert ["fluid", "stop"] in commands and ["estop"] in commands and ["selftest"] in commands
+    assert all(command[0] != "sim" for command in commands)
 
 
 async def test_the_readme_command_sequence_runs_against_the_simulated_rig(tmp_path: Path) -> None:
