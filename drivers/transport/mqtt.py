@@ -84,7 +84,8 @@ class MqttEndpoint:
         self._reader: asyncio.Task[None] | None = None
         self._requests: set[asyncio.Task[None]] = set()
         self._reply_subscribed = False
-        self._refused_publishes: list[str] = []
+        self._refused_publishes = 0
+        self._last_refusal = ""
         self._watch_publish_acks()
 
     def _watch_publish_acks(self) -> None:
@@ -95,7 +96,8 @@ class MqttEndpoint:
 
         def on_publish(client: Any, userdata: Any, mid: int, reason: Any, props: Any) -> None:
             if getattr(reason, "is_failure", False):
-                self._refused_publishes.append(str(reason))
+                self._refused_publishes += 1  # a count, not a list: a long-lived client
+                self._last_refusal = str(reason)
             aiomqtt_on_publish(client, userdata, mid, reason, props)
 
         paho_client.on_publish = on_publish
@@ -155,12 +157,14 @@ class MqttEndpoint:
         properties.ResponseTopic = self._reply_topic
         properties.CorrelationData = correlation
         data = payload if isinstance(payload, bytes) else dumps(payload)
-        refused_before = len(self._refused_publishes)
+        # Any refusal while this publish is in flight is taken as its own: a client makes one
+        # request at a time (the daemon and the simulator answer requests, they make none).
+        refused_before = self._refused_publishes
         try:
             await self._client.publish(topic, data, qos=1, properties=properties)
-            if len(self._refused_publishes) > refused_before:
+            if self._refused_publishes > refused_before:
                 raise BrokerRefusedError(
-                    f"the broker refused the request on {topic}: {self._refused_publishes[-1]}"
+                    f"the broker refused the request on {topic}: {self._last_refusal}"
                 )
             async with asyncio.timeout(timeout_s):
                 return await future

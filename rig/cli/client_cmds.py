@@ -29,10 +29,10 @@ from rig.runtime import RunningRig
 EXIT_ERROR_REPLY = 1
 EXIT_NO_DAEMON = 3
 EXIT_REFUSED = 4
+"""The broker refused the login or the topic: the rig may be running, the client may not."""
 DEFAULT_TIMEOUT_S = 3.0
 SELFTEST_TIMEOUT_S = 30.0
 """The self-test lets the pump's safe-mode timeout and the board's watchdog run out: seconds."""
-"""The broker refused the login or the topic: the rig may be running, the client may not."""
 
 
 class ClientError(Exception):
@@ -236,6 +236,9 @@ def run_client(coroutine: Any, *, peer: str = "the daemon") -> int:
     except MqttError as exc:
         print(f"lost the broker: {exc}; is the rig still running?", file=sys.stderr)
         return EXIT_NO_DAEMON
+    except OSError as exc:  # a local file: a --csv log, a credentials file
+        print(f"rig: {exc}", file=sys.stderr)
+        return EXIT_ERROR_REPLY
 
 
 async def _request(args: argparse.Namespace, command: JsonObject) -> int:
