@@ -303,8 +303,8 @@ _BOUNDS: Final[tuple[Bound, ...]] = (
     Bound(
         "limits.saline_volume_cap_ml",
         "mL",
-        30.0,
-        f"{_REVIEW}; no clinical source",
+        10.0,
+        f"one syringe (syringe.volume_ml): the rig has no refill; {_REVIEW}; no clinical source",
         maximum=100,
         above=0,
     ),
@@ -481,14 +481,6 @@ _BOUNDS: Final[tuple[Bound, ...]] = (
         200,
     ),
     # simulator
-    Bound(
-        "simulator.time_scale",
-        "",
-        1.0,
-        "simulated seconds per real second (> 1 runs faster than real time)",
-        maximum=100,
-        above=0,
-    ),
     Bound(
         "simulator.pressure_noise_mmhg",
         "mmHg",
@@ -897,9 +889,27 @@ class SimulatorConfig(_Model):
 
     _section: ClassVar[str] = "simulator"
 
-    time_scale: float = _default("simulator.time_scale")
     seed: int = 0
     pressure_noise_mmhg: float = _default("simulator.pressure_noise_mmhg")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_time_scale(cls, data: Any) -> Any:
+        """`time_scale` was a setting that did nothing; a profile that still sets it is told why
+        it is gone rather than offered a spelling of another key."""
+        if isinstance(data, Mapping) and "time_scale" in data:
+            _cross_check(
+                [
+                    Problem(
+                        "simulator.time_scale",
+                        data["time_scale"],
+                        "not a setting: the simulator runs in real time, because the daemon, "
+                        "the pump's safe-mode timeout and the board's watchdog all run on real "
+                        "clocks (remove the key)",
+                    )
+                ]
+            )
+        return data
 
 
 class RigProfile(_Model):
@@ -952,6 +962,17 @@ class RigProfile(_Model):
                     "duct is not one the resistance stop stops on",
                 )
             )
+        for cap in ("saline_volume_cap_ml", "contrast_volume_cap_ml"):
+            cap_ml = getattr(self.limits, cap)
+            if cap_ml > self.syringe.volume_ml:
+                p.append(
+                    Problem(
+                        f"limits.{cap}",
+                        cap_ml,
+                        f"at most syringe.volume_ml ({format_number(self.syringe.volume_ml)} mL): "
+                        "the rig has no refill, so a cap above one syringe can never act",
+                    )
+                )
         if self.simulator is None:
             for name in ("pump", "board"):
                 port = getattr(self.devices, name).port

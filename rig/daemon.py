@@ -55,6 +55,7 @@ from rig.fluid.controller import (
     FluidController,
     PumpFaultError,
     PumpReading,
+    StateConflictError,
 )
 from rig.fluid.events import StopCause, StopEvent
 from rig.safety.interlock import Denial, Interlock, InterlockDeniedError
@@ -263,6 +264,15 @@ class RigDaemon:
             if alarm is AlarmKind.RESET and not self.controller.pump_running:
                 # The pump powered up (its relay closes when the board connects): expected.
                 self._record({"kind": "pump_powered_up", "alarm": alarm.name})
+            elif (
+                alarm is AlarmKind.SAFE_MODE_TIMEOUT
+                and self.interlock.state is RigState.SELF_TEST
+                and not self.controller.pump_running
+            ):
+                # The self-test's own silence: a pump on a supply of its own (not behind the
+                # board's relay, as on a hybrid bench) is still powered at the re-arm and reports
+                # the host's deliberate silence here. No fluid moved; nothing to latch.
+                self._record({"kind": "pump_self_test_silence", "alarm": alarm.name})
             elif alarm is not None:
                 # A safe-mode timeout (T), a stall (S), or a power loss while fluid moved: the
                 # pump stopped on its own, and someone must see why before it runs again.
@@ -460,7 +470,8 @@ class RigDaemon:
                     return {"ok": True, "result": self._state(online=True)}
         except CommandRejectedError as exc:
             self._record({"kind": "command_rejected", "op": command.op, "reason": str(exc)})
-            return {"ok": False, "error": {"code": "out_of_range", "message": str(exc)}}
+            code = "state_conflict" if isinstance(exc, StateConflictError) else "out_of_range"
+            return {"ok": False, "error": {"code": code, "message": str(exc)}}
         except InterlockDeniedError as exc:
             return {"ok": False, "error": {"code": "denied", "message": exc.reason}}
         except BoardCommandRejectedError as exc:

@@ -16,11 +16,13 @@ import contextlib
 import json
 import logging
 import os
+import shutil
 import signal
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from aiomqtt import MqttError
@@ -37,11 +39,16 @@ from rig.api.roles import (
 from rig.api.topics import RigTopics
 from rig.broker import PrivateBroker
 from rig.config import RigProfile
-from rig.runtime import RunningRig
+from rig.runtime import RunningRig, pid_alive
 
 log = logging.getLogger(__name__)
 
 READY_TIMEOUT_S = 10.0
+KEEP_RUN_DIRS = 5
+"""Run directories `rig sim` keeps (the newest, this run's included): enough to compare this run's
+logs with the last few after a failure, while a week of bench work cannot fill /tmp (each holds
+at most about 50 MiB of rotated daemon log plus the simulator's)."""
+LAUNCHER_PID_FILE = "launcher.pid"
 
 
 @dataclass
@@ -58,10 +65,16 @@ class SimRig:
     """user -> password for the private broker (mode 0600), or None for an open broker."""
     simulator: asyncio.subprocess.Process
     daemon: asyncio.subprocess.Process | None
+    real_ports: Mapping[str, str] = field(default_factory=dict)
+    """Devices that are real on this bench (name -> port); the others are the simulator's."""
 
     @property
     def link_dir(self) -> Path:
-        return self.run_dir / "dev"
+        return self.run_dir / "dev"  # RunningRig.link_dir: the same place, found from the note
+
+    def device_port(self, name: str) -> str:
+        """The port the daemon opens for `name`: the real device's, else the simulator's pty."""
+        return self.real_ports.get(name, str(self.link_dir / name))
 
     async def start_daemon(self) -> asyncio.subprocess.Process:
         """(Re)start the daemon process, e.g. after a test killed it."""
@@ -70,18 +83,21 @@ class SimRig:
                 sys.executable,
                 "-m",
                 "rig.cli.main",
+                "--log-file",
+                str(self.run_dir / "daemon.log"),
                 "daemon",
                 "--profile",
                 str(self.profile_path),
                 "--pump-port",
-                str(self.link_dir / "pump"),
+                self.device_port("pump"),
                 "--board-port",
-                str(self.link_dir / "board"),
+                self.device_port("board"),
                 "--broker",
                 f"{self.broker_host}:{self.broker_port}",
                 *self._login(ServiceUser.DAEMON),
             ],
-            self.run_dir / "daemon.log",
+            # What escapes logging (a crash's traceback) lands here; the log itself rotates.
+            self.run_dir / "daemon.out",
         )
         return self.daemon
 
@@ -110,12 +126,19 @@ async def start_sim_rig(
     *,
     run_dir: Path | None = None,
     with_daemon: bool = True,
+    real_ports: Mapping[str, str] | None = None,
 ) -> SimRig:
+    """Start the rig on the simulator; the devices in `real_ports` (name -> port) are real ones
+    instead (a hybrid bench: the real pump with the simulated board, say)."""
     if profile.simulator is None:
         raise ValueError(
             f"{profile_path}: has no [simulator] section; `rig sim` needs a simulator profile"
         )
-    run_dir = run_dir or Path(tempfile.mkdtemp(prefix=f"rig-{profile.rig_id}-"))
+    if run_dir is None:
+        prefix = f"rig-{profile.rig_id}-"
+        run_dir = Path(tempfile.mkdtemp(prefix=prefix))
+        (run_dir / LAUNCHER_PID_FILE).write_text(f"{os.getpid()}\n")
+        prune_run_dirs(run_dir.parent, prefix, KEEP_RUN_DIRS)
     broker = None
     credentials_file = None
     host, port = profile.broker.host, profile.broker.port
@@ -159,7 +182,16 @@ async def start_sim_rig(
         run_dir / "sim.log",
     )
     rig = SimRig(
-        profile_path, profile, run_dir, host, port, broker, credentials_file, simulator, None
+        profile_path,
+        profile,
+        run_dir,
+        host,
+        port,
+        broker,
+        credentials_file,
+        simulator,
+        None,
+        dict(real_ports or {}),
     )
     try:
         await _wait_for(link_dir / "ready", simulator, run_dir / "sim.log")
@@ -171,9 +203,38 @@ async def start_sim_rig(
     return rig
 
 
-async def run_sim(profile_path: Path, profile: RigProfile) -> int:
+def prune_run_dirs(parent: Path, prefix: str, keep: int) -> list[Path]:
+    """Remove all but the `keep` newest run directories `parent/prefix*` whose launcher (named in
+    their LAUNCHER_PID_FILE) has exited. A directory without that file is left alone: whoever
+    made it (an older version, another tool sharing /tmp) may still be using it. Returns the
+    directories removed."""
+    candidates = sorted(
+        (path for path in parent.glob(f"{prefix}*") if path.is_dir()),
+        key=lambda path: path.stat().st_mtime,
+        reverse=True,
+    )
+    removed = []
+    for path in candidates[keep:]:
+        if _launcher_alive(path):
+            continue
+        shutil.rmtree(path, ignore_errors=True)
+        removed.append(path)
+    return removed
+
+
+def _launcher_alive(run_dir: Path) -> bool:
+    try:
+        pid = int((run_dir / LAUNCHER_PID_FILE).read_text())
+    except (OSError, ValueError):
+        return True  # no launcher named: not provably ours to remove
+    return pid_alive(pid)
+
+
+async def run_sim(
+    profile_path: Path, profile: RigProfile, real_ports: Mapping[str, str] | None = None
+) -> int:
     """The `rig sim` command: start everything, say how to use it, run until Ctrl-C."""
-    rig = await start_sim_rig(profile_path, profile)
+    rig = await start_sim_rig(profile_path, profile, real_ports=real_ports)
     running = RunningRig(
         profile.rig_id,
         rig.broker_host,
@@ -181,17 +242,19 @@ async def run_sim(profile_path: Path, profile: RigProfile) -> int:
         str(rig.run_dir),
         os.getpid(),
         None if rig.credentials_file is None else str(rig.credentials_file),
+        str(profile_path),
     )
     running.save()
-    print(
-        f"rig {profile.rig_id} running on the simulator\n"
-        f"  broker   {rig.broker_host}:{rig.broker_port}\n"
-        f"  devices  {rig.link_dir / 'pump'}  {rig.link_dir / 'board'}\n"
-        f"  logs     {rig.run_dir}\n"
-        "In another terminal:  rig status  |  rig fluid prime  |  rig fluid irrigate --flow-ml-min 1.0  |  rig watch\n"
+    lines = [
+        f"rig {profile.rig_id} running on the simulator",
+        f"  broker   {rig.broker_host}:{rig.broker_port}",
+        *_device_lines(rig),
+        f"  logs     {rig.run_dir}",
+        "In another terminal:  rig status  |  rig fluid prime  |  "
+        "rig fluid irrigate --flow-ml-min 1.0  |  rig watch",
         "Ctrl-C stops the rig (pump first). The rig's states follow here; fluid waits for ready.",
-        flush=True,
-    )
+    ]
+    print("\n".join(lines), flush=True)
     follower = asyncio.create_task(_print_state_changes(rig))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -217,6 +280,21 @@ async def run_sim(profile_path: Path, profile: RigProfile) -> int:
         await rig.stop()
         RunningRig.clear(os.getpid())
     return exit_code
+
+
+def _device_lines(rig: SimRig) -> list[str]:
+    """Where each device is; a real one next to a simulated board gets the warning it needs."""
+    lines = []
+    for name in ("pump", "board"):
+        kind = "REAL" if name in rig.real_ports else "simulated"
+        lines.append(f"  {name:<8} {rig.device_port(name)}  ({kind})")
+    if "pump" in rig.real_ports and "board" not in rig.real_ports:
+        lines.append(
+            "  warning  the real pump's power does not go through the simulated board's relay, "
+            "and the board's pressure is the simulated duct's: the pump's own safe-mode timeout "
+            "is its only device-side stop"
+        )
+    return lines
 
 
 def _describe_state(state: JsonObject) -> str:

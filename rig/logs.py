@@ -8,11 +8,19 @@ from __future__ import annotations
 
 import json
 import logging
+import logging.handlers
 import sys
 import time
-from typing import Literal
+from pathlib import Path
+from typing import Final, Literal
 
 LogFormat = Literal["text", "json"]
+
+LOG_FILE_MAX_BYTES: Final = 10 * 1024 * 1024
+"""A log file is rotated at 10 MiB: about a day of a busy daemon's INFO lines, and small enough
+to open in an editor or attach to a report."""
+LOG_FILE_BACKUPS: Final = 4
+"""Rotated files kept (`daemon.log.1` .. `.4`): with the live file at most 50 MiB per run."""
 
 _RESERVED = frozenset(vars(logging.makeLogRecord({})).keys()) | {"message", "asctime"}
 
@@ -32,10 +40,25 @@ class JsonLineFormatter(logging.Formatter):
         return json.dumps(entry, default=str)
 
 
-def configure_logging(*, verbose: bool = False, log_format: LogFormat | None = None) -> None:
-    """Text on a terminal, JSON lines otherwise, unless `log_format` says which."""
-    chosen = log_format or ("text" if sys.stderr.isatty() else "json")
-    handler = logging.StreamHandler()
+def configure_logging(
+    *,
+    verbose: bool = False,
+    log_format: LogFormat | None = None,
+    log_file: Path | None = None,
+    max_bytes: int = LOG_FILE_MAX_BYTES,
+) -> None:
+    """Text on a terminal, JSON lines otherwise, unless `log_format` says which. With
+    `log_file`, the lines go to that file (JSON unless told otherwise), rotated at `max_bytes`
+    with LOG_FILE_BACKUPS old files kept, so a long run cannot fill the disk."""
+    handler: logging.Handler
+    if log_file is None:
+        chosen = log_format or ("text" if sys.stderr.isatty() else "json")
+        handler = logging.StreamHandler()
+    else:
+        chosen = log_format or "json"
+        handler = logging.handlers.RotatingFileHandler(
+            log_file, maxBytes=max_bytes, backupCount=LOG_FILE_BACKUPS, encoding="utf-8"
+        )
     if chosen == "json":
         handler.setFormatter(JsonLineFormatter())
     else:

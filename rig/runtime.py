@@ -19,6 +19,17 @@ def runtime_dir() -> Path:
     return Path(os.environ.get("XDG_STATE_HOME", Path.home() / ".local" / "state")) / "rig"
 
 
+def pid_alive(pid: int) -> bool:
+    """Whether a process `pid` exists (someone else's counts: it is not ours to judge)."""
+    try:
+        os.kill(pid, 0)
+    except PermissionError:
+        return True
+    except OSError:
+        return False
+    return True
+
+
 @dataclass(frozen=True)
 class RunningRig:
     rig_id: str
@@ -28,6 +39,13 @@ class RunningRig:
     launcher_pid: int
     credentials_file: str | None = None
     """The private broker's user -> password file (mode 0600), if it has one."""
+    profile_path: str | None = None
+    """The profile the rig runs (client help texts quote its limits)."""
+
+    @property
+    def link_dir(self) -> Path:
+        """Where the simulator links its devices' pseudo-terminals (`pump`, `board`)."""
+        return Path(self.run_dir) / "dev"
 
     @staticmethod
     def path() -> Path:

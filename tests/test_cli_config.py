@@ -41,7 +41,7 @@ def test_check_valid_profiles_prints_ok_and_a_summary_and_exits_0(
     assert "private Mosquitto" in out
     assert "mqtts://mqtt.lab.example.org:8883" in out
     assert "max_pressure_mmhg" in out and "40 mmHg" in out
-    assert "saline_volume_cap_ml" in out and "30 mL" in out
+    assert "saline_volume_cap_ml" in out and "10 mL" in out
 
 
 def test_check_invalid_profile_lists_every_problem_and_exits_1(

@@ -338,6 +338,16 @@ CROSS_FIELD_CASES = [
         "must be below limits.max_resistance_mmhg_min_per_ml (40)",
     ),
     ({"broker.username": "u"}, "broker.username", "not used with private = true"),
+    (
+        {"limits.saline_volume_cap_ml": 30.0},
+        "limits.saline_volume_cap_ml",
+        "at most syringe.volume_ml (10 mL): the rig has no refill",
+    ),
+    (
+        {"syringe.volume_ml": 2.5, "limits.saline_volume_cap_ml": 2.0},
+        "limits.contrast_volume_cap_ml",
+        "at most syringe.volume_ml (2.5 mL)",
+    ),
 ]
 
 
@@ -506,3 +516,15 @@ def test_docs_describe_every_field_of_every_section() -> None:
     for path in _leaf_fields(RigProfile):
         name = path.rpartition(".")[2]
         assert f"`{path}`" in docs or f"`{name}`" in docs, path
+
+
+def test_a_cap_of_exactly_one_syringe_is_accepted() -> None:
+    data = set_path(sim_data(), "limits.saline_volume_cap_ml", 10.0)
+    assert validate_profile(data).limits.saline_volume_cap_ml == 10.0
+
+
+def test_simulator_time_scale_is_refused_with_the_reason_it_does_not_exist() -> None:
+    """It once was a setting that changed nothing: a profile that sets it must hear so."""
+    path, value, expected = only_problem(set_path(sim_data(), "simulator.time_scale", 1.0))
+    assert (path, value) == ("simulator.time_scale", 1.0)
+    assert "real time" in expected and "remove the key" in expected

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -84,6 +85,25 @@ def test_path_spec_by_id_link_is_returned_as_given() -> None:
 def test_path_spec_not_attached_is_an_error() -> None:
     with pytest.raises(PortResolutionError, match="no attached serial port has that path"):
         resolve_port(PathPort(path="/dev/ttyUSB9"), PORTS)
+
+
+def test_path_spec_naming_a_pseudo_terminal_resolves_though_pyserial_never_lists_one(
+    tmp_path: Path,
+) -> None:
+    """A simulator's device, or a test's stand-in for a real one (the hybrid bench), is a pty."""
+    controller_fd, device_fd = os.openpty()
+    try:
+        pty_path = os.ttyname(device_fd)
+        link = tmp_path / "pump"
+        link.symlink_to(pty_path)
+        assert pty_path not in {port.device for port in list_serial_ports()}
+        assert resolve_port(PathPort(path=pty_path), []) == pty_path
+        assert resolve_port(PathPort(path=str(link)), PORTS) == str(link)
+    finally:
+        os.close(controller_fd)
+        os.close(device_fd)
+    with pytest.raises(PortResolutionError, match="no attached serial port has that path"):
+        resolve_port(PathPort(path=str(link)), PORTS)  # the pty has gone
 
 
 def test_sim_spec_cannot_be_resolved_against_attached_ports() -> None:

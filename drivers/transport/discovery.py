@@ -266,7 +266,7 @@ def resolve_port(spec: PortSpecLike, ports: Iterable[SerialPortInfo]) -> str:
     """The device path to open for `spec`, checked against the attached `ports`.
 
     - path spec: the path as given (a by-id link stays a link, so reopening after a replug
-      finds the same adaptor), if an attached port answers to it;
+      finds the same adaptor), if an attached port answers to it or it is a pseudo-terminal;
     - usb spec: the device path of the one port with that vid, pid (and serial number, if given).
 
     Raises PortResolutionError when none or several ports match, and for sim specs (the
@@ -280,6 +280,8 @@ def resolve_port(spec: PortSpecLike, ports: Iterable[SerialPortInfo]) -> str:
     if isinstance(spec, PathSpecLike):
         wanted = {spec.path, os.path.realpath(spec.path)}
         if any(port.names() & wanted for port in candidates):
+            return spec.path
+        if _is_pseudo_terminal(spec.path):
             return spec.path
         raise PortResolutionError(
             f"{describe_spec(spec)}: no attached serial port has that path" + _seen(candidates)
@@ -302,6 +304,13 @@ def resolve_port(spec: PortSpecLike, ports: Iterable[SerialPortInfo]) -> str:
     listed = ", ".join(_describe_port(p) for p in matches)
     hint = "" if match.serial_number else "; add serial_number to tell them apart"
     raise PortResolutionError(f"{describe_spec(spec)}: {len(matches)} ports match ({listed}){hint}")
+
+
+def _is_pseudo_terminal(path: str) -> bool:
+    """A path that leads to an existing pseudo-terminal: pyserial's port listing never shows
+    those, yet a simulator's device or a test's stand-in for one is exactly that."""
+    target = os.path.realpath(path)
+    return target.startswith("/dev/pts/") and os.path.exists(target)
 
 
 def _seen(ports: Sequence[SerialPortInfo]) -> str:

@@ -17,7 +17,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, cast
 
 import aiomqtt
 from paho.mqtt.packettypes import PacketTypes
@@ -31,6 +31,12 @@ RequestHandler = Callable[[bytes], Awaitable[JsonObject]]
 
 class RequestTimeoutError(TimeoutError):
     pass
+
+
+class BrokerRefusedError(PermissionError):
+    """The broker answered a subscribe or a QoS 1 publish with a failure reason (MQTT v5
+    SUBACK/PUBACK >= 0x80), e.g. 0x87 "Not authorized": the ACL keeps this client off that
+    topic."""
 
 
 def dumps(obj: object) -> bytes:
@@ -78,6 +84,23 @@ class MqttEndpoint:
         self._reader: asyncio.Task[None] | None = None
         self._requests: set[asyncio.Task[None]] = set()
         self._reply_subscribed = False
+        self._refused_publishes = 0
+        self._last_refusal = ""
+        self._watch_publish_acks()
+
+    def _watch_publish_acks(self) -> None:
+        """Keep the reason of every refused QoS 1 publish: aiomqtt completes the publish without
+        looking at it, and a refused request would otherwise look like a silent responder."""
+        paho_client = self._client._client
+        aiomqtt_on_publish = cast("Callable[..., None]", paho_client.on_publish)
+
+        def on_publish(client: Any, userdata: Any, mid: int, reason: Any, props: Any) -> None:
+            if getattr(reason, "is_failure", False):
+                self._refused_publishes += 1  # a count, not a list: a long-lived client
+                self._last_refusal = str(reason)
+            aiomqtt_on_publish(client, userdata, mid, reason, props)
+
+        paho_client.on_publish = on_publish
 
     async def __aenter__(self) -> MqttEndpoint:
         await self._client.__aenter__()
@@ -108,7 +131,12 @@ class MqttEndpoint:
         """Messages on `topic` (wildcards allowed) arrive in the returned queue."""
         queue: asyncio.Queue[aiomqtt.Message] = asyncio.Queue(maxsize=10_000)
         self._queues.append((topic, queue))
-        await self._client.subscribe(topic, qos=qos)
+        granted = await self._client.subscribe(topic, qos=qos)
+        refused = [str(code) for code in granted if getattr(code, "is_failure", False)]
+        if refused:
+            raise BrokerRefusedError(
+                f"the broker refused the subscription to {topic}: {refused[0]}"
+            )
         return queue
 
     async def serve(self, topic: str, handler: RequestHandler) -> None:
@@ -129,8 +157,15 @@ class MqttEndpoint:
         properties.ResponseTopic = self._reply_topic
         properties.CorrelationData = correlation
         data = payload if isinstance(payload, bytes) else dumps(payload)
+        # Any refusal while this publish is in flight is taken as its own: a client makes one
+        # request at a time (the daemon and the simulator answer requests, they make none).
+        refused_before = self._refused_publishes
         try:
             await self._client.publish(topic, data, qos=1, properties=properties)
+            if self._refused_publishes > refused_before:
+                raise BrokerRefusedError(
+                    f"the broker refused the request on {topic}: {self._last_refusal}"
+                )
             async with asyncio.timeout(timeout_s):
                 return await future
         except TimeoutError:

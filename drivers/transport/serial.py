@@ -75,6 +75,7 @@ class SerialLink:
         self._fd: int | None = None
         self._tx_busy_until_s = 0.0
         self._lost = asyncio.Event()
+        self._ever_opened = False
 
     @property
     def is_open(self) -> bool:
@@ -104,6 +105,9 @@ class SerialLink:
         self._fd = port.fileno()
         self._tx_busy_until_s = 0.0
         self.stats.connected = True
+        if self._ever_opened:
+            self.stats.reconnects += 1  # every open after the first: a cable replugged, a reset
+        self._ever_opened = True
         log.info("opened %s at %d baud", self.url, self.baudrate)
 
     def write(self, data: bytes) -> float:

@@ -54,7 +54,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="envelope: log-spaced irrigation flows from the profile's minimum to its maximum "
         "(at least 2; default 10)",
     )
-    bench.add_argument("--profile", type=Path, default=DEFAULT_PROFILE)
+    bench.add_argument(
+        "--profile",
+        type=Path,
+        default=DEFAULT_PROFILE,
+        help=f"a simulator profile (default {DEFAULT_PROFILE.name})",
+    )
     bench.add_argument("--json", action="store_true", help="print one JSON object and nothing else")
     bench.set_defaults(func=_bench)
 

@@ -1,4 +1,5 @@
-"""The client commands: `rig status`, `rig watch`, `rig fluid ...`, `rig fault reset`.
+"""The client commands: `rig status`, `rig fluid ...`, `rig fault reset`, `rig estop`,
+`rig selftest` (`rig watch` and `rig simctl` have modules of their own).
 
 Each is an MQTT client of the daemon. It finds the broker from `--broker`, else from the rig
 that `rig sim` started (rig.runtime), else from the default profile.
@@ -8,48 +9,61 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import sys
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from drivers.transport.mqtt import JsonObject, MqttEndpoint, RequestTimeoutError
+from aiomqtt import MqttCodeError, MqttError
+
+from drivers.transport.mqtt import BrokerRefusedError, JsonObject, MqttEndpoint, RequestTimeoutError
 from rig.api.roles import Role, load_credentials
 from rig.api.topics import RigTopics
+from rig.cli.ranges import help_ranges
 from rig.config import DEFAULT_PROFILE, ProfileError, load_profile
 from rig.runtime import RunningRig
 
 EXIT_ERROR_REPLY = 1
 EXIT_NO_DAEMON = 3
+EXIT_REFUSED = 4
+"""The broker refused the login or the topic: the rig may be running, the client may not."""
+DEFAULT_TIMEOUT_S = 3.0
+SELFTEST_TIMEOUT_S = 30.0
+"""The self-test lets the pump's safe-mode timeout and the board's watchdog run out: seconds."""
+
+
+class ClientError(Exception):
+    """A client command that cannot go on: the message for the user, and the exit status."""
+
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    ranges = help_ranges()
     status = subparsers.add_parser("status", help="the rig's state: mode, latched fault, devices")
     connection_options(status)
     status.set_defaults(func=lambda a: run_client(_status(a)))
-
-    watch = subparsers.add_parser("watch", help="live fluid telemetry in the terminal")
-    connection_options(watch)
-    watch.add_argument("--count", type=int, default=0, help="stop after N lines (0: until Ctrl-C)")
-    watch.add_argument(
-        "--hz", type=float, default=5.0, help="lines per second (telemetry comes at 50 Hz)"
-    )
-    watch.set_defaults(func=lambda a: run_client(_watch(a)))
 
     fluid = subparsers.add_parser("fluid", help="command the saline/contrast pump")
     fluid_sub = fluid.add_subparsers(dest="fluid_command", required=True, metavar="MODE")
     irrigate = fluid_sub.add_parser(
         "irrigate", help="irrigate at a flow (backs off near the pressure cap)"
     )
-    irrigate.add_argument("--flow-ml-min", type=float, required=True)
+    irrigate.add_argument("--flow-ml-min", type=float, required=True, help=ranges.flow)
     pressure = fluid_sub.add_parser("pressure", help="hold a pressure (flow-limited)")
-    pressure.add_argument("--mmhg", type=float, required=True)
-    bolus = fluid_sub.add_parser("bolus", help="ductography: a metered contrast volume at a rate")
-    bolus.add_argument("--volume-ml", type=float, required=True)
-    bolus.add_argument("--rate-ml-min", type=float, required=True)
-    fluid_sub.add_parser("prime", help="fill the line at the profile's prime rate and volume")
-    fluid_sub.add_parser("stop", help="stop the pump now")
+    pressure.add_argument("--mmhg", type=float, required=True, help=ranges.pressure)
+    bolus = fluid_sub.add_parser(
+        "bolus", help="ductography: a metered contrast volume at a rate, from rest"
+    )
+    bolus.add_argument("--volume-ml", type=float, required=True, help=ranges.bolus_volume)
+    bolus.add_argument("--rate-ml-min", type=float, required=True, help=ranges.bolus_rate)
+    fluid_sub.add_parser("prime", help=ranges.prime)
+    fluid_sub.add_parser("stop", help="stop the pump now (never refused, does not latch)")
     for sub in fluid_sub.choices.values():
         connection_options(sub)
         sub.set_defaults(func=lambda a: run_client(_fluid(a)))
@@ -57,13 +71,35 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     fault = subparsers.add_parser("fault", help="latched faults")
     fault_sub = fault.add_subparsers(dest="fault_command", required=True, metavar="ACTION")
     reset = fault_sub.add_parser(
-        "reset", help="clear the latched fault; the rig comes back stopped at zero flow"
+        "reset", help="clear the latched fault or e-stop; the rig comes back stopped at zero flow"
     )
     connection_options(reset)
     reset.set_defaults(func=lambda a: run_client(_request(a, {"op": "fault.reset"})))
 
+    estop = subparsers.add_parser(
+        "estop",
+        help="emergency stop: everything stops at once and latches (`rig fault reset` clears it)",
+    )
+    connection_options(estop)
+    estop.add_argument(
+        "--source",
+        default="rig estop",
+        help="who or what stops the rig, 1 to 64 characters, recorded with the stop "
+        "(default: rig estop)",
+    )
+    estop.set_defaults(func=lambda a: run_client(_request(a, {"op": "estop", "source": a.source})))
 
-def connection_options(parser: argparse.ArgumentParser) -> None:
+    selftest = subparsers.add_parser(
+        "selftest",
+        help="run the self-test again (engineer): each device's own safety is made to act once",
+    )
+    connection_options(selftest, timeout_s=SELFTEST_TIMEOUT_S)
+    selftest.set_defaults(func=lambda a: run_client(_request(a, {"op": "selftest.run"})))
+
+
+def connection_options(
+    parser: argparse.ArgumentParser, *, timeout_s: float = DEFAULT_TIMEOUT_S
+) -> None:
     parser.add_argument(
         "--broker", help="HOST:PORT (default: the rig `rig sim` started, else the profile's)"
     )
@@ -82,8 +118,13 @@ def connection_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--tls-ca", type=Path, help="CA file: connect with TLS and verify the broker"
     )
-    parser.add_argument("--json", action="store_true", help="print raw JSON")
-    parser.add_argument("--timeout", type=float, default=3.0, help="seconds to wait for the daemon")
+    parser.add_argument("--json", action="store_true", help="print the reply as JSON")
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=timeout_s,
+        help=f"seconds to wait for an answer (default {timeout_s:g})",
+    )
 
 
 @dataclass(frozen=True)
@@ -95,6 +136,35 @@ class Target:
     username: str | None
     password: str | None
     tls_ca_file: Path | None
+    source: str = "--broker"
+    """Where the broker's address came from, for error messages."""
+
+    @contextlib.asynccontextmanager
+    async def connect(self) -> AsyncIterator[MqttEndpoint]:
+        """A connection to the broker; its failures become ClientErrors that say which broker,
+        found how, and whether it is missing or refused us."""
+        address = f"{self.host}:{self.port} ({self.source})"
+        async with contextlib.AsyncExitStack() as stack:
+            try:
+                mqtt = await stack.enter_async_context(self.endpoint())
+            except MqttCodeError as exc:  # a CONNACK with a failure reason
+                raise ClientError(
+                    f"the broker at {address} refused the login as {self.role.value}: {exc} "
+                    "(check --role and --credentials)",
+                    EXIT_REFUSED,
+                ) from None
+            except (MqttError, OSError) as exc:
+                raise ClientError(
+                    f"cannot reach the broker at {address}: {exc}; is the rig running? (`rig sim`)",
+                    EXIT_NO_DAEMON,
+                ) from None
+            try:
+                yield mqtt
+            except BrokerRefusedError as exc:
+                raise ClientError(
+                    f"{exc}: the {self.role.value} role may not do this (roles: docs/api.md)",
+                    EXIT_REFUSED,
+                ) from None
 
     def endpoint(self) -> MqttEndpoint:
         return MqttEndpoint(
@@ -113,11 +183,13 @@ class Target:
 def target_of(args: argparse.Namespace) -> Target:
     running = RunningRig.load()
     host, port, rig_id = None, None, args.rig_id
+    source = "--broker"
     if args.broker:
         host, _, port_text = args.broker.rpartition(":")
         port = int(port_text)
     elif running is not None:
         host, port = running.broker_host, running.broker_port
+        source = f"the running rig's note {RunningRig.path()}"
     if rig_id is None and running is not None:
         rig_id = running.rig_id
     if host is None or rig_id is None:
@@ -127,6 +199,8 @@ def target_of(args: argparse.Namespace) -> Target:
             raise SystemExit(
                 f"no running rig found and the default profile is invalid:\n{exc}"
             ) from None
+        if host is None:
+            source = f"the default profile {DEFAULT_PROFILE.name}: no `rig sim` is running"
         host = host or profile.broker.host
         port = port or profile.broker.port
         rig_id = rig_id or profile.rig_id
@@ -142,46 +216,74 @@ def target_of(args: argparse.Namespace) -> Target:
         except (OSError, ValueError) as exc:
             raise SystemExit(f"cannot read credentials: {exc}") from None
         username = role.value
-    return Target(host, port, rig_id, role, username, password, args.tls_ca)
+    return Target(host, port, rig_id, role, username, password, args.tls_ca, source)
 
 
 def run_client(coroutine: Any, *, peer: str = "the daemon") -> int:
-    """Run a client command; a silent `peer` or an unreachable broker is exit 3, explained."""
+    """Run a client command; a silent `peer` or an unreachable broker is exit 3, a refusal by
+    the broker exit 4, each explained in one line (never a traceback)."""
     try:
         result: int = asyncio.run(coroutine)
         return result
     except KeyboardInterrupt:
         return 0
+    except ClientError as exc:
+        print(f"rig: {exc}", file=sys.stderr)
+        return exc.exit_code
     except RequestTimeoutError as exc:
         print(f"no answer from {peer} ({exc}); is the rig running? (`rig sim`)", file=sys.stderr)
         return EXIT_NO_DAEMON
-    except OSError as exc:
-        print(f"cannot reach the broker: {exc}; is the rig running? (`rig sim`)", file=sys.stderr)
+    except MqttError as exc:
+        print(f"lost the broker: {exc}; is the rig still running?", file=sys.stderr)
         return EXIT_NO_DAEMON
+    except OSError as exc:  # a local file: a --csv log, a credentials file
+        print(f"rig: {exc}", file=sys.stderr)
+        return EXIT_ERROR_REPLY
 
 
 async def _request(args: argparse.Namespace, command: JsonObject) -> int:
     target = target_of(args)
-    async with target.endpoint() as mqtt:
+    async with target.connect() as mqtt:
         reply = await mqtt.request(target.commands, command, timeout_s=args.timeout)
-    if args.json:
+    return print_reply(reply, args.json, lambda result: _describe_ok(command["op"], result))
+
+
+def print_reply(reply: JsonObject, as_json: bool, describe: Callable[[JsonObject], str]) -> int:
+    """The one output style of every request: the whole reply with --json, else a few plain
+    lines on stdout (`describe` of the result) or `refused (code): message` on stderr."""
+    if as_json:
         print(json.dumps(reply, indent=2))
     elif reply.get("ok"):
-        print(_describe_ok(command["op"], reply.get("result") or {}))
+        print(describe(reply.get("result") or {}))
     else:
         error = reply.get("error") or {}
+        details = reply.get("result")
+        if details:
+            print(describe(details))
         print(f"refused ({error.get('code')}): {error.get('message')}", file=sys.stderr)
     return 0 if reply.get("ok") else EXIT_ERROR_REPLY
 
 
 def _describe_ok(op: str, result: JsonObject) -> str:
-    if op == "fault.reset":
-        cleared = result.get("cleared")
-        return (
-            "no fault was latched"
-            if cleared is None
-            else f"cleared: {cleared['cause']}: {cleared['message']}"
-        )
+    match op:
+        case "fault.reset":
+            cleared = result.get("cleared")
+            return (
+                "no fault was latched"
+                if cleared is None
+                else f"cleared: {cleared['cause']}: {cleared['message']}"
+            )
+        case "estop":
+            return (
+                f"e-stop: state {result.get('state')}; everything stopped and latched "
+                "(clear it with `rig fault reset`)"
+            )
+        case "selftest.run":
+            lines = [f"self-test {'passed' if result.get('passed') else 'FAILED'}"]
+            for check in result.get("checks", []):
+                mark = "ok  " if check.get("passed") else "FAIL"
+                lines.append(f"  {mark} {check.get('name'):<24} {check.get('detail')}")
+            return "\n".join(lines)
     return f"ok: mode {result.get('mode')}"
 
 
@@ -205,7 +307,7 @@ async def _fluid(args: argparse.Namespace) -> int:
 async def _status(args: argparse.Namespace) -> int:
     """Read the retained state: any role may, and a dead daemon shows as its last will."""
     target = target_of(args)
-    async with target.endpoint() as mqtt:
+    async with target.connect() as mqtt:
         states = await mqtt.subscribe(RigTopics(target.rig_id).state)
         try:
             async with asyncio.timeout(args.timeout):
@@ -236,51 +338,3 @@ async def _status(args: argparse.Namespace) -> int:
     if last is not None:
         print(f"  last stop {last['cause']}: {last['message']}")
     return 0
-
-
-async def _watch(args: argparse.Namespace) -> int:
-    target = target_of(args)
-    topics = RigTopics(target.rig_id)
-    min_interval_s = 1.0 / args.hz if args.hz > 0 else 0.0
-    printed = 0
-    last_s = 0.0
-    loop = asyncio.get_running_loop()
-    async with target.endpoint() as mqtt:
-        telemetry = await mqtt.subscribe(topics.fluid_telemetry)
-        events = await mqtt.subscribe(topics.events)
-        if not args.json:
-            print(
-                f"{'mode':<11}{'P mmHg':>8}{'Q mL/min':>10}{'R mmHg·min/mL':>15}{'saline mL':>11}{'contrast mL':>12}  fault"
-            )
-        while args.count == 0 or printed < args.count:
-            while not events.empty():
-                event = json.loads(events.get_nowait().payload or b"{}")
-                print(
-                    f"** {event.get('kind')}: {event.get('cause', '')} {event.get('message', event.get('reason', ''))}"
-                )
-            try:
-                async with asyncio.timeout(args.timeout):
-                    message = await telemetry.get()
-            except TimeoutError:
-                print("no telemetry: is the daemon running?", file=sys.stderr)
-                return EXIT_NO_DAEMON
-            now_s = loop.time()
-            if now_s - last_s < min_interval_s:
-                continue
-            last_s = now_s
-            data = json.loads(message.payload or b"{}")
-            printed += 1
-            if args.json:
-                print(json.dumps(data))
-                continue
-            print(
-                f"{data['mode']:<11}{_fmt(data['pressure_mmhg'], 8, 2)}{_fmt(data['flow_ml_min'], 10, 3)}"
-                f"{_fmt(data['resistance_mmhg_min_per_ml'], 15, 1)}{_fmt(data['saline_ml'], 11, 3)}"
-                f"{_fmt(data['contrast_ml'], 12, 3)}  {data['fault'] or '-'}",
-                flush=True,
-            )
-    return 0
-
-
-def _fmt(value: float | None, width: int, decimals: int) -> str:
-    return f"{'-':>{width}}" if value is None else f"{value:>{width}.{decimals}f}"

@@ -126,7 +126,7 @@ def summary_lines(profile: RigProfile) -> list[str]:
     if profile.simulator is not None:
         sim = profile.simulator
         lines.append(
-            f"simulator: time scale {format_number(sim.time_scale)}, seed {sim.seed}, "
+            f"simulator: seed {sim.seed}, "
             f"pressure noise {format_number(sim.pressure_noise_mmhg)} mmHg"
         )
     return lines

@@ -1,6 +1,8 @@
 """`rig devices [--json] [--profile FILE]`: what is plugged in, and what a profile would use.
 
-Listing never opens a port. Exit status: 0, also when nothing is attached; with --profile, 1
+While `rig sim` runs, the simulator's devices are listed too: the pseudo-terminals it made (found
+from the note `rig sim` leaves), which pyserial's port listing cannot see. Listing never opens a
+port. Exit status: 0, also when nothing is attached; with --profile, 1
 when the profile is invalid or one of its (non-simulated) devices cannot be resolved to
 exactly one attached port, 2 when the profile cannot be read.
 """
@@ -9,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -23,6 +26,7 @@ from drivers.transport.discovery import (
     resolve_port,
 )
 from rig.config import ProfileError, RigProfile, SimPort, load_profile
+from rig.runtime import RunningRig, pid_alive
 
 UNKNOWN = "?"
 
@@ -83,17 +87,45 @@ def run_devices(args: argparse.Namespace) -> int:
 
     ports = list_serial_ports()
     usb = list_usb_devices()
+    simulated = simulator_devices()
     matches: dict[str, dict[str, str | None]] = {}
     all_found = True
     if profile is not None:
         matches, all_found = _resolve_profile(profile, ports)
 
     if args.json:
-        print(json.dumps(_as_json(ports, usb, matches), indent=2))
+        print(json.dumps({**_as_json(ports, usb, matches), "simulator": simulated}, indent=2))
     else:
-        for line in _text_lines(ports, usb, matches, args.profile):
+        for line in [*_text_lines(ports, usb, matches, args.profile), *_sim_lines(simulated)]:
             print(line)
     return 0 if all_found else 1
+
+
+def simulator_devices() -> dict[str, object] | None:
+    """The running simulator's devices: name -> its link in the run directory and the pty it
+    points at; None when no `rig sim` runs."""
+    running = RunningRig.load()
+    if running is None or not pid_alive(running.launcher_pid):
+        return None
+    devices = {
+        link.name: {"link": str(link), "port": os.path.realpath(link)}
+        for link in sorted(running.link_dir.glob("*"))
+        if link.is_symlink() and link.exists()
+    }
+    return {"rig_id": running.rig_id, "run_dir": running.run_dir, "devices": devices}
+
+
+def _sim_lines(simulated: dict[str, object] | None) -> list[str]:
+    if simulated is None:
+        return []
+    lines = [f"Simulator (rig {simulated['rig_id']}, `rig sim` running):"]
+    devices = simulated["devices"]
+    assert isinstance(devices, dict)
+    if not devices:
+        lines.append("  no simulated devices")
+    for name, device in devices.items():
+        lines.append(f"  {name:<6} {device['port']}  (link {device['link']})")
+    return lines
 
 
 def _roles_by_port(

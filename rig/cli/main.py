@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from rig.cli import (
     bench_cmd,
@@ -18,12 +19,14 @@ from rig.cli import (
     run_cmds,
     safety_cmd,
     simctl_cmd,
+    watch_cmd,
 )
 from rig.logs import configure_logging
 
 COMMAND_MODULES = [
     run_cmds,
     client_cmds,
+    watch_cmd,
     simctl_cmd,
     bench_cmd,
     config_cmd,
@@ -40,6 +43,12 @@ def build_parser() -> argparse.ArgumentParser:
         choices=("text", "json"),
         help="log lines as text or JSON (default: text on a terminal, JSON otherwise)",
     )
+    parser.add_argument(
+        "--log-file",
+        type=Path,
+        metavar="FILE",
+        help="log to FILE (JSON lines) instead of stderr, rotated at 10 MiB, 4 old files kept",
+    )
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for module in COMMAND_MODULES:
         module.register(subparsers)
@@ -48,7 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    configure_logging(verbose=args.verbose, log_format=args.log_format)
+    configure_logging(verbose=args.verbose, log_format=args.log_format, log_file=args.log_file)
     result: int = args.func(args)
     return result
 

@@ -9,7 +9,15 @@ from pathlib import Path
 
 from drivers.transport.discovery import PortResolutionError, list_serial_ports, resolve_port
 from rig.api.roles import ServiceUser, load_credentials
-from rig.config import DEFAULT_PROFILE, PortSpec, ProfileError, RigProfile, SimPort, load_profile
+from rig.config import (
+    DEFAULT_PROFILE,
+    PathPort,
+    PortSpec,
+    ProfileError,
+    RigProfile,
+    SimPort,
+    load_profile,
+)
 from rig.daemon import BrokerAddress, DevicePorts, RigDaemon
 from rig.launcher import run_sim
 
@@ -21,12 +29,24 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     sim.add_argument(
         "--profile", type=Path, default=DEFAULT_PROFILE, help="a profile with a [simulator] section"
     )
+    for name, what in (("pump", "the pump"), ("board", "the I/O board")):
+        sim.add_argument(
+            f"--{name}-port",
+            metavar="PORT",
+            help=f"{what} is the real one on PORT (a hybrid bench: the other device stays "
+            f"simulated); also when the profile's devices.{name}.port is a path or usb spec",
+        )
     sim.set_defaults(func=_sim)
 
     daemon = subparsers.add_parser(
         "daemon", help="run the control daemon against a profile's devices"
     )
-    daemon.add_argument("--profile", type=Path, default=DEFAULT_PROFILE)
+    daemon.add_argument(
+        "--profile",
+        type=Path,
+        default=DEFAULT_PROFILE,
+        help=f"the rig's profile (default {DEFAULT_PROFILE.name})",
+    )
     daemon.add_argument(
         "--pump-port", help="serial port of the pump (required for a simulator profile)"
     )
@@ -51,12 +71,35 @@ def _load(path: Path) -> RigProfile | None:
         return None
 
 
+def _real_ports(args: argparse.Namespace, profile: RigProfile) -> dict[str, str]:
+    """The devices that are real on this bench: named with --X-port, or by a profile whose port
+    for them is not `{ sim = ... }`. Each must be attached (or a pseudo-terminal) now."""
+    attached = list_serial_ports()
+    real: dict[str, str] = {}
+    for name in ("pump", "board"):
+        override = getattr(args, f"{name}_port")
+        spec = getattr(profile.devices, name).port
+        if override:
+            try:
+                real[name] = resolve_port(PathPort(path=override), attached)
+            except PortResolutionError as exc:
+                raise PortResolutionError(f"--{name}-port {override}: {exc}") from None
+        elif not isinstance(spec, SimPort):
+            real[name] = resolve_port(spec, attached)
+    return real
+
+
 def _sim(args: argparse.Namespace) -> int:
     profile = _load(args.profile)
     if profile is None:
         return 1
     try:
-        return asyncio.run(run_sim(args.profile, profile))
+        real_ports = _real_ports(args, profile)
+    except PortResolutionError as exc:
+        print(f"rig sim: {exc}", file=sys.stderr)
+        return 1
+    try:
+        return asyncio.run(run_sim(args.profile.resolve(), profile, real_ports))
     except (ValueError, RuntimeError, OSError) as exc:
         print(f"rig sim: {exc}", file=sys.stderr)
         return 1

@@ -20,7 +20,7 @@ import sys
 
 from drivers.sim.rig_sim import sim_command_topic
 from drivers.transport.mqtt import JsonObject
-from rig.cli.client_cmds import EXIT_ERROR_REPLY, connection_options, run_client, target_of
+from rig.cli.client_cmds import connection_options, print_reply, run_client, target_of
 
 SUBJECTS = {
     "state": None,
@@ -94,13 +94,36 @@ def _simctl(args: argparse.Namespace) -> int:
 
 async def _send(args: argparse.Namespace, request: JsonObject) -> int:
     target = target_of(args)
-    async with target.endpoint() as mqtt:
+    async with target.connect() as mqtt:
         reply = await mqtt.request(
             sim_command_topic(target.rig_id), request, timeout_s=args.timeout
         )
-    if reply.get("ok"):
-        print(json.dumps(reply.get("result"), indent=None if args.json else 2))
-        return 0
-    error = reply.get("error") or {}
-    print(f"refused ({error.get('code')}): {error.get('message')}", file=sys.stderr)
-    return EXIT_ERROR_REPLY
+    return print_reply(reply, args.json, lambda result: "\n".join(describe_result(result)))
+
+
+def describe_result(result: JsonObject) -> list[str]:
+    """The simulator's answer as plain lines, as the other commands print theirs: `ok: k v` for
+    a flat answer, one `key  value` line per field (nested fields indented) otherwise."""
+    if not any(isinstance(value, dict) for value in result.values()):
+        return [
+            "ok"
+            + (": " if result else "")
+            + ", ".join(f"{key} {_plain(value)}" for key, value in result.items())
+        ]
+    return _tree(result, "")
+
+
+def _tree(result: JsonObject, indent: str) -> list[str]:
+    width = max((len(key) for key in result), default=0)
+    lines = []
+    for key, value in result.items():
+        if isinstance(value, dict):
+            lines.append(f"{indent}{key}")
+            lines.extend(_tree(value, indent + "  "))
+        else:
+            lines.append(f"{indent}{key:<{width}}  {_plain(value)}")
+    return lines
+
+
+def _plain(value: object) -> str:
+    return value if isinstance(value, str) else json.dumps(value)

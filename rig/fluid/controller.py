@@ -69,6 +69,8 @@ may hold the pressure that caused it.)"""
 PRESSURE_KP_ML_MIN_PER_MMHG = 0.03
 PRESSURE_KI_ML_MIN_PER_MMHG_S = 0.3
 PRESSURE_ASSUMED_RESISTANCE_MMHG_MIN_PER_ML = 40.0
+PRESSURE_MIN_MMHG = 1.0
+"""The lowest pressure `fluid.pressure` holds: below it the loop would only ever stop."""
 
 
 class FluidMode(StrEnum):
@@ -104,7 +106,12 @@ DispensedReader = Callable[[], Awaitable[PumpReading]]
 
 
 class CommandRejectedError(ValueError):
-    """A fluid command whose values are out of range or not allowed now."""
+    """A fluid command whose values are out of range (the API's `out_of_range`)."""
+
+
+class StateConflictError(CommandRejectedError):
+    """A fluid command that is in range but conflicts with what the pump is doing now, e.g. a
+    bolus while pressure is held (the API's `state_conflict`: stop first, then ask again)."""
 
 
 @dataclass(frozen=True)
@@ -205,7 +212,11 @@ class FluidController:
 
     def hold_pressure(self, pressure_mmhg: float) -> None:
         self._check_value(
-            "pressure_mmhg", pressure_mmhg, 1.0, self._limits.irrigation_pressure_cap_mmhg, "mmHg"
+            "pressure_mmhg",
+            pressure_mmhg,
+            PRESSURE_MIN_MMHG,
+            self._limits.irrigation_pressure_cap_mmhg,
+            "mmHg",
         )
         self._start(Setpoint(FluidMode.PRESSURE, pressure_mmhg=pressure_mmhg), contrast=False)
 
@@ -288,14 +299,14 @@ class FluidController:
     def _start(self, setpoint: Setpoint, *, contrast: bool) -> None:
         self._interlock.require(MODE_ACTIONS[setpoint.mode])
         if self.pump_running and contrast != self._run_is_contrast:
-            raise CommandRejectedError(
+            raise StateConflictError(
                 f"cannot switch from {self.setpoint.mode} to {setpoint.mode} while the pump runs: stop first"
             )
         if self.pump_running and (
             setpoint.volume_ul is not None
             or self.setpoint.mode in (FluidMode.BOLUS, FluidMode.PRIMING)
         ):
-            raise CommandRejectedError(f"{self.setpoint.mode} in progress: stop first")
+            raise StateConflictError(f"{self.setpoint.mode} in progress: stop first")
         self._pressure_integral = (
             setpoint.pressure_mmhg / PRESSURE_ASSUMED_RESISTANCE_MMHG_MIN_PER_ML
         )

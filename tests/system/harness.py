@@ -149,7 +149,7 @@ async def running_rig(
             yield under_test
     finally:
         await sim_rig.stop()
-        for log_name in ("daemon.log", "sim.log"):
+        for log_name in ("daemon.out", "daemon.log", "sim.log"):
             log_path = run_dir / log_name
             if log_path.exists():
                 print(f"--- {log_name} (tail) ---\n{log_path.read_text()[-3000:]}")

@@ -58,3 +58,17 @@ async def test_request_without_response_topic_is_survived(rig: RigUnderTest) -> 
     await asyncio.sleep(0.2)
     assert (await rig.status())["online"]
     assert not (await rig.sim("state"))["pump"]["running"]
+
+
+async def test_a_bolus_while_pressure_is_held_is_a_state_conflict_not_out_of_range(
+    rig: RigUnderTest,
+) -> None:
+    """In range but not now: the code says so (the README's sequence once ran into this)."""
+    await rig.prime()
+    reply = await rig.command({"op": "fluid.pressure", "pressure_mmhg": 25.0})
+    assert reply["ok"], reply
+    reply = await rig.command({"op": "fluid.bolus", "volume_ml": 0.1, "rate_ml_min": 0.5})
+    assert reply["ok"] is False
+    assert reply["error"]["code"] == "state_conflict", reply
+    assert "stop first" in reply["error"]["message"]
+    assert (await rig.status())["mode"] == "pressure"

@@ -12,7 +12,7 @@ import json
 import aiomqtt
 import pytest
 
-from drivers.transport.mqtt import MqttEndpoint, RequestTimeoutError
+from drivers.transport.mqtt import BrokerRefusedError, MqttEndpoint
 from rig.api.roles import Role
 from tests.system.harness import RigUnderTest
 
@@ -33,9 +33,10 @@ async def test_an_observer_sees_everything_and_commands_nothing(rig: RigUnderTes
     async with rig.endpoint(Role.OBSERVER) as observer:
         state = await observer.subscribe(rig.topics.state)
         assert json.loads((await state.get()).payload)["online"] is True
-        # Not on its own topic, nor on a surgeon's or an engineer's: the broker drops them all.
+        # Not on its own topic, nor on a surgeon's or an engineer's: the broker refuses them all
+        # (PUBACK 0x87), and the client says so rather than wait for an answer.
         for role in Role:
-            with pytest.raises(RequestTimeoutError):
+            with pytest.raises(BrokerRefusedError, match="Not authorized"):
                 await observer.request(
                     rig.topics.commands_for(role),
                     {"op": "fluid.irrigate", "flow_ml_min": 1.0},
@@ -48,7 +49,7 @@ async def test_an_observer_sees_everything_and_commands_nothing(rig: RigUnderTes
 
 async def test_a_surgeon_cannot_publish_as_an_engineer(rig: RigUnderTest) -> None:
     async with rig.endpoint(Role.SURGEON) as surgeon:
-        with pytest.raises(RequestTimeoutError):
+        with pytest.raises(BrokerRefusedError, match="Not authorized"):
             await surgeon.request(
                 rig.topics.commands_for(Role.ENGINEER), {"op": "selftest.run"}, timeout_s=0.5
             )

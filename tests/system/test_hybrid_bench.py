@@ -1,0 +1,109 @@
+"""A hybrid bench: `rig sim` with a real pump and the simulated board, as a bench engineer brings
+a rig up one device at a time. The "real" pump is an NE-1000 emulator this test runs on its own
+pseudo-terminal, apart from the rig's simulator, on a supply of its own (not the board's relay).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from drivers.sim.rig_sim import RigSimulator, SimSettings
+from rig.config import DEFAULT_PROFILE, load_profile
+
+pytestmark = [pytest.mark.system, pytest.mark.timeout(90)]
+
+
+async def _rig(*args: str, env: dict[str, str]) -> tuple[int, str, str]:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "rig.cli.main",
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=env,
+    )
+    out, err = await process.communicate()
+    assert process.returncode is not None
+    return process.returncode, out.decode(), err.decode()
+
+
+async def _until(predicate: Callable[[], bool], timeout_s: float) -> None:
+    async with asyncio.timeout(timeout_s):
+        while not predicate():  # noqa: ASYNC110 - the emulator's state, polled
+            await asyncio.sleep(0.02)
+
+
+async def test_rig_sim_drives_a_real_pump_on_a_given_port_next_to_the_simulated_board(
+    tmp_path: Path,
+) -> None:
+    profile = load_profile(DEFAULT_PROFILE)
+    bench_pump = RigSimulator(
+        SimSettings(
+            link_dir=tmp_path / "bench",
+            pump_baudrate=profile.devices.pump.baudrate,
+            syringe_diameter_mm=profile.syringe.inner_diameter_mm,
+        )
+    )
+    bench_pump.relay_welded = True  # its own supply: powered whatever any board does
+    env = dict(os.environ, RIG_RUNTIME_DIR=str(tmp_path / "runtime"))
+    async with bench_pump:
+        physics = asyncio.create_task(bench_pump.run())
+        sim = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "rig.cli.main",
+            "sim",
+            "--pump-port",
+            str(tmp_path / "bench" / "pump"),
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+            env=env,
+        )
+        assert sim.stdout is not None
+        transcript: list[str] = []
+        try:
+            async with asyncio.timeout(30):
+                while (
+                    not transcript
+                    or transcript[-1].split()[1:2] != ["rig"]
+                    or (transcript[-1].split()[2] in ("offline", "self_test"))
+                ):
+                    line = (await sim.stdout.readline()).decode()
+                    assert line, "rig sim exited:\n" + "".join(transcript)
+                    transcript.append(line)
+            # The self-test silences the pump on purpose; a pump on its own supply is still
+            # powered at the re-arm and says so with its safe-mode alarm: not a fault.
+            assert transcript[-1].split()[2] == "ready", transcript
+            devices = {line.split()[0]: line.split()[1:] for line in transcript[:6]}
+            assert devices["pump"] == [str(tmp_path / "bench" / "pump"), "(REAL)"], transcript
+            assert devices["board"][1] == "(simulated)", transcript
+            assert "warning" in devices
+
+            # The daemon connected to the bench pump and put it in the profile's safe mode.
+            assert bench_pump.pump.safe_mode_timeout_s == profile.devices.pump.safe_mode_timeout_s
+            code, out, err = await _rig("fluid", "prime", env=env)
+            assert code == 0, out + err
+            await _until(lambda: bench_pump.pump.running, 5.0)
+            code, out, err = await _rig("fluid", "stop", env=env)
+            assert code == 0, out + err
+            await _until(lambda: not bench_pump.pump.running, 5.0)
+            assert bench_pump.world.pumped_ml > 0, "the prime moved the bench pump"
+            code, out, _ = await _rig("simctl", "state", "--json", env=env)
+            assert code == 0
+            rig_sim_pump = json.loads(out)["result"]["pump"]
+            assert rig_sim_pump["infused_ml"] == 0.0, "the simulator's own pump stayed idle"
+        finally:
+            sim.send_signal(signal.SIGINT)
+            async with asyncio.timeout(15):
+                await sim.communicate()
+            physics.cancel()
+            await asyncio.gather(physics, return_exceptions=True)
