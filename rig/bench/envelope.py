@@ -37,6 +37,8 @@ EXPECTED_CAUSES = frozenset({StopCause.OPERATOR, StopCause.COMPLETED})
 SETTLE_S = 3.0
 """Irrigation before a wall or occlusion trial: the estimators have seen the flow steady."""
 DETECT_TIMEOUT_S = 20.0
+RESTART_AFTER_STOP_S = 5.0
+"""After each wall or occlusion trial the same command runs again on the freed duct this long."""
 RELEASE_OBSERVE_S = 5.0
 """After the occlusion is released, the held volume drains into the duct in a few time
 constants of the healthy line (0.3 s); 5 s catches all of it."""
@@ -304,9 +306,12 @@ async def run_detection(
     value: float,
     start: Starter,
     trials: int,
+    result: EnvelopeResult,
     *,
     seed: int,
 ) -> PointResult:
+    """Wall and occlusion trials at one grid point; after each, the surgeon's next step: the
+    tip freed, the fault reset, the same command again on a healthy duct (a healthy segment)."""
     point = PointResult(kind, value)
     jitter = random.Random(seed)
     for trial in range(trials):
@@ -314,11 +319,17 @@ async def run_detection(
             rig = SteppedRig(profile, seed=seed + trial)
             start(rig)
             # A different moment each trial: the event meets the noise at another phase.
-            await rig.run_for(SETTLE_S + jitter.uniform(0.0, 1.0))
+            settle_s = SETTLE_S + jitter.uniform(0.0, 1.0)
+            segment = _Segment(rig, f"{kind} {value:g}, before the {scenario}", result)
+            await segment.run(settle_s)
             if rig.stops:
-                # A false stop before the event: the healthy segments report those.
-                continue
+                continue  # a false stop before the event: counted by the segment
             bucket.append(await _detect(rig, scenario, release=scenario == "full_occlusion"))
+            rig.clear_scenario()
+            await rig.controller.reset()
+            segment = _Segment(rig, f"{kind} {value:g}, restarted after the {scenario}", result)
+            start(rig)
+            await segment.run(RESTART_AFTER_STOP_S)
     return point
 
 
@@ -342,7 +353,9 @@ async def run_envelope(
     for n, (kind, value, start) in enumerate(starters):
         say(f"wall and occlusion: {kind} {value:g}")
         result.points.append(
-            await run_detection(profile, kind, value, start, grid.trials, seed=seed + 1000 * n)
+            await run_detection(
+                profile, kind, value, start, grid.trials, result, seed=seed + 1000 * n
+            )
         )
     figures = result.as_dict()
     figures["real_seconds"] = round(time.perf_counter() - started, 1)

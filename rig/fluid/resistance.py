@@ -105,6 +105,7 @@ class ResistanceEstimator:
         self._compliance_s_per_r = line_time_constant_s / nominal_resistance_mmhg_min_per_ml
         self._tau_r = nominal_resistance_mmhg_min_per_ml
         """The resistance the lag's time constant is taken at: the last full rise window's."""
+        self._flow_ml_min = 0.0
         self._min_flow_ml_min = min_flow_ml_min
         self._noise_mmhg = pressure_noise_mmhg
         self._rise_limit = rise_limit_mmhg_min_per_ml_per_s
@@ -117,6 +118,7 @@ class ResistanceEstimator:
         self._last_t_s: float | None = None
 
     def reset(self) -> None:
+        self._flow_ml_min = 0.0
         self._tau_r = self._nominal_r
         self._lagged_flow_ml_min = 0.0
         self._last_t_s = None
@@ -147,6 +149,15 @@ class ResistanceEstimator:
         alpha = 1.0 - math.exp(-max(dt_s, 0.0) / tau_s)
         self._lagged_flow_ml_min += alpha * (flow_ml_min - self._lagged_flow_ml_min)
 
+        if flow_ml_min >= self._min_flow_ml_min > self._flow_ml_min:
+            # A run starts. What the lag's time constant was taken at belongs to the duct as it
+            # was (a wall that has cleared, often): it starts again from the nominal duct. And
+            # what the rise windows hold is the rest before, which the pump did not drive (a
+            # relief withdraw pulls the pressure down and lets it come back): they start empty.
+            self._tau_r = self._nominal_r
+            self._recent.clear()
+            self._older.clear()
+        self._flow_ml_min = flow_ml_min
         flow_for_r = max(flow_ml_min, self._lagged_flow_ml_min)
         if flow_for_r < self._min_flow_ml_min:
             self._recent.clear()

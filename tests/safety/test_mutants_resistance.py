@@ -190,3 +190,27 @@ def test_a_wall_is_a_rise_even_while_the_flow_is_cut() -> None:
         t_s += 0.002
         rises.append(reading.rise_mmhg_min_per_ml_per_s)
     assert any(r is not None and r > 25.0 for r in rises[30:])
+
+
+def test_a_run_starts_with_empty_rise_windows_and_the_nominal_time_constant() -> None:
+    """After a wall stop the relief withdraw pulls the pressure down and lets it come back while
+    the pump is idle: a restart judged the rise across that (a false resistance_rise found by
+    the envelope's restart-after-a-wall segments, and by stop-latency at 3 mL/min)."""
+    est = ResistanceEstimator(
+        sample_period_s=0.002,
+        line_time_constant_s=0.3,
+        min_flow_ml_min=0.1,
+        pressure_noise_mmhg=0.2,
+        rise_limit_mmhg_min_per_ml_per_s=25.0,
+        nominal_resistance_mmhg_min_per_ml=17.0,
+    )
+    t_s = 100.0
+    for _ in range(1000):  # 2 s at 1 mL/min against a wall: the lag's resistance is the wall's
+        est.update(t_s, 60.0, 1.0)
+        t_s += 0.002
+    for i in range(25):  # stopped; the relief pulls the line down
+        est.update(t_s, 60.0 - 2.0 * i, 0.0)
+        t_s += 0.002
+    restart = est.update(t_s, 10.0, 0.35)
+    assert restart.rise_mmhg_min_per_ml_per_s is None
+    assert est._tau_r == 17.0  # the nominal duct's, not the wall's
