@@ -55,7 +55,9 @@ async def test_tip_against_wall_stops_pump_latches_and_resets_to_zero_flow(
     hazard_evidence.detection_ms(stop["detection_to_stop_ms"])
 
     sim_state = await rig.wait_sim(lambda s: not s["pump"]["running"], 1.0)
-    assert sim_state["pump"]["last_stop_reason"] == "command"
+    # Stopped by the command; the relief withdraw that follows a resistance stop (on by
+    # default) then runs to its volume and stops there.
+    assert sim_state["pump"]["last_stop_reason"] in {"command", "volume"}
     assert not sim_state["world"]["perforated"]
     # The bolus the duct gets after the hazard showed stays under the post-release limit (ECRI).
     volumes = await rig.sim("volume_since", t_s=stop["trigger_sample_t_us"] / 1e6)
