@@ -318,32 +318,34 @@ class Ne1000Pump:
         async with self._lock:
             await self._resync_if_needed()
             frames = self._codec.encode_frames(command, safe_mode=self._tx_safe_mode)
-            sent_s = self._clock.monotonic()
-            self.link.write(b"".join(frames))
-            self._note_tx(len(frames))
-            if tx_mode is not None:
-                self._tx_safe_mode = tx_mode
-            expected = [self._expect() for _ in frames]
-            expected[-1].on_reply = on_reply
-            try:
-                async with asyncio.timeout(self.reply_timeout_s):
-                    results = [await e.future for e in expected]
-            except TimeoutError:
-                self.stats.timeouts += 1
-                self._needs_resync = True
-                for e in expected:
-                    e.future.add_done_callback(_swallow_result)
-                raise PumpTimeoutError(
-                    f"no reply to {command} within {self.reply_timeout_s} s"
-                ) from None
-            except Ne1000ProtocolError as exc:
-                for e in expected:
-                    e.future.add_done_callback(_swallow_result)
-                raise PumpProtocolError(f"corrupt reply to {command}: {exc}") from exc
-        self.stats.record_rtt(results[-1][1] - sent_s)
-        for reply, _ in results:
-            _raise_for(reply, command)
-        return results[-1][0]
+            # A command of several frames (``VOL UL`` then ``VOL n``) is sent one frame at a
+            # time, each after the reply to the one before, as the manual asks; an error or
+            # alarm on one frame stops the rest from going out.
+            for index, frame in enumerate(frames):
+                last = index == len(frames) - 1
+                sent_s = self._clock.monotonic()
+                self.link.write(frame)
+                self._note_tx(1)
+                if last and tx_mode is not None:
+                    self._tx_safe_mode = tx_mode
+                expected = self._expect()
+                if last:
+                    expected.on_reply = on_reply
+                try:
+                    async with asyncio.timeout(self.reply_timeout_s):
+                        reply, rx_s = await expected.future
+                except TimeoutError:
+                    self.stats.timeouts += 1
+                    self._needs_resync = True
+                    expected.future.add_done_callback(_swallow_result)
+                    raise PumpTimeoutError(
+                        f"no reply to {command} within {self.reply_timeout_s} s"
+                    ) from None
+                except Ne1000ProtocolError as exc:
+                    raise PumpProtocolError(f"corrupt reply to {command}: {exc}") from exc
+                _raise_for(reply, command)
+        self.stats.record_rtt(rx_s - sent_s)
+        return reply
 
     def _expect(self) -> _Expected:
         expected = _Expected(asyncio.get_running_loop().create_future())

@@ -113,7 +113,8 @@ async def test_every_setting_in_basic_mode() -> None:
         *CONNECT_BASIC,
         (b"0DIA14.57\r", basic(b"00S")),
         (b"0DIRWDR\r", basic(b"00S")),
-        (b"0VOLUL\r0VOL250\r", basic(b"00S") + basic(b"00S")),
+        (b"0VOLUL\r", basic(b"00S")),
+        (b"0VOL250\r", basic(b"00S")),
         (b"0CLDINF\r", basic(b"00S")),
         (b"0DIS\r", basic(b"00SI0.25W1.5ML")),
     ]
@@ -124,6 +125,28 @@ async def test_every_setting_in_basic_mode() -> None:
         await pump.set_volume_ul(250.0)
         await pump.clear_dispensed(Direction.INFUSE)
         assert await pump.dispensed() == Dispensed(0.25, 1.5, PumpStatus.STOPPED)
+        await pump.close()
+
+
+async def test_volume_units_reply_is_awaited_before_the_volume_is_sent() -> None:
+    """The manual: wait for the response to each command before sending the next one."""
+    script = [
+        *CONNECT_SAFE,
+        (safe(b"0VOLUL"), safe(b"00S")),
+        (safe(b"0VOL250"), safe(b"00S")),
+    ]
+    async with ScriptedPeer(script, turn_taking=True) as peer:
+        pump = await connected(peer, safe_mode_timeout_s=5)
+        await pump.set_volume_ul(250.0)
+        await pump.close()
+
+
+async def test_a_refused_volume_unit_stops_the_volume_from_going_out() -> None:
+    script = [*CONNECT_SAFE, (safe(b"0VOLUL"), safe(b"00S?NA"))]
+    async with ScriptedPeer(script, turn_taking=True) as peer:
+        pump = await connected(peer, safe_mode_timeout_s=5)
+        with pytest.raises(PumpCommandError):
+            await pump.set_volume_ul(250.0)
         await pump.close()
 
 
