@@ -26,8 +26,9 @@ Choices:
   will read it) and the framing of replies switches when the ``SAF`` reply arrives (the pump
   frames that reply in the old mode). An error or alarm reply to ``SAF`` reverts the command
   framing.
-- `connect` probes with up to three queries (the first after power-up is swallowed; the next may
-  be answered ``A?R``, which is remembered in `last_alarm`), and, if none is answered in basic
+- `connect` forgets the last alarm, then probes with up to three queries (the first after
+  power-up is swallowed; the next may be answered ``A?R``, which is remembered in `last_alarm`),
+  and, if none is answered in basic
   mode, three more in safe mode: a pump left in safe mode by a previous host process ignores
   basic-mode commands.
 - A lost link fails every waiting exchange with `LinkClosedError`.
@@ -176,6 +177,9 @@ class Ne1000Pump:
         self._tx_safe_mode = False
         self._expected.clear()
         self._discarded_seen = 0
+        # What this connection finds: an alarm from before (reported, and cleared on the pump by
+        # that report) must not be taken for one the pump raises now.
+        self.last_alarm = None
         await self._probe()
         if self.safe_mode_timeout_s > 0 or self._tx_safe_mode:
             await self._set_safe_mode(self.safe_mode_timeout_s)
