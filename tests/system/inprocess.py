@@ -91,9 +91,7 @@ def _profile() -> RigProfile:
     profile = load_profile(DEFAULT_PROFILE)
     return profile.model_copy(
         update={
-            "fluid": profile.fluid.model_copy(
-                update={"loop_stall_timeout_ms": LOOP_STALL_LIMIT_MS}
-            )
+            "fluid": profile.fluid.model_copy(update={"loop_stall_timeout_ms": LOOP_STALL_LIMIT_MS})
         }
     )
 
