@@ -60,6 +60,13 @@ async def test_an_exception_in_the_estimator_or_any_supervisor_check_stops_the_p
             with monkeypatch.context() as patch:
                 patch.setattr(target, method, _raise)
                 await _expect_internal_fault(rig, name)
+                # Reset with the bug still there: fluid is refused (a sample that could not be
+                # judged is not fresh), or, for a check that runs only while the pump runs, the
+                # first sample of the new run stops it again. Supervision never fails open.
+                await asyncio.sleep(0.1)
+                await rig.ok({"op": "fault.reset"})
+                await rig.command({"op": "fluid.irrigate", "flow_ml_min": 1.0})
+                await _expect_internal_fault(rig, f"{name}, again after a reset")
             await rig.reset_and_wait_ready()
 
 
