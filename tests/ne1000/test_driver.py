@@ -73,6 +73,26 @@ async def test_connect_in_basic_mode_sends_no_saf() -> None:
             await pump.wait_closed()
 
 
+async def test_an_alarm_reported_before_a_reconnect_is_not_taken_for_one_at_connect() -> None:
+    """A pump that keeps its power (no alarm R) must not bring back the T the host saw before."""
+    script = [
+        *CONNECT_BASIC,
+        (b"0\r", basic(b"00A?T")),
+        (b"0\r", basic(b"00S")),
+        *CONNECT_BASIC,
+    ]
+    async with ScriptedPeer(script) as peer:
+        pump = await connected(peer)
+        with pytest.raises(PumpAlarmError):
+            await pump.query()
+        assert pump.last_alarm is AlarmKind.SAFE_MODE_TIMEOUT
+        await pump.query()
+        await pump.close()
+        await pump.connect()
+        assert pump.last_alarm is None
+        await pump.close()
+
+
 async def test_connect_finds_a_pump_left_in_safe_mode_and_returns_it_to_basic() -> None:
     script = [
         (b"0\r", b""),
