@@ -39,6 +39,7 @@ async def _expect_internal_fault(rig: InProcessRig, subsystem: str) -> None:
     rig.assert_alive()
 
 
+@pytest.mark.hazard("H08")
 async def test_an_exception_in_the_estimator_or_any_supervisor_check_stops_the_pump(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -70,6 +71,7 @@ async def test_an_exception_in_the_estimator_or_any_supervisor_check_stops_the_p
             await rig.reset_and_wait_ready()
 
 
+@pytest.mark.hazard("H08")
 async def test_an_exception_in_a_control_task_latches_a_fault_and_the_task_restarts(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
