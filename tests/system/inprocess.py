@@ -1,5 +1,6 @@
-"""The simulated rig in the test's own process: the emulators on real pseudo-terminals, the
-daemon talking to them over the real wire and to a real Mosquitto, in one event loop.
+"""The simulated rig in the test's own process: the emulators on real pseudo-terminals (on their
+own thread and event loop, as in `rig sim` they have their own process), the daemon talking to
+them over the real wire and to a real Mosquitto, on the test's event loop.
 
 For faults that must be injected where only code can reach: an exception inside the daemon, a
 reply damaged on the wire at an exact command. The test drives the daemon through its command
@@ -11,11 +12,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
+import threading
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from drivers.sim.ne1000_device import ReplyFault
 from drivers.sim.rig_sim import RigSimulator, SimSettings
 from rig.api.roles import Role
 from rig.broker import PrivateBroker
@@ -25,16 +29,79 @@ from rig.fluid.events import StopEvent
 from rig.safety.states import RigState
 
 LOOP_STALL_LIMIT_MS = 1000.0
-"""The simulator shares the daemon's loop here: a loaded test machine must not make the
-loop-stall guard (tested on its own elsewhere) cry wolf."""
+"""The daemon shares its process (and the GIL) with the simulator and the test here: a loaded
+test machine must not make the loop-stall guard (tested on its own elsewhere) cry wolf."""
+SIM_START_TIMEOUT_S = 10.0
+
+
+class _SimulatorThread:
+    """The simulator on its own thread and event loop; `call` runs a function on that loop."""
+
+    def __init__(self, settings: SimSettings, before: Callable[[RigSimulator], None] | None):
+        self._settings = settings
+        self._before = before
+        self._ready = threading.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop: asyncio.Event | None = None
+        self.sim: RigSimulator | None = None
+        self.error: BaseException | None = None
+        self._thread = threading.Thread(target=asyncio.run, args=(self._main(),), daemon=True)
+
+    async def _main(self) -> None:
+        try:
+            async with RigSimulator(self._settings) as sim:
+                if self._before is not None:
+                    self._before(sim)
+                self.sim, self._loop, self._stop = sim, asyncio.get_running_loop(), asyncio.Event()
+                physics = asyncio.create_task(sim.run())
+                self._ready.set()
+                await self._stop.wait()
+                physics.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await physics
+        except BaseException as exc:
+            self.error = exc
+            self._ready.set()
+
+    async def start(self) -> RigSimulator:
+        self._thread.start()
+        await asyncio.to_thread(self._ready.wait, SIM_START_TIMEOUT_S)
+        if self.sim is None:
+            raise RuntimeError(f"the simulator did not start: {self.error!r}")
+        return self.sim
+
+    async def call(self, function: Callable[[], object]) -> None:
+        assert self._loop is not None
+        done = asyncio.run_coroutine_threadsafe(_call(function), self._loop)
+        await asyncio.wrap_future(done)
+
+    async def stop(self) -> None:
+        if self._loop is not None and self._stop is not None:
+            self._loop.call_soon_threadsafe(self._stop.set)
+        await asyncio.to_thread(self._thread.join, SIM_START_TIMEOUT_S)
+
+
+async def _call(function: Callable[[], object]) -> None:
+    function()
 
 
 @dataclass
 class InProcessRig:
     sim: RigSimulator
+    """The simulator's state may be read from here; change it through `on_sim`."""
     daemon: RigDaemon
     run: asyncio.Task[None]
+    _sim_thread: _SimulatorThread
     stops: list[StopEvent] = field(default_factory=list)
+
+    async def on_sim(self, function: Callable[[], object]) -> None:
+        """Run `function` on the simulator's event loop (a fault injection, a cable pulled)."""
+        await self._sim_thread.call(function)
+
+    async def arm_reply_fault(self, command: str, kind: ReplyFault) -> None:
+        """The next reply of the emulated pump to `command` is damaged (once)."""
+        faults = self.sim.pump.reply_faults
+        await self.on_sim(functools.partial(faults.__setitem__, command, kind))
 
     async def command(self, request: dict[str, object]) -> dict[str, object]:
         return await self.daemon.handle_command(json.dumps(request).encode(), role=Role.ENGINEER)
@@ -112,17 +179,16 @@ async def inprocess_rig(
         pressure_noise_mmhg=sim_cfg.pressure_noise_mmhg,
         seed=sim_cfg.seed,
     )
-    async with PrivateBroker(tmp_path / "broker") as broker, RigSimulator(settings) as sim:
-        physics = asyncio.create_task(sim.run())
-        if before_daemon is not None:
-            before_daemon(sim)
+    sim_thread = _SimulatorThread(settings, before_daemon)
+    async with PrivateBroker(tmp_path / "broker") as broker:
+        sim = await sim_thread.start()
         daemon = RigDaemon(
             profile,
             DevicePorts(str(sim.pump_port.path), str(sim.board_port.path)),
             BrokerAddress(broker.host, broker.port),
         )
         run = asyncio.create_task(daemon.run())
-        rig = InProcessRig(sim, daemon, run)
+        rig = InProcessRig(sim, daemon, run, sim_thread)
         daemon.interlock.add_stop_listener(rig.stops.append)
         try:
             yield rig
@@ -132,8 +198,6 @@ async def inprocess_rig(
                 async with asyncio.timeout(5.0):
                     await asyncio.shield(run)
             run.cancel()
-            physics.cancel()
             with contextlib.suppress(BaseException):
                 await run
-            with contextlib.suppress(BaseException):
-                await physics
+            await sim_thread.stop()

@@ -7,6 +7,7 @@ inside the daemon's own code.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from pathlib import Path
 
@@ -39,6 +40,18 @@ async def _expect_internal_fault(rig: InProcessRig, subsystem: str) -> None:
     rig.assert_alive()
 
 
+async def _recover(rig: InProcessRig) -> None:
+    """Reset once the bug is gone. The samples the bug kept from being judged may then be
+    reported as a sample gap (true: nobody looked at them), a fault of its own to reset."""
+    for _ in range(3):
+        await rig.reset_and_wait_ready()
+        await asyncio.sleep(0.3)
+        if rig.daemon.interlock.latched is None:
+            return
+        assert rig.daemon.interlock.latched.cause is StopCause.PLAUSIBILITY
+    raise AssertionError(f"still latched: {rig.daemon.interlock.latched}")
+
+
 @pytest.mark.hazard("H08")
 async def test_an_exception_in_the_estimator_or_any_supervisor_check_stops_the_pump(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
@@ -68,7 +81,7 @@ async def test_an_exception_in_the_estimator_or_any_supervisor_check_stops_the_p
                 await rig.ok({"op": "fault.reset"})
                 await rig.command({"op": "fluid.irrigate", "flow_ml_min": 1.0})
                 await _expect_internal_fault(rig, f"{name}, again after a reset")
-            await rig.reset_and_wait_ready()
+            await _recover(rig)
 
 
 @pytest.mark.hazard("H08")
@@ -95,12 +108,13 @@ async def test_a_command_refused_at_actuation_is_dropped_not_retried(tmp_path: P
         await rig.wait_ready()
         await rig.prime()
         # Slow pump replies stretch the start sequence over several exchanges.
-        rig.sim.pump_port.faults = LinkFaults(latency_s=0.03)
+        slow = LinkFaults(latency_s=0.03)
+        await rig.on_sim(functools.partial(setattr, rig.sim.pump_port, "faults", slow))
         denials_before = len(rig.daemon.interlock.denials)
         await rig.ok({"op": "fluid.irrigate", "flow_ml_min": 1.0})
-        rig.sim.board_port.unplug()  # between acceptance and the RUN
+        await rig.on_sim(rig.sim.board_port.unplug)  # between acceptance and the RUN
         await asyncio.sleep(1.0)
-        rig.sim.board_port.plug()
+        await rig.on_sim(rig.sim.board_port.plug)
         await rig.wait_for(lambda: rig.daemon.interlock.relay_link_up, 10.0, "board back")
         await asyncio.sleep(1.0)
         # The outage may latch faults of its own (lost samples, the board's watchdog); either
@@ -126,9 +140,9 @@ async def test_a_pump_that_keeps_its_power_through_the_self_test_is_not_latched_
         assert rig.daemon.interlock.latched is None
         # And on every later connect.
         connections = rig.daemon.pump_connections
-        rig.sim.pump_port.unplug()
+        await rig.on_sim(rig.sim.pump_port.unplug)
         await rig.wait_for(lambda: not rig.daemon.interlock.pump_link_up, 3.0, "pump lost")
-        rig.sim.pump_port.plug()
+        await rig.on_sim(rig.sim.pump_port.plug)
         await rig.wait_for(lambda: rig.daemon.pump_connections > connections, 10.0, "reconnect")
         await rig.wait_ready()
         assert rig.daemon.interlock.latched is None
@@ -141,6 +155,6 @@ async def test_shutdown_reports_a_stop_the_pump_refused(
     caplog.set_level(logging.INFO, logger="rig.daemon")
     async with inprocess_rig(tmp_path) as rig:
         await rig.wait_ready()
-        rig.sim.pump.reply_faults["STP"] = ReplyFault.ERROR
+        await rig.arm_reply_fault("STP", ReplyFault.ERROR)
     down = [r.getMessage() for r in caplog.records if " down;" in r.getMessage()]
     assert len(down) == 1 and "NOT confirmed" in down[0], down

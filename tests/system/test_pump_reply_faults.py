@@ -22,10 +22,6 @@ PUMP_FAULT_CAUSES = {StopCause.PUMP_ALARM, StopCause.PUMP_LINK_LOST}
 """A refusal, an alarm or a corrupt reply is the pump's fault; no reply at all, its link's."""
 
 
-def arm(rig: InProcessRig, command: str, kind: ReplyFault) -> None:
-    rig.sim.pump.reply_faults[command] = kind
-
-
 async def expect_pump_fault(rig: InProcessRig, what: str) -> None:
     """Fluid stopped, a pump fault latched and reported, the daemon up; then reset."""
     await rig.wait_for(lambda: rig.daemon.interlock.latched is not None, 5.0, f"fault on {what}")
@@ -50,20 +46,20 @@ async def test_a_damaged_reply_to_any_pump_command_is_a_reported_fault(
 
         # Starting: every command of the start sequence.
         for command in ("DIR", "RAT", "VOLUNITS", "VOL", "CLD", "RUN"):
-            arm(rig, command, kind)
+            await rig.arm_reply_fault(command, kind)
             await rig.ok({"op": "fluid.irrigate", "flow_ml_min": 1.0})
             await expect_pump_fault(rig, f"{command} at start")
 
         # A rate change while running.
         await rig.irrigating(1.0)
-        arm(rig, "RAT", kind)
+        await rig.arm_reply_fault("RAT", kind)
         await rig.ok({"op": "fluid.irrigate", "flow_ml_min": 2.0})
         await expect_pump_fault(rig, "RAT while running")
 
         # The dispensed-volume poll: a read is retried once, so a single damaged reply is
         # absorbed and counted; a refusal or an alarm is a fault.
         await rig.irrigating(1.0)
-        arm(rig, "DIS", kind)
+        await rig.arm_reply_fault("DIS", kind)
         await rig.wait_for(lambda: "DIS" not in rig.sim.pump.reply_faults, 2.0, "DIS sent")
         if refused:
             await expect_pump_fault(rig, "DIS")
@@ -78,7 +74,7 @@ async def test_a_damaged_reply_to_any_pump_command_is_a_reported_fault(
 
         # The operator's stop: a pump that did not act on it has its power cut.
         await rig.irrigating(1.0)
-        arm(rig, "STP", kind)
+        await rig.arm_reply_fault("STP", kind)
         await rig.ok({"op": "fluid.stop"})
         if refused:
             await expect_pump_fault(rig, "STP")
@@ -89,10 +85,10 @@ async def test_a_damaged_reply_to_any_pump_command_is_a_reported_fault(
         # Connecting: the probe, safe mode and the diameter, on a reconnect while idle.
         for command in ("QUERY", "SAF", "DIA"):
             connections = rig.daemon.pump_connections
-            arm(rig, command, kind)
-            rig.sim.pump_port.unplug()
+            await rig.arm_reply_fault(command, kind)
+            await rig.on_sim(rig.sim.pump_port.unplug)
             await rig.wait_for(lambda: not rig.daemon.interlock.pump_link_up, 3.0, "pump lost")
-            rig.sim.pump_port.plug()
+            await rig.on_sim(rig.sim.pump_port.plug)
             await rig.wait_for(
                 lambda before=connections: rig.daemon.pump_connections > before,  # type: ignore[misc]
                 10.0,
