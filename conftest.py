@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -29,3 +31,16 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="bench only: time a real pump needs to boot after its power relay closes "
         f"(default {DEFAULT_BENCH_PUMP_BOOT_S})",
     )
+
+
+@pytest.fixture(autouse=True)
+def _root_logger_restored() -> Iterator[None]:
+    """Put the root logger back after each test: a test that runs the CLI in-process
+    (`configure_logging`) leaves a handler on pytest's captured stderr, which is closed after
+    that test; every later log call in the test process then prints a logging error, slowly
+    enough to starve an in-process rig's event loop."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)

@@ -17,6 +17,7 @@ import functools
 import logging
 import signal
 import threading
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from drivers.clock import REAL_CLOCK, Clock
@@ -28,7 +29,15 @@ from drivers.ioboard import (
     PressureSample,
     Trip,
 )
-from drivers.ne1000 import AlarmKind, Ne1000Pump, PumpError, PumpStatus, PumpTimeoutError
+from drivers.ne1000 import (
+    AlarmKind,
+    AlarmReply,
+    ErrorReply,
+    Ne1000Pump,
+    PumpError,
+    PumpStatus,
+    PumpTimeoutError,
+)
 from drivers.transport.backoff import Backoff
 from drivers.transport.mqtt import JsonObject, MqttEndpoint
 from drivers.transport.serial import LinkClosedError
@@ -53,12 +62,12 @@ from rig.fluid.controller import (
     MOTION_MODES,
     CommandRejectedError,
     FluidController,
-    PumpFaultError,
     PumpReading,
     StateConflictError,
 )
 from rig.fluid.events import StopCause, StopEvent
-from rig.safety.interlock import Denial, Interlock, InterlockDeniedError
+from rig.safety.containment import contain
+from rig.safety.interlock import Denial, Interlock, InterlockDeniedError, PumpFaultError
 from rig.safety.selftest import CheckResult as SelfTestCheck
 from rig.safety.selftest import SelfTest, SelfTestReport, SelfTestSettings
 from rig.safety.stall_guard import LoopStallGuard
@@ -164,12 +173,10 @@ class RigDaemon:
             ) as mqtt:
                 try:
                     async with asyncio.TaskGroup() as tasks:
-                        tasks.create_task(self._supervise_board())
-                        tasks.create_task(self._supervise_pump())
-                        tasks.create_task(self._heartbeat())
-                        tasks.create_task(self._self_test_when_needed())
-                        tasks.create_task(self.stall_guard.run())
-                        tasks.create_task(self.controller.run_actuation(self._read_pump))
+                        for subsystem, task in self._control_tasks():
+                            tasks.create_task(
+                                contain(subsystem, task, self._on_task_fault, self._clock)
+                            )
                         tasks.create_task(self._publish_telemetry(mqtt))
                         tasks.create_task(self._publish_state(mqtt))
                         tasks.create_task(self._publish_events(mqtt))
@@ -197,16 +204,48 @@ class RigDaemon:
             for signum in (signal.SIGINT, signal.SIGTERM):
                 loop.remove_signal_handler(signum)
 
+    def _control_tasks(self) -> list[tuple[str, Callable[[], Awaitable[None]]]]:
+        """The device and control tasks, each run under fault containment."""
+        return [
+            ("board supervisor", self._supervise_board),
+            ("pump supervisor", self._supervise_pump),
+            ("heartbeat", self._heartbeat),
+            ("self-test loop", self._self_test_when_needed),
+            ("stall guard", self.stall_guard.run),
+            ("fluid actuation", functools.partial(self.controller.run_actuation, self._read_pump)),
+        ]
+
+    def _on_task_fault(self, subsystem: str, exc: BaseException) -> None:
+        """An exception nothing expected: stop the fluid, latch a fault naming it, carry on."""
+        self.interlock.trip(
+            StopCause.INTERNAL_FAULT,
+            f"{subsystem} failed: {type(exc).__name__}: {exc}",
+            mode=self.controller.setpoint.mode,
+            figures={"subsystem": subsystem, "exception": repr(exc)[:200]},
+        )
+
     async def _stop_everything(self) -> None:
         """The one shutdown path: stop the pump, confirm it, then let the links go."""
         self._stop_fluid(StopCause.SHUTDOWN, "daemon shutting down")
-        with contextlib.suppress(Exception):
+        stop_failure: Exception | None = None
+        try:
             async with asyncio.timeout(CONFIRM_STOP_TIMEOUT_S):
                 await self.interlock.stop()
+        except Exception as exc:
+            stop_failure = exc
         for device in (self.pump, self.board):
-            with contextlib.suppress(Exception):
+            try:
                 await device.close()
-        log.info("rig %s down; pump stopped", self.profile.rig_id)
+            except Exception as exc:
+                log.warning("closing %s at shutdown failed: %r", device.link.url, exc)
+        if stop_failure is None:
+            log.info("rig %s down; pump stopped (confirmed)", self.profile.rig_id)
+        else:
+            log.error(
+                "rig %s down; the pump's stop was NOT confirmed: %r",
+                self.profile.rig_id,
+                stop_failure,
+            )
 
     # -- devices ------------------------------------------------------------------------------
 
@@ -375,6 +414,16 @@ class RigDaemon:
             raise TimeoutError(str(exc)) from exc
         except PumpError as exc:
             raise PumpFaultError(str(exc)) from exc
+        stop_reply = self.pump.last_stop_reply
+        if isinstance(stop_reply, AlarmReply | ErrorReply):
+            # The fault path's stop is written without waiting for its answer; an alarm or a
+            # refusal in that answer is seen here, and latched like any other pump fault.
+            self.pump.last_stop_reply = None
+            self.interlock.trip(
+                StopCause.PUMP_ALARM,
+                f"the pump answered its stop command with {stop_reply}",
+                mode=self.controller.setpoint.mode,
+            )
         return PumpReading(float(dispensed.infused_ml), dispensed.status is PumpStatus.INFUSING)
 
     def _on_sample(self, sample: PressureSample) -> None:
@@ -386,6 +435,12 @@ class RigDaemon:
         )
 
     def _on_board_event(self, event: BoardEvent) -> None:
+        try:
+            self._handle_board_event(event)
+        except Exception as exc:
+            self._on_task_fault("board event handling", exc)
+
+    def _handle_board_event(self, event: BoardEvent) -> None:
         if event.kind is EventKind.ESTOP_PRESSED:
             self.interlock.estop(
                 "the I/O board's e-stop button", mode=self.controller.setpoint.mode

@@ -26,8 +26,9 @@ Choices:
   will read it) and the framing of replies switches when the ``SAF`` reply arrives (the pump
   frames that reply in the old mode). An error or alarm reply to ``SAF`` reverts the command
   framing.
-- `connect` probes with up to three queries (the first after power-up is swallowed; the next may
-  be answered ``A?R``, which is remembered in `last_alarm`), and, if none is answered in basic
+- `connect` forgets the last alarm, then probes with up to three queries (the first after
+  power-up is swallowed; the next may be answered ``A?R``, which is remembered in `last_alarm`),
+  and, if none is answered in basic
   mode, three more in safe mode: a pump left in safe mode by a previous host process ignores
   basic-mode commands.
 - A lost link fails every waiting exchange with `LinkClosedError`.
@@ -176,6 +177,9 @@ class Ne1000Pump:
         self._tx_safe_mode = False
         self._expected.clear()
         self._discarded_seen = 0
+        # What this connection finds: an alarm from before (reported, and cleared on the pump by
+        # that report) must not be taken for one the pump raises now.
+        self.last_alarm = None
         await self._probe()
         if self.safe_mode_timeout_s > 0 or self._tx_safe_mode:
             await self._set_safe_mode(self.safe_mode_timeout_s)
@@ -318,32 +322,34 @@ class Ne1000Pump:
         async with self._lock:
             await self._resync_if_needed()
             frames = self._codec.encode_frames(command, safe_mode=self._tx_safe_mode)
-            sent_s = self._clock.monotonic()
-            self.link.write(b"".join(frames))
-            self._note_tx(len(frames))
-            if tx_mode is not None:
-                self._tx_safe_mode = tx_mode
-            expected = [self._expect() for _ in frames]
-            expected[-1].on_reply = on_reply
-            try:
-                async with asyncio.timeout(self.reply_timeout_s):
-                    results = [await e.future for e in expected]
-            except TimeoutError:
-                self.stats.timeouts += 1
-                self._needs_resync = True
-                for e in expected:
-                    e.future.add_done_callback(_swallow_result)
-                raise PumpTimeoutError(
-                    f"no reply to {command} within {self.reply_timeout_s} s"
-                ) from None
-            except Ne1000ProtocolError as exc:
-                for e in expected:
-                    e.future.add_done_callback(_swallow_result)
-                raise PumpProtocolError(f"corrupt reply to {command}: {exc}") from exc
-        self.stats.record_rtt(results[-1][1] - sent_s)
-        for reply, _ in results:
-            _raise_for(reply, command)
-        return results[-1][0]
+            # A command of several frames (``VOL UL`` then ``VOL n``) is sent one frame at a
+            # time, each after the reply to the one before, as the manual asks; an error or
+            # alarm on one frame stops the rest from going out.
+            for index, frame in enumerate(frames):
+                last = index == len(frames) - 1
+                sent_s = self._clock.monotonic()
+                self.link.write(frame)
+                self._note_tx(1)
+                if last and tx_mode is not None:
+                    self._tx_safe_mode = tx_mode
+                expected = self._expect()
+                if last:
+                    expected.on_reply = on_reply
+                try:
+                    async with asyncio.timeout(self.reply_timeout_s):
+                        reply, rx_s = await expected.future
+                except TimeoutError:
+                    self.stats.timeouts += 1
+                    self._needs_resync = True
+                    expected.future.add_done_callback(_swallow_result)
+                    raise PumpTimeoutError(
+                        f"no reply to {command} within {self.reply_timeout_s} s"
+                    ) from None
+                except Ne1000ProtocolError as exc:
+                    raise PumpProtocolError(f"corrupt reply to {command}: {exc}") from exc
+                _raise_for(reply, command)
+        self.stats.record_rtt(rx_s - sent_s)
+        return reply
 
     def _expect(self) -> _Expected:
         expected = _Expected(asyncio.get_running_loop().create_future())

@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import math
 import re
+from enum import StrEnum
 
 from drivers.ne1000.codec import (
     RATE_UNIT_PER_ML_MIN,
@@ -115,6 +116,11 @@ class Ne1000Device:
         self._next_safe_mode: bool | None = None
         self.ignores_stop = False
         """Fault injection: STP is acknowledged but the motor keeps running (a runaway pump)."""
+        self.own_power_supply = False
+        """A pump on its own mains supply (a bench pump not wired through the board's relay):
+        opening the relay does not power it off, so it keeps its alarms and its safe mode."""
+        self.reply_faults: dict[str, ReplyFault] = {}
+        """Fault injection: the next reply to a command (by `command_key`) is damaged, once."""
 
     # --- read-only state ---------------------------------------------------------------------
 
@@ -191,6 +197,8 @@ class Ne1000Device:
     # --- power -------------------------------------------------------------------------------
 
     def power_off(self) -> None:
+        if self.own_power_supply:
+            return
         if self._running:
             self._stop("power")
         self._powered = False
@@ -277,13 +285,35 @@ class Ne1000Device:
         self._codec.feed(data)
         out = bytearray()
         for command in self._codec.commands():
-            reply = self._handle(command)
+            fault = self._take_reply_fault(command)
+            if fault is ReplyFault.ERROR or fault is ReplyFault.ALARM:
+                reply: Reply | None = self._refuse(command, fault)
+            else:
+                reply = self._handle(command)
             if reply is not None:
-                out += self._codec.encode_reply(reply)
+                encoded = self._codec.encode_reply(reply)
+                out += encoded if fault is None else _damage(encoded, fault, self.safe_mode)
             if self._next_safe_mode is not None:
                 self._codec.safe_mode = self._next_safe_mode
                 self._next_safe_mode = None
         return bytes(out)
+
+    def _take_reply_fault(self, command: ParsedCommand) -> ReplyFault | None:
+        if self._swallow_next or command.error is not None:
+            return None
+        return self.reply_faults.pop(command_key(command.mnemonic, command.args), None)
+
+    def _refuse(self, command: ParsedCommand, fault: ReplyFault) -> Reply:
+        """An injected refusal: the command is not acted on. An alarm is a stall: the motor
+        stops, and the alarm is reported in this reply (so it is cleared)."""
+        if command.error is None and self._codec.safe_mode:
+            self._last_valid_packet_s = self._now_s
+            self._watchdog_fired = False
+        if fault is ReplyFault.ALARM:
+            if self._running:
+                self._stop("stall")
+            return AlarmReply(self.address, AlarmKind.STALLED)
+        return ErrorReply(self.address, self.status, "NA")
 
     def _handle(self, command: ParsedCommand) -> Reply | None:
         if self._swallow_next:
@@ -425,6 +455,47 @@ class Ne1000Device:
     @staticmethod
     def _units_for(diameter_mm: float) -> VolumeUnits:
         return VolumeUnits.UL if diameter_mm <= UL_UNITS_MAX_DIAMETER_MM else VolumeUnits.ML
+
+
+class ReplyFault(StrEnum):
+    """How an injected fault damages one reply."""
+
+    CORRUPT = "corrupt"
+    """The command is acted on; its reply is damaged on the wire (safe mode: a bad CRC; basic
+    mode: an unknown prompt character)."""
+    GARBLE = "garble"
+    """The command is acted on; its reply is replaced by line noise with no frame in it."""
+    ERROR = "error"
+    """The command is refused with ``?NA`` and not acted on."""
+    ALARM = "alarm"
+    """The pump stalls: the command is answered with alarm S and not acted on."""
+
+
+COMMAND_KEYS = (
+    "QUERY", "VER", "DIS", "DIA", "RAT", "DIR", "VOLUNITS", "VOL", "RUN", "STP", "CLD", "SAF",
+)  # fmt: skip
+"""The names `reply_faults` knows: the mnemonics, with QUERY for the bare query and VOLUNITS for
+``VOL UL|ML`` (which the driver sends before each ``VOL n``)."""
+
+NOISE = b"\x7f\x00~#\xfe"
+
+
+def command_key(mnemonic: str, args: str) -> str:
+    if mnemonic == "":
+        return "QUERY"
+    if mnemonic == "VOL" and args in ("UL", "ML"):
+        return "VOLUNITS"
+    return mnemonic
+
+
+def _damage(encoded: bytes, fault: ReplyFault, safe_mode: bool) -> bytes:
+    if fault is ReplyFault.GARBLE:
+        return NOISE
+    if fault is ReplyFault.CORRUPT:
+        if safe_mode:
+            return encoded[:-3] + bytes([encoded[-3] ^ 0x5A]) + encoded[-2:]
+        return encoded[:3] + b"#" + encoded[4:]  # STX, 2-digit address, then the prompt
+    return encoded
 
 
 def _number(text: str) -> float:

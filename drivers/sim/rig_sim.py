@@ -23,7 +23,7 @@ from typing import Any
 
 from drivers.clock import REAL_CLOCK, Clock
 from drivers.sim.ioboard_device import IoBoardDevice
-from drivers.sim.ne1000_device import Ne1000Device
+from drivers.sim.ne1000_device import COMMAND_KEYS, Ne1000Device, ReplyFault
 from drivers.sim.pty import LinkFaults, PtyPort
 from drivers.sim.scenarios import Scenario, make_scenario
 from drivers.sim.world import FluidWorld, FluidWorldParams
@@ -191,6 +191,7 @@ class RigSimulator:
         """Back to a healthy duct: baseline resistances, no scenario, no link faults."""
         self.scenario = None
         self.world.clear()
+        self.pump.reply_faults.clear()
         for port in self.ports.values():
             port.faults = LinkFaults()
             if not port.plugged:
@@ -224,6 +225,31 @@ class RigSimulator:
                 "trips": sorted(str(trip.name).lower() for trip in self.board.trips),
                 "plugged": self.board_port.plugged,
             },
+        }
+
+    def _pump_fault(self, request: dict[str, Any]) -> dict[str, Any]:
+        """Set the pump faults the request names; those it does not name stay as they are."""
+        pump = self.pump
+        if "ignores_stop" in request:
+            pump.ignores_stop = bool(request["ignores_stop"])
+        if "own_power_supply" in request:
+            pump.own_power_supply = bool(request["own_power_supply"])
+        if "reply_fault" in request:
+            fault = request["reply_fault"]
+            if not isinstance(fault, dict):
+                raise SimError(f"reply_fault = {fault!r}: expected {{command, kind}}")
+            command, kind = str(fault.get("command")), str(fault.get("kind"))
+            if command not in COMMAND_KEYS:
+                raise SimError(f"reply_fault.command = {command!r}: expected one of {COMMAND_KEYS}")
+            try:
+                pump.reply_faults[command] = ReplyFault(kind)
+            except ValueError:
+                kinds = [k.value for k in ReplyFault]
+                raise SimError(f"reply_fault.kind = {kind!r}: expected one of {kinds}") from None
+        return {
+            "ignores_stop": pump.ignores_stop,
+            "own_power_supply": pump.own_power_supply,
+            "reply_faults": {k: v.value for k, v in pump.reply_faults.items()},
         }
 
     def handle(self, request: dict[str, Any]) -> dict[str, Any]:
@@ -270,8 +296,7 @@ class RigSimulator:
                 "drift_mmhg_per_s": board.pressure_offset_drift_mmhg_per_s,
             }
         if op == "pump_fault":
-            self.pump.ignores_stop = bool(request.get("ignores_stop", False))
-            return {"ignores_stop": self.pump.ignores_stop}
+            return self._pump_fault(request)
         if op == "relay_welded":
             self.relay_welded = bool(request.get("welded", True))
             return {"relay_welded": self.relay_welded}

@@ -57,9 +57,9 @@ from drivers.sim.scenarios import Scenario
 from drivers.sim.world import FluidWorld, FluidWorldParams
 from drivers.transport.serial import wire_time_s
 from rig.config import RigProfile
-from rig.fluid.controller import SAMPLE_PERIOD_S, FluidController, PumpFaultError, PumpReading
+from rig.fluid.controller import SAMPLE_PERIOD_S, FluidController, PumpReading
 from rig.fluid.events import StopCause, StopEvent
-from rig.safety.interlock import Interlock
+from rig.safety.interlock import Interlock, PumpFaultError
 
 ACTUATION_EVERY_SAMPLES = 10
 """The daemon's actuation task ticks every 20 ms (rig.fluid.controller.ACTUATION_TICK_S)."""

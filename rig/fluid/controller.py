@@ -28,7 +28,13 @@ from rig.config import FluidLoopConfig, LimitsConfig
 from rig.fluid.events import Figure, StopCause, StopEvent
 from rig.fluid.resistance import ResistanceEstimator, ResistanceReading
 from rig.fluid.supervision import LeakReference, Persistence
-from rig.safety.interlock import FluidFacts, Interlock, InterlockDeniedError
+from rig.safety.interlock import (
+    FluidFacts,
+    Interlock,
+    InterlockDeniedError,
+    MotionCancelledError,
+    PumpFaultError,
+)
 from rig.safety.rules import Action
 from rig.safety.states import RigState
 from rig.safety.supervisors import (
@@ -318,9 +324,30 @@ class FluidController:
     def on_sample(
         self, t_us: int, pressure_mmhg: float, rx_time_s: float, sample_counter: int
     ) -> None:
+        try:
+            self._handle_sample(t_us, pressure_mmhg, sample_counter)
+        except Exception as exc:
+            self._sample_handling_failed(exc)
+            return
+        # Fresh only once handled: a sample the supervision could not judge does not count.
+        self.last_sample_rx_s = rx_time_s
+
+    def _sample_handling_failed(self, exc: Exception) -> None:
+        """A bug in the estimator or a supervisor: supervision is blind, so fail closed."""
+        latched = self._interlock.latched
+        if latched is not None and latched.cause is StopCause.INTERNAL_FAULT:
+            return  # stopped and latched already; one report, not one per sample
+        log.exception("pressure sample handling failed: the pump is stopped")
+        self._interlock.trip(
+            StopCause.INTERNAL_FAULT,
+            f"pressure sample handling raised {type(exc).__name__}: {exc}",
+            mode=self.setpoint.mode,
+            figures={"subsystem": "fluid.on_sample", "exception": repr(exc)[:200]},
+        )
+
+    def _handle_sample(self, t_us: int, pressure_mmhg: float, sample_counter: int) -> None:
         previous_t_us = self.last_sample_t_us
         self.last_sample_t_us = t_us
-        self.last_sample_rx_s = rx_time_s
         self._recent_pressure.append(pressure_mmhg)
         flow = self.applied_flow_ml_min if self.pump_running else 0.0
         if previous_t_us is not None and self.pump_running:
@@ -502,6 +529,8 @@ class FluidController:
         if self._stopped_at_s is None and event.cause is not StopCause.PUMP_DID_NOT_STOP:
             self._stopped_at_s = self._clock.monotonic()
         self._relief_pending = event.cause in _RELIEVABLE and self._limits.relief_withdraw_ul > 0
+        if self._relief_pending:
+            self._interlock.arm_relief()
         self.last_stop = event
         self._wake.set()
 
@@ -654,8 +683,10 @@ class FluidController:
             ):
                 self._next_poll_s = now_s + 1.0 / self._loop.pump_poll_hz
                 self.on_dispensed(await read_dispensed_ml())
+        except MotionCancelledError as exc:
+            log.info("%s", exc.reason)  # the stop that cancelled it has reset the setpoint
         except InterlockDeniedError as exc:
-            log.info("actuation refused: %s", exc.reason)
+            self._refused(exc)
         except (TimeoutError, ConnectionError) as exc:
             self._pump_failed(StopCause.PUMP_LINK_LOST, f"pump did not answer: {exc!r}")
         except PumpFaultError as exc:
@@ -691,15 +722,18 @@ class FluidController:
             self.pump_running = True
             self._stopped_at_s = None
 
+    def _refused(self, exc: InterlockDeniedError) -> None:
+        """A command accepted, then refused when it came to move the pump: it is gone. The
+        refusal was recorded once by the interlock; nothing retries it."""
+        log.info("actuation refused: %s", exc.reason)
+        if self.setpoint.mode in MOTION_MODES and not self.pump_running:
+            self.setpoint = STOPPED
+
     def _pump_failed(self, cause: StopCause, message: str) -> None:
         if self.setpoint.mode in MOTION_MODES or self.pump_running:
             self._interlock.trip(cause, message, mode=self.setpoint.mode)
         else:
             log.warning("%s (pump idle)", message)
-
-
-class PumpFaultError(Exception):
-    """The pump answered with an alarm or refused a command (raised by the daemon's adapter)."""
 
 
 _RELIEVABLE = frozenset(

@@ -30,6 +30,8 @@ class StopCause(StrEnum):
     PLAUSIBILITY = "plausibility"
     PUMP_DID_NOT_STOP = "pump_did_not_stop"
     SELF_TEST_FAILED = "self_test_failed"
+    INTERNAL_FAULT = "internal_fault"
+    """An unexpected exception in the daemon's own code (docs/safety/fault-containment.md)."""
 
     @property
     def latches(self) -> bool:

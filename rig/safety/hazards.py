@@ -420,6 +420,19 @@ HAZARDS: tuple[Hazard, ...] = (
                 "SIGTERM/SIGINT stop the pump in the signal handler, then shut down in order",
                 "rig.daemon:RigDaemon.request_shutdown",
             ),
+            _c(
+                LOCK,
+                "fault containment: an unexpected exception in a device or control task does not "
+                "end the daemon; it latches internal_fault (fluid stopped, exception reported) and "
+                "the task restarts with back-off",
+                "rig.safety.containment:contain",
+            ),
+            _c(
+                SUP,
+                "an exception while a pressure sample is handled stops the pump and latches "
+                "internal_fault; the sample does not count as fresh",
+                "rig.fluid.controller:FluidController.on_sample",
+            ),
             _SELF_TEST,
         ),
     ),

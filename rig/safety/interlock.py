@@ -16,11 +16,11 @@ from __future__ import annotations
 import logging
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from drivers.ne1000 import Direction
+from drivers.ne1000 import Direction, PumpError, PumpTimeoutError
 from rig.fluid.events import Figure, StopCause, StopEvent
 from rig.safety.rules import Action, Facts, refusal
 from rig.safety.states import LATCHED_STATES, RigState, StateMachine
@@ -34,6 +34,15 @@ class InterlockDeniedError(Exception):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
+
+
+class PumpFaultError(Exception):
+    """The pump refused a command, answered it with an alarm or with a corrupt reply: a fault
+    of the pump, for the fluid loop to latch (a timeout stays a TimeoutError: the link's)."""
+
+
+class MotionCancelledError(InterlockDeniedError):
+    """A stop came while a multi-step motion was on its way: the rest of it is not sent."""
 
 
 class PumpActuator(Protocol):
@@ -94,6 +103,10 @@ class Interlock:
         self.denials: deque[Denial] = deque(maxlen=100)
         self._stop_listeners: list[StopListener] = []
         self._denial_listeners: list[DenialListener] = []
+        self.stops = 0
+        """How many stops (trip, e-stop, power cut) so far: a motion started before the latest
+        one is cancelled at its next step."""
+        self._relief_after_stop: int | None = None
         self._emergency_handlers: list[EmergencyHandler] = [
             ("pump_stop", self._pump.stop_nowait),
             ("pump_power_relay", self._relay.open_pump_relay_nowait),
@@ -118,6 +131,7 @@ class Interlock:
     def facts(self) -> Facts:
         fluid = self.fluid_facts()
         return Facts(
+            relief_armed=self._relief_after_stop == self.stops,
             pump_connected=self.pump_link_up,
             board_connected=self.relay_link_up,
             pressure_fresh=fluid.pressure_fresh,
@@ -153,6 +167,7 @@ class Interlock:
     ) -> StopEvent:
         """Stop the pump now and record why. A later cause never replaces the first."""
         tx_done_s = self._stop_pump_now()
+        self.stops += 1
         event = StopEvent(
             cause=cause,
             message=message,
@@ -177,6 +192,7 @@ class Interlock:
         except Exception as exc:
             log.critical("the pump ignores its stop and its relay cannot be opened: %s", exc)
             tx_done_s = None
+        self.stops += 1
         event = StopEvent(
             cause=cause,
             message=message,
@@ -199,6 +215,7 @@ class Interlock:
             except Exception as exc:
                 log.error("e-stop handler %s failed: %s", name, exc)
                 outcomes[name] = f"failed: {exc}"
+        self.stops += 1
         event = StopEvent(
             StopCause.ESTOP, f"emergency stop from {source}", mode=mode, figures=outcomes
         )
@@ -273,34 +290,55 @@ class Interlock:
     ) -> None:
         """Start infusing at a rate, up to a volume (None: until stopped).
 
-        Each step is checked: a fault that latches while one exchange is on the wire stops the
-        sequence before RUN, and a stop written during the sequence follows our bytes on the
-        wire, so the pump ends stopped either way.
+        Each step is checked: a fault that latches, or any stop, while one exchange is on the
+        wire cancels the sequence before its next step, and a stop written during the sequence
+        follows our bytes on the wire, so the pump ends stopped either way.
         """
         pump = self._pump
-        self.require(action)
-        await pump.set_direction(Direction.INFUSE)
-        self.require(action)
-        await pump.set_rate(rate_ml_min)
-        self.require(action)
-        await pump.set_volume_ul(volume_ul or 0.0)
-        self.require(action)
-        await pump.clear_dispensed(Direction.INFUSE)
-        self.require(action)
-        await pump.run()
+        steps: tuple[Callable[[], Awaitable[None]], ...] = (
+            lambda: pump.set_direction(Direction.INFUSE),
+            lambda: pump.set_rate(rate_ml_min),
+            lambda: pump.set_volume_ul(volume_ul or 0.0),
+            lambda: pump.clear_dispensed(Direction.INFUSE),
+            pump.run,
+        )
+        await self._motion(action, steps)
         self.motion_started(action)
 
     async def set_rate(self, action: Action, rate_ml_min: float) -> None:
         self.require(action)
-        await self._pump.set_rate(rate_ml_min)
+        await _pump_step(self._pump.set_rate(rate_ml_min))
+
+    def arm_relief(self) -> None:
+        """Allow one relief withdraw after the stop just announced (a pressure stop); any later
+        stop cancels it (rig/safety/rules.py: fluid.relief)."""
+        self._relief_after_stop = self.stops
 
     async def relief_withdraw(self, volume_ul: float, rate_ml_min: float) -> None:
-        """The one motion allowed while latched: a short, volume-limited withdraw."""
+        """The one motion allowed while latched: a short, volume-limited withdraw, right after
+        the pressure stop that armed it, checked before each step like every other motion."""
         pump = self._pump
-        await pump.set_direction(Direction.WITHDRAW)
-        await pump.set_rate(rate_ml_min)
-        await pump.set_volume_ul(volume_ul)
-        await pump.run()
+        steps: tuple[Callable[[], Awaitable[None]], ...] = (
+            lambda: pump.set_direction(Direction.WITHDRAW),
+            lambda: pump.set_rate(rate_ml_min),
+            lambda: pump.set_volume_ul(volume_ul),
+            pump.run,
+        )
+        try:
+            await self._motion(Action.RELIEF, steps)
+        finally:
+            self._relief_after_stop = None  # one relief per stop, whether it ran or not
+
+    async def _motion(
+        self, action: Action, steps: tuple[Callable[[], Awaitable[None]], ...]
+    ) -> None:
+        """Run the steps of one motion, each after the rules and a check that no stop came."""
+        stops_at_start = self.stops
+        for step in steps:
+            if self.stops != stops_at_start:
+                raise MotionCancelledError(f"{action} cancelled: a stop came while it started")
+            self.require(action)
+            await _pump_step(step())
 
     async def stop(self) -> None:
         """An ordinary, confirmed stop (shutdown): always allowed."""
@@ -328,6 +366,16 @@ class Interlock:
         if self.relay_link_up:
             await self._relay.set_pump_relay(True)
         return cleared
+
+
+async def _pump_step(step: Awaitable[None]) -> None:
+    """One exchange with the pump; a refusal, an alarm or a corrupt reply is a pump fault."""
+    try:
+        await step
+    except PumpTimeoutError:
+        raise
+    except PumpError as exc:
+        raise PumpFaultError(str(exc)) from exc
 
 
 def _call_safely(listener: Callable[[object], None] | Callable[..., None], item: object) -> None:

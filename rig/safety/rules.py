@@ -21,6 +21,7 @@ class Action(StrEnum):
     IRRIGATE = "fluid.irrigate"
     HOLD_PRESSURE = "fluid.pressure"
     BOLUS = "fluid.bolus"
+    RELIEF = "fluid.relief"
     PUMP_POWER_ON = "pump.power_on"
     LIGHT = "light.set"
     SELF_TEST = "selftest.run"
@@ -41,6 +42,8 @@ class Facts:
     contrast_under_cap: bool
     video_live: bool | None = None
     """None until the camera subsystem exists."""
+    relief_armed: bool = False
+    """A pressure stop has just happened and no stop of any kind since (Interlock.arm_relief)."""
 
 
 @dataclass(frozen=True)
@@ -72,6 +75,12 @@ SALINE_UNDER_CAP = Requirement(
 CONTRAST_UNDER_CAP = Requirement(
     "contrast_under_cap", lambda f: f.contrast_under_cap, "the contrast volume cap is reached"
 )
+RELIEF_ARMED = Requirement(
+    "relief_armed",
+    lambda f: f.relief_armed,
+    "no pressure stop to relieve (the relief withdraw runs only right after one, and any later "
+    "stop cancels it)",
+)
 VIDEO_LIVE = Requirement("video_live", lambda f: f.video_live is True, "no live video")
 
 FLUID_STATES = frozenset({RigState.READY, RigState.ACTIVE})
@@ -94,6 +103,10 @@ RULES: dict[Action, Rule] = {
         Rule(Action.IRRIGATE, FLUID_STATES, (*_FLUID_BASE, LINE_PRIMED, SALINE_UNDER_CAP)),
         Rule(Action.HOLD_PRESSURE, FLUID_STATES, (*_FLUID_BASE, LINE_PRIMED, SALINE_UNDER_CAP)),
         Rule(Action.BOLUS, FLUID_STATES, (*_FLUID_BASE, LINE_PRIMED, CONTRAST_UNDER_CAP)),
+        # The one motion in FAULT: a short withdraw that takes back the pressure a pressure stop
+        # left in the line. Only right after that stop: any later stop or an e-stop cancels it
+        # (ESTOP is not among its states), so it can never run on after someone said stop.
+        Rule(Action.RELIEF, frozenset({RigState.FAULT}), (PUMP_CONNECTED, RELIEF_ARMED)),
         # The pump's power comes back only outside FAULT and ESTOP; the self-test cycles it.
         Rule(
             Action.PUMP_POWER_ON,

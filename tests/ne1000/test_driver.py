@@ -73,6 +73,26 @@ async def test_connect_in_basic_mode_sends_no_saf() -> None:
             await pump.wait_closed()
 
 
+async def test_an_alarm_reported_before_a_reconnect_is_not_taken_for_one_at_connect() -> None:
+    """A pump that keeps its power (no alarm R) must not bring back the T the host saw before."""
+    script = [
+        *CONNECT_BASIC,
+        (b"0\r", basic(b"00A?T")),
+        (b"0\r", basic(b"00S")),
+        *CONNECT_BASIC,
+    ]
+    async with ScriptedPeer(script) as peer:
+        pump = await connected(peer)
+        with pytest.raises(PumpAlarmError):
+            await pump.query()
+        assert pump.last_alarm is AlarmKind.SAFE_MODE_TIMEOUT
+        await pump.query()
+        await pump.close()
+        await pump.connect()
+        assert pump.last_alarm is None
+        await pump.close()
+
+
 async def test_connect_finds_a_pump_left_in_safe_mode_and_returns_it_to_basic() -> None:
     script = [
         (b"0\r", b""),
@@ -113,7 +133,8 @@ async def test_every_setting_in_basic_mode() -> None:
         *CONNECT_BASIC,
         (b"0DIA14.57\r", basic(b"00S")),
         (b"0DIRWDR\r", basic(b"00S")),
-        (b"0VOLUL\r0VOL250\r", basic(b"00S") + basic(b"00S")),
+        (b"0VOLUL\r", basic(b"00S")),
+        (b"0VOL250\r", basic(b"00S")),
         (b"0CLDINF\r", basic(b"00S")),
         (b"0DIS\r", basic(b"00SI0.25W1.5ML")),
     ]
@@ -124,6 +145,28 @@ async def test_every_setting_in_basic_mode() -> None:
         await pump.set_volume_ul(250.0)
         await pump.clear_dispensed(Direction.INFUSE)
         assert await pump.dispensed() == Dispensed(0.25, 1.5, PumpStatus.STOPPED)
+        await pump.close()
+
+
+async def test_volume_units_reply_is_awaited_before_the_volume_is_sent() -> None:
+    """The manual: wait for the response to each command before sending the next one."""
+    script = [
+        *CONNECT_SAFE,
+        (safe(b"0VOLUL"), safe(b"00S")),
+        (safe(b"0VOL250"), safe(b"00S")),
+    ]
+    async with ScriptedPeer(script, turn_taking=True) as peer:
+        pump = await connected(peer, safe_mode_timeout_s=5)
+        await pump.set_volume_ul(250.0)
+        await pump.close()
+
+
+async def test_a_refused_volume_unit_stops_the_volume_from_going_out() -> None:
+    script = [*CONNECT_SAFE, (safe(b"0VOLUL"), safe(b"00S?NA"))]
+    async with ScriptedPeer(script, turn_taking=True) as peer:
+        pump = await connected(peer, safe_mode_timeout_s=5)
+        with pytest.raises(PumpCommandError):
+            await pump.set_volume_ul(250.0)
         await pump.close()
 
 

@@ -14,6 +14,9 @@ import tty
 from collections.abc import Sequence
 from types import TracebackType
 
+TURN_GRACE_S = 0.02
+"""How long a turn-taking peer listens for bytes sent too early before it replies."""
+
 
 class ScriptMismatchError(AssertionError):
     pass
@@ -21,9 +24,16 @@ class ScriptMismatchError(AssertionError):
 
 class ScriptedPeer:
     def __init__(
-        self, script: Sequence[tuple[bytes, bytes]], *, read_timeout_s: float = 2.0
+        self,
+        script: Sequence[tuple[bytes, bytes]],
+        *,
+        read_timeout_s: float = 2.0,
+        turn_taking: bool = False,
     ) -> None:
+        """`turn_taking`: the host must wait for each reply before it sends more bytes (a byte
+        that arrives before the reply went out fails the exchange)."""
         self._script = list(script)
+        self._turn_taking = turn_taking
         self._read_timeout_s = read_timeout_s
         self._master_fd, self._slave_fd = os.openpty()
         tty.setraw(self._slave_fd, termios.TCSANOW)
@@ -93,5 +103,12 @@ class ScriptedPeer:
             if got != expected:
                 raise ScriptMismatchError(f"exchange {index}: expected {expected!r}, got {got!r}")
             del self._received[: len(expected)]
+            if self._turn_taking:
+                await asyncio.sleep(TURN_GRACE_S)
+                if self._received:
+                    raise ScriptMismatchError(
+                        f"exchange {index}: the host sent {bytes(self._received)!r} before "
+                        f"the reply to {expected!r}"
+                    )
             if reply:
                 os.write(self._master_fd, reply)
