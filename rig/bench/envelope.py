@@ -37,6 +37,8 @@ EXPECTED_CAUSES = frozenset({StopCause.OPERATOR, StopCause.COMPLETED})
 SETTLE_S = 3.0
 """Irrigation before a wall or occlusion trial: the estimators have seen the flow steady."""
 DETECT_TIMEOUT_S = 20.0
+PRIME_S = 1.0
+"""Long enough for the profile's prime (20 uL at 2 mL/min on the simulator: 0.6 s) to complete."""
 RESTART_AFTER_STOP_S = 5.0
 """After each wall or occlusion trial the same command runs again on the freed duct this long."""
 RELEASE_OBSERVE_S = 5.0
@@ -214,7 +216,10 @@ async def run_healthy(
     """Every healthy segment of the grid; unexpected stops land in `result.false_stops`."""
     for i, flow in enumerate(grid.flows_ml_min):
         rig = SteppedRig(profile, seed=seed + i)
-        segment = _Segment(rig, f"irrigate {flow:g} mL/min", result)
+        # The line is primed first, and irrigation follows on the line the prime pressurised.
+        segment = _Segment(rig, f"prime, then irrigate {flow:g} mL/min", result)
+        rig.controller.prime()
+        await segment.run(PRIME_S)
         rig.controller.irrigate(flow)
         await segment.run(grid.steady_s)
         # Stop, then restart after each delay, at this flow.

@@ -151,10 +151,19 @@ class ResistanceEstimator:
 
         if flow_ml_min >= self._min_flow_ml_min > self._flow_ml_min:
             # A run starts. What the lag's time constant was taken at belongs to the duct as it
-            # was (a wall that has cleared, often): it starts again from the nominal duct. And
-            # what the rise windows hold is the rest before, which the pump did not drive (a
-            # relief withdraw pulls the pressure down and lets it come back): they start empty.
+            # was (a wall that has cleared, often): it starts again from the nominal duct. What
+            # the lag and the rise windows hold is the host's account of the rest before, which
+            # misses what the pump did on its own (a relief withdraw, a volume target reached a
+            # poll before the host heard of it): the lag starts from the flow the line's
+            # pressure now stands for, and the windows start empty.
             self._tau_r = self._nominal_r
+            self._lagged_flow_ml_min = max(pressure_mmhg, 0.0) / self._nominal_r
+            self._recent.clear()
+            self._older.clear()
+        elif flow_ml_min > self._flow_ml_min * (1.0 + self._steady_tolerance):
+            # A step up: the tubing's drop (between transducer and duct) follows the flow at
+            # once, so R jumps with the step even while the line's lag is still above the new
+            # flow. The step must not sit inside a rise window.
             self._recent.clear()
             self._older.clear()
         self._flow_ml_min = flow_ml_min

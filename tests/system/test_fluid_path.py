@@ -61,7 +61,8 @@ async def test_tip_against_wall_stops_pump_latches_and_resets_to_zero_flow(
     assert not sim_state["world"]["perforated"]
     # The bolus the duct gets after the hazard showed stays under the post-release limit (ECRI).
     volumes = await rig.sim("volume_since", t_s=stop["trigger_sample_t_us"] / 1e6)
-    assert 0 < volumes["pumped_ml"] * 1000 <= rig.rig.profile.limits.post_release_bolus_max_ul
+    # Net of the relief withdraw that follows the stop, which may take back more than went in.
+    assert volumes["pumped_ml"] * 1000 <= rig.rig.profile.limits.post_release_bolus_max_ul
 
     status = await rig.status()
     assert status["mode"] == "fault" and status["fault"]["cause"] == stop["cause"]
