@@ -30,6 +30,8 @@ class StopCause(StrEnum):
     PLAUSIBILITY = "plausibility"
     PUMP_DID_NOT_STOP = "pump_did_not_stop"
     SELF_TEST_FAILED = "self_test_failed"
+    API_LOST = "api_lost"
+    """The broker connection (the operators' channel) was lost while fluid moved."""
 
     @property
     def latches(self) -> bool:
