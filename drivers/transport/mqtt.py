@@ -23,7 +23,7 @@ import logging
 import re
 import secrets
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -92,7 +92,7 @@ class RequestRefusedError(ValueError):
         self.code = code
 
 
-RequestHandler = Callable[[Request], Awaitable[JsonObject]]
+RequestHandler = Callable[[Request], Coroutine[Any, Any, JsonObject]]
 RefusalListener = Callable[[Request, RequestRefusedError], None]
 
 
@@ -289,8 +289,16 @@ class MqttEndpoint:
                 on_refused(request, exc)
             reply: JsonObject = {"ok": False, "error": {"code": exc.code, "message": str(exc)}}
         else:
+            # A request once begun runs to its end even if the connection that brought it goes
+            # (a self-test cut in half would leave the rig in between): shielded, and kept.
+            handling = asyncio.create_task(handler(request))
+            _HANDLING.add(handling)
+            handling.add_done_callback(_HANDLING.discard)
             try:
-                reply = await handler(request)
+                reply = await asyncio.shield(handling)
+            except asyncio.CancelledError:
+                handling.add_done_callback(_log_unheard)
+                raise
             except Exception as exc:
                 log.exception("request handler failed on %r", payload[:MAX_ECHO_CHARS])
                 reply = {
@@ -309,6 +317,20 @@ class MqttEndpoint:
         if correlation is not None and len(correlation) <= MAX_CORRELATION_BYTES:
             properties.CorrelationData = correlation
         await self._client.publish(reply_to, dumps(reply), qos=1, properties=properties)
+
+
+_HANDLING: set[asyncio.Task[JsonObject]] = set()
+"""Handlers running, referenced until they end (asyncio keeps only weak references)."""
+
+
+def _log_unheard(task: asyncio.Task[JsonObject]) -> None:
+    """The outcome of a request whose connection went away before it could be answered."""
+    if task.cancelled():
+        log.warning("a request's handler was cancelled after its connection went away")
+    elif task.exception() is not None:
+        log.error("a request failed after its connection went away", exc_info=task.exception())
+    else:
+        log.info("a request finished after its connection went away: %r", task.result())
 
 
 def _check(message: aiomqtt.Message, payload: bytes, response_topic: str | None) -> None:
