@@ -16,15 +16,16 @@ import pytest
 
 from drivers.transport.mqtt import JsonObject, MqttEndpoint
 from rig.api.roles import Role
+from tests.hazard_plugin import HazardEvidence
 from tests.system.harness import RigUnderTest
 
-pytestmark = [pytest.mark.system, pytest.mark.timeout(120), pytest.mark.hazard("H21")]
+pytestmark = [pytest.mark.system, pytest.mark.timeout(120), pytest.mark.hazard("H23")]
 
 BROKER_DOWN_S = 2.0
 
 
 async def test_broker_killed_mid_irrigation_stops_fluid_latches_api_lost_and_reconnects(
-    rig: RigUnderTest,
+    rig: RigUnderTest, hazard_evidence: HazardEvidence
 ) -> None:
     broker = rig.rig.broker
     assert broker is not None and rig.rig.daemon is not None
@@ -55,6 +56,7 @@ async def test_broker_killed_mid_irrigation_stops_fluid_latches_api_lost_and_rec
         assert not sim["pump"]["running"], sim
         stopped_after_s = sim["pump"]["stopped_at_s"] - killed_at
         print(f"broker killed: pump stopped {stopped_after_s * 1000:.0f} ms later")
+        hazard_evidence.detection_ms(stopped_after_s * 1000)
         assert stopped_after_s < 0.5
         assert sim["pump"]["last_stop_reason"] == "command", sim
         assert state["online"] and state["state"] == "fault", state
