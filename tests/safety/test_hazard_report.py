@@ -37,9 +37,9 @@ PENDING = {"H15": "pedal", "H17": "basket", "H18": "basket", "H19": "camera"}
 # --- the registry -----------------------------------------------------------------------------
 
 
-def test_ids_are_unique_and_run_h01_to_h22_in_order() -> None:
+def test_ids_are_unique_and_run_h01_to_h23_in_order() -> None:
     ids = [h.id for h in HAZARDS]
-    assert ids == [f"H{n:02d}" for n in range(1, 23)]
+    assert ids == [f"H{n:02d}" for n in range(1, 24)]
     assert set(ids) == HAZARD_IDS
 
 
@@ -97,7 +97,7 @@ def test_fluid_hazards_have_an_independent_device_side_control() -> None:
 
 
 def test_unknown_id_lookup_names_the_known_range() -> None:
-    with pytest.raises(KeyError, match=r"H01\.\.H22"):
+    with pytest.raises(KeyError, match=r"H01\.\.H23"):
         hazard("H99")
 
 
