@@ -397,6 +397,9 @@ class RigDaemon:
                 # A bug in the API's tasks: a fault of this subsystem, handled the same way.
                 log.error("API failed", exc_info=group)
                 reason = _first_cause(group)
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                raise asyncio.CancelledError  # shutting down: no reconnection, whatever failed
             if self._api_lost_at_s is None and self._api_connected:
                 self._on_api_lost(reason)
             self._api_connected = False
@@ -499,23 +502,32 @@ class RigDaemon:
                 },
             }
         else:
-            reply = await self._execute(command, role)
-        if (
-            command.op != "status"
-        ):  # a read changes nothing; polled at 20 Hz it would drown the trail
-            error = reply.get("error") or {}
-            self._record(
-                {
-                    "kind": "command",
-                    "op": command.op,
-                    "role": role.value,
-                    "client": client,
-                    "ok": bool(reply.get("ok")),
-                    "error": error.get("code"),
-                    "message": error.get("message"),
-                }
-            )
+            try:
+                reply = await self._execute(command, role)
+            except Exception as exc:
+                # The endpoint answers `internal`; the trail must show it too.
+                self._audit(command.op, role, client, {"code": "internal", "message": repr(exc)})
+                raise
+        failed = None if reply.get("ok") else reply.get("error") or {"code": "failed"}
+        self._audit(command.op, role, client, failed)
         return reply
+
+    def _audit(self, op: str, role: Role, client: str | None, error: JsonObject | None) -> None:
+        if op == "status":  # a read changes nothing; polled at 20 Hz it would drown the trail
+            return
+        self._record(
+            {
+                "kind": "command",
+                "op": op,
+                "role": role.value,
+                "client": client,
+                "ok": error is None,
+                "error": None if error is None else error.get("code"),
+                "message": bounded(str(error["message"]), 1000)
+                if error is not None and error.get("message") is not None
+                else None,
+            }
+        )
 
     async def _execute(self, command: Command, role: Role) -> JsonObject:
         if not role_may(role, command.op):

@@ -53,6 +53,8 @@ MAX_CORRELATION_BYTES = 64
 """Correlation data longer than this is not echoed (ours is 16 bytes)."""
 KEEPALIVE_S = 5
 """A broker that went silent (not closed) is noticed within about 1.5 keep-alive periods."""
+DISCONNECT_TIMEOUT_S = 1.0
+"""How long a goodbye to the broker may take before the connection is simply dropped."""
 
 _REPLY_TOPIC = re.compile(r"reply/[A-Za-z0-9._-]{1,128}")
 """Exactly one level under `reply/`, no wildcards, no `$`, bounded: a client's reply namespace."""
@@ -171,7 +173,16 @@ class MqttEndpoint:
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
-        await self._client.__aexit__(exc_type, exc, tb)
+        try:
+            async with asyncio.timeout(DISCONNECT_TIMEOUT_S):
+                await self._client.__aexit__(exc_type, exc, tb)
+        except (aiomqtt.MqttError, TimeoutError) as failed:
+            # Leaving on an exception already (a cancellation, a lost connection): that one
+            # goes on; a failed goodbye must not replace it (a swallowed cancellation would
+            # keep a shutting-down task alive).
+            if exc is None:
+                raise
+            log.info("disconnect from the broker failed (%s) while leaving on %r", failed, exc)
 
     async def wait_lost(self) -> None:
         """Return never; raise MqttError once the connection to the broker is gone (closed by
