@@ -397,9 +397,6 @@ class RigDaemon:
                 # A bug in the API's tasks: a fault of this subsystem, handled the same way.
                 log.error("API failed", exc_info=group)
                 reason = _first_cause(group)
-            task = asyncio.current_task()
-            if task is not None and task.cancelling():
-                raise asyncio.CancelledError  # shutting down: no reconnection, whatever failed
             if self._api_lost_at_s is None and self._api_connected:
                 self._on_api_lost(reason)
             self._api_connected = False
