@@ -15,6 +15,8 @@ import time
 from pathlib import Path
 from types import TracebackType
 
+from drivers.transport.mqtt import MAX_PACKET_BYTES
+
 MOSQUITTO_CANDIDATES = ("mosquitto", "/usr/sbin/mosquitto")
 
 
@@ -73,6 +75,12 @@ class PrivateBroker:
             # private run directory and its 0600 password file; stay whoever started it.
             + f"user {getpass.getuser()}\n"
             + await self._access_lines()
+            # Mosquitto 2 disconnects a client that sends a larger packet, reading only its
+            # header (message_size_limit, which would drop instead, is deprecated in 2.0), and
+            # never sends a larger one. It has no per-topic way to refuse retained messages
+            # (retain_available is all or nothing, and the daemon's state is retained): the
+            # responders refuse retained requests instead (drivers/transport/mqtt.py).
+            + f"max_packet_size {MAX_PACKET_BYTES}\n"
             + "persistence false\n"
             "log_dest stderr\n"
             "log_type error\n"

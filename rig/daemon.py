@@ -20,6 +20,8 @@ import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from aiomqtt import MqttError
+
 from drivers.clock import REAL_CLOCK, Clock
 from drivers.ioboard import (
     BoardCommandRejectedError,
@@ -39,10 +41,17 @@ from drivers.ne1000 import (
     PumpTimeoutError,
 )
 from drivers.transport.backoff import Backoff
-from drivers.transport.mqtt import JsonObject, MqttEndpoint
+from drivers.transport.mqtt import (
+    JsonObject,
+    MqttEndpoint,
+    Request,
+    RequestRefusedError,
+    bounded,
+)
 from drivers.transport.serial import LinkClosedError
 from rig.api.commands import (
     Bolus,
+    Command,
     CommandError,
     EmergencyStop,
     HoldPressure,
@@ -76,6 +85,8 @@ from rig.safety.states import RigState
 log = logging.getLogger(__name__)
 
 CONFIRM_STOP_TIMEOUT_S = 0.5
+RUN_WITHOUT_REPLY = frozenset({"fluid.stop", "estop"})
+"""Ops run even when the request has no response topic: they can only make the rig safer."""
 
 
 @dataclass(frozen=True)
@@ -129,6 +140,9 @@ class RigDaemon:
         self._events: asyncio.Queue[JsonObject] = asyncio.Queue(maxsize=1000)
         self._state_changed = asyncio.Event()
         self._shutdown = asyncio.Event()
+        self._unsent_event: JsonObject | None = None
+        self._api_connected = False
+        self._api_lost_at_s: float | None = None
         self.interlock.add_stop_listener(self._on_stop)
         self.interlock.add_denial_listener(self._on_denial)
         # The self-test's hold on the daemon's periodic traffic (rig/safety/selftest.py).
@@ -161,46 +175,18 @@ class RigDaemon:
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, self.request_shutdown)
         try:
-            async with MqttEndpoint(
-                self._broker.host,
-                self._broker.port,
-                client_id=f"rigd-{self.profile.rig_id}",
-                will_topic=self.topics.state,
-                will_payload={"online": False, "rig_id": self.profile.rig_id},
-                username=self._broker.username,
-                password=self._broker.password,
-                tls_ca_file=self.profile.broker.tls_ca_file,
-            ) as mqtt:
-                try:
-                    async with asyncio.TaskGroup() as tasks:
-                        for subsystem, task in self._control_tasks():
-                            tasks.create_task(
-                                contain(subsystem, task, self._on_task_fault, self._clock)
-                            )
-                        tasks.create_task(self._publish_telemetry(mqtt))
-                        tasks.create_task(self._publish_state(mqtt))
-                        tasks.create_task(self._publish_events(mqtt))
-                        for role in Role:
-                            await mqtt.serve(
-                                self.topics.commands_for(role),
-                                functools.partial(self.handle_command, role=role),
-                            )
-                        log.info(
-                            "rig %s up; commands on %s",
-                            self.profile.rig_id,
-                            self.topics.commands_for("<role>"),
-                        )
-                        await self._shutdown.wait()
-                        raise _ShutdownRequestedError
-                except* _ShutdownRequestedError:
-                    pass
-                finally:
-                    await self._stop_everything()
-                    with contextlib.suppress(Exception):
-                        await mqtt.publish(
-                            self.topics.state, self._state(online=False), retain=True, qos=1
-                        )
+            async with asyncio.TaskGroup() as tasks:
+                for subsystem, task in self._control_tasks():
+                    tasks.create_task(contain(subsystem, task, self._on_task_fault, self._clock))
+                # The API is a subsystem like a device, not the context of the others: the
+                # fluid loop and the devices run on while the broker is away.
+                tasks.create_task(self._supervise_api())
+                await self._shutdown.wait()
+                raise _ShutdownRequestedError
+        except* _ShutdownRequestedError:
+            pass
         finally:
+            await self._stop_everything()
             for signum in (signal.SIGINT, signal.SIGTERM):
                 loop.remove_signal_handler(signum)
 
@@ -457,12 +443,153 @@ class RigDaemon:
 
     # -- API ----------------------------------------------------------------------------------
 
-    async def handle_command(self, payload: bytes, *, role: Role) -> JsonObject:
+    async def _supervise_api(self) -> None:
+        """Connect to the broker and serve the API; on losing it, stop the fluid (latched
+        `api_lost`: nobody can see or stop it), and reconnect with back-off. Events recorded
+        meanwhile wait in the queue and are published once the broker is back: the story."""
+        backoff = Backoff(initial_s=0.1, maximum_s=2.0)
+        while True:
+            reason = ""
+            try:
+                async with self._api_endpoint() as mqtt:
+                    backoff.reset()
+                    await self._serve_api(mqtt)
+            except* MqttError as group:
+                reason = _first_cause(group)
+            except* Exception as group:
+                # A bug in the API's tasks: a fault of this subsystem, handled the same way.
+                log.error("API failed", exc_info=group)
+                reason = _first_cause(group)
+            if self._api_lost_at_s is None and self._api_connected:
+                self._on_api_lost(reason)
+            self._api_connected = False
+            log.warning("broker connection: %s; retrying", reason)
+            await asyncio.sleep(backoff.next_delay_s())
+
+    def _api_endpoint(self) -> MqttEndpoint:
+        return MqttEndpoint(
+            self._broker.host,
+            self._broker.port,
+            name=f"rigd-{self.profile.rig_id}",
+            will_topic=self.topics.state,
+            will_payload={"online": False, "rig_id": self.profile.rig_id},
+            username=self._broker.username,
+            password=self._broker.password,
+            tls_ca_file=self.profile.broker.tls_ca_file,
+        )
+
+    async def _serve_api(self, mqtt: MqttEndpoint) -> None:
+        for role in Role:
+            await mqtt.serve(
+                self.topics.commands_for(role),
+                functools.partial(self.handle_command, role=role),
+                on_refused=functools.partial(self._on_request_refused, role=role),
+            )
+        self._api_connected = True
+        log.info(
+            "rig %s up; commands on %s; broker client id %s",
+            self.profile.rig_id,
+            self.topics.commands_for("<role>"),
+            mqtt.client_id,
+        )
+        if self._api_lost_at_s is not None:
+            down_s = self._clock.monotonic() - self._api_lost_at_s
+            self._api_lost_at_s = None
+            self._record({"kind": "api_restored", "down_s": round(down_s, 3)})
         try:
-            command = parse_command(payload)
+            async with asyncio.TaskGroup() as tasks:
+                tasks.create_task(mqtt.wait_lost())
+                tasks.create_task(self._publish_telemetry(mqtt))
+                tasks.create_task(self._publish_state(mqtt))
+                tasks.create_task(self._publish_events(mqtt))
+        finally:
+            if self._shutdown.is_set():
+                # A clean disconnect sends no last will: say offline ourselves.
+                with contextlib.suppress(Exception):
+                    async with asyncio.timeout(CONFIRM_STOP_TIMEOUT_S):
+                        await mqtt.publish(
+                            self.topics.state, self._state(online=False), retain=True, qos=1
+                        )
+
+    def _on_api_lost(self, reason: str) -> None:
+        self._api_lost_at_s = self._clock.monotonic()
+        self._record({"kind": "api_lost", "reason": bounded(reason)})
+        self._stop_fluid(
+            StopCause.API_LOST,
+            f"the operators' channel was lost (broker connection: {bounded(reason, 120)}): "
+            "nobody could see or stop the fluid",
+        )
+
+    def _on_request_refused(
+        self, request: Request, error: RequestRefusedError, *, role: Role
+    ) -> None:
+        self._record(
+            {
+                "kind": "request_refused",
+                "role": role.value,
+                "client": request.client_id,
+                "code": error.code,
+                "reason": str(error),
+            }
+        )
+
+    async def handle_command(self, request: Request, *, role: Role) -> JsonObject:
+        """One request from `role`: parsed, held to the role's ops, executed, and audited (a
+        `command` event with role, client, op and result, on the events topic and in the log)."""
+        client = request.client_id
+        try:
+            command = parse_command(request.payload)
         except CommandError as exc:
-            self._record({"kind": "command_rejected", "role": role.value, "reason": str(exc)})
+            self._record(
+                {
+                    "kind": "command_rejected",
+                    "role": role.value,
+                    "client": client,
+                    "reason": str(exc),
+                }
+            )
             return {"ok": False, "error": {"code": exc.code, "message": str(exc)}}
+        if client is None and command.op not in RUN_WITHOUT_REPLY:
+            # Nobody could be told the outcome: refuse it. A stop is the exception, because
+            # refusing a stop is never the safe side (a pedal or button may fire and forget).
+            reply: JsonObject = {
+                "ok": False,
+                "error": {
+                    "code": "no_response_topic",
+                    "message": f"{command.op} refused: a request needs a ResponseTopic "
+                    f"(reply/<client id>); only {', '.join(sorted(RUN_WITHOUT_REPLY))} run "
+                    "without one",
+                },
+            }
+        else:
+            try:
+                reply = await self._execute(command, role)
+            except Exception as exc:
+                # The endpoint answers `internal`; the trail must show it too.
+                self._audit(command.op, role, client, {"code": "internal", "message": repr(exc)})
+                raise
+        failed = None if reply.get("ok") else reply.get("error") or {"code": "failed"}
+        self._audit(command.op, role, client, failed)
+        return reply
+
+    def _audit(self, op: str, role: Role, client: str | None, error: JsonObject | None) -> None:
+        if op == "status":  # a read changes nothing; polled at 20 Hz it would drown the trail
+            return
+        self._record(
+            {
+                "kind": "command",
+                "op": op,
+                "role": role.value,
+                "client": client,
+                "ok": error is None,
+                "error": None if error is None else error.get("code"),
+                "message": bounded(str(error["message"]), 1000)
+                if error is not None and error.get("message") is not None
+                else None,
+            }
+        )
+
+    async def _execute(self, command: Command, role: Role) -> JsonObject:
         if not role_may(role, command.op):
             reason = f"{command.op} refused: the {role} role may not request it"
             self._record(
@@ -640,8 +767,12 @@ class RigDaemon:
 
     async def _publish_events(self, mqtt: MqttEndpoint) -> None:
         while True:
-            event = await self._events.get()
-            await mqtt.publish(self.topics.events, event, qos=1)
+            # An event whose publish fails with the connection stays first in line for the
+            # next one: the story since a loss is told whole once the broker is back.
+            if self._unsent_event is None:
+                self._unsent_event = await self._events.get()
+            await mqtt.publish(self.topics.events, self._unsent_event, qos=1)
+            self._unsent_event = None
 
 
 class _ShutdownRequestedError(Exception):
@@ -650,6 +781,13 @@ class _ShutdownRequestedError(Exception):
 
 def _aborted(exc: Exception) -> SelfTestCheck:
     return SelfTestCheck("self_test", False, f"aborted: {type(exc).__name__}: {exc}")
+
+
+def _first_cause(group: BaseExceptionGroup[Exception]) -> str:
+    exc: BaseException = group
+    while isinstance(exc, BaseExceptionGroup):
+        exc = exc.exceptions[0]
+    return f"{type(exc).__name__}: {exc}"
 
 
 def _round(value: float | None) -> float | None:

@@ -84,3 +84,14 @@ def test_valid_commands_parse_to_typed_models() -> None:
 def test_errors_name_the_field_or_the_known_ops(payload: bytes, fragment: str) -> None:
     with pytest.raises(CommandError, match=fragment.replace(".", r"\.")):
         parse_command(payload)
+
+
+def test_an_error_never_echoes_a_large_input_whole() -> None:
+    """A 3.2 MB value once came back as a 12.8 MB error reply: quotes are cut short."""
+    huge = "x" * 3_200_000
+    many = {"op": "fluid.irrigate", "flow_ml_min": huge, **{f"extra{i}": huge for i in range(50)}}
+    with pytest.raises(CommandError) as caught:
+        parse_command(json.dumps(many).encode())
+    message = str(caught.value)
+    assert len(message) < 2000
+    assert "flow_ml_min" in message and "more characters" in message and "more problems" in message

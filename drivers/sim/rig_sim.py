@@ -12,7 +12,6 @@ The simulator imports codecs and device models, never the rig.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 from collections import deque
@@ -21,13 +20,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import aiomqtt
+
 from drivers.clock import REAL_CLOCK, Clock
 from drivers.sim.ioboard_device import IoBoardDevice
 from drivers.sim.ne1000_device import COMMAND_KEYS, Ne1000Device, ReplyFault
 from drivers.sim.pty import LinkFaults, PtyPort
 from drivers.sim.scenarios import Scenario, make_scenario
 from drivers.sim.world import FluidWorld, FluidWorldParams
-from drivers.transport.mqtt import JsonObject, MqttEndpoint, dumps
+from drivers.transport.backoff import Backoff
+from drivers.transport.mqtt import JsonObject, MqttEndpoint, Request, dumps
 
 log = logging.getLogger(__name__)
 
@@ -330,28 +332,46 @@ async def serve_forever(
 ) -> None:
     """Run the simulator with its control topics on the broker (the `rig sim` process).
 
-    `on_serving` is called once the control topic is subscribed: only then may anyone be told
-    the simulator is ready, or their first request would go to nobody.
+    `on_serving` is called once the control topic is first subscribed: only then may anyone be
+    told the simulator is ready, or their first request would go to nobody. The physics runs
+    whether or not the broker is there; a lost connection is retried with back-off.
     """
 
-    async def on_request(payload: bytes) -> JsonObject:
+    async def on_request(request: Request) -> JsonObject:
         try:
-            request = json.loads(payload)
-            if not isinstance(request, dict):
+            body = json.loads(request.payload)
+            if not isinstance(body, dict):
                 raise SimError("expected a JSON object")
-            return {"ok": True, "result": sim.handle(request)}
+            return {"ok": True, "result": sim.handle(body)}
         except (ValueError, KeyError, TypeError) as exc:
             return {"ok": False, "error": {"code": "invalid", "message": str(exc)}}
 
-    async with MqttEndpoint(
-        broker_host, broker_port, client_id=f"sim-{rig_id}", username=username, password=password
-    ) as mqtt:
-        await mqtt.serve(sim_command_topic(rig_id), on_request)
-        if on_serving is not None:
-            on_serving()
-        async with asyncio.TaskGroup() as tasks:
-            tasks.create_task(sim.run())
-            while True:
-                with contextlib.suppress(Exception):
-                    await mqtt.publish(sim_state_topic(rig_id), dumps(sim.state()))
-                await asyncio.sleep(0.1)
+    async def serve_control() -> None:
+        backoff = Backoff(maximum_s=1.0)
+        serving = on_serving
+        while True:
+            try:
+                async with MqttEndpoint(
+                    broker_host,
+                    broker_port,
+                    name=f"sim-{rig_id}",
+                    username=username,
+                    password=password,
+                ) as mqtt:
+                    await mqtt.serve(sim_command_topic(rig_id), on_request)
+                    backoff.reset()
+                    if serving is not None:
+                        serving()
+                        serving = None
+                    async with asyncio.TaskGroup() as tasks:
+                        tasks.create_task(mqtt.wait_lost())
+                        while True:
+                            await mqtt.publish(sim_state_topic(rig_id), dumps(sim.state()))
+                            await asyncio.sleep(0.1)
+            except* aiomqtt.MqttError as group:
+                log.warning("broker connection lost (%s); reconnecting", group.exceptions[0])
+            await asyncio.sleep(backoff.next_delay_s())
+
+    async with asyncio.TaskGroup() as tasks:
+        tasks.create_task(sim.run())
+        tasks.create_task(serve_control())

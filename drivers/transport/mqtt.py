@@ -5,6 +5,13 @@ the console and the tests make them, so the request/response pattern lives here 
 carries the MQTT v5 ResponseTopic and CorrelationData properties; the responder publishes its
 JSON answer to that topic with the same correlation data. A handler that raises is answered
 with an error reply: a bad request never takes the responder down.
+
+A responder assumes a logged-in client may be hostile (docs/api.md, "Security model"):
+- its client id ends in 128 random bits, so nobody can claim it and take its session over;
+- a reply goes only to a reply namespace, `reply/<client id>` (which the broker's ACL lets only
+  that client read), never to a topic the requester chose freely;
+- an oversized request is refused before any parsing, and every error echo is bounded;
+- a retained request (one the broker would store and replay to the next responder) is refused.
 """
 
 from __future__ import annotations
@@ -13,8 +20,11 @@ import asyncio
 import contextlib
 import json
 import logging
+import re
+import secrets
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any, cast
@@ -22,11 +32,70 @@ from typing import Any, cast
 import aiomqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
+from paho.mqtt.subscribeoptions import SubscribeOptions
 
 log = logging.getLogger(__name__)
 
 JsonObject = dict[str, Any]
-RequestHandler = Callable[[bytes], Awaitable[JsonObject]]
+
+MAX_REQUEST_BYTES = 16 * 1024
+"""The largest request a responder reads. Commands are a few hundred bytes; anything bigger is
+refused before it is parsed, so no payload can hold the event loop (issue 6: an 8 MB one
+stalled it past the loop-stall guard)."""
+MAX_PACKET_BYTES = 256 * 1024
+"""The largest MQTT packet the broker accepts from or sends to anyone (rig/broker.py): the
+sender of a larger one is disconnected before its payload is read."""
+MAX_ECHO_CHARS = 200
+"""The most of a client's input an error message quotes back."""
+MAX_ERROR_CHARS = 1000
+"""The longest error message a reply carries, whatever a handler put in it."""
+MAX_CORRELATION_BYTES = 64
+"""Correlation data longer than this is not echoed (ours is 16 bytes)."""
+KEEPALIVE_S = 5
+"""A broker that went silent (not closed) is noticed within about 1.5 keep-alive periods."""
+DISCONNECT_TIMEOUT_S = 1.0
+"""How long a goodbye to the broker may take before the connection is simply dropped."""
+
+_REPLY_TOPIC = re.compile(r"reply/[A-Za-z0-9._-]{1,128}")
+"""Exactly one level under `reply/`, no wildcards, no `$`, bounded: a client's reply namespace."""
+
+
+def bounded(text: str, limit: int = MAX_ECHO_CHARS) -> str:
+    """`text`, cut to `limit` characters with a note of how much was left out."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}... ({len(text) - limit} more characters)"
+
+
+def unguessable_client_id(name: str) -> str:
+    """`name` plus 128 random bits: an id nobody else can claim to take this session over."""
+    return f"{name}-{secrets.token_hex(16)}"
+
+
+def is_reply_topic(topic: str) -> bool:
+    return _REPLY_TOPIC.fullmatch(topic) is not None
+
+
+@dataclass(frozen=True)
+class Request:
+    """A request as a responder's handler sees it."""
+
+    payload: bytes
+    client_id: str | None
+    """The requester's client id as named by its reply topic (`reply/<client id>`, which only
+    that client can read), or None for a request without a response topic."""
+
+
+class RequestRefusedError(ValueError):
+    """A request the endpoint refuses before its handler sees it; `code` is machine-readable."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+RequestHandler = Callable[[Request], Coroutine[Any, Any, JsonObject]]
+RefusalListener = Callable[[Request, RequestRefusedError], None]
 
 
 class RequestTimeoutError(TimeoutError):
@@ -51,19 +120,25 @@ class MqttEndpoint:
         host: str,
         port: int,
         *,
-        client_id: str | None = None,
+        name: str = "rig",
         will_topic: str | None = None,
         will_payload: JsonObject | None = None,
         username: str | None = None,
         password: str | None = None,
         tls_ca_file: Path | None = None,
+        keepalive_s: int = KEEPALIVE_S,
     ) -> None:
         """With `tls_ca_file`, the connection is TLS and the broker's certificate must chain to
-        that CA (hostname checked): a rig on a site network never talks in the clear."""
-        self.client_id = client_id or f"rig-{uuid.uuid4().hex[:10]}"
+        that CA (hostname checked): a rig on a site network never talks in the clear.
+
+        The client id is `name` plus random bits (unguessable_client_id), new for each endpoint."""
+        self.client_id = unguessable_client_id(name)
         will = None
         if will_topic is not None:
             will = aiomqtt.Will(will_topic, dumps(will_payload or {}), qos=1, retain=True)
+        # Asks the broker not to send us anything larger (MQTT v5), on a site broker too.
+        connect = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+        connect.MaximumPacketSize = MAX_PACKET_BYTES
         self._client = aiomqtt.Client(
             host,
             port,
@@ -73,13 +148,15 @@ class MqttEndpoint:
             username=username,
             password=password,
             timeout=5.0,
+            keepalive=keepalive_s,
+            properties=connect,
             tls_params=None
             if tls_ca_file is None
             else aiomqtt.TLSParameters(ca_certs=str(tls_ca_file)),
         )
         self._reply_topic = f"reply/{self.client_id}"
         self._pending: dict[bytes, asyncio.Future[JsonObject]] = {}
-        self._handlers: dict[str, RequestHandler] = {}
+        self._handlers: dict[str, tuple[RequestHandler, RefusalListener | None]] = {}
         self._queues: list[tuple[str, asyncio.Queue[aiomqtt.Message]]] = []
         self._reader: asyncio.Task[None] | None = None
         self._requests: set[asyncio.Task[None]] = set()
@@ -119,7 +196,23 @@ class MqttEndpoint:
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
-        await self._client.__aexit__(exc_type, exc, tb)
+        try:
+            async with asyncio.timeout(DISCONNECT_TIMEOUT_S):
+                await self._client.__aexit__(exc_type, exc, tb)
+        except (aiomqtt.MqttError, TimeoutError) as failed:
+            # Leaving on an exception already (a cancellation, a lost connection): that one
+            # goes on; a failed goodbye must not replace it (a swallowed cancellation would
+            # keep a shutting-down task alive).
+            if exc is None:
+                raise
+            log.info("disconnect from the broker failed (%s) while leaving on %r", failed, exc)
+
+    async def wait_lost(self) -> None:
+        """Return never; raise MqttError once the connection to the broker is gone (closed by
+        the broker, taken over, or silent past the keep-alive)."""
+        assert self._reader is not None, "use the endpoint in `async with`"
+        await asyncio.shield(self._reader)
+        raise aiomqtt.MqttError("the connection to the broker ended")
 
     async def publish(
         self, topic: str, payload: JsonObject | bytes, *, retain: bool = False, qos: int = 0
@@ -139,10 +232,25 @@ class MqttEndpoint:
             )
         return queue
 
-    async def serve(self, topic: str, handler: RequestHandler) -> None:
-        """Answer every request on `topic` with `handler`'s JSON object."""
-        self._handlers[topic] = handler
-        await self._client.subscribe(topic, qos=1)
+    async def serve(
+        self, topic: str, handler: RequestHandler, *, on_refused: RefusalListener | None = None
+    ) -> None:
+        """Answer every request on `topic` with `handler`'s JSON object.
+
+        A request that is oversized, retained or names a response topic outside the reply
+        namespace never reaches `handler`: `on_refused` hears of it (to record it), and the
+        requester gets an error reply where it has a reply namespace to receive it.
+        """
+        self._handlers[topic] = (handler, on_refused)
+        # Retained requests: the broker must not replay a stored one when we subscribe (retain
+        # handling 2), and a live one keeps its retain flag (retain-as-published) so that it can
+        # be refused: a command stored on the broker would run again on every restart.
+        options = SubscribeOptions(
+            qos=1,
+            retainAsPublished=True,
+            retainHandling=SubscribeOptions.RETAIN_DO_NOT_SEND,
+        )
+        await self._client.subscribe(topic, options=options)
 
     async def request(
         self, topic: str, payload: JsonObject | bytes, *, timeout_s: float = 3.0
@@ -174,14 +282,22 @@ class MqttEndpoint:
             self._pending.pop(correlation, None)
 
     async def _read_loop(self) -> None:
+        try:
+            await self._dispatch_messages()
+        finally:
+            for future in self._pending.values():
+                if not future.done():
+                    future.set_exception(aiomqtt.MqttError("the connection to the broker ended"))
+
+    async def _dispatch_messages(self) -> None:
         async for message in self._client.messages:
             topic = str(message.topic)
             if topic == self._reply_topic:
                 self._on_reply(message)
                 continue
-            handler = self._handlers.get(topic)
-            if handler is not None:
-                task = asyncio.create_task(self._answer(handler, message))
+            served = self._handlers.get(topic)
+            if served is not None:
+                task = asyncio.create_task(self._answer(*served, message))
                 self._requests.add(task)
                 task.add_done_callback(self._requests.discard)
                 continue
@@ -202,24 +318,83 @@ class MqttEndpoint:
         except ValueError as exc:
             future.set_exception(exc)
 
-    async def _answer(self, handler: RequestHandler, message: aiomqtt.Message) -> None:
+    async def _answer(
+        self, handler: RequestHandler, on_refused: RefusalListener | None, message: aiomqtt.Message
+    ) -> None:
         payload = (
             message.payload if isinstance(message.payload, bytes) else str(message.payload).encode()
         )
-        try:
-            reply = await handler(payload)
-        except Exception as exc:
-            log.exception("request handler failed on %r", payload[:200])
-            reply = {
-                "ok": False,
-                "error": {"code": "internal", "message": f"{type(exc).__name__}: {exc}"},
-            }
         response_topic = getattr(message.properties, "ResponseTopic", None)
-        if not response_topic:
-            log.warning("request on %s without a response topic: %r", message.topic, reply)
+        reply_to = response_topic if response_topic and is_reply_topic(response_topic) else None
+        request = Request(payload, None if reply_to is None else reply_to.removeprefix("reply/"))
+        try:
+            _check(message, payload, response_topic)
+        except RequestRefusedError as exc:
+            log.warning("request on %s refused: %s", message.topic, exc)
+            if on_refused is not None:
+                on_refused(request, exc)
+            reply: JsonObject = {"ok": False, "error": {"code": exc.code, "message": str(exc)}}
+        else:
+            # A request once begun runs to its end even if the connection that brought it goes
+            # (a self-test cut in half would leave the rig in between): shielded, and kept.
+            handling = asyncio.create_task(handler(request))
+            _HANDLING.add(handling)
+            handling.add_done_callback(_HANDLING.discard)
+            try:
+                reply = await asyncio.shield(handling)
+            except asyncio.CancelledError:
+                handling.add_done_callback(_log_unheard)
+                raise
+            except Exception as exc:
+                log.exception("request handler failed on %r", payload[:MAX_ECHO_CHARS])
+                reply = {
+                    "ok": False,
+                    "error": {"code": "internal", "message": f"{type(exc).__name__}: {exc}"},
+                }
+        if reply_to is None:
+            if response_topic is None:
+                log.info("request on %s without a response topic: %r", message.topic, reply)
             return
+        error = reply.get("error")
+        if isinstance(error, dict) and isinstance(error.get("message"), str):
+            error["message"] = bounded(error["message"], MAX_ERROR_CHARS)
         properties = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
         correlation = getattr(message.properties, "CorrelationData", None)
-        if correlation is not None:
+        if correlation is not None and len(correlation) <= MAX_CORRELATION_BYTES:
             properties.CorrelationData = correlation
-        await self._client.publish(response_topic, dumps(reply), qos=1, properties=properties)
+        await self._client.publish(reply_to, dumps(reply), qos=1, properties=properties)
+
+
+_HANDLING: set[asyncio.Task[JsonObject]] = set()
+"""Handlers running, referenced until they end (asyncio keeps only weak references)."""
+
+
+def _log_unheard(task: asyncio.Task[JsonObject]) -> None:
+    """The outcome of a request whose connection went away before it could be answered."""
+    if task.cancelled():
+        log.warning("a request's handler was cancelled after its connection went away")
+    elif task.exception() is not None:
+        log.error("a request failed after its connection went away", exc_info=task.exception())
+    else:
+        log.info("a request finished after its connection went away: %r", task.result())
+
+
+def _check(message: aiomqtt.Message, payload: bytes, response_topic: str | None) -> None:
+    """Refuse what a responder must not act on, before anything parses the payload."""
+    if len(payload) > MAX_REQUEST_BYTES:
+        raise RequestRefusedError(
+            "too_large",
+            f"request of {len(payload)} bytes: expected at most {MAX_REQUEST_BYTES} bytes",
+        )
+    if message.retain:
+        raise RequestRefusedError(
+            "retained",
+            "request published with the retain flag: a request must not be stored on the "
+            "broker (it would run again on every restart); publish it without retain",
+        )
+    if response_topic is not None and not is_reply_topic(response_topic):
+        raise RequestRefusedError(
+            "bad_response_topic",
+            f"ResponseTopic = {bounded(repr(response_topic), 80)}: expected reply/<your client "
+            "id> (one level, no wildcards, at most 128 characters of A-Z a-z 0-9 . _ -)",
+        )

@@ -11,6 +11,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
+from drivers.transport.mqtt import bounded
+
 _STRICT = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False, strict=True)
 
 
@@ -92,15 +94,25 @@ class CommandError(ValueError):
         self.code = code
 
 
+MAX_PROBLEMS_SHOWN = 5
+"""An error message names this many problems at most: its size never grows with the input."""
+
+
 def parse_command(payload: bytes) -> Command:
-    """Bytes from the wire to a typed command, or a CommandError that says what was wrong."""
+    """Bytes from the wire to a typed command, or a CommandError that says what was wrong.
+
+    The message quotes each offending value cut to 60 characters, and at most
+    MAX_PROBLEMS_SHOWN of them: a reply never echoes a large input back."""
     try:
         return _ADAPTER.validate_json(payload)
     except ValidationError as exc:
         problems = []
-        for error in exc.errors():
-            where = ".".join(str(part) for part in error["loc"]) or "(command)"
+        errors = exc.errors()
+        for error in errors[:MAX_PROBLEMS_SHOWN]:
+            where = bounded(".".join(str(part) for part in error["loc"]) or "(command)", 60)
             given = error.get("input")
-            shown = "" if isinstance(given, dict) else f" = {given!r}"
-            problems.append(f"{where}{shown}: {error['msg']}")
+            shown = "" if isinstance(given, dict) else f" = {bounded(repr(given), 60)}"
+            problems.append(f"{where}{shown}: {bounded(error['msg'], 200)}")
+        if len(errors) > MAX_PROBLEMS_SHOWN:
+            problems.append(f"and {len(errors) - MAX_PROBLEMS_SHOWN} more problems")
         raise CommandError("invalid", "; ".join(problems)) from None

@@ -32,6 +32,8 @@ class StopCause(StrEnum):
     SELF_TEST_FAILED = "self_test_failed"
     INTERNAL_FAULT = "internal_fault"
     """An unexpected exception in the daemon's own code (docs/safety/fault-containment.md)."""
+    API_LOST = "api_lost"
+    """The broker connection (the operators' channel) was lost while fluid moved."""
 
     @property
     def latches(self) -> bool:

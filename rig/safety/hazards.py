@@ -723,6 +723,12 @@ HAZARDS: tuple[Hazard, ...] = (
         (
             "a client without the right (anonymous, observer, wrong password) sends a command",
             "a surgeon's client asks for an engineer's op",
+            "a logged-in user connects with the daemon's or the simulator's client id and takes "
+            "its session over",
+            "a requester steers the reply onto the state, events or telemetry, or onto another "
+            "role's command topic, where the daemon would execute its own reply",
+            "an oversized request stalls the event loop (and with it every host-side stop)",
+            "a retained command is stored by the broker and runs on every daemon start",
         ),
         "fluid moves without the surgeon's intent",
         Severity.SERIOUS,
@@ -744,6 +750,38 @@ HAZARDS: tuple[Hazard, ...] = (
                 "whoever sends it, a command runs only if the rule table allows it in the current "
                 "state (nothing moves while latched, offline or untested)",
                 "rig.safety.rules:RULES",
+            ),
+            _c(
+                LOCK,
+                "client ids end in 128 random bits, new per connection, and nothing grants $SYS: "
+                "no one can name another's session to take it over",
+                "drivers.transport.mqtt:unguessable_client_id",
+            ),
+            _c(
+                LOCK,
+                "replies go only to reply/<client id>; a request naming any other response topic "
+                "is refused unexecuted and recorded; the daemon's own login cannot write a "
+                "command topic",
+                "drivers.transport.mqtt:is_reply_topic",
+            ),
+            _c(
+                LOCK,
+                "size limits: the broker cuts off a sender of a packet over 256 KiB; a responder "
+                "refuses a request over 16 KiB before parsing it; error echoes are bounded",
+                "rig.broker:PrivateBroker.start",
+            ),
+            _c(
+                LOCK,
+                "retained requests: never handed to a new subscriber (retain handling 2), and a "
+                "live one is refused (Mosquitto cannot refuse retain per topic)",
+                "drivers.transport.mqtt:MqttEndpoint.serve",
+            ),
+            _c(
+                Layer.EVIDENCE,
+                "audit: every command is recorded with its role, client, op and result, on the "
+                "events topic and in the log; a command without a response topic is refused "
+                "(stops excepted) and recorded",
+                "rig.daemon:RigDaemon.handle_command",
             ),
         ),
     ),
@@ -777,6 +815,33 @@ HAZARDS: tuple[Hazard, ...] = (
     ),
     Hazard(
         "H23",
+        "loss of the operators' channel (the MQTT broker)",
+        (
+            "the broker stops, restarts or becomes unreachable mid-procedure",
+            "the daemon's broker session is taken over or dropped",
+        ),
+        "fluid moves that no one can see or stop from the console; the procedure's record "
+        "has a gap",
+        Severity.SERIOUS,
+        (
+            _c(
+                SUP,
+                "API supervision: the broker connection is a supervised subsystem; its loss while "
+                "fluid moves stops the pump and latches api_lost, and it reconnects with back-off "
+                "while the devices and the fluid loop run on",
+                "rig.daemon:RigDaemon._supervise_api",
+            ),
+            _TRIP,
+            _c(
+                Layer.EVIDENCE,
+                "events recorded while the broker is away are held and published once it is "
+                "back, with the state and the latched fault (api_lost ... api_restored)",
+                "rig.daemon:RigDaemon._publish_events",
+            ),
+        ),
+    ),
+    Hazard(
+        "H24",
         "nuisance stop on a healthy duct (alarm fatigue)",
         (
             "at low flow pressure / flow carries the sensor noise divided by the flow, and a "

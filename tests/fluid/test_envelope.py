@@ -30,7 +30,7 @@ def envelope() -> dict[str, Any]:
         logging.disable(logging.NOTSET)
 
 
-@pytest.mark.hazard("H23")
+@pytest.mark.hazard("H24")
 @pytest.mark.timeout(300)
 def test_no_stop_on_a_healthy_duct_over_thirty_simulated_minutes(envelope: dict[str, Any]) -> None:
     assert envelope["simulated_minutes"] >= 30.0

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from drivers.sim.ne1000_device import ReplyFault
 from drivers.sim.rig_sim import RigSimulator, SimSettings
+from drivers.transport.mqtt import Request
 from rig.api.roles import Role
 from rig.broker import PrivateBroker
 from rig.config import DEFAULT_PROFILE, RigProfile, load_profile
@@ -104,7 +105,10 @@ class InProcessRig:
         await self.on_sim(functools.partial(faults.__setitem__, command, kind))
 
     async def command(self, request: dict[str, object]) -> dict[str, object]:
-        return await self.daemon.handle_command(json.dumps(request).encode(), role=Role.ENGINEER)
+        payload = json.dumps(request).encode()
+        return await self.daemon.handle_command(
+            Request(payload, client_id="inprocess-test"), role=Role.ENGINEER
+        )
 
     async def ok(self, request: dict[str, object]) -> dict[str, object]:
         reply = await self.command(request)
