@@ -202,6 +202,11 @@ async def inprocess_rig(
                 async with asyncio.timeout(5.0):
                     await asyncio.shield(run)
             run.cancel()
+            # Bounded: a daemon that would not end when cancelled must fail the test that
+            # started it, not hang the suite.
             with contextlib.suppress(BaseException):
-                await run
-            await sim_thread.stop()
+                async with asyncio.timeout(5.0):
+                    await run
+            async with asyncio.timeout(SIM_START_TIMEOUT_S + 5.0):
+                await sim_thread.stop()
+            assert run.done(), "the daemon did not end within 5 s of its cancellation"
