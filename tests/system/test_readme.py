@@ -26,6 +26,7 @@ README = Path(__file__).resolve().parents[2] / "README.md"
 SKIPPED = {
     ("safety", "report"): "runs the hazard tests itself: a test suite inside this one",
     ("bench", "stop-latency"): "a seven-minute benchmark, run by tests/system/test_bench.py",
+    ("bench", "envelope"): "a one-minute benchmark; tests/fluid/test_envelope.py runs its grid",
 }
 """README commands this test does not run, and why."""
 
