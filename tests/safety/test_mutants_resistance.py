@@ -159,14 +159,7 @@ def test_a_tight_duct_drains_slower_and_a_flow_cut_is_not_a_wall() -> None:
     """A duct tighter than the nominal one (R 32 against 17) drains with a longer time constant:
     a lag at the nominal time constant made its pressure look like a rising resistance after
     each cut of the flow (rise 45, R 58 here: both over their limits)."""
-    est = ResistanceEstimator(
-        sample_period_s=0.002,
-        line_time_constant_s=0.3,
-        min_flow_ml_min=0.1,
-        pressure_noise_mmhg=0.2,
-        rise_limit_mmhg_min_per_ml_per_s=25.0,
-        nominal_resistance_mmhg_min_per_ml=17.0,
-    )
+    est = _real_estimator(0.2)
     flows = [3.0] * 3000 + [0.3] * 3000 + [2.0] * 3000 + [0.2] * 3000
     max_rise, max_r = _rc_line(est, 30.0, flows)
     assert max_rise < 25.0 / 1.5
@@ -176,14 +169,7 @@ def test_a_tight_duct_drains_slower_and_a_flow_cut_is_not_a_wall() -> None:
 def test_a_wall_is_a_rise_even_while_the_flow_is_cut() -> None:
     """The irrigation back-off cuts the flow as the pressure climbs against a wall: the rise
     stays armed while the flow falls (the lagged flow is then a sound denominator)."""
-    est = ResistanceEstimator(
-        sample_period_s=0.002,
-        line_time_constant_s=0.3,
-        min_flow_ml_min=0.1,
-        pressure_noise_mmhg=0.2,
-        rise_limit_mmhg_min_per_ml_per_s=25.0,
-        nominal_resistance_mmhg_min_per_ml=17.0,
-    )
+    est = _real_estimator(0.2)
     _rc_line(est, 15.0, [1.5] * 2000)
     # The wall: the outflow resistance is 12 times higher, and the flow is cut to a fifth.
     rises = []
@@ -202,14 +188,7 @@ def test_a_run_starts_with_empty_rise_windows_and_the_nominal_time_constant() ->
     """After a wall stop the relief withdraw pulls the pressure down and lets it come back while
     the pump is idle: a restart judged the rise across that (a false resistance_rise found by
     the envelope's restart-after-a-wall segments, and by stop-latency at 3 mL/min)."""
-    est = ResistanceEstimator(
-        sample_period_s=0.002,
-        line_time_constant_s=0.3,
-        min_flow_ml_min=0.1,
-        pressure_noise_mmhg=0.2,
-        rise_limit_mmhg_min_per_ml_per_s=25.0,
-        nominal_resistance_mmhg_min_per_ml=17.0,
-    )
+    est = _real_estimator(0.2)
     t_s = 100.0
     for _ in range(1000):  # 2 s at 1 mL/min against a wall: the lag's resistance is the wall's
         est.update(t_s, 60.0, 1.0)
@@ -229,14 +208,7 @@ def test_a_step_up_below_the_lagged_flow_is_not_a_rise() -> None:
     """The irrigation back-off started a run at a tenth of its flow on a line still pressurised
     by the prime, then stepped to the full flow while the lag was still above it: the tubing's
     drop jumped with the step inside a rise window (a false resistance_rise in the daemon)."""
-    est = ResistanceEstimator(
-        sample_period_s=0.002,
-        line_time_constant_s=0.3,
-        min_flow_ml_min=0.1,
-        pressure_noise_mmhg=0.2,
-        rise_limit_mmhg_min_per_ml_per_s=25.0,
-        nominal_resistance_mmhg_min_per_ml=17.0,
-    )
+    est = _real_estimator(0.2)
     flows = [2.0] * 1000 + [0.0] * 20 + [0.12] * 40 + [1.0] * 500
     max_rise, _ = _rc_line(est, 15.0, flows)
     assert max_rise < 25.0 / 2
