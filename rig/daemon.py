@@ -77,6 +77,7 @@ from rig.fluid.controller import (
 from rig.fluid.events import StopCause, StopEvent
 from rig.safety.containment import contain
 from rig.safety.interlock import Denial, Interlock, InterlockDeniedError, PumpFaultError
+from rig.safety.links import BoardLink, PumpLink
 from rig.safety.selftest import CheckResult as SelfTestCheck
 from rig.safety.selftest import SelfTest, SelfTestReport, SelfTestSettings
 from rig.safety.stall_guard import LoopStallGuard
@@ -119,7 +120,9 @@ class RigDaemon:
         self._broker = broker
         self._clock = clock
         pump_cfg, board_cfg = profile.devices.pump, profile.devices.board
-        self.pump = Ne1000Pump(
+        # The drivers go to the interlock, which alone may move or configure them; the daemon
+        # keeps only their links (rig/safety/links.py).
+        pump = Ne1000Pump(
             ports.pump,
             baudrate=pump_cfg.baudrate,
             address=pump_cfg.address,
@@ -127,7 +130,7 @@ class RigDaemon:
             reply_timeout_s=pump_cfg.reply_timeout_ms / 1000.0,
             clock=clock,
         )
-        self.board = IoBoard(
+        board = IoBoard(
             ports.board,
             baudrate=board_cfg.baudrate,
             clock=clock,
@@ -135,7 +138,9 @@ class RigDaemon:
             on_event=self._on_board_event,
             command_timeout_s=board_cfg.command_timeout_ms / 1000.0,
         )
-        self.interlock = Interlock(self.pump, self.board)
+        self.interlock = Interlock(pump, board)
+        self.pump_link = PumpLink(pump)
+        self.board_link = BoardLink(board)
         self.controller = FluidController(profile.limits, profile.fluid, self.interlock, clock)
         self._events: asyncio.Queue[JsonObject] = asyncio.Queue(maxsize=1000)
         self._state_changed = asyncio.Event()
@@ -154,7 +159,7 @@ class RigDaemon:
         self._expecting_board_trip = False
         self.stall_guard = LoopStallGuard(
             profile.fluid.loop_stall_timeout_ms / 1000.0,
-            emergency_stop=self.pump.stop_from_thread,
+            emergency_stop=self.interlock.stop_from_thread,
             on_stall_reported=self._on_loop_stall,
         )
 
@@ -219,11 +224,11 @@ class RigDaemon:
                 await self.interlock.stop()
         except Exception as exc:
             stop_failure = exc
-        for device in (self.pump, self.board):
+        for device in (self.pump_link, self.board_link):
             try:
                 await device.close()
             except Exception as exc:
-                log.warning("closing %s at shutdown failed: %r", device.link.url, exc)
+                log.warning("closing %s at shutdown failed: %r", device.url, exc)
         if stop_failure is None:
             log.info("rig %s down; pump stopped (confirmed)", self.profile.rig_id)
         else:
@@ -240,14 +245,16 @@ class RigDaemon:
         backoff = Backoff()
         while True:
             try:
-                await self.board.connect()
-                await self.board.configure_watchdog(cfg.watchdog_timeout_ms)
-                await self.board.set_cutoff(self.profile.limits.board_cutoff_mmhg)
-                status = await self.board.status()
-            except (LinkClosedError, TimeoutError, OSError) as exc:
+                await self.board_link.connect()
+                await self.interlock.configure_board(
+                    watchdog_timeout_ms=cfg.watchdog_timeout_ms,
+                    cutoff_mmhg=self.profile.limits.board_cutoff_mmhg,
+                )
+                status = await self.board_link.status()
+            except (LinkClosedError, TimeoutError, OSError, InterlockDeniedError) as exc:
                 log.warning("I/O board not available (%s)", exc)
                 with contextlib.suppress(Exception):
-                    await self.board.close()
+                    await self.board_link.close()
                 await asyncio.sleep(backoff.next_delay_s())
                 continue
             backoff.reset()
@@ -262,7 +269,7 @@ class RigDaemon:
             if not status.relay_closed and self.interlock.latched is None:
                 await self.interlock.restore_pump_power()
             self._state_changed.set()
-            await self.board.link.wait_closed()
+            await self.board_link.wait_closed()
             self.interlock.set_links(board=False)
             self._state_changed.set()
             if self.controller.pump_running:
@@ -276,16 +283,18 @@ class RigDaemon:
         backoff = Backoff()
         while True:
             try:
-                await self.pump.connect()
-                await self.pump.set_diameter(self.profile.syringe.inner_diameter_mm)
-            except (LinkClosedError, PumpError, OSError) as exc:
+                await self.pump_link.connect()
+                await self.interlock.configure_pump(
+                    syringe_diameter_mm=self.profile.syringe.inner_diameter_mm
+                )
+            except (LinkClosedError, PumpError, OSError, InterlockDeniedError) as exc:
                 log.warning("pump not available (%s)", exc)
                 with contextlib.suppress(Exception):
-                    await self.pump.close()
+                    await self.pump_link.close()
                 await asyncio.sleep(backoff.next_delay_s())
                 continue
             backoff.reset()
-            alarm = self.pump.last_alarm
+            alarm = self.pump_link.last_alarm
             if alarm is AlarmKind.RESET and not self.controller.pump_running:
                 # The pump powered up (its relay closes when the board connects): expected.
                 self._record({"kind": "pump_powered_up", "alarm": alarm.name})
@@ -310,7 +319,7 @@ class RigDaemon:
             self.pump_connections += 1
             self.interlock.set_links(pump=True)
             self._state_changed.set()
-            await self.pump.wait_closed()
+            await self.pump_link.wait_closed()
             self.interlock.set_links(pump=False)
             self._state_changed.set()
             if self.controller.pump_running:
@@ -325,7 +334,7 @@ class RigDaemon:
         while True:
             if self.interlock.relay_link_up and not self.heartbeats_paused:
                 with contextlib.suppress(LinkClosedError):
-                    if self.board.heartbeat_nowait() is not None:
+                    if self.board_link.heartbeat_nowait() is not None:
                         self.last_heartbeat_s = self._clock.monotonic()
             await asyncio.sleep(period_s)
 
@@ -357,8 +366,9 @@ class RigDaemon:
                 pressure_zero_tolerance_mmhg=self.profile.fluid.pressure_zero_tolerance_mmhg,
             )
             test = SelfTest(
-                self.pump,
-                self.board,
+                self.pump_link,
+                self.board_link,
+                self.interlock,
                 self,
                 settings,
                 self._clock,
@@ -395,16 +405,15 @@ class RigDaemon:
 
     async def _read_pump(self) -> PumpReading:
         try:
-            dispensed = await self.pump.dispensed()
+            dispensed = await self.pump_link.dispensed()
         except PumpTimeoutError as exc:
             raise TimeoutError(str(exc)) from exc
         except PumpError as exc:
             raise PumpFaultError(str(exc)) from exc
-        stop_reply = self.pump.last_stop_reply
+        stop_reply = self.pump_link.take_stop_reply()
         if isinstance(stop_reply, AlarmReply | ErrorReply):
             # The fault path's stop is written without waiting for its answer; an alarm or a
             # refusal in that answer is seen here, and latched like any other pump fault.
-            self.pump.last_stop_reply = None
             self.interlock.trip(
                 StopCause.PUMP_ALARM,
                 f"the pump answered its stop command with {stop_reply}",
@@ -665,13 +674,13 @@ class RigDaemon:
 
     async def _reset(self) -> StopEvent | None:
         relay_was_open = (
-            self.interlock.relay_link_up and not (await self.board.status()).relay_closed
+            self.interlock.relay_link_up and not (await self.board_link.status()).relay_closed
         )
         cleared = await self.controller.reset()
         if relay_was_open and self.interlock.pump_link_up:
             # The pump has just been powered up again and booted in basic mode: reconnect it
             # so that its supervisor puts it back into safe mode.
-            await self.pump.close()
+            await self.pump_link.close()
         self._record({"kind": "reset", "cleared": None if cleared is None else str(cleared.cause)})
         self._state_changed.set()
         return cleared
@@ -746,7 +755,10 @@ class RigDaemon:
             "saline_ml": round(controller.saline_ul / 1000.0, 4),
             "contrast_ml": round(controller.contrast_ul / 1000.0, 4),
             "fault": None if self.interlock.latched is None else str(self.interlock.latched.cause),
-            "links": {"pump": self.pump.stats.as_dict(), "board": self.board.stats.as_dict()},
+            "links": {
+                "pump": self.pump_link.stats.as_dict(),
+                "board": self.board_link.stats.as_dict(),
+            },
         }
 
     async def _publish_telemetry(self, mqtt: MqttEndpoint) -> None:

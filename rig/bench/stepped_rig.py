@@ -123,8 +123,11 @@ class PumpWire:
     async def run(self) -> None:
         self._exchange(Run())
 
-    def set_diameter(self, mm: float) -> None:
+    async def set_diameter(self, mm: float) -> None:
         self._exchange(SetDiameter(mm))
+
+    def stop_from_thread(self) -> None:
+        self.stop_nowait()
 
     async def read(self) -> PumpReading:
         reply = self._exchange(GetDispensed())
@@ -165,6 +168,15 @@ class BoardWire:
     async def reset_trip(self) -> None:
         self.send(ResetTrip())
 
+    async def configure_watchdog(self, timeout_ms: int) -> None:
+        self.send(ConfigWatchdog(timeout_ms))
+
+    async def set_cutoff(self, mmhg: float) -> None:
+        self.send(SetCutoff(mmhg))
+
+    async def zero_pressure(self) -> None:
+        self.send(ZeroPressure())
+
 
 class SteppedRig:
     """One rig, fresh from its self-test: zeroed at rest, pump powered, line primed."""
@@ -204,7 +216,6 @@ class SteppedRig:
         self.board.send(SetPumpRelay(True))
         self._step_samples(1)
         self.pump = PumpWire(self.pump_device, self.clock, baudrate=pump_cfg.baudrate)
-        self.pump.set_diameter(profile.syringe.inner_diameter_mm)
         self.interlock = Interlock(self.pump, self.board)
         self.controller = FluidController(
             profile.limits, profile.fluid, self.interlock, self.clock

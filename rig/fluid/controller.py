@@ -395,8 +395,10 @@ class FluidController:
             )
             return
         resistance = reading.resistance_mmhg_min_per_ml
-        if resistance is not None and self._over_resistance.update(
-            resistance >= limits.max_resistance_mmhg_min_per_ml, t_us
+        # A sample without an estimate breaks a run of samples over a limit: persistence counts
+        # consecutive samples, and the first of the run is when the hazard showed.
+        if self._over_resistance.update(
+            resistance is not None and resistance >= limits.max_resistance_mmhg_min_per_ml, t_us
         ):
             self._fault(
                 StopCause.RESISTANCE_LIMIT,
@@ -406,8 +408,8 @@ class FluidController:
             )
             return
         rise = reading.rise_mmhg_min_per_ml_per_s
-        if rise is not None and self._fast_rise.update(
-            rise >= limits.max_resistance_rise_mmhg_min_per_ml_per_s, t_us
+        if self._fast_rise.update(
+            rise is not None and rise >= limits.max_resistance_rise_mmhg_min_per_ml_per_s, t_us
         ):
             self._fault(
                 StopCause.RESISTANCE_RISE,

@@ -302,9 +302,17 @@ HAZARDS: tuple[Hazard, ...] = (
             ),
             _c(
                 SUP,
-                "a pressure stop is followed by a short, volume-limited relief withdraw "
-                "(limits.relief_withdraw_ul)",
-                "rig.safety.interlock:Interlock.relief_withdraw",
+                "a pressure stop is followed by a relief withdraw of what the line holds above "
+                "limits.relief_target_mmhg, capped at limits.relief_withdraw_ul (on by default: "
+                "post-release bolus at most 2.7 uL over the envelope)",
+                "rig.fluid.controller:FluidController.relief_volume_ul",
+            ),
+            _c(
+                LOCK,
+                "the interlock is the only path to an actuator: the daemon and the self-test hold "
+                "the devices only through link handles with no actuator method, and a source "
+                "check proves no other module names one",
+                "rig.safety.links:PumpLink",
             ),
         ),
     ),

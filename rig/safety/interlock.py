@@ -55,6 +55,8 @@ class PumpActuator(Protocol):
     async def set_volume_ul(self, ul: float) -> None: ...
     async def clear_dispensed(self, direction: Direction) -> None: ...
     async def run(self) -> None: ...
+    async def set_diameter(self, mm: float) -> None: ...
+    def stop_from_thread(self) -> None: ...
 
 
 class RelayActuator(Protocol):
@@ -63,6 +65,9 @@ class RelayActuator(Protocol):
     def open_pump_relay_nowait(self) -> float: ...
     async def set_pump_relay(self, closed: bool) -> None: ...
     async def reset_trip(self) -> None: ...
+    async def configure_watchdog(self, timeout_ms: int) -> None: ...
+    async def set_cutoff(self, mmhg: float) -> None: ...
+    async def zero_pressure(self) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -343,6 +348,32 @@ class Interlock:
     async def stop(self) -> None:
         """An ordinary, confirmed stop (shutdown): always allowed."""
         await self._pump.stop()
+
+    def stop_from_thread(self) -> None:
+        """The loop-stall guard's stop, from its own thread while the event loop is stuck:
+        always allowed, like every stop."""
+        self._pump.stop_from_thread()
+
+    async def configure_pump(self, *, syringe_diameter_mm: float) -> None:
+        """At connect: the syringe the pump computes its volumes with."""
+        self.require(Action.PUMP_CONFIGURE)
+        await self._pump.set_diameter(syringe_diameter_mm)
+
+    async def configure_board(self, *, watchdog_timeout_ms: int, cutoff_mmhg: float) -> None:
+        """At connect: the board's host watchdog and its hard pressure cut-off."""
+        self.require(Action.BOARD_CONFIGURE)
+        await self._relay.configure_watchdog(watchdog_timeout_ms)
+        await self._relay.set_cutoff(cutoff_mmhg)
+
+    async def zero_pressure(self) -> None:
+        """The self-test's zero of the transducer (the board refuses it with the relay closed)."""
+        self.require(Action.BOARD_ZERO)
+        await self._relay.zero_pressure()
+
+    async def rearm_board(self) -> None:
+        """The self-test's reset of the watchdog trip it provoked on purpose."""
+        self.require(Action.BOARD_REARM)
+        await self._relay.reset_trip()
 
     async def restore_pump_power(self) -> None:
         """Close the pump's power relay; refused in FAULT and ESTOP."""

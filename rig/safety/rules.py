@@ -23,6 +23,10 @@ class Action(StrEnum):
     BOLUS = "fluid.bolus"
     RELIEF = "fluid.relief"
     PUMP_POWER_ON = "pump.power_on"
+    PUMP_CONFIGURE = "pump.configure"
+    BOARD_CONFIGURE = "board.configure"
+    BOARD_ZERO = "board.zero"
+    BOARD_REARM = "board.rearm"
     LIGHT = "light.set"
     SELF_TEST = "selftest.run"
     BASKET_CLOSE = "basket.close"
@@ -84,6 +88,7 @@ RELIEF_ARMED = Requirement(
 VIDEO_LIVE = Requirement("video_live", lambda f: f.video_live is True, "no live video")
 
 FLUID_STATES = frozenset({RigState.READY, RigState.ACTIVE})
+_ALL_BUT_ACTIVE = frozenset(RigState) - {RigState.ACTIVE}
 _FLUID_BASE = (PUMP_CONNECTED, BOARD_CONNECTED, PRESSURE_FRESH)
 
 
@@ -113,6 +118,15 @@ RULES: dict[Action, Rule] = {
             frozenset({RigState.OFFLINE, RigState.SELF_TEST, RigState.READY}),
             (BOARD_CONNECTED,),
         ),
+        # Configuration (the syringe's diameter; the board's watchdog and cut-off) is set when a
+        # device connects, which is never while fluid moves (a lost link leaves ACTIVE): a
+        # diameter changed under a running pump would change what it delivers.
+        Rule(Action.PUMP_CONFIGURE, _ALL_BUT_ACTIVE, ()),
+        Rule(Action.BOARD_CONFIGURE, _ALL_BUT_ACTIVE, ()),
+        # The zero is taken, and the self-test's own trip reset, only inside the self-test: with
+        # the pump unpowered and the line at rest, which the self-test has arranged.
+        Rule(Action.BOARD_ZERO, frozenset({RigState.SELF_TEST}), (BOARD_CONNECTED,)),
+        Rule(Action.BOARD_REARM, frozenset({RigState.SELF_TEST}), (BOARD_CONNECTED,)),
         # The light dims or brightens in any state: darkness during a fault helps nobody.
         Rule(Action.LIGHT, frozenset(RigState), (BOARD_CONNECTED,)),
         Rule(

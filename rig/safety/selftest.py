@@ -41,14 +41,20 @@ PUMP_RECONNECT_TIMEOUT_S = 8.0
 class SelfTestPump(Protocol):
     async def query(self) -> object: ...
     async def close(self) -> None: ...
-
-    last_alarm: AlarmKind | None
+    @property
+    def last_alarm(self) -> AlarmKind | None: ...
 
 
 class SelfTestBoard(Protocol):
     async def status(self) -> BoardStatus: ...
+
+
+class SelfTestActuation(Protocol):
+    """What the self-test does to the board, through the interlock (rig/safety/interlock.py):
+    allowed only while the rig is in SELF_TEST."""
+
     async def zero_pressure(self) -> None: ...
-    async def reset_trip(self) -> None: ...
+    async def rearm_board(self) -> None: ...
 
 
 class SelfTestHost(Protocol):
@@ -103,6 +109,7 @@ class SelfTest:
         self,
         pump: SelfTestPump,
         board: SelfTestBoard,
+        interlock: SelfTestActuation,
         host: SelfTestHost,
         settings: SelfTestSettings,
         clock: Clock,
@@ -111,6 +118,7 @@ class SelfTest:
     ) -> None:
         self._pump = pump
         self._board = board
+        self._interlock = interlock
         self._host = host
         self._settings = settings
         self._clock = clock
@@ -247,7 +255,7 @@ class SelfTest:
                 f"pressure at rest reads {reading:.2f} mmHg: outside ±{tolerance:g} mmHg "
                 "(transducer offset, a closed line, or a drifting sensor)",
             )
-        await self._board.zero_pressure()
+        await self._interlock.zero_pressure()
         return CheckResult(
             "pressure_zero",
             True,
@@ -256,7 +264,7 @@ class SelfTest:
 
     async def _rearm(self) -> list[CheckResult]:
         self._host.heartbeats_paused = False
-        await self._board.reset_trip()
+        await self._interlock.rearm_board()
         self._expect_board_trip(False)
         await self._host.restore_pump_power()
         # The pump has just booted in basic mode: drop the link so its supervisor reconnects

@@ -70,6 +70,13 @@ class RecordingPump:
         self.running = True
         self._run_ul = 0.0
 
+    async def set_diameter(self, mm: float) -> None:
+        self.calls.append(f"diameter {mm:g}")
+
+    def stop_from_thread(self) -> None:
+        self.calls.append("stop_from_thread")
+        self.running = False
+
     def advance(self, dt_s: float) -> None:
         """Move the plunger for `dt_s`; stop at the volume target."""
         if not self.running:
@@ -110,6 +117,15 @@ class RecordingRelay:
 
     async def reset_trip(self) -> None:
         self.calls.append("reset_trip")
+
+    async def configure_watchdog(self, timeout_ms: int) -> None:
+        self.calls.append(f"watchdog {timeout_ms}")
+
+    async def set_cutoff(self, mmhg: float) -> None:
+        self.calls.append(f"cutoff {mmhg:g}")
+
+    async def zero_pressure(self) -> None:
+        self.calls.append("zero")
 
 
 class Plant:

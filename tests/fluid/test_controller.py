@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from rig.config import FluidLoopConfig, LimitsConfig
 from rig.fluid.controller import CommandRejectedError, FluidMode
 from rig.fluid.events import StopCause
+from rig.fluid.resistance import ResistanceReading
 from rig.safety.interlock import InterlockDeniedError
 from tests.fluid.plant import Plant
 
@@ -268,3 +271,23 @@ async def test_the_profile_sets_the_line_models_floor_and_its_tolerances() -> No
     assert plant.events == []
     await plant.run_for(1.5)
     assert [e.figures.get("check") for e in plant.events] == ["pressure_model"]
+
+
+async def test_a_sample_without_an_estimate_breaks_a_run_over_the_rise_limit() -> None:
+    """stop-latency at 3 mL/min reported a stop 215 ms after its 'first sample over the limit':
+    one sample over, then none while the rise windows refilled after a step of the flow, then
+    one more over counted as the second of a run."""
+    plant = Plant()
+    plant.controller.irrigate(1.0)
+    await plant.run_for(1.5)
+    estimator = plant.controller._estimator
+    real_update = estimator.update
+    script = iter([40.0, None, 40.0, 10.0, None, 40.0, 10.0])
+
+    def scripted(t_s: float, pressure_mmhg: float, flow_ml_min: float) -> ResistanceReading:
+        reading = real_update(t_s, pressure_mmhg, flow_ml_min)
+        return replace(reading, rise_mmhg_min_per_ml_per_s=next(script, 0.0))
+
+    estimator.update = scripted  # type: ignore[method-assign]
+    await plant.run_for(0.02)
+    assert [e.cause for e in plant.events] == []

@@ -26,6 +26,15 @@ class _Relay:
     async def reset_trip(self) -> None:
         pass
 
+    async def configure_watchdog(self, timeout_ms: int) -> None:
+        pass
+
+    async def set_cutoff(self, mmhg: float) -> None:
+        pass
+
+    async def zero_pressure(self) -> None:
+        pass
+
 
 @pytest.mark.parametrize("stop_after", RELIEF_COMMANDS)
 async def test_a_stop_at_any_step_of_the_relief_withdraw_cancels_the_rest(
