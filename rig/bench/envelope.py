@@ -20,7 +20,6 @@ the post-release bolus (IEC 60601-2-24's occlusion test, clinical.md).
 
 from __future__ import annotations
 
-import math
 import random
 import time
 from collections.abc import Callable, Iterable
@@ -29,6 +28,7 @@ from typing import Any
 
 from drivers.sim.scenarios import make_scenario
 from rig.bench.stepped_rig import SteppedRig
+from rig.bench.stop_latency import percentile
 from rig.config import RigProfile
 from rig.fluid.events import StopCause, StopEvent
 
@@ -144,12 +144,8 @@ class PointResult:
 
 
 def _pct(values: list[float], q: float) -> float | None:
-    """Nearest-rank percentile: every figure is a trial that happened."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    rank = max(1, min(len(ordered), math.ceil(q / 100.0 * len(ordered))))
-    return round(ordered[rank - 1], 1)
+    """The nearest-rank percentile of the trials that detected, None if none did."""
+    return round(percentile(values, q), 1) if values else None
 
 
 @dataclass

@@ -17,23 +17,9 @@ import pytest
 
 from drivers.sim.rig_sim import RigSimulator, SimSettings
 from rig.config import DEFAULT_PROFILE, load_profile
+from tests.support.rig_process import run_rig
 
 pytestmark = [pytest.mark.system, pytest.mark.timeout(90)]
-
-
-async def _rig(*args: str, env: dict[str, str]) -> tuple[int, str, str]:
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "rig.cli.main",
-        *args,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env=env,
-    )
-    out, err = await process.communicate()
-    assert process.returncode is not None
-    return process.returncode, out.decode(), err.decode()
 
 
 async def _until(predicate: Callable[[], bool], timeout_s: float) -> None:
@@ -90,14 +76,14 @@ async def test_rig_sim_drives_a_real_pump_on_a_given_port_next_to_the_simulated_
 
             # The daemon connected to the bench pump and put it in the profile's safe mode.
             assert bench_pump.pump.safe_mode_timeout_s == profile.devices.pump.safe_mode_timeout_s
-            code, out, err = await _rig("fluid", "prime", env=env)
+            code, out, err = await run_rig("fluid", "prime", env=env)
             assert code == 0, out + err
             await _until(lambda: bench_pump.pump.running, 5.0)
-            code, out, err = await _rig("fluid", "stop", env=env)
+            code, out, err = await run_rig("fluid", "stop", env=env)
             assert code == 0, out + err
             await _until(lambda: not bench_pump.pump.running, 5.0)
             assert bench_pump.world.pumped_ml > 0, "the prime moved the bench pump"
-            code, out, _ = await _rig("simctl", "state", "--json", env=env)
+            code, out, _ = await run_rig("simctl", "state", "--json", env=env)
             assert code == 0
             rig_sim_pump = json.loads(out)["result"]["pump"]
             assert rig_sim_pump["infused_ml"] == 0.0, "the simulator's own pump stayed idle"

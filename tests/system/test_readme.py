@@ -19,6 +19,8 @@ from typing import Any
 
 import pytest
 
+from tests.support.rig_process import run_rig
+
 pytestmark = [pytest.mark.system, pytest.mark.timeout(180)]
 
 README = Path(__file__).resolve().parents[2] / "README.md"
@@ -53,25 +55,10 @@ def readme_commands() -> list[list[str]]:
     return commands
 
 
-async def _rig(*args: str, env: dict[str, str]) -> tuple[int, str, str]:
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "rig.cli.main",
-        *args,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env=env,
-    )
-    out, err = await process.communicate()
-    assert process.returncode is not None
-    return process.returncode, out.decode(), err.decode()
-
-
 async def _wait_for(predicate: Callable[[Status], bool], env: dict[str, str]) -> None:
     async with asyncio.timeout(30):
         while True:
-            code, out, _ = await _rig("status", "--json", env=env)
+            code, out, _ = await run_rig("status", "--json", env=env)
             if code == 0 and predicate(json.loads(out)):
                 return
             await asyncio.sleep(0.3)
@@ -108,7 +95,7 @@ async def test_the_readme_command_sequence_runs_against_the_simulated_rig(tmp_pa
                 continue
             if argv[0] == "watch":
                 argv = [*argv, "--count", "3"]  # where a user presses Ctrl-C
-            code, out, err = await _rig(*argv, env=env)
+            code, out, err = await run_rig(*argv, env=env)
             transcript.append(f"$ rig {shlex.join(argv)} -> {code}\n{out}{err}")
             assert code == 0, "".join(transcript)
             for prefix, predicate in WAITS.items():
