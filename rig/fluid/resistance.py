@@ -109,6 +109,8 @@ class ResistanceEstimator:
         self._min_flow_ml_min = min_flow_ml_min
         self._noise_mmhg = pressure_noise_mmhg
         self._rise_limit = rise_limit_mmhg_min_per_ml_per_s
+        # The rise noise is this over Q·W^1.5 (module docstring); computed once, used per sample.
+        self._sigma_scale = RISE_SIGMA_MARGIN * pressure_noise_mmhg * math.sqrt(2.0 * sample_period_s)
         self._min_half = max(2, round(rise_half_window_s / sample_period_s))
         self._max_half = max(self._min_half, round(max_rise_half_window_s / sample_period_s))
         self._recent = _Boxcar(self._min_half)
@@ -128,8 +130,7 @@ class ResistanceEstimator:
     def half_window_samples(self, flow_ml_min: float) -> int:
         """Samples in each half of the rise window at this flow (see the module's docstring)."""
         dt = self._sample_period_s
-        sigma_scale = RISE_SIGMA_MARGIN * self._noise_mmhg * math.sqrt(2.0 * dt)
-        window_s = (sigma_scale / (max(flow_ml_min, 1e-9) * self._rise_limit)) ** (2.0 / 3.0)
+        window_s = (self._sigma_scale / (max(flow_ml_min, 1e-9) * self._rise_limit)) ** (2.0 / 3.0)
         samples = math.ceil(float(window_s) / dt)
         return min(self._max_half, max(self._min_half, samples))
 
