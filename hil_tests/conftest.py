@@ -38,6 +38,7 @@ from drivers.sim.rig_sim import RigSimulator, SimSettings
 from drivers.transport.discovery import PortResolutionError, list_serial_ports, resolve_port
 from drivers.transport.serial import LinkClosedError
 from rig.config import DEFAULT_PROFILE, ProfileError, RigProfile, load_profile
+from rig.launcher import sim_baudrates
 
 log = logging.getLogger(__name__)
 
@@ -160,11 +161,10 @@ async def target(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterato
     profile = load_profile(DEFAULT_PROFILE)
     sim_cfg = profile.simulator
     assert sim_cfg is not None, f"{DEFAULT_PROFILE} has no [simulator] section"
-    pump_cfg, board_cfg = profile.devices.pump, profile.devices.board
+    pump_cfg = profile.devices.pump
     settings = SimSettings(
         link_dir=tmp_path / "links",
-        pump_baudrate=pump_cfg.baudrate,
-        board_baudrate=board_cfg.baudrate,
+        baudrates=sim_baudrates(profile),
         pump_address=pump_cfg.address,
         syringe_diameter_mm=profile.syringe.inner_diameter_mm,
         pressure_noise_mmhg=sim_cfg.pressure_noise_mmhg,

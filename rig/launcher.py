@@ -39,6 +39,7 @@ from rig.api.roles import (
 from rig.api.topics import RigTopics
 from rig.broker import PrivateBroker
 from rig.config import RigProfile
+from rig.devices.section import SerialDeviceSection
 from rig.runtime import RunningRig, pid_alive
 
 log = logging.getLogger(__name__)
@@ -88,10 +89,11 @@ class SimRig:
                 "daemon",
                 "--profile",
                 str(self.profile_path),
-                "--pump-port",
-                self.device_port("pump"),
-                "--board-port",
-                self.device_port("board"),
+                *(
+                    arg
+                    for name in self.profile.devices.sections()
+                    for arg in (f"--{name}-port", self.device_port(name))
+                ),
                 "--broker",
                 f"{self.broker_host}:{self.broker_port}",
                 *self._login(ServiceUser.DAEMON),
@@ -118,6 +120,15 @@ class SimRig:
                 await _terminate(process)
         if self.broker is not None:
             await self.broker.stop()
+
+
+def sim_baudrates(profile: RigProfile) -> dict[str, int]:
+    """The line rate of each serial device in the profile, for its emulator."""
+    return {
+        name: section.baudrate
+        for name, section in profile.devices.sections().items()
+        if isinstance(section, SerialDeviceSection)
+    }
 
 
 async def start_sim_rig(
@@ -163,10 +174,11 @@ async def start_sim_rig(
             f"{host}:{port}",
             "--rig-id",
             profile.rig_id,
-            "--pump-baudrate",
-            str(profile.devices.pump.baudrate),
-            "--board-baudrate",
-            str(profile.devices.board.baudrate),
+            *(
+                arg
+                for name, baud in sim_baudrates(profile).items()
+                for arg in ("--baudrate", f"{name}={baud}")
+            ),
             "--syringe-diameter-mm",
             str(profile.syringe.inner_diameter_mm),
             "--pressure-noise-mmhg",
@@ -285,15 +297,14 @@ async def run_sim(
 def _device_lines(rig: SimRig) -> list[str]:
     """Where each device is; a real one next to a simulated board gets the warning it needs."""
     lines = []
-    for name in ("pump", "board"):
+    sections = rig.profile.devices.sections()
+    for name in sections:
         kind = "REAL" if name in rig.real_ports else "simulated"
         lines.append(f"  {name:<8} {rig.device_port(name)}  ({kind})")
-    if "pump" in rig.real_ports and "board" not in rig.real_ports:
-        lines.append(
-            "  warning  the real pump's power does not go through the simulated board's relay, "
-            "and the board's pressure is the simulated duct's: the pump's own safe-mode timeout "
-            "is its only device-side stop"
-        )
+    for name, section in sections.items():
+        warning = section.hybrid_warning(name, frozenset(rig.real_ports))
+        if warning is not None:
+            lines.append(f"  warning  {warning}")
     return lines
 
 

@@ -17,7 +17,7 @@ import pytest
 from drivers.ioboard import IoBoard
 from drivers.ne1000 import Ne1000Pump
 from rig.config import DEFAULT_PROFILE, load_profile
-from rig.daemon import BrokerAddress, DevicePorts, RigDaemon
+from rig.daemon import BrokerAddress, RigDaemon
 
 RIG = Path(__file__).resolve().parents[1] / "rig"
 
@@ -95,13 +95,15 @@ def test_the_check_finds_a_direct_call_and_a_method_passed_on() -> None:
 
 def test_the_daemon_holds_no_driver_only_the_interlock_and_link_handles() -> None:
     profile = load_profile(DEFAULT_PROFILE)
-    daemon = RigDaemon(
-        profile, DevicePorts("/dev/null-pump", "/dev/null-board"), BrokerAddress("127.0.0.1", 1)
-    )
+    ports = {name: f"/dev/null-{name}" for name in profile.devices.sections()}
+    daemon = RigDaemon(profile, ports, BrokerAddress("127.0.0.1", 1))
+    holders = [daemon, *daemon.devices]
     held = [
-        name
-        for name, value in vars(daemon).items()
+        (type(holder).__name__, name)
+        for holder in holders
+        for name, value in vars(holder).items()
         if isinstance(value, Ne1000Pump | IoBoard)
     ]
     assert held == []
-    assert not hasattr(daemon.pump_link, "set_rate") and not hasattr(daemon.board_link, "set_cutoff")
+    pump, board = daemon.devices["pump"].link, daemon.devices["board"].link
+    assert not hasattr(pump, "set_rate") and not hasattr(board, "set_cutoff")

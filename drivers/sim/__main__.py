@@ -14,7 +14,7 @@ import logging
 import signal
 from pathlib import Path
 
-from drivers.sim.rig_sim import RigSimulator, SimSettings, serve_forever
+from drivers.sim.rig_sim import DEFAULT_BAUDRATES, RigSimulator, SimSettings, serve_forever
 
 
 def main() -> None:
@@ -22,8 +22,15 @@ def main() -> None:
     parser.add_argument("--link-dir", type=Path, required=True, help="where the device symlinks go")
     parser.add_argument("--broker", required=True, help="HOST:PORT of the MQTT broker")
     parser.add_argument("--rig-id", required=True)
-    parser.add_argument("--pump-baudrate", type=int, default=19200)
-    parser.add_argument("--board-baudrate", type=int, default=460800)
+    parser.add_argument(
+        "--baudrate",
+        action="append",
+        default=[],
+        metavar="DEVICE=BAUD",
+        help="an emulated device's line rate (repeat per device; default "
+        + ", ".join(f"{name}={baud}" for name, baud in DEFAULT_BAUDRATES.items())
+        + ")",
+    )
     parser.add_argument("--syringe-diameter-mm", type=float, default=14.57)
     parser.add_argument("--pressure-noise-mmhg", type=float, default=0.2)
     parser.add_argument("--seed", type=int, default=0)
@@ -34,10 +41,18 @@ def main() -> None:
         level=logging.INFO, format="%(asctime)s sim %(levelname)s %(name)s: %(message)s"
     )
     host, _, port = args.broker.rpartition(":")
+    baudrates = dict(DEFAULT_BAUDRATES)
+    for item in args.baudrate:
+        name, _, baud = item.partition("=")
+        if name not in DEFAULT_BAUDRATES or not baud.isdigit():
+            parser.error(
+                f"--baudrate {item}: expected DEVICE=BAUD with DEVICE one of "
+                f"{', '.join(DEFAULT_BAUDRATES)}"
+            )
+        baudrates[name] = int(baud)
     settings = SimSettings(
         link_dir=args.link_dir,
-        pump_baudrate=args.pump_baudrate,
-        board_baudrate=args.board_baudrate,
+        baudrates=baudrates,
         syringe_diameter_mm=args.syringe_diameter_mm,
         pressure_noise_mmhg=args.pressure_noise_mmhg,
         seed=args.seed,

@@ -15,8 +15,8 @@ import asyncio
 import json
 import logging
 from collections import deque
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -39,11 +39,14 @@ PUMPED_HISTORY_STEPS = 20_000
 """About 20 s of (time, syringe volume pushed) at the physics rate, for bolus measurements."""
 
 
+DEFAULT_BAUDRATES: Mapping[str, int] = {"pump": 19200, "board": 460800}
+
+
 @dataclass(frozen=True)
 class SimSettings:
     link_dir: Path
-    pump_baudrate: int = 19200
-    board_baudrate: int = 460800
+    baudrates: Mapping[str, int] = field(default_factory=lambda: dict(DEFAULT_BAUDRATES))
+    """Each emulated device's line rate, by device name (a profile's `devices.<name>.baudrate`)."""
     pump_address: int = 0
     syringe_diameter_mm: float = 14.57
     pressure_noise_mmhg: float = 0.2
@@ -75,7 +78,7 @@ class RigSimulator:
         self.board = IoBoardDevice(noise_mmhg=settings.pressure_noise_mmhg, seed=settings.seed)
         self.pump_port = PtyPort(
             "pump",
-            settings.pump_baudrate,
+            settings.baudrates["pump"],
             self._from_host_to_pump,
             link_dir=settings.link_dir,
             clock=clock,
@@ -83,7 +86,7 @@ class RigSimulator:
         )
         self.board_port = PtyPort(
             "board",
-            settings.board_baudrate,
+            settings.baudrates["board"],
             self._from_host_to_board,
             link_dir=settings.link_dir,
             clock=clock,

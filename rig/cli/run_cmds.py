@@ -18,7 +18,8 @@ from rig.config import (
     SimPort,
     load_profile,
 )
-from rig.daemon import BrokerAddress, DevicePorts, RigDaemon
+from rig.daemon import BrokerAddress, RigDaemon
+from rig.devices.sections import device_names
 from rig.launcher import run_sim
 
 
@@ -29,11 +30,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     sim.add_argument(
         "--profile", type=Path, default=DEFAULT_PROFILE, help="a profile with a [simulator] section"
     )
-    for name, what in (("pump", "the pump"), ("board", "the I/O board")):
+    for name, what in device_names():
         sim.add_argument(
             f"--{name}-port",
             metavar="PORT",
-            help=f"{what} is the real one on PORT (a hybrid bench: the other device stays "
+            help=f"{what} is the real one on PORT (a hybrid bench: the other devices stay "
             f"simulated); also when the profile's devices.{name}.port is a path or usb spec",
         )
     sim.set_defaults(func=_sim)
@@ -47,12 +48,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         default=DEFAULT_PROFILE,
         help=f"the rig's profile (default {DEFAULT_PROFILE.name})",
     )
-    daemon.add_argument(
-        "--pump-port", help="serial port of the pump (required for a simulator profile)"
-    )
-    daemon.add_argument(
-        "--board-port", help="serial port of the I/O board (required for a simulator profile)"
-    )
+    for name, what in device_names():
+        daemon.add_argument(
+            f"--{name}-port",
+            metavar="PORT",
+            help=f"serial port of {what} (required for a simulator profile)",
+        )
     daemon.add_argument("--broker", help="HOST:PORT, overriding the profile's broker")
     daemon.add_argument(
         "--credentials", type=Path, help="JSON user -> password (the simulator's broker)"
@@ -76,9 +77,9 @@ def _real_ports(args: argparse.Namespace, profile: RigProfile) -> dict[str, str]
     for them is not `{ sim = ... }`. Each must be attached (or a pseudo-terminal) now."""
     attached = list_serial_ports()
     real: dict[str, str] = {}
-    for name in ("pump", "board"):
+    for name, section in profile.devices.sections().items():
         override = getattr(args, f"{name}_port")
-        spec = getattr(profile.devices, name).port
+        spec = section.port
         if override:
             try:
                 real[name] = resolve_port(PathPort(path=override), attached)
@@ -121,10 +122,10 @@ def _daemon(args: argparse.Namespace) -> int:
     if profile is None:
         return 1
     try:
-        ports = DevicePorts(
-            pump=_resolve("pump", profile.devices.pump.port, args.pump_port),
-            board=_resolve("board", profile.devices.board.port, args.board_port),
-        )
+        ports = {
+            name: _resolve(name, section.port, getattr(args, f"{name}_port"))
+            for name, section in profile.devices.sections().items()
+        }
     except PortResolutionError as exc:
         print(f"rig daemon: {exc}", file=sys.stderr)
         return 1

@@ -14,7 +14,7 @@ from rig.config.bounds import (
     register_bounds,
 )
 from rig.config.errors import Problem, cross_check
-from rig.devices.section import DeviceSection
+from rig.devices.section import SerialDeviceSection
 
 register_bounds(
     Bound(
@@ -54,7 +54,7 @@ register_bounds(
 )
 
 
-class BoardDeviceConfig(DeviceSection):
+class BoardDeviceConfig(SerialDeviceSection):
     """The rig I/O board (pressure, light, pump relay, e-stop)."""
 
     _section: ClassVar[str] = "devices.board"

@@ -11,7 +11,7 @@ from rig.config.bounds import (
     register_bounds,
 )
 from rig.config.errors import Problem
-from rig.devices.section import DeviceSection
+from rig.devices.section import SerialDeviceSection
 
 if TYPE_CHECKING:
     from rig.config.profile import RigProfile
@@ -45,7 +45,7 @@ register_bounds(
 )
 
 
-class PumpDeviceConfig(DeviceSection):
+class PumpDeviceConfig(SerialDeviceSection):
     """The NE-1000 family syringe pump."""
 
     _section: ClassVar[str] = "devices.pump"
@@ -70,3 +70,12 @@ class PumpDeviceConfig(DeviceSection):
                 f"(poll faster than {format_number(2 / safe_mode_s)} Hz)",
             )
         ]
+
+    def hybrid_warning(self, name: str, real: frozenset[str]) -> str | None:
+        if name in real and "board" not in real:
+            return (
+                "the real pump's power does not go through the simulated board's relay, and the "
+                "board's pressure is the simulated duct's: the pump's own safe-mode timeout is its "
+                "only device-side stop"
+            )
+        return None

@@ -22,3 +22,16 @@ class DeviceSection(Section):
         """Problems between this section and the others (none unless a device says so)."""
         del profile
         return []
+
+    def hybrid_warning(self, name: str, real: frozenset[str]) -> str | None:
+        """What a bench engineer must know when the devices in `real` are real and the others
+        simulated (None: nothing)."""
+        del name, real
+        return None
+
+
+class SerialDeviceSection(DeviceSection):
+    """A device on a serial line: its section names the line's rate (each device registers its
+    own default and bounds for it)."""
+
+    baudrate: int

@@ -29,3 +29,15 @@ class DevicesConfig(Section):
                 raise TypeError(f"devices.{name}: {type(section).__name__} is not a DeviceSection")
             sections[name] = section
         return sections
+
+
+def device_names() -> list[tuple[str, str]]:
+    """(name, what it is) of every device a profile has, before any profile is read: for the
+    command line's `--<name>-port` options."""
+    names = []
+    for name, field in DevicesConfig.model_fields.items():
+        section = field.annotation
+        doc = section.__doc__ if isinstance(section, type) else None
+        what = (doc or name).strip().splitlines()[0].rstrip(".")
+        names.append((name, what[:1].lower() + what[1:]))
+    return names

@@ -121,7 +121,7 @@ _HEARTBEAT = _c(
     DEV,
     "the daemon feeds the board's watchdog from its event loop: heartbeats stop when it dies "
     "or stalls",
-    "rig.daemon:RigDaemon._heartbeat",
+    "rig.devices.board:BoardDevice._heartbeat",
 )
 _PUMP_SAFE_MODE = _c(
     DEV,
@@ -484,7 +484,7 @@ HAZARDS: tuple[Hazard, ...] = (
             _c(
                 SUP,
                 "pump link supervision: a lost link while fluid moves latches pump_link_lost",
-                "rig.daemon:RigDaemon._supervise_pump",
+                "rig.devices.pump:PumpDevice.on_lost",
             ),
             _c(
                 SUP,
@@ -511,7 +511,7 @@ HAZARDS: tuple[Hazard, ...] = (
             _c(
                 SUP,
                 "board link supervision: a lost link while fluid moves latches board_link_lost",
-                "rig.daemon:RigDaemon._supervise_board",
+                "rig.devices.board:BoardDevice.on_lost",
             ),
             _STALE,
             _SAMPLE_GAP,
@@ -625,13 +625,13 @@ HAZARDS: tuple[Hazard, ...] = (
             _c(
                 LOCK,
                 "the board's ESTOP_PRESSED event (its button) calls the e-stop",
-                "rig.daemon:RigDaemon._on_board_event",
+                "rig.devices.board:BoardDevice._handle_event",
             ),
             _c(
                 LOCK,
                 'any client may e-stop: {"op": "estop"} calls the e-stop and answers with the '
                 "state",
-                "rig.daemon:RigDaemon.handle_command",
+                "rig.api.dispatch:CommandDispatcher.handle",
             ),
             _STATES,
             _FLUID_RULES,
@@ -789,7 +789,7 @@ HAZARDS: tuple[Hazard, ...] = (
                 "audit: every command is recorded with its role, client, op and result, on the "
                 "events topic and in the log; a command without a response topic is refused "
                 "(stops excepted) and recorded",
-                "rig.daemon:RigDaemon.handle_command",
+                "rig.api.dispatch:CommandDispatcher.handle",
             ),
         ),
     ),
@@ -837,14 +837,14 @@ HAZARDS: tuple[Hazard, ...] = (
                 "API supervision: the broker connection is a supervised subsystem; its loss while "
                 "fluid moves stops the pump and latches api_lost, and it reconnects with back-off "
                 "while the devices and the fluid loop run on",
-                "rig.daemon:RigDaemon._supervise_api",
+                "rig.api.service:ApiService.supervise",
             ),
             _TRIP,
             _c(
                 Layer.EVIDENCE,
                 "events recorded while the broker is away are held and published once it is "
                 "back, with the state and the latched fault (api_lost ... api_restored)",
-                "rig.daemon:RigDaemon._publish_events",
+                "rig.api.service:ApiService._publish_events",
             ),
         ),
     ),

@@ -22,7 +22,7 @@ from typing import Protocol
 
 from drivers.ne1000 import Direction, PumpError, PumpTimeoutError
 from rig.fluid.events import Figure, StopCause, StopEvent
-from rig.safety.rules import Action, Facts, refusal
+from rig.safety.rules import BOARD, FLUID_LINKS, PUMP, Action, Facts, refusal
 from rig.safety.states import LATCHED_STATES, RigState, StateMachine
 
 log = logging.getLogger(__name__)
@@ -95,14 +95,36 @@ EmergencyHandler = tuple[str, Callable[[], object]]
 _NO_FLUID_FACTS = FluidFacts(False, False, False, False)
 
 
+@dataclass
+class ActuatorSlots:
+    """What the devices hand the interlock (rig/devices/contract.py, Device.provide): the
+    interlock is built from these, and nothing else keeps a driver that can move."""
+
+    pump: PumpActuator | None = None
+    relay: RelayActuator | None = None
+    emergency: list[EmergencyHandler] = field(default_factory=list)
+    """Other actuators' synchronous stops, run by every e-stop."""
+
+    def build(self) -> Interlock:
+        if self.pump is None or self.relay is None:
+            missing = [name for name in ("pump", "relay") if getattr(self, name) is None]
+            raise ValueError(
+                f"no device provides the interlock's {' and '.join(missing)}: the profile's "
+                "[devices] needs the pump and the I/O board"
+            )
+        interlock = Interlock(self.pump, self.relay)
+        for name, handler in self.emergency:
+            interlock.add_emergency_handler(name, handler)
+        return interlock
+
+
 class Interlock:
     def __init__(self, pump: PumpActuator, relay: RelayActuator) -> None:
         self._pump = pump
         self._relay = relay
         self.machine = StateMachine()
         self.latched: StopEvent | None = None
-        self.pump_link_up = False
-        self.relay_link_up = False
+        self._links_up: set[str] = set()
         self.self_test_passed = False
         self.fluid_facts: Callable[[], FluidFacts] = lambda: _NO_FLUID_FACTS
         self.denials: deque[Denial] = deque(maxlen=100)
@@ -137,8 +159,7 @@ class Interlock:
         fluid = self.fluid_facts()
         return Facts(
             relief_armed=self._relief_after_stop == self.stops,
-            pump_connected=self.pump_link_up,
-            board_connected=self.relay_link_up,
+            links=frozenset(self._links_up),
             pressure_fresh=fluid.pressure_fresh,
             line_primed=fluid.line_primed,
             saline_under_cap=fluid.saline_under_cap,
@@ -255,12 +276,30 @@ class Interlock:
 
     # -- state bookkeeping ----------------------------------------------------------------
 
-    def set_links(self, *, pump: bool | None = None, board: bool | None = None) -> None:
-        if pump is not None:
-            self.pump_link_up = pump
-        if board is not None:
-            self.relay_link_up = board
+    def set_links(self, **up: bool) -> None:
+        """Devices' links came up or went down, by device name (their supervisors say so)."""
+        for device, is_up in up.items():
+            if is_up:
+                self._links_up.add(device)
+            else:
+                self._links_up.discard(device)
         self._settle()
+
+    def link_up(self, device: str) -> bool:
+        return device in self._links_up
+
+    @property
+    def pump_link_up(self) -> bool:
+        return PUMP in self._links_up
+
+    @property
+    def relay_link_up(self) -> bool:
+        return BOARD in self._links_up
+
+    @property
+    def fluid_links_up(self) -> bool:
+        """Every device the fluid path needs is connected."""
+        return self._links_up >= FLUID_LINKS
 
     def begin_self_test(self) -> None:
         self.require(Action.SELF_TEST)
@@ -282,7 +321,7 @@ class Interlock:
 
     def _settle(self) -> None:
         """Follow the links; a latched or self-testing rig stays where it is."""
-        whole = self.pump_link_up and self.relay_link_up
+        whole = self.fluid_links_up
         if not whole and self.state in (RigState.READY, RigState.ACTIVE):
             self.machine.go(RigState.OFFLINE, "a device link is down")
         elif whole and self.self_test_passed and self.state is RigState.OFFLINE:
@@ -390,7 +429,7 @@ class Interlock:
             await self._relay.reset_trip()
         cleared, self.latched = self.latched, None
         if self.state in LATCHED_STATES:
-            whole = self.pump_link_up and self.relay_link_up and self.self_test_passed
+            whole = self.fluid_links_up and self.self_test_passed
             self.machine.go(RigState.READY if whole else RigState.OFFLINE, "reset by operator")
         if cleared is not None:
             log.info("reset: cleared %s", cleared.cause)

@@ -37,8 +37,8 @@ class Action(StrEnum):
 class Facts:
     """What the rules look at, gathered at the moment of the request."""
 
-    pump_connected: bool
-    board_connected: bool
+    links: frozenset[str]
+    """The devices whose links are up, by name (the profile's `[devices.<name>]`)."""
     pressure_fresh: bool
     """A pressure sample arrived within the staleness limit."""
     line_primed: bool
@@ -57,12 +57,17 @@ class Requirement:
     refusal: str
 
 
+PUMP = "pump"
+BOARD = "board"
+FLUID_LINKS = frozenset({PUMP, BOARD})
+"""The devices the fluid path needs: nothing moves fluid unless both links are up."""
+
 PUMP_CONNECTED = Requirement(
-    "pump_connected", lambda f: f.pump_connected, "the pump is not connected"
+    "pump_connected", lambda f: PUMP in f.links, "the pump is not connected"
 )
 BOARD_CONNECTED = Requirement(
     "board_connected",
-    lambda f: f.board_connected,
+    lambda f: BOARD in f.links,
     "the I/O board is not connected (no pressure data, no power relay)",
 )
 PRESSURE_FRESH = Requirement(

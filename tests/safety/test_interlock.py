@@ -73,8 +73,7 @@ def test_every_transition_is_logged_with_its_cause() -> None:
 # -- rule table ---------------------------------------------------------------------------
 
 GOOD = Facts(
-    pump_connected=True,
-    board_connected=True,
+    links=frozenset({"pump", "board"}),
     pressure_fresh=True,
     line_primed=True,
     saline_under_cap=True,
@@ -93,10 +92,10 @@ GOOD = Facts(
         ),
         (
             Action.IRRIGATE,
-            replace(GOOD, pump_connected=False),
+            replace(GOOD, links=frozenset({"board"})),
             "pump is not connected",
         ),
-        (Action.IRRIGATE, replace(GOOD, board_connected=False), "I/O board"),
+        (Action.IRRIGATE, replace(GOOD, links=frozenset({"pump"})), "I/O board"),
         (
             Action.IRRIGATE,
             replace(GOOD, saline_under_cap=False),

@@ -82,8 +82,7 @@ def test_a_fresh_interlock_knows_no_link_no_fluid_fact_and_no_passed_self_test()
     clock = ManualClock(0.0)
     interlock = Interlock(RecordingPump(clock), RecordingRelay(clock))
     assert interlock.facts() == Facts(
-        pump_connected=False,
-        board_connected=False,
+        links=frozenset(),
         pressure_fresh=False,
         line_primed=False,
         saline_under_cap=False,

@@ -10,8 +10,7 @@ from rig.safety.rules import Action, Facts, refusal
 from rig.safety.states import RigState
 
 GOOD = Facts(
-    pump_connected=True,
-    board_connected=True,
+    links=frozenset({"pump", "board"}),
     pressure_fresh=True,
     line_primed=True,
     saline_under_cap=True,

@@ -21,12 +21,12 @@ from pathlib import Path
 
 from drivers.sim.ne1000_device import ReplyFault
 from drivers.sim.rig_sim import RigSimulator, SimSettings
-from drivers.transport.mqtt import Request
 from rig.api.roles import Role
 from rig.broker import PrivateBroker
 from rig.config import DEFAULT_PROFILE, RigProfile, load_profile
-from rig.daemon import BrokerAddress, DevicePorts, RigDaemon
+from rig.daemon import BrokerAddress, RigDaemon
 from rig.fluid.events import StopEvent
+from rig.launcher import sim_baudrates
 from rig.safety.states import RigState
 
 LOOP_STALL_LIMIT_MS = 1000.0
@@ -106,8 +106,8 @@ class InProcessRig:
 
     async def command(self, request: dict[str, object]) -> dict[str, object]:
         payload = json.dumps(request).encode()
-        return await self.daemon.handle_command(
-            Request(payload, client_id="inprocess-test"), role=Role.ENGINEER
+        return await self.daemon.dispatcher.handle(
+            payload, role=Role.ENGINEER, client="inprocess-test"
         )
 
     async def ok(self, request: dict[str, object]) -> dict[str, object]:
@@ -176,8 +176,7 @@ async def inprocess_rig(
     assert sim_cfg is not None
     settings = SimSettings(
         link_dir=tmp_path / "dev",
-        pump_baudrate=profile.devices.pump.baudrate,
-        board_baudrate=profile.devices.board.baudrate,
+        baudrates=sim_baudrates(profile),
         pump_address=profile.devices.pump.address,
         syringe_diameter_mm=profile.syringe.inner_diameter_mm,
         pressure_noise_mmhg=sim_cfg.pressure_noise_mmhg,
@@ -188,7 +187,7 @@ async def inprocess_rig(
         sim = await sim_thread.start()
         daemon = RigDaemon(
             profile,
-            DevicePorts(str(sim.pump_port.path), str(sim.board_port.path)),
+            {name: str(port.path) for name, port in sim.ports.items()},
             BrokerAddress(broker.host, broker.port),
         )
         run = asyncio.create_task(daemon.run())

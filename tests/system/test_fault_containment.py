@@ -139,11 +139,11 @@ async def test_a_pump_that_keeps_its_power_through_the_self_test_is_not_latched_
         assert rig.daemon.self_test_report is not None and rig.daemon.self_test_report.passed
         assert rig.daemon.interlock.latched is None
         # And on every later connect.
-        connections = rig.daemon.pump_connections
+        connections = rig.daemon.devices["pump"].connections
         await rig.on_sim(rig.sim.pump_port.unplug)
         await rig.wait_for(lambda: not rig.daemon.interlock.pump_link_up, 3.0, "pump lost")
         await rig.on_sim(rig.sim.pump_port.plug)
-        await rig.wait_for(lambda: rig.daemon.pump_connections > connections, 10.0, "reconnect")
+        await rig.wait_for(lambda: rig.daemon.devices["pump"].connections > connections, 10.0, "reconnect")
         await rig.wait_ready()
         assert rig.daemon.interlock.latched is None
         assert not any(stop.cause is StopCause.PUMP_ALARM for stop in rig.stops)

@@ -17,6 +17,7 @@ import pytest
 
 from drivers.sim.rig_sim import RigSimulator, SimSettings
 from rig.config import DEFAULT_PROFILE, load_profile
+from rig.launcher import sim_baudrates
 from tests.support.rig_process import run_rig
 
 pytestmark = [pytest.mark.system, pytest.mark.timeout(90)]
@@ -35,7 +36,7 @@ async def test_rig_sim_drives_a_real_pump_on_a_given_port_next_to_the_simulated_
     bench_pump = RigSimulator(
         SimSettings(
             link_dir=tmp_path / "bench",
-            pump_baudrate=profile.devices.pump.baudrate,
+            baudrates=sim_baudrates(profile),
             syringe_diameter_mm=profile.syringe.inner_diameter_mm,
         )
     )

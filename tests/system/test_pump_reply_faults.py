@@ -64,7 +64,7 @@ async def test_a_damaged_reply_to_any_pump_command_is_a_reported_fault(
         if refused:
             await expect_pump_fault(rig, "DIS")
         else:
-            await rig.wait_for(lambda: rig.daemon.pump_link.stats.retries > 0, 2.0, "DIS retried")
+            await rig.wait_for(lambda: rig.daemon.devices["pump"].link.stats.retries > 0, 2.0, "DIS retried")
             # Past the retry's resynchronisation: a stop written during it may have its reply
             # taken for the retry's (untagged replies; drivers/ne1000/driver.py).
             await asyncio.sleep(0.5)
@@ -84,13 +84,13 @@ async def test_a_damaged_reply_to_any_pump_command_is_a_reported_fault(
 
         # Connecting: the probe, safe mode and the diameter, on a reconnect while idle.
         for command in ("QUERY", "SAF", "DIA"):
-            connections = rig.daemon.pump_connections
+            connections = rig.daemon.devices["pump"].connections
             await rig.arm_reply_fault(command, kind)
             await rig.on_sim(rig.sim.pump_port.unplug)
             await rig.wait_for(lambda: not rig.daemon.interlock.pump_link_up, 3.0, "pump lost")
             await rig.on_sim(rig.sim.pump_port.plug)
             await rig.wait_for(
-                lambda before=connections: rig.daemon.pump_connections > before,  # type: ignore[misc]
+                lambda before=connections: rig.daemon.devices["pump"].connections > before,  # type: ignore[misc]
                 10.0,
                 f"reconnected ({command})",
             )

@@ -1,0 +1,192 @@
+"""The one command dispatcher: a request from a role becomes an interlock-checked action.
+
+Free of any transport: the MQTT API (rig/api/service.py) calls it today; the foot pedal and the
+console will call the same `handle`. A request is parsed (rig/api/commands.py), held to the
+role's ops (rig/api/roles.py), executed through the fluid controller and the interlock, and
+audited: every request but a status read is a `command` event with role, client, op and result.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from drivers.ioboard import BoardCommandRejectedError
+from drivers.transport.mqtt import JsonObject, bounded
+from rig.api.commands import (
+    Bolus,
+    Command,
+    CommandError,
+    EmergencyStop,
+    HoldPressure,
+    Irrigate,
+    Prime,
+    ResetFault,
+    RunSelfTest,
+    SimulateLoopHang,
+    Status,
+    Stop,
+    parse_command,
+)
+from rig.api.roles import Role, role_may
+from rig.fluid.controller import CommandRejectedError, FluidController, StateConflictError
+from rig.fluid.events import StopEvent
+from rig.safety.interlock import Interlock, InterlockDeniedError
+from rig.safety.selftest import SelfTestReport
+
+log = logging.getLogger(__name__)
+
+RUN_WITHOUT_REPLY = frozenset({"fluid.stop", "estop"})
+"""Ops run even when nobody can be told the outcome: they can only make the rig safer."""
+
+
+@dataclass
+class RigOperations:
+    """What the dispatcher acts on, besides the fluid controller and the interlock."""
+
+    run_self_test: Callable[[], Awaitable[SelfTestReport]]
+    reset: Callable[[], Awaitable[StopEvent | None]]
+    state: Callable[[], JsonObject]
+    record: Callable[[JsonObject], None]
+    state_changed: Callable[[], None]
+    simulator: bool
+    """A simulator profile: the debug ops exist."""
+
+
+class CommandDispatcher:
+    def __init__(
+        self, controller: FluidController, interlock: Interlock, rig: RigOperations
+    ) -> None:
+        self._controller = controller
+        self._interlock = interlock
+        self._rig = rig
+
+    async def handle(self, payload: bytes, *, role: Role, client: str | None) -> JsonObject:
+        """One request from `role`, sent by `client` (None: nobody can be answered)."""
+        try:
+            command = parse_command(payload)
+        except CommandError as exc:
+            self._rig.record(
+                {
+                    "kind": "command_rejected",
+                    "role": role.value,
+                    "client": client,
+                    "reason": str(exc),
+                }
+            )
+            return {"ok": False, "error": {"code": exc.code, "message": str(exc)}}
+        if client is None and command.op not in RUN_WITHOUT_REPLY:
+            # Nobody could be told the outcome: refuse it. A stop is the exception, because
+            # refusing a stop is never the safe side (a pedal or button may fire and forget).
+            reply: JsonObject = {
+                "ok": False,
+                "error": {
+                    "code": "no_response_topic",
+                    "message": f"{command.op} refused: a request needs a ResponseTopic "
+                    f"(reply/<client id>); only {', '.join(sorted(RUN_WITHOUT_REPLY))} run "
+                    "without one",
+                },
+            }
+        else:
+            try:
+                reply = await self._execute(command, role)
+            except Exception as exc:
+                # The endpoint answers `internal`; the trail must show it too.
+                self._audit(command.op, role, client, {"code": "internal", "message": repr(exc)})
+                raise
+        failed = None if reply.get("ok") else reply.get("error") or {"code": "failed"}
+        self._audit(command.op, role, client, failed)
+        return reply
+
+    def _audit(self, op: str, role: Role, client: str | None, error: JsonObject | None) -> None:
+        if op == "status":  # a read changes nothing; polled at 20 Hz it would drown the trail
+            return
+        self._rig.record(
+            {
+                "kind": "command",
+                "op": op,
+                "role": role.value,
+                "client": client,
+                "ok": error is None,
+                "error": None if error is None else error.get("code"),
+                "message": bounded(str(error["message"]), 1000)
+                if error is not None and error.get("message") is not None
+                else None,
+            }
+        )
+
+    async def _execute(self, command: Command, role: Role) -> JsonObject:
+        if not role_may(role, command.op):
+            reason = f"{command.op} refused: the {role} role may not request it"
+            self._rig.record(
+                {"kind": "command_denied", "op": command.op, "role": role.value, "reason": reason}
+            )
+            return {"ok": False, "error": {"code": "denied", "message": reason}}
+        controller = self._controller
+        try:
+            match command:
+                case Irrigate(flow_ml_min=flow):
+                    controller.irrigate(flow)
+                case HoldPressure(pressure_mmhg=pressure):
+                    controller.hold_pressure(pressure)
+                case Bolus(volume_ml=volume, rate_ml_min=rate):
+                    controller.bolus(volume, rate)
+                case Prime():
+                    controller.prime()
+                case Stop():
+                    controller.stop()
+                case EmergencyStop(source=source):
+                    event = self._interlock.estop(
+                        f"client ({source})", mode=controller.setpoint.mode
+                    )
+                    return {
+                        "ok": True,
+                        "result": {"state": self._interlock.state.value, "stop": event.as_dict()},
+                    }
+                case SimulateLoopHang(seconds=seconds):
+                    if not self._rig.simulator:
+                        return {
+                            "ok": False,
+                            "error": {
+                                "code": "denied",
+                                "message": "debug.hang exists only on a simulator profile",
+                            },
+                        }
+                    # Deliberately block the event loop, as a hung library call would.
+                    threading.Event().wait(seconds)
+                    return {"ok": True, "result": {"hung_s": seconds}}
+                case RunSelfTest():
+                    report = await self._rig.run_self_test()
+                    return {
+                        "ok": report.passed,
+                        "result": report.as_dict(),
+                        **(
+                            {}
+                            if report.passed
+                            else {
+                                "error": {"code": "self_test_failed", "message": report.summary()}
+                            }
+                        ),
+                    }
+                case ResetFault():
+                    cleared = await self._rig.reset()
+                    return {
+                        "ok": True,
+                        "result": {"cleared": None if cleared is None else cleared.as_dict()},
+                    }
+                case Status():
+                    return {"ok": True, "result": self._rig.state()}
+        except CommandRejectedError as exc:
+            self._rig.record({"kind": "command_rejected", "op": command.op, "reason": str(exc)})
+            code = "state_conflict" if isinstance(exc, StateConflictError) else "out_of_range"
+            return {"ok": False, "error": {"code": code, "message": str(exc)}}
+        except InterlockDeniedError as exc:
+            return {"ok": False, "error": {"code": "denied", "message": exc.reason}}
+        except BoardCommandRejectedError as exc:
+            message = f"the I/O board refused: {exc} (is the e-stop button still pressed?)"
+            self._rig.record({"kind": "command_denied", "op": command.op, "reason": message})
+            return {"ok": False, "error": {"code": "denied", "message": message}}
+        self._rig.state_changed()
+        return {"ok": True, "result": {"mode": controller.setpoint.mode.value}}

@@ -1,0 +1,128 @@
+"""The I/O board (pressure, LED, the pump's power relay, e-stop, watchdog) as a device of the rig.
+
+Its section is `[devices.board]` (rig/devices/board_config.py). The driver's relay goes to the
+interlock; this module keeps the link facet: it connects and configures the board (its host
+watchdog and hard pressure cut-off, through the interlock), feeds the watchdog with heartbeats,
+passes pressure samples to the fluid loop and turns the board's events (e-stop, trips) into the
+interlock's stops.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Sequence
+
+from drivers.ioboard import BoardEvent, BoardStatus, EventKind, IoBoard, PressureSample, Trip
+from drivers.transport.serial import LinkClosedError
+from rig.devices.board_config import BoardDeviceConfig
+from rig.devices.contract import Device, DeviceContext, ResetNotes, Task
+from rig.fluid.events import StopCause
+from rig.safety.interlock import ActuatorSlots, InterlockDeniedError
+from rig.safety.links import BoardLink
+
+
+class BoardDevice(Device):
+    name = "board"
+    connect_errors = (LinkClosedError, TimeoutError, OSError, InterlockDeniedError)
+
+    def __init__(self, config: BoardDeviceConfig, port: str, context: DeviceContext) -> None:
+        super().__init__(port, context)
+        self._config = config
+        self._driver: IoBoard | None = IoBoard(
+            port,
+            baudrate=config.baudrate,
+            clock=context.clock,
+            on_sample=self._on_sample,
+            on_event=self._on_event,
+            command_timeout_s=config.command_timeout_ms / 1000.0,
+        )
+        self._link = BoardLink(self._driver)
+        self._status_at_connect: BoardStatus | None = None
+        # The self-test's hold on the heartbeat, and the watchdog trip it provokes on purpose
+        # (rig/safety/selftest.py).
+        self.heartbeats_paused = False
+        self.last_heartbeat_s = 0.0
+        self.expecting_watchdog_trip = False
+
+    @property
+    def link(self) -> BoardLink:
+        return self._link
+
+    def provide(self, slots: ActuatorSlots) -> None:
+        # The driver goes to the interlock once; this device keeps only its link facet.
+        driver, self._driver = self._driver, None
+        if driver is None:
+            raise RuntimeError("the I/O board's driver was already handed to an interlock")
+        slots.relay = driver
+
+    async def configure(self) -> None:
+        await self.context.interlock.configure_board(
+            watchdog_timeout_ms=self._config.watchdog_timeout_ms,
+            cutoff_mmhg=self.context.profile.limits.board_cutoff_mmhg,
+        )
+        status = self._status_at_connect = await self._link.status()
+        if status.trips:
+            self.context.trip(
+                StopCause.BOARD_TRIP,
+                "I/O board reports a latched trip from before this start: "
+                + ", ".join(str(t.name).lower() for t in Trip if t in status.trips),
+            )
+
+    async def on_up(self) -> None:
+        status = self._status_at_connect
+        if (
+            status is not None
+            and not status.relay_closed
+            and self.context.interlock.latched is None
+        ):
+            await self.context.interlock.restore_pump_power()
+
+    def on_lost(self) -> None:
+        self.context.trip_if_moving(
+            StopCause.BOARD_LINK_LOST, "I/O board link lost while fluid moved"
+        )
+
+    def tasks(self) -> Sequence[Task]:
+        return [("board heartbeat", self._heartbeat)]
+
+    async def _heartbeat(self) -> None:
+        period_s = self._config.heartbeat_period_ms / 1000.0
+        while True:
+            if self.connected and not self.heartbeats_paused:
+                with contextlib.suppress(LinkClosedError):
+                    if self._link.heartbeat_nowait() is not None:
+                        self.last_heartbeat_s = self.context.clock.monotonic()
+            await asyncio.sleep(period_s)
+
+    async def before_reset(self, notes: ResetNotes) -> None:
+        if self.connected and not (await self._link.status()).relay_closed:
+            notes.pump_power_restored = True
+
+    def _on_sample(self, sample: PressureSample) -> None:
+        # The board's own 32-bit microsecond clock wraps every 71.6 minutes; the driver extends
+        # it (and, on the simulator, lines it up with the host's clock): use the extended time.
+        board_us = round(sample.board_time_s * 1_000_000)
+        self.context.controller.on_sample(
+            board_us, sample.pressure_mmhg, sample.rx_time_s, sample.sample_counter
+        )
+
+    def _on_event(self, event: BoardEvent) -> None:
+        try:
+            self._handle_event(event)
+        except Exception as exc:
+            self.context.on_fault("board event handling", exc)
+
+    def _handle_event(self, event: BoardEvent) -> None:
+        if event.kind is EventKind.ESTOP_PRESSED:
+            self.context.interlock.estop(
+                "the I/O board's e-stop button", mode=self.context.controller.setpoint.mode
+            )
+        elif event.kind is EventKind.WATCHDOG_TRIP and self.expecting_watchdog_trip:
+            self.context.record({"kind": "self_test_watchdog_trip", "board_t_us": event.t_us})
+        elif event.kind in (EventKind.WATCHDOG_TRIP, EventKind.CUTOFF_TRIP):
+            self.context.trip(
+                StopCause.BOARD_TRIP,
+                f"I/O board: {event.kind.name.lower()}",
+                figures={"board_t_us": event.t_us, "pressure_mmhg": event.pressure_mmhg},
+            )
