@@ -3,7 +3,7 @@
 Registered from the root conftest.py (``pytest_plugins``), so it works for tests/ and hil_tests/.
 
 - The marker ``@pytest.mark.hazard("H01", "H02")`` says that the test verifies a control of
-  those hazards (rig/safety/hazards.py): it must fail if that control is removed. Unknown ids,
+  those hazards (assurance/hazards.py): it must fail if that control is removed. Unknown ids,
   or a marker without ids, are collection errors.
 - The fixture ``hazard_evidence`` lets a fault-injection test record what it measured:
   ``hazard_evidence.detection_ms(12.3)``, the time from the fault to the safe state.
@@ -25,7 +25,7 @@ from typing import Any
 
 import pytest
 
-from rig.safety.hazards import HAZARD_IDS
+from assurance.hazards import HAZARD_IDS
 
 MARKER = "hazard"
 RESULTS_FORMAT = "rig-hazard-results/1"
@@ -91,7 +91,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
-        "hazard(*ids): the test verifies a risk control of these hazards (rig/safety/hazards.py)",
+        "hazard(*ids): the test verifies a risk control of these hazards (assurance/hazards.py)",
     )
     config.stash[_RECORDER] = _Recorder(config.getoption("--hazard-results"))
 
@@ -116,7 +116,7 @@ def _marker_problems(item: pytest.Item) -> Iterator[str]:
             if value not in HAZARD_IDS:
                 yield (
                     f"{item.nodeid}: unknown hazard id {value!r} in @pytest.mark.hazard "
-                    "(the ids are those of rig/safety/hazards.py: H01..H22)"
+                    "(the ids are those of assurance/hazards.py: H01..H22)"
                 )
 
 

@@ -1,6 +1,8 @@
 """The rig I/O board: pressure stream, light, pump relay, e-stop, watchdog and cut-off.
 
-Protocol: docs/protocols/ioboard.md. `codec` has the bytes (no I/O), `driver` the async driver.
+Protocol: docs/protocols/ioboard.md. The bytes, with no I/O: `framing`, `messages` and
+`device_codec` are the board's side, which its firmware shares; `codec` is the host's end. `driver`
+is the async driver.
 """
 
 from drivers.ioboard.codec import (

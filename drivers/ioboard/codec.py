@@ -1,59 +1,100 @@
-"""The rig I/O board's wire protocol, with no I/O (after h11): bytes in, typed messages out.
+"""The host's end of the I/O board link, with no I/O (after h11): bytes in, typed messages out.
 
-The protocol is defined in docs/protocols/ioboard.md; this module is its reference
-implementation, and the board firmware implements the same rules. Two ends share the framing:
+The protocol is defined in docs/protocols/ioboard.md. Its board side, which the board's firmware
+shares with the host, lives in modules of its own that import nothing from here:
 
-- `BoardHostCodec` (the host): numbers its frames, keeps them until the board acknowledges them,
-  hands them back for go-back-N retransmission, measures the round trip, and decodes the board's
-  frames into `BoardFrame` events.
-- `BoardDeviceCodec` (the board and its emulator): accepts only the next expected host sequence
-  number, decodes host commands (range checks included, so a firmware port has one place to copy
-  them from), and stamps its next-expected sequence number on every frame it sends.
+- `framing`: frames, CRC-16, sequence numbers;
+- `messages`: message ids, argument layouts and encodings, both directions;
+- `device_codec`: the board's end (`BoardDeviceCodec`), which the emulator runs.
 
-Framing errors (garbage, CRC failures) are counted and skipped, never raised: a serial line
-delivers noise and the stream must resynchronise by itself. A frame that passes its CRC but
-carries a payload the host cannot decode raises `BoardProtocolError`, because that is a protocol
-mismatch rather than noise.
+This module is the host's end, `BoardHostCodec`: it numbers its frames, keeps them until the board
+acknowledges them, hands them back for go-back-N retransmission, measures the round trip, decodes
+the board's frames into `BoardFrame` events and unwraps the board's 32-bit clock. Host code
+imports the protocol from here: the messages and the framing helpers it uses are re-exported.
+
+Framing errors (garbage, CRC failures) are counted and skipped, never raised. A frame that passes
+its CRC but carries a payload the host cannot decode raises `BoardProtocolError`, because that is
+a protocol mismatch rather than noise.
 """
 
 from __future__ import annotations
 
-import binascii
-import enum
 import struct
 from collections import deque
 from collections.abc import Iterator
-from dataclasses import dataclass, field, replace
-from typing import Any, ClassVar
+from dataclasses import dataclass, replace
+from typing import Any
 
-FRAME_MAX_BYTES = 64
-FRAME_OVERHEAD_BYTES = 5
-"""len, seq, CRC hi, CRC lo, sync."""
-PAYLOAD_MAX_BYTES = FRAME_MAX_BYTES - FRAME_OVERHEAD_BYTES
-SYNC_BYTE = 0x7E
-SEQ_MARK = 0x10
-SEQ_MODULO = 16
+from drivers.ioboard.framing import SEQ_MODULO, Deframer, build_frame, crc16
+from drivers.ioboard.messages import (
+    PRESSURE_RAIL_HIGH_CMMHG,
+    PRESSURE_RAIL_LOW_CMMHG,
+    BoardEvent,
+    BoardIdent,
+    BoardMessage,
+    BoardStatus,
+    ConfigWatchdog,
+    EventKind,
+    GetStatus,
+    Heartbeat,
+    HostMessage,
+    Identify,
+    MsgId,
+    Nack,
+    NackReason,
+    PressureSample,
+    ResetTrip,
+    SetCutoff,
+    SetLight,
+    SetPumpRelay,
+    Trip,
+    ZeroPressure,
+    encode_payload,
+)
+
+__all__ = [
+    "MAX_UNACKED_FRAMES",
+    "PRESSURE_RAIL_HIGH_CMMHG",
+    "PRESSURE_RAIL_LOW_CMMHG",
+    "RTO_INITIAL_S",
+    "RTO_MAX_S",
+    "RTO_MIN_S",
+    "BoardEvent",
+    "BoardFrame",
+    "BoardHostCodec",
+    "BoardIdent",
+    "BoardMessage",
+    "BoardProtocolError",
+    "BoardStatus",
+    "ConfigWatchdog",
+    "EventKind",
+    "GetStatus",
+    "Heartbeat",
+    "HostMessage",
+    "Identify",
+    "MsgId",
+    "Nack",
+    "NackReason",
+    "PressureSample",
+    "ResetTrip",
+    "SetCutoff",
+    "SetLight",
+    "SetPumpRelay",
+    "Trip",
+    "ZeroPressure",
+    "build_frame",
+    "crc16",
+    "decode_board_payload",
+    "encode_payload",
+]
+
 MAX_UNACKED_FRAMES = 15
 """With 4-bit sequence numbers an ack is unambiguous only while fewer than 16 frames are out."""
-
-CRC_INIT = 0xFFFF
 
 RTO_MIN_S = 0.025
 RTO_MAX_S = 5.0
 RTO_INITIAL_S = 0.1
 """Before the first round-trip sample: generous for a USB CDC link whose RTT is ~1 ms."""
-
-PROTOCOL_VERSION = 1
-SERIAL_NUMBER_BYTES = 16
-
-PRESSURE_RAIL_HIGH_CMMHG = 0x7FFF
-"""Reserved sample value: the transducer input sits at its positive rail (open bridge)."""
-PRESSURE_RAIL_LOW_CMMHG = -0x8000
-"""Reserved sample value: the transducer input sits at its negative rail (shorted bridge)."""
-
-WATCHDOG_MIN_MS = 20
-WATCHDOG_MAX_MS = 2000
-LIGHT_MAX_PERMILLE = 1000
 
 
 class BoardProtocolError(ValueError):
@@ -62,354 +103,6 @@ class BoardProtocolError(ValueError):
     def __init__(self, message: str, data: bytes = b"") -> None:
         super().__init__(message)
         self.data = data
-
-
-def crc16(data: bytes) -> int:
-    """CRC-16/CCITT-FALSE: poly 0x1021, init 0xFFFF, not reflected, xorout 0 ("123456789" ->
-    0x29B1). binascii.crc_hqx is exactly this register with the init passed in."""
-    return binascii.crc_hqx(data, CRC_INIT)
-
-
-def build_frame(seq: int, payload: bytes) -> bytes:
-    if not 0 <= seq < SEQ_MODULO:
-        raise ValueError(f"seq = {seq}: expected 0..15")
-    if len(payload) > PAYLOAD_MAX_BYTES:
-        raise ValueError(
-            f"payload of {len(payload)} bytes: at most {PAYLOAD_MAX_BYTES} fit a frame"
-        )
-    head = bytes((len(payload) + FRAME_OVERHEAD_BYTES, SEQ_MARK | seq)) + payload
-    crc = crc16(head)
-    return head + bytes((crc >> 8, crc & 0xFF, SYNC_BYTE))
-
-
-class Deframer:
-    """Cuts a byte stream into (seq, payload) frames, resynchronising after garbage.
-
-    At each position it tries to read a frame: a plausible len (5..64), a seq byte with the 0x10
-    marker, the sync byte where len says the frame ends, and a matching CRC. Anything else drops
-    one byte and tries again at the next position, so a corrupted len byte cannot swallow the good
-    frame behind it.
-    """
-
-    def __init__(self) -> None:
-        self._buf = bytearray()
-        self.invalid_bytes = 0
-        self.crc_errors = 0
-
-    def feed(self, data: bytes) -> None:
-        self._buf += data
-
-    @property
-    def buffered(self) -> int:
-        return len(self._buf)
-
-    def next_frame(self) -> tuple[int, bytes] | None:
-        buf = self._buf
-        while buf:
-            length = buf[0]
-            if not FRAME_OVERHEAD_BYTES <= length <= FRAME_MAX_BYTES or (
-                len(buf) > 1 and buf[1] & 0xF0 != SEQ_MARK
-            ):
-                self._discard(1)
-                continue
-            if len(buf) < length:
-                return None
-            if buf[length - 1] != SYNC_BYTE:
-                self._discard(1)
-                continue
-            crc = (buf[length - 3] << 8) | buf[length - 2]
-            if crc16(bytes(buf[: length - 3])) != crc:
-                self.crc_errors += 1
-                self._discard(1)
-                continue
-            seq = buf[1] & 0x0F
-            payload = bytes(buf[2 : length - 3])
-            del buf[:length]
-            return seq, payload
-        return None
-
-    def _discard(self, n: int) -> None:
-        del self._buf[:n]
-        self.invalid_bytes += n
-
-
-# --- messages ---------------------------------------------------------------------------------
-
-
-class MsgId(enum.IntEnum):
-    HEARTBEAT = 0x01
-    CONFIG_WATCHDOG = 0x02
-    SET_PUMP_RELAY = 0x03
-    SET_LIGHT = 0x04
-    SET_CUTOFF = 0x05
-    RESET_TRIP = 0x06
-    GET_STATUS = 0x07
-    IDENTIFY = 0x08
-    ZERO_PRESSURE = 0x09
-    PRESSURE_SAMPLE = 0x81
-    STATUS = 0x82
-    EVENT = 0x83
-    IDENT = 0x84
-    NACK = 0x85
-
-
-class Trip(enum.IntFlag):
-    """Latched board trips (STATUS trip bitmask)."""
-
-    WATCHDOG = 0x01
-    CUTOFF = 0x02
-    ESTOP = 0x04
-
-
-class EventKind(enum.IntEnum):
-    ESTOP_PRESSED = 1
-    ESTOP_RELEASED = 2
-    WATCHDOG_TRIP = 3
-    CUTOFF_TRIP = 4
-
-
-class NackReason(enum.IntEnum):
-    UNKNOWN_MESSAGE = 1
-    MALFORMED = 2
-    OUT_OF_RANGE = 3
-    TRIP_LATCHED = 4
-    ESTOP_PRESSED = 5
-    WATCHDOG_NOT_ARMED = 6
-    RELAY_CLOSED = 7
-    SENSOR_FAULT = 8
-
-
-def _cmmhg(value_mmhg: float, name: str, lo: int, hi: int) -> int:
-    cmmhg = round(value_mmhg * 100)
-    if not lo <= cmmhg <= hi:
-        raise ValueError(f"{name} = {value_mmhg} mmHg: expected {lo / 100}..{hi / 100}")
-    return cmmhg
-
-
-def _check_int(value: int, name: str, lo: int, hi: int) -> int:
-    if not lo <= value <= hi:
-        raise ValueError(f"{name} = {value}: expected {lo}..{hi}")
-    return value
-
-
-class _Message:
-    """A message is `<msg id><fixed-size little-endian args>`; `ARGS` is the args' layout."""
-
-    MSG_ID: ClassVar[MsgId]
-    ARGS: ClassVar[struct.Struct] = struct.Struct("<")
-
-    def args(self) -> tuple[Any, ...]:
-        return ()
-
-    def encode(self) -> bytes:
-        return bytes((self.MSG_ID,)) + self.ARGS.pack(*self.args())
-
-
-# host -> board
-
-
-@dataclass(frozen=True)
-class Heartbeat(_Message):
-    MSG_ID: ClassVar[MsgId] = MsgId.HEARTBEAT
-
-
-@dataclass(frozen=True)
-class ConfigWatchdog(_Message):
-    timeout_ms: int
-    MSG_ID: ClassVar[MsgId] = MsgId.CONFIG_WATCHDOG
-    ARGS: ClassVar[struct.Struct] = struct.Struct("<H")
-
-    def args(self) -> tuple[Any, ...]:
-        return (_check_int(self.timeout_ms, "timeout_ms", 0, 0xFFFF),)
-
-
-@dataclass(frozen=True)
-class SetPumpRelay(_Message):
-    closed: bool
-    MSG_ID: ClassVar[MsgId] = MsgId.SET_PUMP_RELAY
-    ARGS: ClassVar[struct.Struct] = struct.Struct("<B")
-
-    def args(self) -> tuple[Any, ...]:
-        return (1 if self.closed else 0,)
-
-
-@dataclass(frozen=True)
-class SetLight(_Message):
-    level_permille: int
-    MSG_ID: ClassVar[MsgId] = MsgId.SET_LIGHT
-    ARGS: ClassVar[struct.Struct] = struct.Struct("<H")
-
-    def args(self) -> tuple[Any, ...]:
-        return (_check_int(self.level_permille, "level_permille", 0, 0xFFFF),)
-
-
-@dataclass(frozen=True)
-class SetCutoff(_Message):
-    cutoff_mmhg: float
-    MSG_ID: ClassVar[MsgId] = MsgId.SET_CUTOFF
-    ARGS: ClassVar[struct.Struct] = struct.Struct("<H")
-
-    def args(self) -> tuple[Any, ...]:
-        return (_cmmhg(self.cutoff_mmhg, "cutoff_mmhg", 0, 0xFFFF),)
-
-
-@dataclass(frozen=True)
-class ResetTrip(_Message):
-    MSG_ID: ClassVar[MsgId] = MsgId.RESET_TRIP
-
-
-@dataclass(frozen=True)
-class GetStatus(_Message):
-    MSG_ID: ClassVar[MsgId] = MsgId.GET_STATUS
-
-
-@dataclass(frozen=True)
-class Identify(_Message):
-    MSG_ID: ClassVar[MsgId] = MsgId.IDENTIFY
-
-
-@dataclass(frozen=True)
-class ZeroPressure(_Message):
-    MSG_ID: ClassVar[MsgId] = MsgId.ZERO_PRESSURE
-
-
-HostMessage = (
-    Heartbeat
-    | ConfigWatchdog
-    | SetPumpRelay
-    | SetLight
-    | SetCutoff
-    | ResetTrip
-    | GetStatus
-    | Identify
-    | ZeroPressure
-)
-
-# board -> host. Timestamped messages carry the raw 32-bit board time (`t_us`, as on the wire) and,
-# filled by the host codec, the unwrapped board time and the host receive time; those two are not
-# part of the message's identity (compare=False), so round trips compare equal.
-
-
-@dataclass(frozen=True)
-class PressureSample(_Message):
-    t_us: int
-    sample_counter: int
-    pressure_mmhg: float
-    """Zero-corrected gauge pressure; at a rail value the transducer is faulty (see `at_rail`)."""
-    board_time_s: float = field(default=0.0, compare=False)
-    rx_time_s: float = field(default=0.0, compare=False)
-    MSG_ID: ClassVar[MsgId] = MsgId.PRESSURE_SAMPLE
-    ARGS: ClassVar[struct.Struct] = struct.Struct("<IHh")
-
-    @property
-    def at_rail(self) -> bool:
-        return round(self.pressure_mmhg * 100) in (
-            PRESSURE_RAIL_HIGH_CMMHG,
-            PRESSURE_RAIL_LOW_CMMHG,
-        )
-
-    def args(self) -> tuple[Any, ...]:
-        return (
-            _check_int(self.t_us, "t_us", 0, 0xFFFFFFFF),
-            _check_int(self.sample_counter, "sample_counter", 0, 0xFFFF),
-            _cmmhg(self.pressure_mmhg, "pressure_mmhg", -0x8000, 0x7FFF),
-        )
-
-
-@dataclass(frozen=True)
-class BoardStatus(_Message):
-    t_us: int
-    relay_closed: bool
-    estop_pressed: bool
-    trips: Trip
-    watchdog_timeout_ms: int
-    """0 while the watchdog has not been armed."""
-    light_permille: int
-    cutoff_mmhg: float
-    zero_offset_mmhg: float
-    board_time_s: float = field(default=0.0, compare=False)
-    rx_time_s: float = field(default=0.0, compare=False)
-    MSG_ID: ClassVar[MsgId] = MsgId.STATUS
-    ARGS: ClassVar[struct.Struct] = struct.Struct("<IBBBHHHh")
-
-    def args(self) -> tuple[Any, ...]:
-        return (
-            _check_int(self.t_us, "t_us", 0, 0xFFFFFFFF),
-            1 if self.relay_closed else 0,
-            1 if self.estop_pressed else 0,
-            _check_int(int(self.trips), "trips", 0, 0xFF),
-            _check_int(self.watchdog_timeout_ms, "watchdog_timeout_ms", 0, 0xFFFF),
-            _check_int(self.light_permille, "light_permille", 0, 0xFFFF),
-            _cmmhg(self.cutoff_mmhg, "cutoff_mmhg", 0, 0xFFFF),
-            _cmmhg(self.zero_offset_mmhg, "zero_offset_mmhg", -0x8000, 0x7FFF),
-        )
-
-
-@dataclass(frozen=True)
-class BoardEvent(_Message):
-    t_us: int
-    kind: EventKind
-    pressure_mmhg: float
-    """The board's pressure reading when the event happened."""
-    board_time_s: float = field(default=0.0, compare=False)
-    rx_time_s: float = field(default=0.0, compare=False)
-    MSG_ID: ClassVar[MsgId] = MsgId.EVENT
-    ARGS: ClassVar[struct.Struct] = struct.Struct("<IBh")
-
-    def args(self) -> tuple[Any, ...]:
-        return (
-            _check_int(self.t_us, "t_us", 0, 0xFFFFFFFF),
-            int(self.kind),
-            _cmmhg(self.pressure_mmhg, "pressure_mmhg", -0x8000, 0x7FFF),
-        )
-
-
-@dataclass(frozen=True)
-class BoardIdent(_Message):
-    protocol_version: int
-    firmware_version: tuple[int, int, int]
-    serial_number: str
-    MSG_ID: ClassVar[MsgId] = MsgId.IDENT
-    ARGS: ClassVar[struct.Struct] = struct.Struct("<BBBB16s")
-
-    def args(self) -> tuple[Any, ...]:
-        serial = self.serial_number.encode("ascii")
-        if len(serial) > SERIAL_NUMBER_BYTES or b"\0" in serial:
-            raise ValueError(
-                f"serial_number = {self.serial_number!r}: expected at most 16 ASCII characters"
-            )
-        major, minor, patch = self.firmware_version
-        return (
-            _check_int(self.protocol_version, "protocol_version", 0, 0xFF),
-            _check_int(major, "firmware major", 0, 0xFF),
-            _check_int(minor, "firmware minor", 0, 0xFF),
-            _check_int(patch, "firmware patch", 0, 0xFF),
-            serial,
-        )
-
-
-@dataclass(frozen=True)
-class Nack(_Message):
-    msg_id: int
-    """The id of the refused command (or of the unknown/malformed bytes)."""
-    reason: NackReason
-    MSG_ID: ClassVar[MsgId] = MsgId.NACK
-    ARGS: ClassVar[struct.Struct] = struct.Struct("<BB")
-
-    def args(self) -> tuple[Any, ...]:
-        return (_check_int(self.msg_id, "msg_id", 0, 0xFF), int(self.reason))
-
-
-BoardMessage = PressureSample | BoardStatus | BoardEvent | BoardIdent | Nack
-
-
-def encode_payload(messages: tuple[_Message, ...]) -> bytes:
-    payload = b"".join(m.encode() for m in messages)
-    if len(payload) > PAYLOAD_MAX_BYTES:
-        raise ValueError(
-            f"{len(messages)} messages take {len(payload)} bytes: a frame holds {PAYLOAD_MAX_BYTES}"
-        )
-    return payload
 
 
 def _decode_board_message(msg_id: int, args: tuple[Any, ...]) -> BoardMessage:
@@ -434,7 +127,7 @@ def _decode_board_message(msg_id: int, args: tuple[Any, ...]) -> BoardMessage:
     return Nack(args[0], NackReason(args[1]))
 
 
-_BOARD_ARGS: dict[int, struct.Struct] = {
+_BOARD_ARGS: dict[int, str] = {
     m.MSG_ID: m.ARGS for m in (PressureSample, BoardStatus, BoardEvent, BoardIdent, Nack)
 }
 
@@ -448,22 +141,19 @@ def decode_board_payload(payload: bytes) -> tuple[BoardMessage, ...]:
         layout = _BOARD_ARGS.get(msg_id)
         if layout is None:
             raise BoardProtocolError(f"unknown board message id 0x{msg_id:02x}", payload)
-        end = pos + 1 + layout.size
+        end = pos + 1 + struct.calcsize(layout)
         if end > len(payload):
             raise BoardProtocolError(
                 f"board message 0x{msg_id:02x} truncated: {len(payload) - pos - 1} of "
-                f"{layout.size} argument bytes",
+                f"{struct.calcsize(layout)} argument bytes",
                 payload,
             )
         try:
-            out.append(_decode_board_message(msg_id, layout.unpack(payload[pos + 1 : end])))
+            out.append(_decode_board_message(msg_id, struct.unpack(layout, payload[pos + 1 : end])))
         except (ValueError, UnicodeDecodeError) as exc:
             raise BoardProtocolError(f"board message 0x{msg_id:02x}: {exc}", payload) from exc
         pos = end
     return tuple(out)
-
-
-# --- host side --------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -695,132 +385,3 @@ class BoardHostCodec:
         if self.srtt_s is None or self.rttvar_s is None:
             return RTO_INITIAL_S
         return min(max(self.srtt_s + 4 * self.rttvar_s, RTO_MIN_S), RTO_MAX_S)
-
-
-# --- device side ------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class HostFrame:
-    """A host frame the board accepted (the expected seq): run `messages` in order, then send
-    `nack` if set (decoding stopped at the bad message; those before it stand)."""
-
-    seq: int
-    messages: tuple[HostMessage, ...]
-    nack: Nack | None
-
-
-@dataclass(frozen=True)
-class AckRequest:
-    """An empty probe or a frame out of sequence (discarded): answer with an empty frame so the
-    host learns the expected seq without waiting for the next sample."""
-
-    seq: int
-    expected_seq: int
-
-
-_HOST_ARGS: dict[int, struct.Struct] = {
-    m.MSG_ID: m.ARGS
-    for m in (
-        Heartbeat,
-        ConfigWatchdog,
-        SetPumpRelay,
-        SetLight,
-        SetCutoff,
-        ResetTrip,
-        GetStatus,
-        Identify,
-        ZeroPressure,
-    )
-}
-
-
-def _decode_host_message(msg_id: int, args: tuple[Any, ...]) -> HostMessage | NackReason:
-    """Range checks that need no board state live here, so firmware copies them from one place."""
-    match msg_id:
-        case MsgId.HEARTBEAT:
-            return Heartbeat()
-        case MsgId.CONFIG_WATCHDOG:
-            if not WATCHDOG_MIN_MS <= args[0] <= WATCHDOG_MAX_MS:
-                return NackReason.OUT_OF_RANGE
-            return ConfigWatchdog(args[0])
-        case MsgId.SET_PUMP_RELAY:
-            if args[0] not in (0, 1):
-                return NackReason.OUT_OF_RANGE
-            return SetPumpRelay(bool(args[0]))
-        case MsgId.SET_LIGHT:
-            if args[0] > LIGHT_MAX_PERMILLE:
-                return NackReason.OUT_OF_RANGE
-            return SetLight(args[0])
-        case MsgId.SET_CUTOFF:
-            if args[0] == 0:
-                return NackReason.OUT_OF_RANGE
-            return SetCutoff(args[0] / 100)
-        case MsgId.RESET_TRIP:
-            return ResetTrip()
-        case MsgId.GET_STATUS:
-            return GetStatus()
-        case MsgId.IDENTIFY:
-            return Identify()
-        case MsgId.ZERO_PRESSURE:
-            return ZeroPressure()
-        case _:
-            return NackReason.UNKNOWN_MESSAGE
-
-
-def decode_host_payload(payload: bytes) -> tuple[tuple[HostMessage, ...], Nack | None]:
-    out: list[HostMessage] = []
-    pos = 0
-    while pos < len(payload):
-        msg_id = payload[pos]
-        layout = _HOST_ARGS.get(msg_id)
-        if layout is None:
-            return tuple(out), Nack(msg_id, NackReason.UNKNOWN_MESSAGE)
-        end = pos + 1 + layout.size
-        if end > len(payload):
-            return tuple(out), Nack(msg_id, NackReason.MALFORMED)
-        decoded = _decode_host_message(msg_id, layout.unpack(payload[pos + 1 : end]))
-        if isinstance(decoded, NackReason):
-            return tuple(out), Nack(msg_id, decoded)
-        out.append(decoded)
-        pos = end
-    return tuple(out), None
-
-
-class BoardDeviceCodec:
-    """The board end: accepts host frames strictly in sequence, acks in every frame it sends."""
-
-    def __init__(self) -> None:
-        self._deframer = Deframer()
-        self.expected_seq = 0
-        self.frames_rx = 0
-        self.frames_out_of_sequence = 0
-
-    @property
-    def invalid_bytes(self) -> int:
-        return self._deframer.invalid_bytes
-
-    @property
-    def crc_errors(self) -> int:
-        return self._deframer.crc_errors
-
-    def feed(self, data: bytes) -> None:
-        self._deframer.feed(data)
-
-    def events(self) -> Iterator[HostFrame | AckRequest]:
-        while (frame := self._deframer.next_frame()) is not None:
-            seq, payload = frame
-            self.frames_rx += 1
-            if not payload:
-                yield AckRequest(seq, self.expected_seq)
-            elif seq != self.expected_seq:
-                self.frames_out_of_sequence += 1
-                yield AckRequest(seq, self.expected_seq)
-            else:
-                self.expected_seq = (self.expected_seq + 1) % SEQ_MODULO
-                messages, nack = decode_host_payload(payload)
-                yield HostFrame(seq, messages, nack)
-
-    def encode(self, *messages: BoardMessage) -> bytes:
-        """One board frame (no messages: a pure ack) carrying the next expected host seq."""
-        return build_frame(self.expected_seq, encode_payload(messages))

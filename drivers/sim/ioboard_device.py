@@ -1,7 +1,8 @@
 """The rig I/O board's firmware logic, for the emulator: pure, no I/O, no asyncio.
 
 The simulator owns the wire (a pty) and the physics; this class is what the microcontroller would
-run. It speaks the protocol through the same codec the host uses (docs/protocols/ioboard.md), so
+run. It speaks the protocol through the board's side of the codec (drivers/ioboard/framing.py,
+messages.py, device_codec.py: docs/protocols/ioboard.md), which the host's codec is built on, so
 host and emulator cannot drift apart on the bytes.
 
 Time is passed in (`now_s`): the board's clock is the machine's CLOCK_MONOTONIC in the simulator,
@@ -15,11 +16,10 @@ from __future__ import annotations
 import random
 from collections import deque
 
-from drivers.ioboard.codec import (
+from drivers.ioboard.device_codec import AckRequest, BoardDeviceCodec, HostFrame
+from drivers.ioboard.messages import (
     PRESSURE_RAIL_HIGH_CMMHG,
     PROTOCOL_VERSION,
-    AckRequest,
-    BoardDeviceCodec,
     BoardEvent,
     BoardIdent,
     BoardMessage,
@@ -28,7 +28,6 @@ from drivers.ioboard.codec import (
     EventKind,
     GetStatus,
     Heartbeat,
-    HostFrame,
     HostMessage,
     Identify,
     Nack,

@@ -13,27 +13,16 @@ import json
 import sys
 from pathlib import Path
 
-from rig.safety.report import (
-    DEFAULT_RESULTS,
-    DOCS_PATH,
-    EXIT_NO_RESULTS,
-    REPO,
-    ResultsError,
-    as_json,
-    build_report,
-    format_text,
-    load_results,
-    render_hazards_markdown,
-    run_hazard_tests,
-    scan_marked_tests,
-)
+# assurance.report (the safety case; it runs pytest in a subprocess) is imported by the handlers
+# only: `rig daemon` goes through this module's parser, and the daemon's process has no use for
+# the safety case (docs/architecture.md, "Layers").
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     safety = subparsers.add_parser(
         "safety",
         help="hazard table and traceability report",
-        description="Hazards (rig/safety/hazards.py), their controls and the tests that verify them.",
+        description="Hazards (assurance/hazards.py), their controls and the tests that verify them.",
     )
     actions = safety.add_subparsers(dest="safety_command", required=True, metavar="ACTION")
 
@@ -52,9 +41,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     report.add_argument(
         "--results",
         type=Path,
-        default=DEFAULT_RESULTS,
         metavar="FILE",
-        help=f"results file to write (--run) or read (default {_shown(DEFAULT_RESULTS)})",
+        help="results file to write (--run) or read (default .rig/hazard-results.json in the "
+        "repository)",
     )
     report.add_argument("--json", action="store_true", help="print one JSON object")
     report.set_defaults(func=run_report)
@@ -69,6 +58,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def _shown(path: Path) -> str:
+    from assurance.report import REPO
+
     try:
         return str(path.relative_to(REPO))
     except ValueError:
@@ -76,7 +67,19 @@ def _shown(path: Path) -> str:
 
 
 def run_report(args: argparse.Namespace) -> int:
-    results_path: Path = args.results.resolve()
+    from assurance.report import (
+        DEFAULT_RESULTS,
+        EXIT_NO_RESULTS,
+        ResultsError,
+        as_json,
+        build_report,
+        format_text,
+        load_results,
+        run_hazard_tests,
+        scan_marked_tests,
+    )
+
+    results_path = (args.results or DEFAULT_RESULTS).resolve()
     if args.run:
         status = run_hazard_tests(results_path)
         print(f"pytest -m hazard finished with exit status {status}", file=sys.stderr)
@@ -94,6 +97,8 @@ def run_report(args: argparse.Namespace) -> int:
 
 
 def run_docs(args: argparse.Namespace) -> int:
+    from assurance.report import DOCS_PATH, render_hazards_markdown
+
     text = render_hazards_markdown()
     current = DOCS_PATH.read_text(encoding="utf-8") if DOCS_PATH.exists() else None
     if args.check:

@@ -9,7 +9,6 @@ from drivers.ioboard.codec import (
     RTO_INITIAL_S,
     RTO_MAX_S,
     RTO_MIN_S,
-    BoardDeviceCodec,
     BoardEvent,
     BoardFrame,
     BoardHostCodec,
@@ -21,7 +20,6 @@ from drivers.ioboard.codec import (
     EventKind,
     GetStatus,
     Heartbeat,
-    HostFrame,
     HostMessage,
     Identify,
     Nack,
@@ -36,9 +34,9 @@ from drivers.ioboard.codec import (
     build_frame,
     crc16,
     decode_board_payload,
-    decode_host_payload,
     encode_payload,
 )
+from drivers.ioboard.device_codec import BoardDeviceCodec, HostFrame, decode_host_payload
 
 
 def reference_crc16(data: bytes) -> int:

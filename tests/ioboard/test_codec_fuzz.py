@@ -7,7 +7,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from drivers.ioboard.codec import (
-    BoardDeviceCodec,
     BoardEvent,
     BoardHostCodec,
     BoardIdent,
@@ -18,7 +17,6 @@ from drivers.ioboard.codec import (
     EventKind,
     GetStatus,
     Heartbeat,
-    HostFrame,
     HostMessage,
     Identify,
     Nack,
@@ -32,6 +30,7 @@ from drivers.ioboard.codec import (
     ZeroPressure,
     build_frame,
 )
+from drivers.ioboard.device_codec import BoardDeviceCodec, HostFrame
 from drivers.sim.ioboard_device import IoBoardDevice
 
 FUZZ = settings(max_examples=300, deadline=None)

@@ -13,9 +13,8 @@ from typing import Any
 
 import pytest
 
-from rig.cli.main import main
-from rig.safety.hazards import HAZARD_IDS, HAZARDS, Hazard, Layer, Severity, Status, hazard
-from rig.safety.report import (
+from assurance.hazards import HAZARD_IDS, HAZARDS, Hazard, Layer, Severity, Status, hazard
+from assurance.report import (
     DOCS_PATH,
     EXIT_NO_RESULTS,
     EXIT_OK,
@@ -30,6 +29,7 @@ from rig.safety.report import (
     render_hazards_markdown,
     scan_marked_tests,
 )
+from rig.cli.main import main
 
 PENDING = {"H15": "pedal", "H17": "basket", "H18": "basket", "H19": "camera"}
 

@@ -1,6 +1,6 @@
 """The traceability report: hazard -> controls -> tests -> pass/fail -> measured detection time.
 
-The hazards and their controls come from `rig.safety.hazards`; which test verifies which hazard
+The hazards and their controls come from `assurance.hazards`; which test verifies which hazard
 comes from the tests themselves (``@pytest.mark.hazard``, tests/hazard_plugin.py); whether they
 pass comes from a results file the plugin writes (``pytest -m hazard --hazard-results FILE``).
 
@@ -21,9 +21,9 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from rig.safety.hazards import HAZARD_IDS, HAZARDS, Hazard, Severity
+from assurance.hazards import HAZARD_IDS, HAZARDS, Hazard, Severity
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[1]
 DEFAULT_RESULTS = REPO / ".rig" / "hazard-results.json"
 RESULTS_FORMAT = "rig-hazard-results/1"
 TEST_ROOTS = ("tests", "hil_tests")
@@ -370,7 +370,7 @@ def run_hazard_tests(results_path: Path, pytest_args: Sequence[str] = ()) -> int
 _INTRO = """\
 # Hazards and their controls
 
-Generated from `rig/safety/hazards.py` (the registry) and the tests' `@pytest.mark.hazard`
+Generated from `assurance/hazards.py` (the registry) and the tests' `@pytest.mark.hazard`
 markers by `rig safety docs`; `tests/safety/test_hazard_report.py` fails when this file and
 the registry disagree. Do not edit by hand.
 

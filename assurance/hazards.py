@@ -11,7 +11,7 @@ Probability is not estimated: for software, IEC 62304 (4.3, 7.1) asks to assume 
 of the software occurs, so each hazard is judged on its severity alone, and the risk is reduced
 by controls, preferably ones that do not depend on the software that failed (device-side).
 
-docs/safety/hazards.md is rendered from this module (`rig.safety.report.render_hazards_markdown`);
+docs/safety/hazards.md is rendered from this module (`assurance.report.render_hazards_markdown`);
 a test keeps the two equal.
 """
 
