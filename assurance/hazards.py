@@ -751,7 +751,14 @@ HAZARDS: tuple[Hazard, ...] = (
                 LOCK,
                 "the daemon: the role is known from the topic a request came in on, and an op "
                 "outside the role's table is denied and recorded",
-                "rig.api.roles:role_may",
+                "rig.api.commands:role_may",
+            ),
+            _c(
+                LOCK,
+                "control of the rig: while a station (the surgeon's console) has control, no "
+                "other station can move the fluid or reset a fault until it takes control over "
+                "explicitly, which is recorded; stops are never refused",
+                "rig.api.control:ControlOwnership.refusal",
             ),
             _c(
                 LOCK,

@@ -79,6 +79,7 @@ class RigDaemon:
                 state_changed=self._state_changed,
                 simulator=profile.simulator is not None,
             ),
+            clock,
         )
         self.api = ApiService(
             profile,
@@ -255,6 +256,7 @@ class RigDaemon:
             "primed": controller.primed,
             "fault": None if latched is None else latched.as_dict(),
             "devices": {device.name: device.connected for device in self.devices},
+            "control": self.dispatcher.control.as_dict(),
             "last_stop": None if controller.last_stop is None else controller.last_stop.as_dict(),
         }
 

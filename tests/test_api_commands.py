@@ -8,7 +8,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rig.api.commands import Bolus, CommandError, Irrigate, parse_command
+from rig.api.commands import OPS, ROLE_OPS, Bolus, CommandError, Irrigate, parse_command, role_may
+from rig.api.roles import Role
+from rig.safety.rules import Action
 
 JSON_VALUES = st.recursive(
     st.none() | st.booleans() | st.floats(allow_nan=False) | st.integers() | st.text(max_size=20),
@@ -17,19 +19,7 @@ JSON_VALUES = st.recursive(
     ),
     max_leaves=10,
 )
-OPS = st.sampled_from(
-    [
-        "fluid.irrigate",
-        "fluid.pressure",
-        "fluid.bolus",
-        "fluid.prime",
-        "fluid.stop",
-        "fault.reset",
-        "status",
-        "fluid.flood",
-        "",
-    ]
-)
+OP_NAMES = st.sampled_from([*sorted(OPS), "fluid.flood", ""])
 
 
 @settings(max_examples=400, deadline=None)
@@ -43,7 +33,7 @@ def test_arbitrary_bytes_give_a_command_or_a_command_error(payload: bytes) -> No
 
 @settings(max_examples=400, deadline=None)
 @given(
-    OPS,
+    OP_NAMES,
     st.dictionaries(
         st.sampled_from(["flow_ml_min", "pressure_mmhg", "volume_ml", "rate_ml_min", "x"]),
         JSON_VALUES,
@@ -95,3 +85,46 @@ def test_an_error_never_echoes_a_large_input_whole() -> None:
     message = str(caught.value)
     assert len(message) < 2000
     assert "flow_ml_min" in message and "more characters" in message and "more problems" in message
+
+
+def test_every_op_is_defined_once_with_its_roles_and_control() -> None:
+    """The op table: the wire names, who may ask, and which ops the station in control alone
+    may run. Stops never need control (refusing a stop is never the safe side), an observer
+    only reads, and what moves fluid or resets a fault needs control."""
+    assert set(OPS) == {
+        "fluid.irrigate",
+        "fluid.pressure",
+        "fluid.bolus",
+        "fluid.prime",
+        "fluid.stop",
+        "estop",
+        "fault.reset",
+        "selftest.run",
+        "debug.hang",
+        "status",
+        "control.take",
+        "control.release",
+    }
+    assert ROLE_OPS[Role.OBSERVER] == {"status"}
+    assert ROLE_OPS[Role.SURGEON] == set(OPS) - {"selftest.run", "debug.hang"}
+    assert ROLE_OPS[Role.ENGINEER] == set(OPS)
+    needs_control = {op for op, model in OPS.items() if model.needs_control}
+    assert needs_control == {
+        "fluid.irrigate",
+        "fluid.pressure",
+        "fluid.bolus",
+        "fluid.prime",
+        "fault.reset",
+        "selftest.run",
+    }
+    assert not role_may(Role.SURGEON, "no.such.op")
+
+
+def test_each_motion_op_names_the_interlock_rule_it_runs_under() -> None:
+    assert {op: model.action for op, model in OPS.items() if model.action is not None} == {
+        "fluid.irrigate": Action.IRRIGATE,
+        "fluid.pressure": Action.HOLD_PRESSURE,
+        "fluid.bolus": Action.BOLUS,
+        "fluid.prime": Action.PRIME,
+        "selftest.run": Action.SELF_TEST,
+    }

@@ -1,42 +1,68 @@
-"""The command language of the daemon's API, validated by pydantic at the edge.
+"""The command language of the daemon's API: every op defined once, validated at the edge.
 
 A command is a JSON object with an `op` and that op's fields, nothing else. Every number is
 finite and carries its unit in its name; range checks against the profile's limits happen in
 the controller, which knows them, and come back as error replies just the same.
+
+Each op's model says, next to its fields, who may ask (`roles`), which interlock action it runs
+as (`action`: the rule in rig/safety/rules.py that decides whether it may run now) and whether
+the asking station must hold control of the rig (`needs_control`, rig/api/control.py). The role
+table, the dispatcher and the API docs all read these; nothing else lists ops.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+import typing
+from collections.abc import Mapping
+from typing import Annotated, ClassVar, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from drivers.transport.mqtt import bounded
+from rig.api.roles import Role
+from rig.safety.rules import Action
 
 _STRICT = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False, strict=True)
+
+
+_COMMANDING = frozenset({Role.SURGEON, Role.ENGINEER})
+_EVERYONE = frozenset(Role)
 
 
 class _Command(BaseModel):
     model_config = _STRICT
 
+    roles: ClassVar[frozenset[Role]] = _COMMANDING
+    action: ClassVar[Action | None] = None
+    needs_control: ClassVar[bool] = False
+    """Only the station in control may ask (stops never need it: refusing one is never safe)."""
+
 
 class Irrigate(_Command):
+    action = Action.IRRIGATE
+    needs_control = True
     op: Literal["fluid.irrigate"]
     flow_ml_min: float = Field(gt=0)
 
 
 class HoldPressure(_Command):
+    action = Action.HOLD_PRESSURE
+    needs_control = True
     op: Literal["fluid.pressure"]
     pressure_mmhg: float = Field(gt=0)
 
 
 class Bolus(_Command):
+    action = Action.BOLUS
+    needs_control = True
     op: Literal["fluid.bolus"]
     volume_ml: float = Field(gt=0)
     rate_ml_min: float = Field(gt=0)
 
 
 class Prime(_Command):
+    action = Action.PRIME
+    needs_control = True
     op: Literal["fluid.prime"]
 
 
@@ -52,22 +78,42 @@ class EmergencyStop(_Command):
 
 
 class RunSelfTest(_Command):
+    roles = frozenset({Role.ENGINEER})
+    action = Action.SELF_TEST
+    needs_control = True
     op: Literal["selftest.run"]
 
 
 class SimulateLoopHang(_Command):
     """Simulator profiles only: block the daemon's event loop, to prove the loop-stall guard."""
 
+    roles = frozenset({Role.ENGINEER})
     op: Literal["debug.hang"]
     seconds: float = Field(gt=0, le=5)
 
 
 class ResetFault(_Command):
+    needs_control = True
     op: Literal["fault.reset"]
 
 
 class Status(_Command):
+    roles = _EVERYONE
     op: Literal["status"]
+
+
+class TakeControl(_Command):
+    """This station takes control of the rig; from another station only with `force`, and the
+    handover is recorded."""
+
+    op: Literal["control.take"]
+    force: bool = False
+
+
+class ReleaseControl(_Command):
+    """This station gives up control: any commanding station may then command the rig."""
+
+    op: Literal["control.release"]
 
 
 Command = Annotated[
@@ -80,10 +126,34 @@ Command = Annotated[
     | ResetFault
     | RunSelfTest
     | SimulateLoopHang
-    | Status,
+    | Status
+    | TakeControl
+    | ReleaseControl,
     Field(discriminator="op"),
 ]
 _ADAPTER: TypeAdapter[Command] = TypeAdapter(Command)
+
+COMMANDS: Final[tuple[type[_Command], ...]] = typing.get_args(typing.get_args(Command)[0])
+"""Every command model, in the order above."""
+
+
+def op_of(model: type[_Command]) -> str:
+    """The wire name of a command model's op."""
+    (op,) = typing.get_args(model.model_fields["op"].annotation)
+    return str(op)
+
+
+OPS: Final[Mapping[str, type[_Command]]] = {op_of(model): model for model in COMMANDS}
+"""Every op by its wire name."""
+
+ROLE_OPS: Final[Mapping[Role, frozenset[str]]] = {
+    role: frozenset(op for op, model in OPS.items() if role in model.roles) for role in Role
+}
+
+
+def role_may(role: Role, op: str) -> bool:
+    model = OPS.get(op)
+    return model is not None and role in model.roles
 
 
 class CommandError(ValueError):

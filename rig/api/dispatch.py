@@ -1,8 +1,10 @@
 """The one command dispatcher: a request from a role becomes an interlock-checked action.
 
 Free of any transport: the MQTT API (rig/api/service.py) calls it today; the foot pedal and the
-console will call the same `handle`. A request is parsed (rig/api/commands.py), held to the
-role's ops (rig/api/roles.py), executed through the fluid controller and the interlock, and
+console will call the same `handle`. A request is parsed (rig/api/commands.py, where every op is
+defined once with the roles that may ask and whether it needs control), held to the role's ops,
+held to control of the rig (rig/api/control.py: the station in control, if any, is the only one
+that may move fluid or reset), executed through the fluid controller and the interlock, and
 audited: every request but a status read is a `command` event with role, client, op and result.
 """
 
@@ -13,6 +15,7 @@ import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from drivers.clock import Clock
 from drivers.ioboard import BoardCommandRejectedError
 from drivers.transport.mqtt import JsonObject, bounded
 from rig.api.commands import (
@@ -23,14 +26,18 @@ from rig.api.commands import (
     HoldPressure,
     Irrigate,
     Prime,
+    ReleaseControl,
     ResetFault,
     RunSelfTest,
     SimulateLoopHang,
     Status,
     Stop,
+    TakeControl,
     parse_command,
+    role_may,
 )
-from rig.api.roles import Role, role_may
+from rig.api.control import ControlConflictError, ControlOwnership, Handover
+from rig.api.roles import Role
 from rig.fluid.controller import CommandRejectedError, FluidController, StateConflictError
 from rig.fluid.events import StopEvent
 from rig.safety.interlock import Interlock, InterlockDeniedError
@@ -57,11 +64,16 @@ class RigOperations:
 
 class CommandDispatcher:
     def __init__(
-        self, controller: FluidController, interlock: Interlock, rig: RigOperations
+        self,
+        controller: FluidController,
+        interlock: Interlock,
+        rig: RigOperations,
+        clock: Clock,
     ) -> None:
         self._controller = controller
         self._interlock = interlock
         self._rig = rig
+        self.control = ControlOwnership(clock)
 
     async def handle(self, payload: bytes, *, role: Role, client: str | None) -> JsonObject:
         """One request from `role`, sent by `client` (None: nobody can be answered)."""
@@ -91,7 +103,7 @@ class CommandDispatcher:
             }
         else:
             try:
-                reply = await self._execute(command, role)
+                reply = await self._execute(command, role, client)
             except Exception as exc:
                 # The endpoint answers `internal`; the trail must show it too.
                 self._audit(command.op, role, client, {"code": "internal", "message": repr(exc)})
@@ -117,13 +129,24 @@ class CommandDispatcher:
             }
         )
 
-    async def _execute(self, command: Command, role: Role) -> JsonObject:
+    async def _execute(self, command: Command, role: Role, client: str | None) -> JsonObject:
         if not role_may(role, command.op):
             reason = f"{command.op} refused: the {role} role may not request it"
             self._rig.record(
                 {"kind": "command_denied", "op": command.op, "role": role.value, "reason": reason}
             )
             return {"ok": False, "error": {"code": "denied", "message": reason}}
+        not_in_control = command.needs_control and self.control.refusal(role, command.op)
+        if not_in_control:
+            self._rig.record(
+                {
+                    "kind": "command_denied",
+                    "op": command.op,
+                    "role": role.value,
+                    "reason": not_in_control,
+                }
+            )
+            return {"ok": False, "error": {"code": "not_in_control", "message": not_in_control}}
         controller = self._controller
         try:
             match command:
@@ -178,6 +201,17 @@ class CommandDispatcher:
                     }
                 case Status():
                     return {"ok": True, "result": self._rig.state()}
+                case TakeControl(force=force):
+                    try:
+                        handover = self.control.take(role, client, force=force)
+                    except ControlConflictError as exc:
+                        return {
+                            "ok": False,
+                            "error": {"code": "not_in_control", "message": exc.message},
+                        }
+                    return self._control_changed(handover)
+                case ReleaseControl():
+                    return self._control_changed(self.control.release(role, client))
         except CommandRejectedError as exc:
             self._rig.record({"kind": "command_rejected", "op": command.op, "reason": str(exc)})
             code = "state_conflict" if isinstance(exc, StateConflictError) else "out_of_range"
@@ -190,3 +224,9 @@ class CommandDispatcher:
             return {"ok": False, "error": {"code": "denied", "message": message}}
         self._rig.state_changed()
         return {"ok": True, "result": {"mode": controller.setpoint.mode.value}}
+
+    def _control_changed(self, handover: Handover | None) -> JsonObject:
+        if handover is not None:
+            self._rig.record(handover.as_event())
+            self._rig.state_changed()
+        return {"ok": True, "result": {"control": self.control.as_dict()}}

@@ -38,18 +38,8 @@ class ServiceUser(StrEnum):
     SIMULATOR = "sim"
 
 
-_FLUID = frozenset({"fluid.irrigate", "fluid.pressure", "fluid.bolus", "fluid.prime", "fluid.stop"})
-ROLE_OPS: dict[Role, frozenset[str]] = {
-    Role.SURGEON: _FLUID | {"estop", "fault.reset", "status"},
-    Role.ENGINEER: _FLUID | {"estop", "fault.reset", "status", "selftest.run", "debug.hang"},
-    # An observer sends nothing (the broker drops it); the table says so too.
-    Role.OBSERVER: frozenset({"status"}),
-}
 COMMANDING_ROLES = (Role.SURGEON, Role.ENGINEER)
-
-
-def role_may(role: Role, op: str) -> bool:
-    return op in ROLE_OPS[role]
+"""The roles with a command topic; which ops each may send is in rig/api/commands.py."""
 
 
 def broker_acl() -> str:

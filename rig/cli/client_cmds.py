@@ -96,6 +96,28 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     connection_options(selftest, timeout_s=SELFTEST_TIMEOUT_S)
     selftest.set_defaults(func=lambda a: run_client(_request(a, {"op": "selftest.run"})))
 
+    control = subparsers.add_parser(
+        "control",
+        help="which station commands the rig: the console takes control during a procedure; "
+        "this command line then commands the fluid only after taking it over",
+    )
+    control_sub = control.add_subparsers(dest="control_command", required=True, metavar="ACTION")
+    take = control_sub.add_parser("take", help="take control of the rig for this station (role)")
+    take.add_argument(
+        "--force",
+        action="store_true",
+        help="take it over from the station that has it (the handover is recorded)",
+    )
+    take.set_defaults(
+        func=lambda a: run_client(_request(a, {"op": "control.take", "force": a.force}))
+    )
+    release = control_sub.add_parser(
+        "release", help="give up control: any station may command the rig again"
+    )
+    release.set_defaults(func=lambda a: run_client(_request(a, {"op": "control.release"})))
+    for sub in control_sub.choices.values():
+        connection_options(sub)
+
 
 def connection_options(
     parser: argparse.ArgumentParser, *, timeout_s: float = DEFAULT_TIMEOUT_S
@@ -278,6 +300,9 @@ def _describe_ok(op: str, result: JsonObject) -> str:
                 f"e-stop: state {result.get('state')}; everything stopped and latched "
                 "(clear it with `rig fault reset`)"
             )
+        case "control.take" | "control.release":
+            holder = (result.get("control") or {}).get("holder")
+            return f"control: {holder or 'nobody'}"
         case "selftest.run":
             lines = [f"self-test {'passed' if result.get('passed') else 'FAILED'}"]
             for check in result.get("checks", []):
@@ -326,6 +351,8 @@ async def _status(args: argparse.Namespace) -> int:
     print(f"  state    {state.get('state')}")
     print(f"  mode     {state.get('mode')}  (primed: {'yes' if state.get('primed') else 'no'})")
     print("  devices  " + "  ".join(f"{k} {'up' if v else 'DOWN'}" for k, v in devices.items()))
+    holder = (state.get("control") or {}).get("holder")
+    print(f"  control  {holder or 'nobody (any station may command)'}")
     print(
         "  fault    "
         + (

@@ -69,3 +69,45 @@ async def test_the_daemon_refuses_ops_outside_a_role_and_records_it(rig: RigUnde
         await rig.wait_sim(lambda s: s["pump"]["running"], 3.0)
         assert (await surgeon.request(topic, {"op": "estop", "source": "surgeon pedal"}))["ok"]
     await rig.wait_sim(lambda s: not s["pump"]["running"], 1.0)
+
+
+async def test_the_console_in_control_holds_the_fluid_until_an_engineer_takes_over(
+    rig: RigUnderTest,
+) -> None:
+    """The surgeon's station takes control: the bench's command line can then stop the fluid
+    but not move it, until it takes control over explicitly, which is recorded."""
+    await rig.prime()
+    irrigate = {"op": "fluid.irrigate", "flow_ml_min": 1.0}
+    async with rig.endpoint(Role.SURGEON) as surgeon, rig.endpoint(Role.ENGINEER) as engineer:
+        console = rig.topics.commands_for(Role.SURGEON)
+        bench = rig.topics.commands_for(Role.ENGINEER)
+        taken = await surgeon.request(console, {"op": "control.take"})
+        assert taken["ok"] and taken["result"]["control"]["holder"] == "surgeon"
+        event = await rig.next_event(lambda e: e.get("kind") == "control_changed")
+        assert (event["from"], event["to"], event["forced"]) == (None, "surgeon", False)
+        assert (await rig.status())["control"]["holder"] == "surgeon"
+
+        refused = await engineer.request(bench, irrigate)
+        assert not refused["ok"] and refused["error"]["code"] == "not_in_control"
+        assert "surgeon station has control" in refused["error"]["message"]
+        refused = await engineer.request(bench, {"op": "control.take"})
+        assert not refused["ok"] and refused["error"]["code"] == "not_in_control"
+        await asyncio.sleep(0.3)
+        assert not (await rig.sim("state"))["pump"]["running"]
+
+        assert (await surgeon.request(console, irrigate))["ok"]
+        await rig.wait_sim(lambda s: s["pump"]["running"], 3.0)
+        # A stop is never refused, whoever has control.
+        assert (await engineer.request(bench, {"op": "fluid.stop"}))["ok"]
+        await rig.wait_sim(lambda s: not s["pump"]["running"], 1.0)
+
+        rig.drain_events()
+        forced = await engineer.request(bench, {"op": "control.take", "force": True})
+        assert forced["ok"] and forced["result"]["control"]["holder"] == "engineer"
+        event = await rig.next_event(lambda e: e.get("kind") == "control_changed")
+        assert (event["from"], event["to"], event["forced"]) == ("surgeon", "engineer", True)
+        assert (await engineer.request(bench, irrigate))["ok"]
+        refused = await surgeon.request(console, irrigate)
+        assert not refused["ok"] and refused["error"]["code"] == "not_in_control"
+        assert (await surgeon.request(console, {"op": "estop", "source": "surgeon"}))["ok"]
+    await rig.wait_sim(lambda s: not s["pump"]["running"], 1.0)
