@@ -178,13 +178,6 @@ class RigDaemon:
 
     # -- operations ---------------------------------------------------------------------------
 
-    async def run_self_test(self) -> SelfTestReport:
-        return await self.self_test.run()
-
-    @property
-    def self_test_report(self) -> SelfTestReport | None:
-        return self.self_test.last_report
-
     async def reset(self) -> StopEvent | None:
         """The operator's reset: clear the latched fault; each device does what it must around
         it (a pump whose power comes back reboots, and is reconnected into safe mode)."""

@@ -136,7 +136,8 @@ async def test_a_pump_that_keeps_its_power_through_the_self_test_is_not_latched_
 ) -> None:
     async with inprocess_rig(tmp_path, before_daemon=_own_power_supply) as rig:
         await rig.wait_ready()
-        assert rig.daemon.self_test_report is not None and rig.daemon.self_test_report.passed
+        report = rig.daemon.self_test.last_report
+        assert report is not None and report.passed
         assert rig.daemon.interlock.latched is None
         # And on every later connect.
         connections = rig.daemon.devices["pump"].connections
