@@ -19,6 +19,7 @@ import signal
 import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from aiomqtt import MqttError
 
@@ -67,6 +68,25 @@ from rig.api.commands import (
 from rig.api.roles import Role, role_may
 from rig.api.topics import RigTopics
 from rig.config import RigProfile
+from rig.events.journal import Journal
+from rig.events.models import (
+    ApiLost,
+    ApiRestored,
+    CommandAudit,
+    CommandDenied,
+    CommandRejected,
+    DeviceLinkChanged,
+    EventBase,
+    FaultReset,
+    JournalFault,
+    PumpPoweredUp,
+    PumpSelfTestSilence,
+    RequestRefused,
+    SelfTestCompleted,
+    SelfTestWatchdogTrip,
+    StateChanged,
+    Stopped,
+)
 from rig.fluid.controller import (
     MOTION_MODES,
     CommandRejectedError,
@@ -81,7 +101,7 @@ from rig.safety.links import BoardLink, PumpLink
 from rig.safety.selftest import CheckResult as SelfTestCheck
 from rig.safety.selftest import SelfTest, SelfTestReport, SelfTestSettings
 from rig.safety.stall_guard import LoopStallGuard
-from rig.safety.states import RigState
+from rig.safety.states import RigState, Transition
 
 log = logging.getLogger(__name__)
 
@@ -114,6 +134,7 @@ class RigDaemon:
         broker: BrokerAddress,
         *,
         clock: Clock = REAL_CLOCK,
+        journal_path: Path | None = None,
     ) -> None:
         self.profile = profile
         self.topics = RigTopics(profile.rig_id)
@@ -142,14 +163,16 @@ class RigDaemon:
         self.pump_link = PumpLink(pump)
         self.board_link = BoardLink(board)
         self.controller = FluidController(profile.limits, profile.fluid, self.interlock, clock)
-        self._events: asyncio.Queue[JsonObject] = asyncio.Queue(maxsize=1000)
+        # Every event goes to the journal first; the API publishes from it (rig/events/).
+        self.journal = Journal(journal_path, on_fault=self._on_journal_fault)
+        self._published_seq = self.journal.opened_at_seq
         self._state_changed = asyncio.Event()
         self._shutdown = asyncio.Event()
-        self._unsent_event: JsonObject | None = None
         self._api_connected = False
         self._api_lost_at_s: float | None = None
         self.interlock.add_stop_listener(self._on_stop)
         self.interlock.add_denial_listener(self._on_denial)
+        self.interlock.machine.add_listener(self._on_transition)
         # The self-test's hold on the daemon's periodic traffic (rig/safety/selftest.py).
         self.heartbeats_paused = False
         self.last_heartbeat_s = 0.0
@@ -177,6 +200,7 @@ class RigDaemon:
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
+        self.journal.start()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, self.request_shutdown)
         try:
@@ -194,6 +218,8 @@ class RigDaemon:
             await self._stop_everything()
             for signum in (signal.SIGINT, signal.SIGTERM):
                 loop.remove_signal_handler(signum)
+            # The shutdown's own events (the stop) are written before the journal closes.
+            await asyncio.to_thread(self.journal.close)
 
     def _control_tasks(self) -> list[tuple[str, Callable[[], Awaitable[None]]]]:
         """The device and control tasks, each run under fault containment."""
@@ -297,7 +323,7 @@ class RigDaemon:
             alarm = self.pump_link.last_alarm
             if alarm is AlarmKind.RESET and not self.controller.pump_running:
                 # The pump powered up (its relay closes when the board connects): expected.
-                self._record({"kind": "pump_powered_up", "alarm": alarm.name})
+                self._record(PumpPoweredUp(alarm=alarm.name))
             elif (
                 alarm is AlarmKind.SAFE_MODE_TIMEOUT
                 and self.interlock.state is RigState.SELF_TEST
@@ -306,7 +332,7 @@ class RigDaemon:
                 # The self-test's own silence: a pump on a supply of its own (not behind the
                 # board's relay, as on a hybrid bench) is still powered at the re-arm and reports
                 # the host's deliberate silence here. No fluid moved; nothing to latch.
-                self._record({"kind": "pump_self_test_silence", "alarm": alarm.name})
+                self._record(PumpSelfTestSilence(alarm=alarm.name))
             elif alarm is not None:
                 # A safe-mode timeout (T), a stall (S), or a power loss while fluid moved: the
                 # pump stopped on its own, and someone must see why before it runs again.
@@ -381,7 +407,7 @@ class RigDaemon:
                 report = SelfTestReport()
                 report.checks.append(_aborted(exc))
             self.self_test_report = report
-            self._record({"kind": "self_test", **report.as_dict()})
+            self._record(SelfTestCompleted(passed=report.passed, checks=report.checks))
             self.interlock.end_self_test(report.passed, report.summary())
             self._state_changed.set()
             return report
@@ -441,7 +467,7 @@ class RigDaemon:
                 "the I/O board's e-stop button", mode=self.controller.setpoint.mode
             )
         elif event.kind is EventKind.WATCHDOG_TRIP and self._expecting_board_trip:
-            self._record({"kind": "self_test_watchdog_trip", "board_t_us": event.t_us})
+            self._record(SelfTestWatchdogTrip(board_t_us=event.t_us))
         elif event.kind in (EventKind.WATCHDOG_TRIP, EventKind.CUTOFF_TRIP):
             self.interlock.trip(
                 StopCause.BOARD_TRIP,
@@ -455,7 +481,7 @@ class RigDaemon:
     async def _supervise_api(self) -> None:
         """Connect to the broker and serve the API; on losing it, stop the fluid (latched
         `api_lost`: nobody can see or stop it), and reconnect with back-off. Events recorded
-        meanwhile wait in the queue and are published once the broker is back: the story."""
+        meanwhile wait in the journal and are published once the broker is back: the story."""
         backoff = Backoff(initial_s=0.1, maximum_s=2.0)
         while True:
             reason = ""
@@ -504,7 +530,7 @@ class RigDaemon:
         if self._api_lost_at_s is not None:
             down_s = self._clock.monotonic() - self._api_lost_at_s
             self._api_lost_at_s = None
-            self._record({"kind": "api_restored", "down_s": round(down_s, 3)})
+            self._record(ApiRestored(down_s=round(down_s, 3)))
         try:
             async with asyncio.TaskGroup() as tasks:
                 tasks.create_task(mqtt.wait_lost())
@@ -522,7 +548,7 @@ class RigDaemon:
 
     def _on_api_lost(self, reason: str) -> None:
         self._api_lost_at_s = self._clock.monotonic()
-        self._record({"kind": "api_lost", "reason": bounded(reason)})
+        self._record(ApiLost(reason=bounded(reason)))
         self._stop_fluid(
             StopCause.API_LOST,
             f"the operators' channel was lost (broker connection: {bounded(reason, 120)}): "
@@ -533,13 +559,9 @@ class RigDaemon:
         self, request: Request, error: RequestRefusedError, *, role: Role
     ) -> None:
         self._record(
-            {
-                "kind": "request_refused",
-                "role": role.value,
-                "client": request.client_id,
-                "code": error.code,
-                "reason": str(error),
-            }
+            RequestRefused(
+                role=role.value, client=request.client_id, code=error.code, reason=str(error)
+            )
         )
 
     async def handle_command(self, request: Request, *, role: Role) -> JsonObject:
@@ -549,14 +571,7 @@ class RigDaemon:
         try:
             command = parse_command(request.payload)
         except CommandError as exc:
-            self._record(
-                {
-                    "kind": "command_rejected",
-                    "role": role.value,
-                    "client": client,
-                    "reason": str(exc),
-                }
-            )
+            self._record(CommandRejected(role=role.value, client=client, reason=str(exc)))
             return {"ok": False, "error": {"code": exc.code, "message": str(exc)}}
         if client is None and command.op not in RUN_WITHOUT_REPLY:
             # Nobody could be told the outcome: refuse it. A stop is the exception, because
@@ -585,25 +600,22 @@ class RigDaemon:
         if op == "status":  # a read changes nothing; polled at 20 Hz it would drown the trail
             return
         self._record(
-            {
-                "kind": "command",
-                "op": op,
-                "role": role.value,
-                "client": client,
-                "ok": error is None,
-                "error": None if error is None else error.get("code"),
-                "message": bounded(str(error["message"]), 1000)
+            CommandAudit(
+                op=op,
+                role=role.value,
+                client=client,
+                ok=error is None,
+                error=None if error is None else error.get("code"),
+                message=bounded(str(error["message"]), 1000)
                 if error is not None and error.get("message") is not None
                 else None,
-            }
+            )
         )
 
     async def _execute(self, command: Command, role: Role) -> JsonObject:
         if not role_may(role, command.op):
             reason = f"{command.op} refused: the {role} role may not request it"
-            self._record(
-                {"kind": "command_denied", "op": command.op, "role": role.value, "reason": reason}
-            )
+            self._record(CommandDenied(op=command.op, role=role.value, reason=reason))
             return {"ok": False, "error": {"code": "denied", "message": reason}}
         controller = self.controller
         try:
@@ -660,14 +672,14 @@ class RigDaemon:
                 case Status():
                     return {"ok": True, "result": self._state(online=True)}
         except CommandRejectedError as exc:
-            self._record({"kind": "command_rejected", "op": command.op, "reason": str(exc)})
+            self._record(CommandRejected(op=command.op, reason=str(exc)))
             code = "state_conflict" if isinstance(exc, StateConflictError) else "out_of_range"
             return {"ok": False, "error": {"code": code, "message": str(exc)}}
         except InterlockDeniedError as exc:
             return {"ok": False, "error": {"code": "denied", "message": exc.reason}}
         except BoardCommandRejectedError as exc:
             message = f"the I/O board refused: {exc} (is the e-stop button still pressed?)"
-            self._record({"kind": "command_denied", "op": command.op, "reason": message})
+            self._record(CommandDenied(op=command.op, reason=message))
             return {"ok": False, "error": {"code": "denied", "message": message}}
         self._state_changed.set()
         return {"ok": True, "result": {"mode": controller.setpoint.mode.value}}
@@ -681,7 +693,7 @@ class RigDaemon:
             # The pump has just been powered up again and booted in basic mode: reconnect it
             # so that its supervisor puts it back into safe mode.
             await self.pump_link.close()
-        self._record({"kind": "reset", "cleared": None if cleared is None else str(cleared.cause)})
+        self._record(FaultReset(cleared=None if cleared is None else cleared.cause))
         self._state_changed.set()
         return cleared
 
@@ -699,25 +711,27 @@ class RigDaemon:
         )
 
     def _on_denial(self, denial: Denial) -> None:
-        self._record(
-            {
-                "kind": "command_denied",
-                "op": denial.action,
-                "reason": denial.reason,
-                "state": denial.state.value,
-            }
-        )
+        self._record(CommandDenied(op=denial.action, reason=denial.reason, state=denial.state))
 
     def _on_stop(self, event: StopEvent) -> None:
-        self._record({"kind": "stop", **event.as_dict()})
+        self._record(Stopped.of(event))
         self._state_changed.set()
 
-    def _record(self, event: JsonObject) -> None:
-        event.setdefault("t_us", int(self._clock.monotonic() * 1e6))
-        log.info("event %s", event.get("kind"), extra={"event": event})
-        if self._events.full():
-            self._events.get_nowait()
-        self._events.put_nowait(event)
+    def _on_transition(self, transition: Transition) -> None:
+        self._record(StateChanged.of(transition))
+
+    def record_link(self, device: str, up: bool, detail: str = "") -> None:
+        """A device supervisor's word that `device`'s link came up or went down."""
+        self._record(DeviceLinkChanged(device=device, up=up, detail=detail))
+
+    def _on_journal_fault(self, reason: str) -> None:
+        """The journal cannot be written: an alarm on the events topic, nothing stopped. The
+        safety functions do not depend on the record (issue 11 adds: no new procedure)."""
+        self._record(JournalFault(reason=bounded(reason, 1000)))
+
+    def _record(self, event: EventBase) -> None:
+        recorded = self.journal.append(event, t_us=int(self._clock.monotonic() * 1e6))
+        log.info("event %s", recorded.kind, extra={"event": recorded.as_json()})
 
     def _state(self, *, online: bool) -> JsonObject:
         controller = self.controller
@@ -778,13 +792,13 @@ class RigDaemon:
                     await self._state_changed.wait()
 
     async def _publish_events(self, mqtt: MqttEndpoint) -> None:
+        # By cursor from the journal, which hands out committed events only: what the API has
+        # published is on disk. An event whose publish fails with the connection is the first
+        # one published on the next: the story since a loss is told whole once the broker is back.
         while True:
-            # An event whose publish fails with the connection stays first in line for the
-            # next one: the story since a loss is told whole once the broker is back.
-            if self._unsent_event is None:
-                self._unsent_event = await self._events.get()
-            await mqtt.publish(self.topics.events, self._unsent_event, qos=1)
-            self._unsent_event = None
+            for event in await self.journal.read_after(self._published_seq):
+                await mqtt.publish(self.topics.events, event.as_json(), qos=1)
+                self._published_seq = event.seq
 
 
 class _ShutdownRequestedError(Exception):

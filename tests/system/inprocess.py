@@ -26,6 +26,7 @@ from rig.api.roles import Role
 from rig.broker import PrivateBroker
 from rig.config import DEFAULT_PROFILE, RigProfile, load_profile
 from rig.daemon import BrokerAddress, DevicePorts, RigDaemon
+from rig.events.journal import JOURNAL_FILE
 from rig.fluid.events import StopEvent
 from rig.safety.states import RigState
 
@@ -190,6 +191,7 @@ async def inprocess_rig(
             profile,
             DevicePorts(str(sim.pump_port.path), str(sim.board_port.path)),
             BrokerAddress(broker.host, broker.port),
+            journal_path=tmp_path / JOURNAL_FILE,
         )
         run = asyncio.create_task(daemon.run())
         rig = InProcessRig(sim, daemon, run, sim_thread)
