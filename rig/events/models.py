@@ -12,6 +12,7 @@ The record issue adds procedure, snapshot and basket events here: one model per 
 
 from __future__ import annotations
 
+import json
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
@@ -36,7 +37,10 @@ class EventBase(BaseModel):
     """Which event this is; each model narrows it to its own literal."""
 
     def as_json(self) -> dict[str, Any]:
-        return self.model_dump(mode="json")
+        """The JSON object published and journaled (NaN and infinity become null, as in the
+        journal's text: the two never differ)."""
+        parsed: dict[str, Any] = json.loads(self.model_dump_json())
+        return parsed
 
 
 # -- the interlock ----------------------------------------------------------------------------
