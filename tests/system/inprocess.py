@@ -94,6 +94,8 @@ class InProcessRig:
     daemon: RigDaemon
     run: asyncio.Task[None]
     _sim_thread: _SimulatorThread
+    broker: PrivateBroker
+    """The daemon's broker (no log-in): a test may listen to the API on it."""
     stops: list[StopEvent] = field(default_factory=list)
 
     async def on_sim(self, function: Callable[[], object]) -> None:
@@ -194,7 +196,7 @@ async def inprocess_rig(
             journal_path=tmp_path / JOURNAL_FILE,
         )
         run = asyncio.create_task(daemon.run())
-        rig = InProcessRig(sim, daemon, run, sim_thread)
+        rig = InProcessRig(sim, daemon, run, sim_thread, broker)
         daemon.interlock.add_stop_listener(rig.stops.append)
         try:
             yield rig
