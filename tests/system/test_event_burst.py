@@ -39,9 +39,10 @@ async def test_a_burst_of_events_larger_than_the_old_queue_is_published_whole(
                 with contextlib.suppress(InterlockDeniedError):
                     rig.daemon.interlock.require(Action.IRRIGATE)
             denials = 0
-            async with asyncio.timeout(60.0):
-                while denials < BURST_EVENTS:
-                    event = json.loads((await events.get()).payload)
-                    if event["kind"] == "command_denied" and event["op"] == "fluid.irrigate":
-                        denials += 1
-            assert denials == BURST_EVENTS
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(30.0):
+                    while denials < BURST_EVENTS:
+                        event = json.loads((await events.get()).payload)
+                        if event["kind"] == "command_denied" and event["op"] == "fluid.irrigate":
+                            denials += 1
+            assert denials == BURST_EVENTS, f"{BURST_EVENTS - denials} denials never published"
