@@ -792,13 +792,14 @@ class RigDaemon:
                     await self._state_changed.wait()
 
     async def _publish_events(self, mqtt: MqttEndpoint) -> None:
-        # By cursor from the journal, which hands out committed events only: what the API has
-        # published is on disk. An event whose publish fails with the connection is the first
-        # one published on the next: the story since a loss is told whole once the broker is back.
+        # By cursor from the journal, which hands out committed events only, as the text it
+        # holds: what the API has published is on disk, byte for byte. An event whose publish
+        # fails with the connection is the first one published on the next: the story since a
+        # loss is told whole once the broker is back.
         while True:
-            for event in await self.journal.read_after(self._published_seq):
-                await mqtt.publish(self.topics.events, event.as_json(), qos=1)
-                self._published_seq = event.seq
+            for seq, body in await self.journal.read_after(self._published_seq):
+                await mqtt.publish(self.topics.events, body, qos=1)
+                self._published_seq = seq
 
 
 class _ShutdownRequestedError(Exception):

@@ -4,8 +4,9 @@
   with its sequence number and hands it to a writer thread, which commits in batches with
   `synchronous=FULL` (the WAL is fsynced at each commit, so a committed event survives a power
   cut, not only a killed process).
-- Readers get committed events only (`read_after`, by cursor): the API publishes from here, so
-  whatever it has published is on disk, and nothing is dropped while the broker is away.
+- Readers get committed events only (`read_after`, by cursor), as the JSON text the file holds:
+  the API publishes those bytes, so whatever it has published is on disk, byte for byte, and
+  nothing is dropped while the broker is away.
 - A journal that cannot be opened or written is a fault of the journal, reported once through
   `on_fault`, never an exception into the daemon: events still reach the API from memory, but
   are no longer durable.
@@ -56,6 +57,10 @@ CREATE INDEX IF NOT EXISTS events_by_kind ON events (kind, seq);
 """
 
 E = TypeVar("E", bound=EventBase)
+Entry = tuple[int, bytes]
+"""A committed event as readers get it: its seq and its JSON text. Plain tuples of atoms, so the
+window costs the garbage collector nothing (10 000 models in memory made a full collection, and
+so the event loop's stall, tens of milliseconds longer: scripts/journal_latency.py)."""
 
 
 class JournalError(Exception):
@@ -77,7 +82,7 @@ class Journal:
         self._on_fault = on_fault
         self._lock = threading.Lock()
         self._queue: queue.SimpleQueue[EventBase | None] = queue.SimpleQueue()
-        self._window: deque[EventBase] = deque(maxlen=window_events)
+        self._window: deque[Entry] = deque(maxlen=window_events)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._new = asyncio.Event()
         self._reader = ThreadPoolExecutor(1, thread_name_prefix="journal reader")
@@ -121,16 +126,16 @@ class Journal:
     def committed_seq(self) -> int:
         return self._committed_seq
 
-    async def read_after(self, cursor: int, limit: int = READ_LIMIT_EVENTS) -> list[EventBase]:
-        """The committed events after sequence number `cursor`, oldest first (at most `limit`);
-        waits until there is at least one."""
+    async def read_after(self, cursor: int, limit: int = READ_LIMIT_EVENTS) -> list[Entry]:
+        """The committed events after sequence number `cursor`, oldest first (at most `limit`),
+        as (seq, JSON text); waits until there is at least one."""
         if self._loop is None:
             raise RuntimeError("Journal.start() must bind the event loop before reading")
         while True:
             self._new.clear()
             with self._lock:
                 committed = self._committed_seq
-                oldest = self._window[0].seq if self._window else committed + 1
+                oldest = self._window[0][0] if self._window else committed + 1
                 if committed > cursor >= oldest - 1:
                     start = cursor + 1 - oldest
                     return list(itertools.islice(self._window, start, start + limit))
@@ -181,20 +186,25 @@ class Journal:
                     done = True
                     break
                 batch.append(item)
-            self._write(batch)
-            self._committed(batch)
+            self._committed(self._write(batch))
         if self._db is not None:
             self._db.close()
 
-    def _write(self, batch: list[EventBase]) -> None:
+    def _write(self, batch: list[EventBase]) -> list[Entry]:
+        """Write `batch` in one transaction; return its entries for the readers."""
+        bodies = [event.model_dump_json() for event in batch]
+        entries = [(event.seq, body.encode()) for event, body in zip(batch, bodies, strict=True)]
         db = self._db
         if db is None:
-            return
+            return entries
         try:
             with db:  # one transaction: committed (and fsynced) or rolled back whole
                 db.executemany(
                     "INSERT INTO events (seq, t_us, wall_time, kind, body) VALUES (?, ?, ?, ?, ?)",
-                    [(e.seq, e.t_us, e.wall_time, e.kind, e.model_dump_json()) for e in batch],
+                    [
+                        (e.seq, e.t_us, e.wall_time, e.kind, body)
+                        for e, body in zip(batch, bodies, strict=True)
+                    ],
                 )
         except (sqlite3.Error, OSError) as exc:
             # Latched until the daemon restarts: a journal with holes is worse than one that
@@ -203,11 +213,12 @@ class Journal:
             with contextlib.suppress(sqlite3.Error):
                 db.close()
             self._fail(f"cannot write to the journal {self.path}: {exc}")
+        return entries
 
-    def _committed(self, batch: list[EventBase]) -> None:
+    def _committed(self, entries: list[Entry]) -> None:
         with self._lock:
-            self._window.extend(batch)
-            self._committed_seq = batch[-1].seq
+            self._window.extend(entries)
+            self._committed_seq = entries[-1][0]
             loop = self._loop
         if loop is not None:
             with contextlib.suppress(RuntimeError):  # the loop has closed: nobody is reading
@@ -226,13 +237,14 @@ class Journal:
 
     # -- the reader thread ----------------------------------------------------------------
 
-    def _select_after(self, cursor: int, limit: int) -> list[EventBase]:
+    def _select_after(self, cursor: int, limit: int) -> list[Entry]:
         if self.path is None:
             return []
         try:
             if self._reader_db is None:
                 self._reader_db = sqlite3.connect(self.path)
-            return _select(self._reader_db, cursor, limit)
+            rows = _select(self._reader_db, cursor, limit)
+            return [(seq, body.encode()) for seq, body in rows]
         except (sqlite3.Error, OSError) as exc:
             log.error("reading the journal %s failed: %s", self.path, exc)
             return []
@@ -247,16 +259,16 @@ def read_journal(path: Path, *, after: int = 0, limit: int | None = None) -> lis
     """The events in the journal file at `path` after sequence number `after`, oldest first."""
     db = sqlite3.connect(path)
     try:
-        return _select(db, after, -1 if limit is None else limit)
+        return [parse_event(body) for _, body in _select(db, after, -1 if limit is None else limit)]
     finally:
         db.close()
 
 
-def _select(db: sqlite3.Connection, after: int, limit: int) -> list[EventBase]:
-    rows = db.execute(
-        "SELECT body FROM events WHERE seq > ? ORDER BY seq LIMIT ?", (after, limit)
+def _select(db: sqlite3.Connection, after: int, limit: int) -> list[tuple[int, str]]:
+    rows: list[tuple[int, str]] = db.execute(
+        "SELECT seq, body FROM events WHERE seq > ? ORDER BY seq LIMIT ?", (after, limit)
     ).fetchall()
-    return [parse_event(body) for (body,) in rows]
+    return rows
 
 
 def _open(path: Path) -> tuple[sqlite3.Connection, int]:

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
 
-from rig.events.journal import JOURNAL_FILE, Journal, read_journal
+from rig.events.journal import JOURNAL_FILE, Entry, Journal, read_journal
 from rig.events.models import ApiLost, CommandAudit, EventBase
 
 pytestmark = pytest.mark.timeout(20)
@@ -46,6 +46,11 @@ def open_journal(
     return journal
 
 
+def entries(events: Sequence[EventBase]) -> list[Entry]:
+    """What a reader gets for `events`: each one's seq and its JSON text."""
+    return [(event.seq, event.model_dump_json().encode()) for event in events]
+
+
 def lost(n: int) -> ApiLost:
     return ApiLost(reason=f"loss {n}")
 
@@ -59,9 +64,9 @@ async def test_appended_events_get_rising_seqs_and_are_read_back_by_cursor(
     assert [e.seq for e in stamped] == [1, 2, 3]
     assert [e.t_us for e in stamped] == [100, 101, 102]
     assert all(e.wall_time > 1.7e9 for e in stamped)
-    assert await journal.read_after(0) == stamped
-    assert await journal.read_after(2) == stamped[2:]
-    assert await journal.read_after(0, limit=2) == stamped[:2]
+    assert await journal.read_after(0) == entries(stamped)
+    assert await journal.read_after(2) == entries(stamped[2:])
+    assert await journal.read_after(0, limit=2) == entries(stamped[:2])
     assert faults == []
 
 
@@ -74,7 +79,7 @@ async def test_read_after_waits_for_the_next_event(
     await asyncio.sleep(0.05)
     assert not reader.done()
     event = journal.append(lost(1), t_us=0)
-    assert await asyncio.wait_for(reader, 5.0) == [event]
+    assert await asyncio.wait_for(reader, 5.0) == entries([event])
 
 
 async def test_what_a_reader_gets_is_already_in_the_file(
@@ -84,11 +89,11 @@ async def test_what_a_reader_gets_is_already_in_the_file(
     journal.start()
     for n in range(50):
         journal.append(lost(n), t_us=n)
-    got: list[EventBase] = []
+    got: list[Entry] = []
     while len(got) < 50:
-        got += await journal.read_after(got[-1].seq if got else 0)
+        got += await journal.read_after(got[-1][0] if got else 0)
         # A second connection, as after a crash: each event handed out is there already.
-        assert read_journal(path)[: len(got)] == got
+        assert entries(read_journal(path)[: len(got)]) == got
     assert len(read_journal(path)) == 50
 
 
@@ -104,7 +109,7 @@ async def test_a_reopened_journal_keeps_its_events_and_goes_on_counting(
     assert second.opened_at_seq == 3
     after = second.append(CommandAudit(op="estop", role="operator", client=None, ok=True), t_us=9)
     assert after.seq == 4
-    assert await second.read_after(second.opened_at_seq) == [after]
+    assert await second.read_after(second.opened_at_seq) == entries([after])
     assert read_journal(path) == [*before, after]
     assert read_journal(path, after=3) == [after]
 
@@ -115,9 +120,10 @@ async def test_a_reader_behind_the_memory_window_reads_the_file(
     journal = open_journal(path, faults, journals, window_events=2)
     journal.start()
     stamped = [journal.append(lost(n), t_us=n) for n in range(5)]
-    assert await journal.read_after(4) == stamped[4:]  # all five committed: 1..3 left memory
-    assert await journal.read_after(0) == stamped
-    assert await journal.read_after(3) == stamped[3:]
+    # All five committed: 1..3 have left the memory window.
+    assert await journal.read_after(4) == entries(stamped[4:])
+    assert await journal.read_after(0) == entries(stamped)
+    assert await journal.read_after(3) == entries(stamped[3:])
 
 
 def test_the_file_is_in_wal_mode_with_the_schema_the_record_builds_on(
@@ -155,7 +161,7 @@ async def test_a_journal_that_cannot_be_opened_reports_a_fault_and_still_serves_
     journal = open_journal(tmp_path / "not-a-dir" / JOURNAL_FILE, faults, journals)
     journal.start()
     event = journal.append(lost(1), t_us=0)
-    assert await journal.read_after(0) == [event]
+    assert await journal.read_after(0) == entries([event])
     await asyncio.sleep(0)
     assert len(faults) == 1 and "cannot open the journal" in faults[0] and "not-a-dir" in faults[0]
 
@@ -166,7 +172,7 @@ async def test_a_failed_write_is_reported_once_and_the_events_still_reach_reader
     journal = open_journal(path, faults, journals)
     journal.start()
     first = journal.append(lost(1), t_us=0)
-    assert await journal.read_after(0) == [first]
+    assert await journal.read_after(0) == entries([first])
     # Another connection makes every insert fail, as a full disk would.
     db = sqlite3.connect(path)
     db.execute(
@@ -175,10 +181,10 @@ async def test_a_failed_write_is_reported_once_and_the_events_still_reach_reader
     db.commit()
     db.close()
     later = [journal.append(lost(n), t_us=n) for n in (2, 3)]
-    got: list[EventBase] = []
+    got: list[Entry] = []
     while len(got) < 2:
-        got += await journal.read_after(got[-1].seq if got else 1)
-    assert got == later
+        got += await journal.read_after(got[-1][0] if got else 1)
+    assert got == entries(later)
     await asyncio.sleep(0.05)
     assert len(faults) == 1 and "cannot write to the journal" in faults[0], faults
     assert "disk full" in faults[0]
@@ -191,5 +197,5 @@ async def test_a_journal_without_a_file_keeps_events_in_memory_without_a_fault(
     journal = open_journal(None, faults, journals)
     journal.start()
     event = journal.append(lost(1), t_us=0)
-    assert await journal.read_after(0) == [event]
+    assert await journal.read_after(0) == entries([event])
     assert faults == []

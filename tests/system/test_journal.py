@@ -11,31 +11,46 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
+import sqlite3
+from pathlib import Path
 
 import pytest
 
 from drivers.transport.mqtt import JsonObject
-from rig.events.journal import JOURNAL_FILE, read_journal
+from rig.events.journal import JOURNAL_FILE
 from tests.system.harness import RigUnderTest
 
 pytestmark = [pytest.mark.system, pytest.mark.timeout(120)]
 
 
-async def _heard_until(rig: RigUnderTest, heard: list[JsonObject], op: str) -> None:
-    """Collect published events until the command audit of `op` arrives."""
+async def _heard_until(rig: RigUnderTest, heard: dict[int, bytes], op: str) -> list[JsonObject]:
+    """Collect published events (seq -> payload) until the command audit of `op` arrives."""
     assert rig.events is not None
+    events: list[JsonObject] = []
     async with asyncio.timeout(10.0):
         while True:
-            event: JsonObject = json.loads((await rig.events.get()).payload)
-            heard.append(event)
+            payload = (await rig.events.get()).payload
+            assert isinstance(payload, bytes)
+            event: JsonObject = json.loads(payload)
+            heard[event["seq"]] = payload
+            events.append(event)
             if event["kind"] == "command" and event["op"] == op:
-                return
+                return events
+
+
+def _journaled(path: Path) -> dict[int, bytes]:
+    """The journal's rows as the record will read them: seq -> the event's JSON text."""
+    db = sqlite3.connect(path)
+    try:
+        return {seq: body.encode() for seq, body in db.execute("SELECT seq, body FROM events")}
+    finally:
+        db.close()
 
 
 async def test_after_a_daemon_sigkill_the_journal_holds_every_event_the_api_had_published(
     rig: RigUnderTest,
 ) -> None:
-    heard: list[JsonObject] = []
+    heard: dict[int, bytes] = {}
     assert (await rig.command({"op": "fluid.prime"}))["ok"]
     await rig.wait_until(lambda s: s["primed"] and s["mode"] == "stopped", 10.0)
     assert (await rig.command({"op": "fluid.irrigate", "flow_ml_min": 1.0}))["ok"]
@@ -45,18 +60,19 @@ async def test_after_a_daemon_sigkill_the_journal_holds_every_event_the_api_had_
     denied = await rig.command({"op": "fluid.prime"})
     assert not denied["ok"]
     assert (await rig.command({"op": "fault.reset"}))["ok"]
-    await _heard_until(rig, heard, "fault.reset")
+    events = await _heard_until(rig, heard, "fault.reset")
     assert rig.rig.daemon is not None
     rig.kill_daemon(signal.SIGKILL)
     await rig.rig.daemon.wait()
 
-    journal = {event.seq: event.as_json() for event in read_journal(rig.rig.run_dir / JOURNAL_FILE)}
-    missing = [event for event in heard if journal.get(event["seq"]) != event]
-    assert not missing, f"published but not journaled as published: {missing}"
-    seqs = [event["seq"] for event in heard]
+    journal = _journaled(rig.rig.run_dir / JOURNAL_FILE)
+    missing = {seq: body for seq, body in heard.items() if journal.get(seq) != body}
+    assert not missing, f"published but not journaled byte for byte: {missing}"
+    seqs = [event["seq"] for event in events]
     assert seqs == list(range(seqs[0], seqs[0] + len(seqs))), "published in journal order"
-    kinds = {event["kind"] for event in heard}
+    print(f"{len(events)} events published, all in the journal ({len(journal)} rows)")
+    kinds = {event["kind"] for event in events}
     expected = {"transition", "self_test", "command", "command_rejected", "command_denied"}
     assert kinds >= expected | {"stop", "reset"}, kinds
-    assert any(e["kind"] == "stop" and e["cause"] == "estop" and e["latched"] for e in heard)
-    assert any(e["kind"] == "transition" and e["to_state"] == "estop" for e in heard)
+    assert any(e["kind"] == "stop" and e["cause"] == "estop" and e["latched"] for e in events)
+    assert any(e["kind"] == "transition" and e["to_state"] == "estop" for e in events)
