@@ -255,11 +255,15 @@ class Journal:
             self._reader_db = None
 
 
-def read_journal(path: Path, *, after: int = 0, limit: int | None = None) -> list[EventBase]:
-    """The events in the journal file at `path` after sequence number `after`, oldest first."""
+def read_journal(path: Path, *, after: int = 0, last: int | None = None) -> list[EventBase]:
+    """The events in the journal file at `path` after sequence number `after` (only the `last`
+    so many, if given), oldest first."""
     db = sqlite3.connect(path)
     try:
-        return [parse_event(body) for _, body in _select(db, after, -1 if limit is None else limit)]
+        if last is not None:
+            (newest,) = db.execute("SELECT coalesce(max(seq), 0) FROM events").fetchone()
+            after = max(after, newest - last)
+        return [parse_event(body) for _, body in _select(db, after, -1)]
     finally:
         db.close()
 
