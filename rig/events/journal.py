@@ -95,7 +95,7 @@ class Journal:
             try:
                 self._db, last_seq = _open(path)
             except (sqlite3.Error, OSError, JournalError) as exc:
-                self._fail(f"cannot open the journal {path}: {exc}")
+                self._fail(f"cannot open the journal {path}: {exc}; events are not durable")
         self.opened_at_seq = last_seq
         """The last sequence number before this run: the run's events follow it."""
         self._next_seq = last_seq + 1
@@ -137,8 +137,7 @@ class Journal:
                 committed = self._committed_seq
                 oldest = self._window[0][0] if self._window else committed + 1
                 if committed > cursor >= oldest - 1:
-                    start = cursor + 1 - oldest
-                    return list(itertools.islice(self._window, start, start + limit))
+                    return self._window_after(cursor, limit)
             if committed > cursor:
                 # Behind the window: read the file (off the event loop).
                 stored = await asyncio.get_running_loop().run_in_executor(
@@ -156,6 +155,15 @@ class Journal:
                 )
                 return gap
             await self._new.wait()
+
+    def _window_after(self, cursor: int, limit: int) -> list[Entry]:
+        """The window's entries after `cursor`; the caller holds the lock."""
+        window = self._window
+        start = min(cursor + 1 - window[0][0], len(window) - 1)
+        if window[start][0] != cursor + 1:
+            # A seq lost to an event that could not be serialised: find the place by looking.
+            start = next(i for i, (seq, _) in enumerate(window) if seq > cursor)
+        return list(itertools.islice(window, start, start + limit))
 
     def close(self) -> None:
         """Write what is queued, then close. Blocks until the writer is done: call it off the
@@ -192,19 +200,16 @@ class Journal:
 
     def _write(self, batch: list[EventBase]) -> list[Entry]:
         """Write `batch` in one transaction; return its entries for the readers."""
-        bodies = [event.model_dump_json() for event in batch]
-        entries = [(event.seq, body.encode()) for event, body in zip(batch, bodies, strict=True)]
+        rows = [(e.seq, e.t_us, e.wall_time, e.kind, body) for e, body in self._serialised(batch)]
+        entries = [(row[0], row[4].encode()) for row in rows]
         db = self._db
-        if db is None:
+        if db is None or not rows:
             return entries
         try:
             with db:  # one transaction: committed (and fsynced) or rolled back whole
                 db.executemany(
                     "INSERT INTO events (seq, t_us, wall_time, kind, body) VALUES (?, ?, ?, ?, ?)",
-                    [
-                        (e.seq, e.t_us, e.wall_time, e.kind, body)
-                        for e, body in zip(batch, bodies, strict=True)
-                    ],
+                    rows,
                 )
         except (sqlite3.Error, OSError) as exc:
             # Latched until the daemon restarts: a journal with holes is worse than one that
@@ -212,10 +217,28 @@ class Journal:
             self._db = None
             with contextlib.suppress(sqlite3.Error):
                 db.close()
-            self._fail(f"cannot write to the journal {self.path}: {exc}")
+            self._fail(
+                f"cannot write to the journal {self.path}: {exc}; events are no longer durable"
+            )
         return entries
 
+    def _serialised(self, batch: list[EventBase]) -> list[tuple[EventBase, str]]:
+        serialised = []
+        for event in batch:
+            try:
+                serialised.append((event, event.model_dump_json()))
+            except Exception as exc:
+                # A bug (a value JSON cannot carry): this event is lost, loudly; the others are
+                # written, and readers step over its seq.
+                log.error(
+                    "journal: event %d (%s) cannot be serialised: %r", event.seq, event.kind, exc
+                )
+                self._fail(f"an event could not be journaled: {exc!r}")
+        return serialised
+
     def _committed(self, entries: list[Entry]) -> None:
+        if not entries:
+            return
         with self._lock:
             self._window.extend(entries)
             self._committed_seq = entries[-1][0]
@@ -230,7 +253,7 @@ class Journal:
                 return
             self.fault = reason
             loop = self._loop
-        log.error("%s; events are no longer durable", reason)
+        log.error("journal fault: %s", reason)
         if loop is not None:
             with contextlib.suppress(RuntimeError):
                 loop.call_soon_threadsafe(self._on_fault, reason)

@@ -199,3 +199,35 @@ async def test_a_journal_without_a_file_keeps_events_in_memory_without_a_fault(
     event = journal.append(lost(1), t_us=0)
     assert await journal.read_after(0) == entries([event])
     assert faults == []
+
+
+async def test_an_event_that_will_not_serialise_is_a_fault_and_the_writer_lives_on(
+    path: Path, faults: Faults, journals: list[Journal]
+) -> None:
+    journal = open_journal(path, faults, journals)
+    journal.start()
+    # Built without validation, as a bug could: a figure JSON cannot carry.
+    broken = ApiLost.model_construct(reason=object())  # type: ignore[arg-type]
+    journal.append(broken, t_us=0)
+    after = journal.append(lost(2), t_us=1)
+    assert await journal.read_after(0) == entries([after])
+    await asyncio.sleep(0.05)
+    assert len(faults) == 1 and "could not be journaled" in faults[0], faults
+    assert read_journal(path) == [after]
+
+
+async def test_a_reader_steps_over_a_lost_seq_in_memory(
+    path: Path, faults: Faults, journals: list[Journal]
+) -> None:
+    journal = open_journal(path, faults, journals)
+    journal.start()
+    first = journal.append(lost(1), t_us=0)
+    assert await journal.read_after(0) == entries([first])
+    journal.append(ApiLost.model_construct(reason=object()), t_us=1)  # type: ignore[arg-type]
+    later = [journal.append(lost(n), t_us=n) for n in (3, 4)]
+    got: list[Entry] = []
+    while len(got) < 2:
+        got += await journal.read_after(got[-1][0] if got else first.seq)
+    assert got == entries(later)
+    assert await journal.read_after(3) == entries(later[1:])
+    assert [e.seq for e in read_journal(path)] == [1, 3, 4]
