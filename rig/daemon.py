@@ -19,9 +19,10 @@ import functools
 import logging
 import signal
 from collections.abc import Awaitable, Callable, Mapping
+from pathlib import Path
 
 from drivers.clock import REAL_CLOCK, Clock
-from drivers.transport.mqtt import JsonObject
+from drivers.transport.mqtt import JsonObject, bounded
 from rig.api.dispatch import CommandDispatcher, RigOperations
 from rig.api.service import ApiService, ApiSources, BrokerAddress
 from rig.config import RigProfile
@@ -29,12 +30,23 @@ from rig.devices.contract import DeviceContext, ResetNotes
 from rig.devices.registry import DeviceRegistry
 from rig.devices.selftest_run import SelfTestRunner
 from rig.devices.supervisor import supervise
+from rig.events.journal import Journal
+from rig.events.models import (
+    CommandDenied,
+    EventBase,
+    FaultReset,
+    JournalFault,
+    SelfTestCompleted,
+    StateChanged,
+    Stopped,
+)
 from rig.fluid.controller import MOTION_MODES, FluidController
 from rig.fluid.events import StopCause, StopEvent
 from rig.safety.containment import contain
 from rig.safety.interlock import Denial
 from rig.safety.selftest import SelfTestReport
 from rig.safety.stall_guard import LoopStallGuard
+from rig.safety.states import Transition
 
 __all__ = ["BrokerAddress", "RigDaemon"]
 
@@ -51,11 +63,15 @@ class RigDaemon:
         broker: BrokerAddress,
         *,
         clock: Clock = REAL_CLOCK,
+        journal_path: Path | None = None,
     ) -> None:
-        """`ports`: where each device of the profile is attached, by device name."""
+        """`ports`: where each device of the profile is attached, by device name.
+        `journal_path`: the event journal's file (None: events kept in memory only)."""
         self.profile = profile
         self._clock = clock
         self._shutdown = asyncio.Event()
+        # Every event goes to the journal first; the API publishes from it (rig/events/).
+        self.journal = Journal(journal_path, on_fault=self._on_journal_fault)
         self.context = DeviceContext(
             profile, clock, self._record, self._state_changed, self._on_task_fault
         )
@@ -67,6 +83,7 @@ class RigDaemon:
         self.context.bind(self.interlock, self.controller)
         self.interlock.add_stop_listener(self._on_stop)
         self.interlock.add_denial_listener(self._on_denial)
+        self.interlock.machine.add_listener(self._on_transition)
         self.self_test = SelfTestRunner(self.devices, self.context, self._on_self_test)
         self.dispatcher = CommandDispatcher(
             self.controller,
@@ -91,6 +108,7 @@ class RigDaemon:
                 record=self._record,
                 stop_fluid=self._stop_fluid,
             ),
+            self.journal,
             clock,
             self._shutdown,
         )
@@ -114,6 +132,7 @@ class RigDaemon:
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
+        self.journal.start()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, self.request_shutdown)
         try:
@@ -131,6 +150,8 @@ class RigDaemon:
             await self._stop_everything()
             for signum in (signal.SIGINT, signal.SIGTERM):
                 loop.remove_signal_handler(signum)
+            # The shutdown's own events (the stop) are written before the journal closes.
+            await asyncio.to_thread(self.journal.close)
 
     def _control_tasks(self) -> list[tuple[str, Callable[[], Awaitable[None]]]]:
         """The device and control tasks, each run under fault containment."""
@@ -187,14 +208,14 @@ class RigDaemon:
         cleared = await self.controller.reset()
         for device in self.devices:
             await device.after_reset(notes)
-        self._record({"kind": "reset", "cleared": None if cleared is None else str(cleared.cause)})
+        self._record(FaultReset(cleared=None if cleared is None else cleared.cause))
         self._state_changed()
         return cleared
 
     # -- events and state ---------------------------------------------------------------------
 
     def _on_self_test(self, report: SelfTestReport) -> None:
-        self._record({"kind": "self_test", **report.as_dict()})
+        self._record(SelfTestCompleted(passed=report.passed, checks=report.checks))
 
     def _on_loop_stall(self, stall_s: float) -> None:
         """The loop turns again after a stall the guard acted on: make it a latched fault."""
@@ -210,23 +231,23 @@ class RigDaemon:
         )
 
     def _on_denial(self, denial: Denial) -> None:
-        self._record(
-            {
-                "kind": "command_denied",
-                "op": denial.action,
-                "reason": denial.reason,
-                "state": denial.state.value,
-            }
-        )
+        self._record(CommandDenied(op=denial.action, reason=denial.reason, state=denial.state))
 
     def _on_stop(self, event: StopEvent) -> None:
-        self._record({"kind": "stop", **event.as_dict()})
+        self._record(Stopped.of(event))
         self._state_changed()
 
-    def _record(self, event: JsonObject) -> None:
-        event.setdefault("t_us", int(self._clock.monotonic() * 1e6))
-        log.info("event %s", event.get("kind"), extra={"event": event})
-        self.api.publish_event(event)
+    def _on_transition(self, transition: Transition) -> None:
+        self._record(StateChanged.of(transition))
+
+    def _on_journal_fault(self, reason: str) -> None:
+        """The journal cannot be written: an alarm on the events topic, nothing stopped. The
+        safety functions do not depend on the record (issue 11 adds: no new procedure)."""
+        self._record(JournalFault(reason=bounded(reason, 1000)))
+
+    def _record(self, event: EventBase) -> None:
+        recorded = self.journal.append(event, t_us=int(self._clock.monotonic() * 1e6))
+        log.info("event %s", recorded.kind, extra={"event": recorded.as_json()})
 
     def _state_changed(self) -> None:
         self.api.state_changed()

@@ -40,6 +40,7 @@ from rig.api.topics import RigTopics
 from rig.broker import PrivateBroker
 from rig.config import RigProfile
 from rig.devices.section import SerialDeviceSection
+from rig.events.journal import JOURNAL_FILE
 from rig.runtime import RunningRig, pid_alive
 
 log = logging.getLogger(__name__)
@@ -96,6 +97,8 @@ class SimRig:
                 ),
                 "--broker",
                 f"{self.broker_host}:{self.broker_port}",
+                "--journal",
+                str(self.run_dir / JOURNAL_FILE),
                 *self._login(ServiceUser.DAEMON),
             ],
             # What escapes logging (a crash's traceback) lands here; the log itself rotates.

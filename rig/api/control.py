@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from drivers.clock import Clock
 from drivers.transport.mqtt import JsonObject
 from rig.api.roles import Role
+from rig.events.models import ControlChanged
 
 
 class ControlConflictError(Exception):
@@ -37,14 +38,13 @@ class Handover:
     client: str | None
     forced: bool
 
-    def as_event(self) -> JsonObject:
-        return {
-            "kind": "control_changed",
-            "from": None if self.previous is None else self.previous.value,
-            "to": None if self.holder is None else self.holder.value,
-            "client": self.client,
-            "forced": self.forced,
-        }
+    def as_event(self) -> ControlChanged:
+        return ControlChanged(
+            previous=None if self.previous is None else self.previous.value,
+            holder=None if self.holder is None else self.holder.value,
+            client=self.client,
+            forced=self.forced,
+        )
 
 
 class ControlOwnership:

@@ -38,6 +38,7 @@ from rig.api.commands import (
 )
 from rig.api.control import ControlConflictError, ControlOwnership, Handover
 from rig.api.roles import Role
+from rig.events.models import CommandAudit, CommandDenied, CommandRejected, EventBase
 from rig.fluid.controller import CommandRejectedError, FluidController, StateConflictError
 from rig.fluid.events import StopEvent
 from rig.safety.interlock import Interlock, InterlockDeniedError
@@ -56,7 +57,7 @@ class RigOperations:
     run_self_test: Callable[[], Awaitable[SelfTestReport]]
     reset: Callable[[], Awaitable[StopEvent | None]]
     state: Callable[[], JsonObject]
-    record: Callable[[JsonObject], None]
+    record: Callable[[EventBase], None]
     state_changed: Callable[[], None]
     simulator: bool
     """A simulator profile: the debug ops exist."""
@@ -80,14 +81,7 @@ class CommandDispatcher:
         try:
             command = parse_command(payload)
         except CommandError as exc:
-            self._rig.record(
-                {
-                    "kind": "command_rejected",
-                    "role": role.value,
-                    "client": client,
-                    "reason": str(exc),
-                }
-            )
+            self._rig.record(CommandRejected(role=role.value, client=client, reason=str(exc)))
             return {"ok": False, "error": {"code": exc.code, "message": str(exc)}}
         if client is None and command.op not in RUN_WITHOUT_REPLY:
             # Nobody could be told the outcome: refuse it. A stop is the exception, because
@@ -116,36 +110,26 @@ class CommandDispatcher:
         if op == "status":  # a read changes nothing; polled at 20 Hz it would drown the trail
             return
         self._rig.record(
-            {
-                "kind": "command",
-                "op": op,
-                "role": role.value,
-                "client": client,
-                "ok": error is None,
-                "error": None if error is None else error.get("code"),
-                "message": bounded(str(error["message"]), 1000)
+            CommandAudit(
+                op=op,
+                role=role.value,
+                client=client,
+                ok=error is None,
+                error=None if error is None else error.get("code"),
+                message=bounded(str(error["message"]), 1000)
                 if error is not None and error.get("message") is not None
                 else None,
-            }
+            )
         )
 
     async def _execute(self, command: Command, role: Role, client: str | None) -> JsonObject:
         if not role_may(role, command.op):
             reason = f"{command.op} refused: the {role} role may not request it"
-            self._rig.record(
-                {"kind": "command_denied", "op": command.op, "role": role.value, "reason": reason}
-            )
+            self._rig.record(CommandDenied(op=command.op, role=role.value, reason=reason))
             return {"ok": False, "error": {"code": "denied", "message": reason}}
         not_in_control = command.needs_control and self.control.refusal(role, command.op)
         if not_in_control:
-            self._rig.record(
-                {
-                    "kind": "command_denied",
-                    "op": command.op,
-                    "role": role.value,
-                    "reason": not_in_control,
-                }
-            )
+            self._rig.record(CommandDenied(op=command.op, role=role.value, reason=not_in_control))
             return {"ok": False, "error": {"code": "not_in_control", "message": not_in_control}}
         controller = self._controller
         try:
@@ -213,14 +197,14 @@ class CommandDispatcher:
                 case ReleaseControl():
                     return self._control_changed(self.control.release(role, client))
         except CommandRejectedError as exc:
-            self._rig.record({"kind": "command_rejected", "op": command.op, "reason": str(exc)})
+            self._rig.record(CommandRejected(op=command.op, role=role.value, reason=str(exc)))
             code = "state_conflict" if isinstance(exc, StateConflictError) else "out_of_range"
             return {"ok": False, "error": {"code": code, "message": str(exc)}}
         except InterlockDeniedError as exc:
             return {"ok": False, "error": {"code": "denied", "message": exc.reason}}
         except BoardCommandRejectedError as exc:
             message = f"the I/O board refused: {exc} (is the e-stop button still pressed?)"
-            self._rig.record({"kind": "command_denied", "op": command.op, "reason": message})
+            self._rig.record(CommandDenied(op=command.op, role=role.value, reason=message))
             return {"ok": False, "error": {"code": "denied", "message": message}}
         self._rig.state_changed()
         return {"ok": True, "result": {"mode": controller.setpoint.mode.value}}

@@ -3,7 +3,8 @@
 The API is supervised like a device, not the context of the others: the fluid loop and the
 devices run on while the broker is away. Losing the broker while fluid moves is a latched
 `api_lost` stop (nobody could see or stop the fluid); the API then reconnects with back-off, and
-the events recorded meanwhile are published once the broker is back: the story is told whole.
+the events journaled meanwhile are published once the broker is back: the story is told whole.
+Events are published from the journal (rig/events/journal.py), never ahead of it.
 """
 
 from __future__ import annotations
@@ -30,13 +31,14 @@ from rig.api.dispatch import CommandDispatcher
 from rig.api.roles import Role
 from rig.api.topics import RigTopics
 from rig.config import RigProfile
+from rig.events.journal import Journal
+from rig.events.models import ApiLost, ApiRestored, EventBase, RequestRefused
 from rig.fluid.events import StopCause
 
 log = logging.getLogger(__name__)
 
 CLEAN_DISCONNECT_TIMEOUT_S = 0.5
 STATE_REPUBLISH_S = 1.0
-EVENT_QUEUE_SIZE = 1000
 
 
 @dataclass(frozen=True)
@@ -54,8 +56,8 @@ class ApiSources:
     state: Callable[[bool], JsonObject]
     """The rig's state (argument: online), retained on the state topic."""
     telemetry: Callable[[], JsonObject]
-    record: Callable[[JsonObject], None]
-    """Record an event (the daemon stamps, logs and queues it for `publish_event`)."""
+    record: Callable[[EventBase], None]
+    """Record an event (into the journal, which this service publishes from)."""
     stop_fluid: Callable[[StopCause, str], None]
 
 
@@ -66,6 +68,7 @@ class ApiService:
         broker: BrokerAddress,
         dispatcher: CommandDispatcher,
         sources: ApiSources,
+        journal: Journal,
         clock: Clock,
         shutdown: asyncio.Event,
     ) -> None:
@@ -76,19 +79,14 @@ class ApiService:
         self._sources = sources
         self._clock = clock
         self._shutdown = shutdown
-        self._events: asyncio.Queue[JsonObject] = asyncio.Queue(maxsize=EVENT_QUEUE_SIZE)
-        self._unsent_event: JsonObject | None = None
+        self._journal = journal
+        self._published_seq = journal.opened_at_seq
         self._state_changed = asyncio.Event()
         self._connected = False
         self._lost_at_s: float | None = None
 
     def state_changed(self) -> None:
         self._state_changed.set()
-
-    def publish_event(self, event: JsonObject) -> None:
-        if self._events.full():
-            self._events.get_nowait()
-        self._events.put_nowait(event)
 
     async def supervise(self) -> None:
         """Connect to the broker and serve the API; on losing it, stop the fluid and reconnect."""
@@ -140,7 +138,7 @@ class ApiService:
         if self._lost_at_s is not None:
             down_s = self._clock.monotonic() - self._lost_at_s
             self._lost_at_s = None
-            self._sources.record({"kind": "api_restored", "down_s": round(down_s, 3)})
+            self._sources.record(ApiRestored(down_s=round(down_s, 3)))
         try:
             async with asyncio.TaskGroup() as tasks:
                 tasks.create_task(mqtt.wait_lost())
@@ -161,7 +159,7 @@ class ApiService:
 
     def _on_lost(self, reason: str) -> None:
         self._lost_at_s = self._clock.monotonic()
-        self._sources.record({"kind": "api_lost", "reason": bounded(reason)})
+        self._sources.record(ApiLost(reason=bounded(reason)))
         self._sources.stop_fluid(
             StopCause.API_LOST,
             f"the operators' channel was lost (broker connection: {bounded(reason, 120)}): "
@@ -172,13 +170,9 @@ class ApiService:
         self, request: Request, error: RequestRefusedError, *, role: Role
     ) -> None:
         self._sources.record(
-            {
-                "kind": "request_refused",
-                "role": role.value,
-                "client": request.client_id,
-                "code": error.code,
-                "reason": str(error),
-            }
+            RequestRefused(
+                role=role.value, client=request.client_id, code=error.code, reason=str(error)
+            )
         )
 
     async def _publish_telemetry(self, mqtt: MqttEndpoint) -> None:
@@ -198,13 +192,14 @@ class ApiService:
                     await self._state_changed.wait()
 
     async def _publish_events(self, mqtt: MqttEndpoint) -> None:
+        # By cursor from the journal, which hands out committed events only, as the text it
+        # holds: what the API has published is on disk, byte for byte. An event whose publish
+        # fails with the connection is the first one published on the next: the story since a
+        # loss is told whole once the broker is back.
         while True:
-            # An event whose publish fails with the connection stays first in line for the
-            # next one: the story since a loss is told whole once the broker is back.
-            if self._unsent_event is None:
-                self._unsent_event = await self._events.get()
-            await mqtt.publish(self.topics.events, self._unsent_event, qos=1)
-            self._unsent_event = None
+            for seq, body in await self._journal.read_after(self._published_seq):
+                await mqtt.publish(self.topics.events, body, qos=1)
+                self._published_seq = seq
 
 
 def _first_cause(group: BaseExceptionGroup[Exception]) -> str:

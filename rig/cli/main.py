@@ -16,6 +16,7 @@ from rig.cli import (
     client_cmds,
     config_cmd,
     devices_cmd,
+    journal_cmd,
     run_cmds,
     safety_cmd,
     simctl_cmd,
@@ -31,6 +32,7 @@ COMMAND_MODULES = [
     bench_cmd,
     config_cmd,
     devices_cmd,
+    journal_cmd,
     safety_cmd,
 ]
 

@@ -20,7 +20,9 @@ from rig.config import (
 )
 from rig.daemon import BrokerAddress, RigDaemon
 from rig.devices.sections import device_names
+from rig.events.journal import JOURNAL_FILE
 from rig.launcher import run_sim
+from rig.runtime import runtime_dir
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -60,6 +62,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     daemon.add_argument(
         "--user", default=ServiceUser.DAEMON.value, help="broker user name (default rigd)"
+    )
+    daemon.add_argument(
+        "--journal",
+        type=Path,
+        help="the event journal, an SQLite file (default: <runtime dir>/<rig id>/"
+        f"{JOURNAL_FILE}; `rig sim` puts it in its run directory)",
     )
     daemon.set_defaults(func=_daemon)
 
@@ -138,5 +146,7 @@ def _daemon(args: argparse.Namespace) -> int:
         username, password = args.user, load_credentials(args.credentials)[args.user]
     elif profile.broker.password_file is not None:
         password = profile.broker.password_file.read_text().strip()
-    asyncio.run(RigDaemon(profile, ports, BrokerAddress(host, port, username, password)).run())
+    journal = args.journal or runtime_dir() / profile.rig_id / JOURNAL_FILE
+    broker = BrokerAddress(host, port, username, password)
+    asyncio.run(RigDaemon(profile, ports, broker, journal_path=journal).run())
     return 0

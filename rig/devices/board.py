@@ -17,6 +17,7 @@ from drivers.ioboard import BoardEvent, BoardStatus, EventKind, IoBoard, Pressur
 from drivers.transport.serial import LinkClosedError
 from rig.devices.board_config import BoardDeviceConfig
 from rig.devices.contract import Device, DeviceContext, ResetNotes, Task
+from rig.events.models import SelfTestWatchdogTrip
 from rig.fluid.events import StopCause
 from rig.safety.interlock import ActuatorSlots, InterlockDeniedError
 from rig.safety.links import BoardLink
@@ -119,7 +120,7 @@ class BoardDevice(Device):
                 "the I/O board's e-stop button", mode=self.context.controller.setpoint.mode
             )
         elif event.kind is EventKind.WATCHDOG_TRIP and self.expecting_watchdog_trip:
-            self.context.record({"kind": "self_test_watchdog_trip", "board_t_us": event.t_us})
+            self.context.record(SelfTestWatchdogTrip(board_t_us=event.t_us))
         elif event.kind in (EventKind.WATCHDOG_TRIP, EventKind.CUTOFF_TRIP):
             self.context.trip(
                 StopCause.BOARD_TRIP,

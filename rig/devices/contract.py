@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from drivers.clock import Clock
 from drivers.transport.linkstats import LinkStats
-from drivers.transport.mqtt import JsonObject
+from rig.events.models import EventBase
 from rig.fluid.events import Figure, StopCause
 
 if TYPE_CHECKING:
@@ -55,8 +55,8 @@ class DeviceContext:
 
     profile: RigProfile
     clock: Clock
-    record: Callable[[JsonObject], None]
-    """Record an event: the API's events topic and the daemon's log."""
+    record: Callable[[EventBase], None]
+    """Record an event: the journal, then the API's events topic, and the daemon's log."""
     state_changed: Callable[[], None]
     on_fault: Callable[[str, BaseException], None]
     """An exception nothing expected, in a device callback: a latched INTERNAL_FAULT."""

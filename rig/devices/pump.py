@@ -22,6 +22,7 @@ from drivers.ne1000 import (
 from drivers.transport.serial import LinkClosedError
 from rig.devices.contract import Device, DeviceContext, ResetNotes, Task
 from rig.devices.pump_config import PumpDeviceConfig
+from rig.events.models import PumpPoweredUp, PumpSelfTestSilence
 from rig.fluid.controller import PumpReading
 from rig.fluid.events import StopCause
 from rig.safety.interlock import ActuatorSlots, InterlockDeniedError, PumpFaultError
@@ -66,7 +67,7 @@ class PumpDevice(Device):
         controller, interlock = self.context.controller, self.context.interlock
         if alarm is AlarmKind.RESET and not controller.pump_running:
             # The pump powered up (its relay closes when the board connects): expected.
-            self.context.record({"kind": "pump_powered_up", "alarm": alarm.name})
+            self.context.record(PumpPoweredUp(alarm=alarm.name))
         elif (
             alarm is AlarmKind.SAFE_MODE_TIMEOUT
             and interlock.state is RigState.SELF_TEST
@@ -75,7 +76,7 @@ class PumpDevice(Device):
             # The self-test's own silence: a pump on a supply of its own (not behind the
             # board's relay, as on a hybrid bench) is still powered at the re-arm and reports
             # the host's deliberate silence here. No fluid moved; nothing to latch.
-            self.context.record({"kind": "pump_self_test_silence", "alarm": alarm.name})
+            self.context.record(PumpSelfTestSilence(alarm=alarm.name))
         elif alarm is not None:
             # A safe-mode timeout (T), a stall (S), or a power loss while fluid moved: the
             # pump stopped on its own, and someone must see why before it runs again.

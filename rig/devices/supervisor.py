@@ -13,6 +13,7 @@ import logging
 
 from drivers.transport.backoff import Backoff
 from rig.devices.contract import Device
+from rig.events.models import DeviceLinkChanged
 
 log = logging.getLogger(__name__)
 
@@ -44,11 +45,9 @@ async def supervise(device: Device) -> None:
 def _report(device: Device, *, up: bool) -> None:
     device.context.interlock.set_links(**{device.name: up})
     device.context.record(
-        {
-            "kind": "device_link",
-            "device": device.name,
-            "up": up,
-            "url": device.link.url,
-            "connections": device.connections,
-        }
+        DeviceLinkChanged(
+            device=device.name,
+            up=up,
+            detail=f"{device.link.url}, connection {device.connections}",
+        )
     )

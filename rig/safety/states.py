@@ -1,4 +1,5 @@
-"""The rig's system state: one enum, one table of allowed transitions, every change logged.
+"""The rig's system state: one enum, one table of allowed transitions, every change logged and
+told to the listeners (the daemon journals each one as an event).
 
 FAULT and ESTOP are ordinary states (dVRK's lesson), reached from anywhere, and left only by
 an operator's reset. ESTOP outranks FAULT: an e-stop during a fault is recorded, a fault during
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -64,10 +65,16 @@ class Transition:
     wall_time: float
 
 
+TransitionListener = Callable[[Transition], None]
+
+
 class StateMachine:
-    def __init__(self, initial: RigState = RigState.OFFLINE, history: int = 200) -> None:
+    def __init__(self, initial: RigState = RigState.OFFLINE) -> None:
         self.state = initial
-        self.history: deque[Transition] = deque(maxlen=history)
+        self._listeners: list[TransitionListener] = []
+
+    def add_listener(self, listener: TransitionListener) -> None:
+        self._listeners.append(listener)
 
     def can_go(self, target: RigState) -> bool:
         return target is self.state or target in TRANSITIONS[self.state]
@@ -83,7 +90,13 @@ class StateMachine:
         if target not in TRANSITIONS[self.state]:
             raise IllegalTransitionError(f"{self.state} -> {target} is not allowed ({cause})")
         transition = Transition(self.state, target, cause, time.time())
-        self.history.append(transition)
         log.info("state %s -> %s: %s", self.state, target, cause)
         self.state = target
+        for listener in self._listeners:
+            try:
+                listener(transition)
+            except Exception:
+                # A broken listener (the record) must not undo or block the transition, which
+                # may be a fault path's.
+                log.exception("transition listener %r failed", listener)
         return True

@@ -9,7 +9,6 @@ import pytest
 
 from drivers.clock import REAL_CLOCK
 from drivers.transport.linkstats import LinkStats
-from drivers.transport.mqtt import JsonObject
 from drivers.transport.serial import LinkClosedError
 from rig.api.service import BrokerAddress
 from rig.config import DEFAULT_PROFILE, load_profile
@@ -19,13 +18,14 @@ from rig.devices.contract import Device, DeviceContext, Task
 from rig.devices.pump import PumpDevice
 from rig.devices.registry import DeviceRegistry
 from rig.devices.supervisor import supervise
+from rig.events.models import DeviceLinkChanged, EventBase
 from rig.safety.interlock import ActuatorSlots
 
 PROFILE = load_profile(DEFAULT_PROFILE)
 BROKER = BrokerAddress("127.0.0.1", 1)
 
 
-def _context(events: list[JsonObject]) -> DeviceContext:
+def _context(events: list[EventBase]) -> DeviceContext:
     def fault(subsystem: str, exc: BaseException) -> None:
         raise AssertionError(f"{subsystem}: {exc!r}")
 
@@ -125,7 +125,7 @@ async def _until(predicate: Callable[[], bool]) -> None:
 
 
 async def test_the_supervisor_retries_reports_the_link_and_hands_the_loss_to_the_device() -> None:
-    events: list[JsonObject] = []
+    events: list[EventBase] = []
     context = _context(events)
     registry = DeviceRegistry({"pump": "a", "board": "b"}, context)
     interlock = registry.build_interlock()
@@ -141,7 +141,7 @@ async def test_the_supervisor_retries_reports_the_link_and_hands_the_loss_to_the
         await link.close()
         await _until(lambda: gadget.connections == 2)  # the loss is handled, and it comes back
         assert gadget.hooks == ["configure", "up", "lost, connected=False", "configure", "up"]
-        links = [(e["device"], e["up"]) for e in events if e["kind"] == "device_link"]
+        links = [(e.device, e.up) for e in events if isinstance(e, DeviceLinkChanged)]
         assert links == [("pump", True), ("pump", False), ("pump", True)]
     finally:
         task.cancel()

@@ -14,7 +14,13 @@ from drivers.clock import ManualClock
 from rig.fluid.events import StopCause
 from rig.safety.interlock import Denial, FluidFacts, Interlock, InterlockDeniedError
 from rig.safety.rules import RULES, Action, Facts, refusal
-from rig.safety.states import TRANSITIONS, IllegalTransitionError, RigState, StateMachine
+from rig.safety.states import (
+    TRANSITIONS,
+    IllegalTransitionError,
+    RigState,
+    StateMachine,
+    Transition,
+)
 from tests.fluid.plant import RecordingPump, RecordingRelay
 
 HEALTHY = FluidFacts(
@@ -55,16 +61,20 @@ def test_fault_and_estop_are_reachable_from_every_state_but_estop_is_never_left_
 
 def test_illegal_transition_raises_and_changes_nothing() -> None:
     machine = StateMachine(RigState.OFFLINE)
+    heard: list[Transition] = []
+    machine.add_listener(heard.append)
     with pytest.raises(IllegalTransitionError):
         machine.go(RigState.ACTIVE, "skipping the self-test")
-    assert machine.state is RigState.OFFLINE and not machine.history
+    assert machine.state is RigState.OFFLINE and not heard
 
 
-def test_every_transition_is_logged_with_its_cause() -> None:
+def test_every_transition_is_told_with_its_cause() -> None:
     machine = StateMachine(RigState.OFFLINE)
+    heard: list[Transition] = []
+    machine.add_listener(heard.append)
     machine.go(RigState.SELF_TEST, "start")
     machine.go(RigState.READY, "passed")
-    assert [(t.from_state, t.to_state, t.cause) for t in machine.history] == [
+    assert [(t.from_state, t.to_state, t.cause) for t in heard] == [
         (RigState.OFFLINE, RigState.SELF_TEST, "start"),
         (RigState.SELF_TEST, RigState.READY, "passed"),
     ]

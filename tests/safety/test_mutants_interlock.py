@@ -9,6 +9,7 @@ are the recording fakes of tests/fluid/plant.py, as in test_interlock.py.
 from __future__ import annotations
 
 import logging
+import weakref
 
 import pytest
 
@@ -29,6 +30,8 @@ HEALTHY = FluidFacts(
     pressure_fresh=True, line_primed=True, saline_under_cap=True, contrast_under_cap=True
 )
 LOGGER = "rig.safety.interlock"
+_TRANSITION_CAUSES: weakref.WeakKeyDictionary[Interlock, list[str]] = weakref.WeakKeyDictionary()
+"""What each interlock's state machine told its listener, by `make`."""
 
 
 class FailingRelay(RecordingRelay):
@@ -55,6 +58,9 @@ def make(
     pump = pump or RecordingPump(clock)
     relay = relay or RecordingRelay(clock)
     interlock = Interlock(pump, relay)
+    causes: list[str] = []
+    interlock.machine.add_listener(lambda transition: causes.append(transition.cause))
+    _TRANSITION_CAUSES[interlock] = causes
     interlock.fluid_facts = lambda: HEALTHY
     if ready:
         interlock.self_test_passed = True
@@ -68,7 +74,8 @@ def state_of(interlock: Interlock) -> RigState:
 
 
 def last_cause(interlock: Interlock) -> str:
-    return interlock.machine.history[-1].cause
+    """The cause of the latest transition of an interlock from `make`."""
+    return _TRANSITION_CAUSES[interlock][-1]
 
 
 def messages(caplog: pytest.LogCaptureFixture) -> list[tuple[int, str]]:

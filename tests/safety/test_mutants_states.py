@@ -1,8 +1,8 @@
 """The state machine's details that the mutation run (scripts/mutation.sh) found untested.
 
 rig/safety/states.py promises one table of allowed transitions and every change logged: these
-tests pin what `can_go` and `go` answer, what an illegal transition says, and what the history
-and the log keep.
+tests pin what `can_go` and `go` answer, what an illegal transition says, and what the listeners
+(the daemon's journal) and the log are told.
 """
 
 from __future__ import annotations
@@ -12,7 +12,13 @@ import time
 
 import pytest
 
-from rig.safety.states import TRANSITIONS, IllegalTransitionError, RigState, StateMachine
+from rig.safety.states import (
+    TRANSITIONS,
+    IllegalTransitionError,
+    RigState,
+    StateMachine,
+    Transition,
+)
 
 
 def test_can_go_allows_staying_and_exactly_the_table() -> None:
@@ -27,9 +33,11 @@ def test_can_go_allows_staying_and_exactly_the_table() -> None:
 
 def test_go_answers_whether_the_state_changed() -> None:
     machine = StateMachine(RigState.OFFLINE)
+    heard: list[Transition] = []
+    machine.add_listener(heard.append)
     assert machine.go(RigState.SELF_TEST, "start") is True
     assert machine.go(RigState.SELF_TEST, "start again") is False
-    assert len(machine.history) == 1
+    assert len(heard) == 1
 
 
 def test_an_illegal_transition_names_both_states_and_the_cause() -> None:
@@ -44,23 +52,30 @@ def test_each_transition_records_its_wall_time_and_is_logged(
 ) -> None:
     caplog.set_level(logging.INFO, "rig.safety.states")
     machine = StateMachine(RigState.READY)
+    heard: list[Transition] = []
+    machine.add_listener(heard.append)
     before = time.time()
     machine.go(RigState.ACTIVE, "fluid.irrigate started")
     after = time.time()
-    assert before <= machine.history[-1].wall_time <= after
+    assert before <= heard[-1].wall_time <= after
     assert [r.getMessage() for r in caplog.records if r.name == "rig.safety.states"] == [
         "state ready -> active: fluid.irrigate started"
     ]
 
 
-def test_the_history_keeps_the_last_two_hundred_transitions() -> None:
+def test_every_listener_hears_each_transition_even_after_one_fails() -> None:
     machine = StateMachine(RigState.READY)
-    for _ in range(150):
-        machine.go(RigState.ACTIVE, "on")
-        machine.go(RigState.READY, "off")
-    assert len(machine.history) == 200
-    short = StateMachine(RigState.READY, history=3)
-    for _ in range(3):
-        short.go(RigState.ACTIVE, "on")
-        short.go(RigState.READY, "off")
-    assert len(short.history) == 3
+    heard: list[Transition] = []
+
+    def broken(_: Transition) -> None:
+        raise RuntimeError("listener bug")
+
+    machine.add_listener(broken)
+    machine.add_listener(heard.append)
+    machine.go(RigState.ACTIVE, "on")
+    machine.go(RigState.READY, "off")
+    assert machine.state is RigState.READY
+    assert [(t.from_state, t.to_state, t.cause) for t in heard] == [
+        (RigState.READY, RigState.ACTIVE, "on"),
+        (RigState.ACTIVE, RigState.READY, "off"),
+    ]

@@ -25,6 +25,7 @@ from rig.api.roles import Role
 from rig.broker import PrivateBroker
 from rig.config import DEFAULT_PROFILE, RigProfile, load_profile
 from rig.daemon import BrokerAddress, RigDaemon
+from rig.events.journal import JOURNAL_FILE
 from rig.fluid.events import StopEvent
 from rig.launcher import sim_baudrates
 from rig.safety.states import RigState
@@ -93,6 +94,8 @@ class InProcessRig:
     daemon: RigDaemon
     run: asyncio.Task[None]
     _sim_thread: _SimulatorThread
+    broker: PrivateBroker
+    """The daemon's broker (no log-in): a test may listen to the API on it."""
     stops: list[StopEvent] = field(default_factory=list)
 
     async def on_sim(self, function: Callable[[], object]) -> None:
@@ -189,9 +192,10 @@ async def inprocess_rig(
             profile,
             {name: str(port.path) for name, port in sim.ports.items()},
             BrokerAddress(broker.host, broker.port),
+            journal_path=tmp_path / JOURNAL_FILE,
         )
         run = asyncio.create_task(daemon.run())
-        rig = InProcessRig(sim, daemon, run, sim_thread)
+        rig = InProcessRig(sim, daemon, run, sim_thread, broker)
         daemon.interlock.add_stop_listener(rig.stops.append)
         try:
             yield rig

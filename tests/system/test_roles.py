@@ -84,7 +84,7 @@ async def test_the_console_in_control_holds_the_fluid_until_an_engineer_takes_ov
         taken = await surgeon.request(console, {"op": "control.take"})
         assert taken["ok"] and taken["result"]["control"]["holder"] == "surgeon"
         event = await rig.next_event(lambda e: e.get("kind") == "control_changed")
-        assert (event["from"], event["to"], event["forced"]) == (None, "surgeon", False)
+        assert (event["previous"], event["holder"], event["forced"]) == (None, "surgeon", False)
         assert (await rig.status())["control"]["holder"] == "surgeon"
 
         refused = await engineer.request(bench, irrigate)
@@ -105,7 +105,7 @@ async def test_the_console_in_control_holds_the_fluid_until_an_engineer_takes_ov
         forced = await engineer.request(bench, {"op": "control.take", "force": True})
         assert forced["ok"] and forced["result"]["control"]["holder"] == "engineer"
         event = await rig.next_event(lambda e: e.get("kind") == "control_changed")
-        assert (event["from"], event["to"], event["forced"]) == ("surgeon", "engineer", True)
+        assert (event["previous"], event["holder"], event["forced"]) == ("surgeon", "engineer", True)
         assert (await engineer.request(bench, irrigate))["ok"]
         refused = await surgeon.request(console, irrigate)
         assert not refused["ok"] and refused["error"]["code"] == "not_in_control"
