@@ -1,8 +1,6 @@
-"""The state machine's details that the mutation run (scripts/mutation.sh) found untested.
-
-rig/safety/states.py promises one table of allowed transitions and every change logged: these
-tests pin what `can_go` and `go` answer, what an illegal transition says, and what the history
-and the log keep.
+"""The rig's state machine (rig/safety/states.py): one table of allowed transitions, every
+change logged. What `can_go` and `go` answer, what an illegal transition says, and what the
+history and the log keep.
 """
 
 from __future__ import annotations
@@ -13,6 +11,33 @@ import time
 import pytest
 
 from rig.safety.states import TRANSITIONS, IllegalTransitionError, RigState, StateMachine
+
+
+@pytest.mark.hazard("H03", "H16")
+def test_fault_and_estop_are_reachable_from_every_state_but_estop_is_never_left_for_fault() -> None:
+    for state, targets in TRANSITIONS.items():
+        if state is not RigState.ESTOP:
+            assert RigState.ESTOP in targets, state
+        if state not in (RigState.FAULT, RigState.ESTOP):
+            assert RigState.FAULT in targets, state
+    assert RigState.FAULT not in TRANSITIONS[RigState.ESTOP]
+
+
+def test_illegal_transition_raises_and_changes_nothing() -> None:
+    machine = StateMachine(RigState.OFFLINE)
+    with pytest.raises(IllegalTransitionError):
+        machine.go(RigState.ACTIVE, "skipping the self-test")
+    assert machine.state is RigState.OFFLINE and not machine.history
+
+
+def test_every_transition_is_logged_with_its_cause() -> None:
+    machine = StateMachine(RigState.OFFLINE)
+    machine.go(RigState.SELF_TEST, "start")
+    machine.go(RigState.READY, "passed")
+    assert [(t.from_state, t.to_state, t.cause) for t in machine.history] == [
+        (RigState.OFFLINE, RigState.SELF_TEST, "start"),
+        (RigState.SELF_TEST, RigState.READY, "passed"),
+    ]
 
 
 def test_can_go_allows_staying_and_exactly_the_table() -> None:
