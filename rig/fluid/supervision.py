@@ -223,7 +223,7 @@ class StopSupervisor:
             "sample_t_us": t_us,
         }
         return self._limit_stop(t_us, pressure_mmhg, reading, bolus, figures) or self._volume_stop(
-            saline_ul, contrast_ul, figures
+            t_us, saline_ul, contrast_ul, figures
         )
 
     def _limit_stop(
@@ -295,24 +295,22 @@ class StopSupervisor:
         return None
 
     def _volume_stop(
-        self, saline_ul: float, contrast_ul: float, figures: dict[str, Figure]
+        self, t_us: int, saline_ul: float, contrast_ul: float, figures: dict[str, Figure]
     ) -> Stop | None:
         limits = self._limits
-        t_us = figures["sample_t_us"]
-        trigger = t_us if isinstance(t_us, int) else None
         if saline_ul >= limits.saline_volume_cap_ml * 1000.0:
             return Stop(
                 StopCause.SALINE_VOLUME_CAP,
                 f"saline volume {saline_ul / 1000:.3f} mL reached the cap {limits.saline_volume_cap_ml:g} mL",
                 figures | {"saline_ml": round(saline_ul / 1000, 4)},
-                trigger,
+                t_us,
             )
         if contrast_ul >= limits.contrast_volume_cap_ml * 1000.0:
             return Stop(
                 StopCause.CONTRAST_VOLUME_CAP,
                 f"contrast volume {contrast_ul / 1000:.3f} mL reached the cap {limits.contrast_volume_cap_ml:g} mL",
                 figures | {"contrast_ml": round(contrast_ul / 1000, 4)},
-                trigger,
+                t_us,
             )
         return None
 

@@ -121,6 +121,7 @@ class Feed:
     def __init__(self, sup: StopSupervisor) -> None:
         self.sup = sup
         self.n = 0
+        self.counter = 0
 
     @property
     def t_us(self) -> int:
@@ -133,19 +134,23 @@ class Feed:
         *,
         moving: bool = True,
         bolus: bool = False,
+        flow_ml_min: float = 1.0,
+        counter_step: int = 1,
+        zero_trusted: bool = False,
         saline_ul: float = 0.0,
         contrast_ul: float = 0.0,
     ) -> Stop | None:
+        self.counter = (self.counter + counter_step) & 0xFFFF
         stop = self.sup.on_sample(
             self.t_us,
             pressure_mmhg,
-            self.n & 0xFFFF,
+            self.counter,
             reading,
-            flow_ml_min=1.0,
+            flow_ml_min=flow_ml_min,
             pump_running=False,
             moving=moving,
             bolus=bolus,
-            zero_trusted=False,
+            zero_trusted=zero_trusted,
             saline_ul=saline_ul,
             contrast_ul=contrast_ul,
         )
@@ -193,9 +198,10 @@ def test_nothing_is_judged_against_a_limit_while_fluid_does_not_move() -> None:
 
 def test_the_figures_round_what_they_report() -> None:
     feed = Feed(make(samples=1))
-    stop = feed.sample(41.23456, resistance(12.34567, 1.23456))
+    stop = feed.sample(41.23456, resistance(12.34567, 1.23456), flow_ml_min=1.234567)
     assert stop is not None
     assert stop.figures["pressure_mmhg"] == 41.23
+    assert stop.figures["flow_ml_min"] == 1.2346
     assert stop.figures["resistance_mmhg_min_per_ml"] == 12.346
     assert stop.figures["resistance_rise_mmhg_min_per_ml_per_s"] == 1.235
 
@@ -321,6 +327,14 @@ def test_the_leak_reference_is_the_mean_of_its_settling_samples() -> None:
     assert stop is not None and stop.figures["reference_mmhg_min_per_ml"] == 20.0
 
 
+def test_the_leak_reference_figure_is_rounded_to_three_decimals() -> None:
+    feed = Feed(make(samples=1, sample_period_s=LEAK_PERIOD_S))
+    settle_leak(feed, 20.123456)
+    feed.sample(10.0, resistance(9.0))
+    stop = feed.sample(10.0, resistance(9.0))
+    assert stop is not None and stop.figures["reference_mmhg_min_per_ml"] == 20.123
+
+
 def test_a_flow_that_is_not_steady_forgets_the_leak_reference_and_its_run() -> None:
     feed = Feed(make(samples=1, sample_period_s=LEAK_PERIOD_S))
     settle_leak(feed, 20.0)
@@ -356,6 +370,8 @@ def test_the_saline_cap_stops_at_the_cap_timed_from_its_sample() -> None:
     assert stop.figures["saline_ml"] == 10.0 and stop.figures["pressure_mmhg"] == 10.0
     assert stop.trigger_sample_t_us == t_us
     assert feed.sample(saline_ul=9_999.9) is None
+    stop = feed.sample(saline_ul=10_123.456)
+    assert stop is not None and stop.figures["saline_ml"] == 10.1235
 
 
 def test_the_contrast_cap_stops_at_the_cap() -> None:
@@ -365,7 +381,10 @@ def test_the_contrast_cap_stops_at_the_cap() -> None:
     assert stop.cause is StopCause.CONTRAST_VOLUME_CAP
     assert stop.message == "contrast volume 3.000 mL reached the cap 3 mL"
     assert stop.figures["contrast_ml"] == 3.0
+    assert stop.trigger_sample_t_us == feed.t_us - PERIOD_US
     assert feed.sample(contrast_ul=2_999.9) is None
+    stop = feed.sample(contrast_ul=3_123.456)
+    assert stop is not None and stop.figures["contrast_ml"] == 3.1235
 
 
 def test_the_saline_cap_is_judged_before_the_contrast_cap_and_after_the_limits() -> None:
@@ -429,6 +448,29 @@ def test_a_plausibility_finding_is_a_stop_judged_even_while_fluid_does_not_move(
     assert stop.message.startswith("pressure reading at 400.00 mmHg")
 
 
+def test_the_sample_counter_reaches_the_plausibility_checks() -> None:
+    feed = Feed(make())
+    assert feed.sample() is None
+    stop = feed.sample(counter_step=20)  # 19 samples lost in a row
+    assert stop is not None and stop.figures["check"] == "sample_gap"
+
+
+def test_the_zero_is_judged_at_rest_only_when_it_is_trusted() -> None:
+    """An offset of 5 mmHg at rest: a rest_zero finding once the line has settled (3 s) and the
+    mean has been off for its duration, and none while the zero is not trusted."""
+    for trusted in (False, True):
+        feed = Feed(make())
+        stops = [
+            feed.sample(5.0 + (i % 2) * 0.01, moving=False, zero_trusted=trusted)
+            for i in range(2500)
+        ]
+        found = [s for s in stops if s is not None]
+        if trusted:
+            assert [s.figures["check"] for s in found] == ["rest_zero"]
+        else:
+            assert found == []
+
+
 def test_a_plausibility_finding_comes_before_the_limits() -> None:
     feed = Feed(make(samples=1))
     stops = [feed.sample(400.0) for _ in range(3)]
@@ -449,10 +491,10 @@ def test_no_sample_ever_is_stale() -> None:
 
 
 def test_a_sample_older_than_the_limit_is_stale() -> None:
-    stop = make().check_freshness(10.0 + STALE_AFTER_S + 0.0125, 10.0)
+    stop = make().check_freshness(0.0623456, 0.0)
     assert stop is not None
     assert stop.message == "no pressure sample for 62 ms while fluid moves (limit 50 ms)"
-    assert stop.figures == {"sample_age_ms": 62.5}
+    assert stop.figures == {"sample_age_ms": 62.3}
 
 
 def test_a_sample_exactly_at_the_limit_is_fresh() -> None:
@@ -484,9 +526,9 @@ def dispensed(
 
 def test_a_pump_still_infusing_past_the_grace_after_its_stop_has_its_power_cut() -> None:
     sup = make()
-    sup.pump_stopped(StopCause.OPERATOR, 10.0)
-    assert dispensed(sup, 10.0 + RUNAWAY_GRACE_S) is None
-    stop = dispensed(sup, 10.0 + RUNAWAY_GRACE_S + 0.025, pump_ul=12.34)
+    sup.pump_stopped(StopCause.OPERATOR, 0.0)
+    assert dispensed(sup, RUNAWAY_GRACE_S) is None  # exactly the grace: not yet
+    stop = dispensed(sup, RUNAWAY_GRACE_S + 0.025, pump_ul=12.34)
     assert stop == Stop(
         StopCause.PUMP_DID_NOT_STOP,
         "the pump still reports infusing 125 ms after its stop command: its power relay was opened",
@@ -495,6 +537,13 @@ def test_a_pump_still_infusing_past_the_grace_after_its_stop_has_its_power_cut()
     )
     # One power cut is the end of that story: not repeated on every poll.
     assert dispensed(sup, 11.0) is None
+
+
+def test_the_runaway_figures_keep_a_tenth_of_a_millisecond() -> None:
+    sup = make()
+    sup.pump_stopped(StopCause.OPERATOR, 0.0)
+    stop = dispensed(sup, 0.123456)
+    assert stop is not None and stop.figures["after_stop_ms"] == 123.5
 
 
 def test_a_pump_that_stopped_or_runs_is_no_runaway() -> None:

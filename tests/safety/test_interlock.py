@@ -14,9 +14,16 @@ from dataclasses import replace
 import pytest
 
 from drivers.clock import ManualClock
-from drivers.ne1000 import Direction
+from drivers.ne1000 import Direction, PumpCommandError
 from rig.fluid.events import StopCause, StopEvent
-from rig.safety.interlock import Denial, FluidFacts, Interlock, InterlockDeniedError
+from rig.safety.interlock import (
+    Denial,
+    FluidFacts,
+    Interlock,
+    InterlockDeniedError,
+    MotionCancelledError,
+    PumpFaultError,
+)
 from rig.safety.rules import RULES, Action, Facts, refusal
 from rig.safety.states import RigState
 from tests.fluid.plant import RecordingPump, RecordingRelay
@@ -610,3 +617,82 @@ async def test_a_reset_names_the_operator_and_logs_what_it_cleared(
     await interlock.reset()
     assert last_cause(interlock) == "reset by operator"
     assert (logging.INFO, "reset: cleared estop") in messages(caplog)
+
+
+# -- the stop count, set-up at connect, the self-test's board actions ------------------------
+
+
+def test_every_kind_of_stop_counts_once() -> None:
+    interlock, _, _ = make_interlock()
+    assert interlock.stops == 0
+    interlock.trip(StopCause.OPERATOR, "stop", mode="irrigating")
+    assert interlock.stops == 1
+    interlock.cut_pump_power(StopCause.PUMP_DID_NOT_STOP, "runaway", mode="stopped")
+    assert interlock.stops == 2
+    interlock.estop("button", mode="fault")
+    assert interlock.stops == 3
+
+
+async def test_connect_time_configuration_reaches_the_devices() -> None:
+    interlock, pump, relay = make_interlock()
+    await interlock.configure_pump(syringe_diameter_mm=4.78)
+    await interlock.configure_board(watchdog_timeout_ms=200, cutoff_mmhg=60.0)
+    assert pump.calls == ["diameter 4.78"]
+    assert relay.calls == ["watchdog 200", "cutoff 60"]
+
+
+async def test_configuration_is_refused_while_fluid_moves() -> None:
+    interlock, pump, relay = make_interlock()
+    interlock.motion_started(Action.IRRIGATE)
+    with pytest.raises(InterlockDeniedError, match=r"^pump\.configure refused"):
+        await interlock.configure_pump(syringe_diameter_mm=4.78)
+    with pytest.raises(InterlockDeniedError, match=r"^board\.configure refused"):
+        await interlock.configure_board(watchdog_timeout_ms=200, cutoff_mmhg=60.0)
+    assert pump.calls == [] and relay.calls == []
+
+
+async def test_the_board_is_zeroed_and_re_armed_only_in_self_test() -> None:
+    interlock, _, relay = make_interlock()
+    with pytest.raises(InterlockDeniedError, match=r"^board\.zero refused"):
+        await interlock.zero_pressure()
+    with pytest.raises(InterlockDeniedError, match=r"^board\.rearm refused"):
+        await interlock.rearm_board()
+    assert relay.calls == []
+    interlock.begin_self_test()
+    await interlock.zero_pressure()
+    await interlock.rearm_board()
+    assert relay.calls == ["zero", "reset_trip"]
+
+
+class StoppedMidwayPump(RecordingPump):
+    """A pump whose rate exchange is answered while a stop comes from elsewhere."""
+
+    interlock: Interlock | None = None
+
+    async def set_rate(self, ml_min: float) -> None:
+        await super().set_rate(ml_min)
+        assert self.interlock is not None
+        self.interlock.trip(StopCause.OPERATOR, "stopped meanwhile", mode="irrigating")
+
+
+async def test_a_stop_during_a_motion_cancels_its_next_step_and_says_so() -> None:
+    pump = StoppedMidwayPump(ManualClock(10.0))
+    interlock, _, _ = make_interlock(pump=pump)
+    pump.interlock = interlock
+    with pytest.raises(MotionCancelledError) as raised:
+        await interlock.infuse(Action.IRRIGATE, 1.0)
+    assert raised.value.reason == "fluid.irrigate cancelled: a stop came while it started"
+    assert "run" not in pump.calls
+
+
+class RefusingPump(RecordingPump):
+    async def set_rate(self, ml_min: float) -> None:
+        raise PumpCommandError("OOR")
+
+
+async def test_a_pump_refusal_during_a_motion_is_a_pump_fault_naming_it() -> None:
+    interlock, _, _ = make_interlock(pump=RefusingPump(ManualClock(10.0)))
+    with pytest.raises(PumpFaultError) as raised:
+        await interlock.infuse(Action.IRRIGATE, 1.0)
+    assert str(raised.value) == str(PumpCommandError("OOR"))
+    assert isinstance(raised.value.__cause__, PumpCommandError)

@@ -11,7 +11,8 @@ tests/system/ (test_cli.py, test_roles.py).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import logging
+from dataclasses import dataclass, replace
 
 import pytest
 
@@ -43,7 +44,9 @@ class FakeHost:
         self._clock = clock
         self._board = board
         self._paused_at_s: float | None = None
-        self.pump_polling_paused = False
+        self.heartbeat_pauses: list[bool] = []
+        """Every value the self-test set `heartbeats_paused` to, in order."""
+        self.polling_pauses: list[bool] = []
         self.pressure_mmhg: float | None = 0.2
         self.reconnect_after_s: float | None = 0.3
         self.pump_closed_at_s: float | None = None
@@ -57,10 +60,19 @@ class FakeHost:
 
     @heartbeats_paused.setter
     def heartbeats_paused(self, paused: bool) -> None:
+        self.heartbeat_pauses.append(paused)
         if paused and self._paused_at_s is None:
             self._paused_at_s = self._clock.monotonic()
         elif not paused:
             self._paused_at_s = None
+
+    @property
+    def pump_polling_paused(self) -> bool:
+        return bool(self.polling_pauses) and self.polling_pauses[-1]
+
+    @pump_polling_paused.setter
+    def pump_polling_paused(self, paused: bool) -> None:
+        self.polling_pauses.append(paused)
 
     @property
     def last_heartbeat_s(self) -> float:
@@ -143,6 +155,8 @@ class FakeBoard:
         self.watchdog_timeout_s: float | None = SETTINGS.board_watchdog_timeout_s
         self.opens_relay = True
         self.latches_trip = True
+        self.trip_seen_polls_later = 0
+        """How many status polls after the relay opened the trip shows."""
         self.rearm_clears_trips = True
         self.power_closes_relay = True
         self.unreachable: Exception | None = None
@@ -162,7 +176,9 @@ class FakeBoard:
         ):
             if self.opens_relay:
                 self.relay_closed = False
-            if self.latches_trip:
+            if self.latches_trip and self.trip_seen_polls_later > 0:
+                self.trip_seen_polls_later -= 1
+            elif self.latches_trip:
                 self.trips |= Trip.WATCHDOG
         return BoardStatus(
             t_us=round(self._clock.monotonic() * 1e6) & 0xFFFFFFFF,
@@ -209,6 +225,7 @@ class Bench:
     board: FakeBoard
     interlock: FakeInterlock
     expected_trip: list[bool]
+    settings: SelfTestSettings = SETTINGS
 
     async def run(self) -> SelfTestReport:
         test = SelfTest(
@@ -216,7 +233,7 @@ class Bench:
             self.board,
             self.interlock,
             self.host,
-            SETTINGS,
+            self.settings,
             self.clock,
             expect_board_trip=self.expected_trip.append,
         )
@@ -225,6 +242,10 @@ class Bench:
 
 @pytest.fixture
 def bench() -> Bench:
+    return make_bench()
+
+
+def make_bench() -> Bench:
     clock = VirtualClock(START_S)
     board = FakeBoard(clock)
     host = FakeHost(clock, board)
@@ -252,8 +273,8 @@ ALL_PASSED = {
 
 def assert_released(bench: Bench) -> None:
     """Whatever happened, the daemon's periodic traffic runs again and no trip is expected."""
-    assert not bench.host.heartbeats_paused
-    assert not bench.host.pump_polling_paused
+    assert bench.host.heartbeat_pauses[-1] is False
+    assert bench.host.polling_pauses[-1] is False
     assert bench.expected_trip[-1] is False
 
 
@@ -269,6 +290,62 @@ async def test_healthy_devices_pass_every_check_in_order(bench: Bench) -> None:
     assert bench.board.relay_closed and bench.board.trips == Trip(0)
     assert_released(bench)
     assert report.summary() == "; ".join(f"{name} ok" for name in ALL_PASSED)
+    # Paused for its own step, resumed at its end (and once more whatever happens).
+    assert bench.host.polling_pauses == [True, False, False]
+    assert bench.host.heartbeat_pauses == [True, False, False]
+    assert bench.expected_trip == [True, False, False]
+
+
+async def test_each_passed_check_says_what_it_saw(bench: Bench) -> None:
+    report = await bench.run()
+    assert [c.detail for c in report.checks] == [
+        "pump answered a query",
+        "board answered a status request",
+        "pump raised alarm T after 1300 ms of silence (timeout 1 s)",
+        "relay opened and latched a watchdog trip within 200 ms (timeout 200 ms)",
+        "pressure at rest read 0.20 mmHg (±1); zeroed",
+        "trip reset, pump powered and back in safe mode",
+    ]
+    as_dict = report.as_dict()
+    assert as_dict["passed"] is True
+    assert as_dict["checks"] == [
+        {"name": c.name, "passed": True, "detail": c.detail, "measured_ms": c.measured_ms}
+        for c in report.checks
+    ]
+
+
+async def test_the_result_is_logged(bench: Bench, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, "rig.safety.selftest")
+    report = await bench.run()
+    bench.pump.unreachable = ConnectionError("port gone")
+    failed = await bench.run()
+    assert [r.getMessage() for r in caplog.records if r.name == "rig.safety.selftest"] == [
+        f"self-test passed: {report.summary()}",
+        f"self-test FAILED: {failed.summary()}",
+    ]
+
+
+async def test_the_summary_names_every_failed_check(bench: Bench) -> None:
+    bench.pump.unreachable = ConnectionError("pump port gone")
+    bench.board.unreachable = ConnectionError("board port gone")
+    report = await bench.run()
+    assert report.summary() == (
+        "pump_reachable: pump did not answer: pump port gone; "
+        "board_reachable: board did not answer: board port gone"
+    )
+
+
+async def test_the_pump_is_polled_again_while_the_board_watchdog_is_tested(bench: Bench) -> None:
+    polled: list[bool] = []
+    status = bench.board.status
+
+    async def watched_status() -> BoardStatus:
+        polled.append(not bench.host.pump_polling_paused)
+        return await status()
+
+    bench.board.status = watched_status  # type: ignore[method-assign]
+    await bench.run()
+    assert polled and all(polled)
 
 
 async def test_the_silence_lasts_past_the_pump_timeout_and_is_measured_on_the_clock(
@@ -316,6 +393,27 @@ async def test_a_watchdog_opening_at_the_earliest_allowed_moment_passes(bench: B
     bench.board.watchdog_timeout_s = SETTINGS.board_watchdog_timeout_s - SETTINGS.heartbeat_period_s
     report = await bench.run()
     assert checks(report)["board_watchdog"], report.summary()
+
+
+async def test_a_watchdog_trip_seen_a_poll_after_the_relay_opened_passes(bench: Bench) -> None:
+    bench.board.trip_seen_polls_later = 1
+    report = await bench.run()
+    assert checks(report)["board_watchdog"], report.summary()
+
+
+async def test_the_watchdog_figures_are_milliseconds() -> None:
+    opens, never = make_bench(), make_bench()
+    for bench, timeout_s in ((opens, 1.0), (never, None)):
+        bench.settings = replace(SETTINGS, board_watchdog_timeout_s=1.0)
+        bench.board.watchdog_timeout_s = timeout_s
+    report = await opens.run()
+    assert detail(report, "board_watchdog") == (
+        "relay opened and latched a watchdog trip within 1000 ms (timeout 1000 ms)"
+    )
+    report = await never.run()
+    assert detail(report, "board_watchdog") == (
+        "relay still closed 1150 ms after the last heartbeat (timeout 1000 ms)"
+    )
 
 
 async def test_a_watchdog_opening_at_the_deadline_passes(bench: Bench) -> None:
@@ -469,8 +567,9 @@ async def test_a_pressure_at_rest_outside_the_tolerance_fails_the_zero(
     bench.host.pressure_mmhg = reading_mmhg
     report = await bench.run()
     assert checks(report)["pressure_zero"] is False
-    assert detail(report, "pressure_zero").startswith(
-        f"pressure at rest reads {reading_mmhg:.2f} mmHg: outside ±1 mmHg"
+    assert detail(report, "pressure_zero") == (
+        f"pressure at rest reads {reading_mmhg:.2f} mmHg: outside ±1 mmHg "
+        "(transducer offset, a closed line, or a drifting sensor)"
     )
     assert bench.interlock.zeroed == 0
     assert "rearm" not in checks(report)
