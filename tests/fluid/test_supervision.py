@@ -497,6 +497,12 @@ def test_a_sample_older_than_the_limit_is_stale() -> None:
     assert stop.figures == {"sample_age_ms": 62.3}
 
 
+def test_the_age_of_a_stale_sample_is_in_milliseconds() -> None:
+    stop = make().check_freshness(1.0, 0.0)
+    assert stop is not None
+    assert stop.message == "no pressure sample for 1000 ms while fluid moves (limit 50 ms)"
+
+
 def test_a_sample_exactly_at_the_limit_is_fresh() -> None:
     assert make().check_freshness(STALE_AFTER_S, 0.0) is None
     assert make().check_freshness(10.0, 10.0) is None
@@ -565,6 +571,7 @@ def test_the_runaway_check_is_timed_from_the_first_stop() -> None:
     sup = make()
     sup.pump_stopped(StopCause.OPERATOR, 10.0)
     sup.pump_stopped(StopCause.PRESSURE_LIMIT, 10.09)
+    assert dispensed(sup, 10.05) is None
     stop = dispensed(sup, 10.101)
     assert stop is not None and stop.figures["after_stop_ms"] == 101.0
 

@@ -626,11 +626,12 @@ def test_every_kind_of_stop_counts_once() -> None:
     interlock, _, _ = make_interlock()
     assert interlock.stops == 0
     interlock.trip(StopCause.OPERATOR, "stop", mode="irrigating")
-    assert interlock.stops == 1
-    interlock.cut_pump_power(StopCause.PUMP_DID_NOT_STOP, "runaway", mode="stopped")
+    interlock.trip(StopCause.OPERATOR, "stop again", mode="stopped")
     assert interlock.stops == 2
-    interlock.estop("button", mode="fault")
+    interlock.cut_pump_power(StopCause.PUMP_DID_NOT_STOP, "runaway", mode="stopped")
     assert interlock.stops == 3
+    interlock.estop("button", mode="fault")
+    assert interlock.stops == 4
 
 
 async def test_connect_time_configuration_reaches_the_devices() -> None:
