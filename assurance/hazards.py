@@ -149,14 +149,14 @@ _BOARD_CUTOFF = _c(
 _STALE = _c(
     SUP,
     "no pressure sample for 50 ms while fluid moves: stop (pressure_data_stale)",
-    "rig.fluid.controller:FluidController.check_freshness",
+    "rig.fluid.supervision:StopSupervisor.check_freshness",
 )
 _PLAUSIBILITY = _c(
     SUP,
     "plausibility supervisor wired into the fluid loop: every pressure sample feeds "
     "rig.safety.supervisors:PlausibilitySupervisor (and every dispensed-volume poll, "
-    "FluidController.on_dispensed); a finding trips and latches the interlock, cause "
-    "plausibility (FluidController._implausible)",
+    "StopSupervisor.on_dispensed); a finding trips and latches the interlock, cause "
+    "plausibility (rig.fluid.supervision.implausible)",
     "rig.fluid.controller:FluidController.on_sample",
 )
 _PRESSURE_MODEL = _c(
@@ -189,7 +189,7 @@ _SAMPLE_GAP = _c(
 _DISPENSED_VOLUME = _c(
     SUP,
     "plausibility: the pump's own dispensed count vs the volume the host commanded, polled at "
-    "about 4 Hz (FluidController.on_dispensed), 20 uL or 5 % for 500 ms: while the pump runs a "
+    "about 4 Hz (StopSupervisor.on_dispensed), 20 uL or 5 % for 500 ms: while the pump runs a "
     "runaway or a stall trips (plausibility); after a stop the pump's power is cut",
     "rig.safety.supervisors:DispensedVolumeCheck",
 )
@@ -235,7 +235,7 @@ HAZARDS: tuple[Hazard, ...] = (
             _c(
                 SUP,
                 "hard ceiling in every mode: P >= limits.max_pressure_mmhg stops (pressure_limit)",
-                "rig.fluid.controller:FluidController._supervise",
+                "rig.fluid.supervision:StopSupervisor._limit_stop",
             ),
             _c(
                 SUP,
@@ -274,7 +274,7 @@ HAZARDS: tuple[Hazard, ...] = (
                 SUP,
                 "resistance limit and resistance rise-rate stops (resistance_limit, "
                 "resistance_rise), each persistent over 2 samples",
-                "rig.fluid.controller:FluidController._supervise",
+                "rig.fluid.supervision:StopSupervisor._limit_stop",
             ),
             _TRIP,
             _STOP_FRAME,
@@ -327,7 +327,7 @@ HAZARDS: tuple[Hazard, ...] = (
                 SUP,
                 "cumulative saline volume cap (the larger of host integral and pump count) "
                 "stops and latches (saline_volume_cap)",
-                "rig.fluid.controller:FluidController._check_volumes",
+                "rig.fluid.supervision:StopSupervisor._volume_stop",
             ),
         ),
     ),
@@ -350,7 +350,7 @@ HAZARDS: tuple[Hazard, ...] = (
                 SUP,
                 "the contrast count is cumulative over the session and stops at the cap "
                 "(contrast_volume_cap)",
-                "rig.fluid.controller:FluidController._check_volumes",
+                "rig.fluid.supervision:StopSupervisor._volume_stop",
             ),
         ),
     ),
@@ -395,7 +395,7 @@ HAZARDS: tuple[Hazard, ...] = (
                 "runaway check: if the pump still reports infusing 100 ms after its stop, or its "
                 "dispensed count keeps growing past the commanded volume after a stop, another "
                 "STP is no use: its power relay is opened (pump_did_not_stop)",
-                "rig.fluid.controller:FluidController.on_dispensed",
+                "rig.fluid.supervision:StopSupervisor.on_dispensed",
             ),
             _c(
                 LOCK,
@@ -811,7 +811,7 @@ HAZARDS: tuple[Hazard, ...] = (
                 SUP,
                 "leak/perforation stop: R falls below a fraction of the R this run settled to, "
                 "for 100 ms, flow steady (leak_or_perforation)",
-                "rig.fluid.controller:FluidController._supervise",
+                "rig.fluid.supervision:StopSupervisor._limit_stop",
             ),
             _c(
                 SUP,

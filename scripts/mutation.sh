@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Mutation testing of the safety code (docs/safety/mutation.md): mutmut over the interlock and
-# the supervisors, each mutant checked by the fast unit tests that cover it. Prints the score.
+# Mutation testing of the safety code (docs/safety/mutation.md): mutmut over the interlock, its
+# states and rules, the self-test, the stop supervisor and the plausibility checks, each mutant
+# checked by the fast unit tests that cover it. Prints the score.
 #
-#   scripts/mutation.sh            a fresh run (deletes mutants/ first); about 3 minutes on 2 cores (8 without the mutant tests)
+#   scripts/mutation.sh            a fresh run (deletes mutants/ first); 22-27 minutes on 2 shared cores
 #   scripts/mutation.sh --keep     reuse mutants/ from the last run (only untested mutants run)
 #   MUTATION_JOBS=1 scripts/...    worker processes (default 2)
 #

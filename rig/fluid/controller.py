@@ -1,10 +1,11 @@
-"""The fluid controller: modes, setpoints and the supervision that stops the saline.
+"""The fluid controller: modes, setpoints, and the stops its supervisor decides.
 
 Two halves with one owner:
 
 - `on_sample` is the hot path. It runs synchronously for every pressure sample the I/O board
-  sends (500 per second), updates the resistance estimate and checks every stop condition. A
-  stop goes straight to `Interlock.trip`, which writes the pump's stop bytes before returning.
+  sends (500 per second), updates the resistance estimate and asks the stop supervisor
+  (rig/fluid/supervision.py, where every supervisory stop is decided) about it. A stop goes
+  straight to `Interlock.trip`, which writes the pump's stop bytes before returning.
 - `run_actuation` is the task that turns the current mode into pump commands (start, rate
   changes, ordinary stops) and polls the pump's dispensed volume, which also keeps the pump's
   safe-mode timeout fed.
@@ -25,9 +26,9 @@ from enum import StrEnum
 
 from drivers.clock import Clock
 from rig.config import FluidLoopConfig, LimitsConfig
-from rig.fluid.events import Figure, StopCause, StopEvent
+from rig.fluid.events import StopCause, StopEvent
 from rig.fluid.resistance import ResistanceEstimator, ResistanceReading
-from rig.fluid.supervision import LeakReference, Persistence
+from rig.fluid.supervision import STALE_AFTER_S, Stop, StopSupervisor
 from rig.safety.interlock import (
     FluidFacts,
     Interlock,
@@ -37,12 +38,7 @@ from rig.safety.interlock import (
 )
 from rig.safety.rules import Action
 from rig.safety.states import RigState
-from rig.safety.supervisors import (
-    Finding,
-    PlausibilitySettings,
-    PlausibilitySupervisor,
-    Tolerance,
-)
+from rig.safety.supervisors import PlausibilitySettings, Tolerance
 
 log = logging.getLogger(__name__)
 
@@ -52,16 +48,10 @@ SAMPLE_PERIOD_S = 0.002
 ACTUATION_TICK_S = 0.02
 PRESSURE_MEAN_SAMPLES = 10
 """Setpoint laws use the mean of the last 20 ms of pressure; the stop checks use every sample."""
-LEAK_SETTLE_S = 0.5
-LEAK_PERSISTENCE_S = 0.1
-STALE_AFTER_S = 0.05
-"""No pressure sample for 25 sample periods while fluid moves: the rig is blind; stop."""
 RELIEF_RATE_ML_MIN = 1.0
 RELIEF_MIN_UL = 0.5
 """A relief smaller than this is not worth moving the plunger for (the pump's resolution on a
 10 mL syringe is about 0.1 uL)."""
-RUNAWAY_GRACE_S = 0.1
-"""A pump still infusing this long after its stop was written is a runaway: cut its power."""
 RATE_CHANGE_TOLERANCE = 0.02
 ZERO_TRUSTED_STATES = frozenset({RigState.READY, RigState.ACTIVE})
 """The self-test has taken the pressure zero and no fault has happened since: the reading at rest
@@ -170,13 +160,12 @@ class FluidController:
             rise_limit_mmhg_min_per_ml_per_s=limits.max_resistance_rise_mmhg_min_per_ml_per_s,
             nominal_resistance_mmhg_min_per_ml=loop.nominal_resistance_mmhg_min_per_ml,
         )
-        n = loop.stop_persistence_samples
-        self._over_pressure = Persistence(n)
-        self._over_resistance = Persistence(n)
-        self._fast_rise = Persistence(n)
-        self._bolus_cap = Persistence(n)
-        self._leak = Persistence(round(LEAK_PERSISTENCE_S / SAMPLE_PERIOD_S))
-        self._leak_reference = LeakReference(round(LEAK_SETTLE_S / SAMPLE_PERIOD_S))
+        self._supervision = StopSupervisor(
+            limits,
+            plausibility or plausibility_settings(loop),
+            persistence_samples=loop.stop_persistence_samples,
+            sample_period_s=SAMPLE_PERIOD_S,
+        )
         self._recent_pressure: deque[float] = deque(maxlen=PRESSURE_MEAN_SAMPLES)
         self.last_sample_t_us: int | None = None
         self.last_sample_rx_s: float | None = None
@@ -199,8 +188,6 @@ class FluidController:
         self.polling_paused = False
         """Set by the self-test while it lets the pump's safe-mode timeout run out."""
         self.last_stop: StopEvent | None = None
-        self._plausibility = PlausibilitySupervisor(plausibility or plausibility_settings(loop))
-        self._stopped_at_s: float | None = None
         interlock.add_stop_listener(self._on_stop)
         interlock.fluid_facts = self.fluid_facts
 
@@ -354,135 +341,53 @@ class FluidController:
             self._run_host_ul += flow * 1000.0 / 60.0 * (t_us - previous_t_us) / 1e6
         reading = self._estimator.update(t_us / 1e6, pressure_mmhg, flow)
         self.last_reading = reading
-        finding = self._plausibility.on_sample(
+        self._supervise(t_us, pressure_mmhg, sample_counter, flow, reading)
+
+    def _supervise(
+        self,
+        t_us: int,
+        pressure_mmhg: float,
+        sample_counter: int,
+        flow_ml_min: float,
+        reading: ResistanceReading,
+    ) -> None:
+        moving = self.pump_running and self.setpoint.mode in MOTION_MODES
+        stop = self._supervision.on_sample(
             t_us,
             pressure_mmhg,
             sample_counter,
-            flow,
-            self.pump_running,
+            reading,
+            flow_ml_min=flow_ml_min,
+            pump_running=self.pump_running,
+            moving=moving,
+            bolus=self.setpoint.mode is FluidMode.BOLUS,
             zero_trusted=self._interlock.state in ZERO_TRUSTED_STATES,
+            saline_ul=self.saline_ul,
+            contrast_ul=self.contrast_ul,
         )
-        if finding is not None:
-            self._implausible(finding)
-        elif self.pump_running and self.setpoint.mode in MOTION_MODES:
-            self._supervise(t_us, pressure_mmhg, reading)
-
-    def _supervise(self, t_us: int, pressure_mmhg: float, reading: ResistanceReading) -> None:
-        limits = self._limits
-        figures: dict[str, Figure] = {
-            "pressure_mmhg": round(pressure_mmhg, 2),
-            "flow_ml_min": round(self.applied_flow_ml_min, 4),
-            "resistance_mmhg_min_per_ml": _rounded(reading.resistance_mmhg_min_per_ml),
-            "resistance_rise_mmhg_min_per_ml_per_s": _rounded(reading.rise_mmhg_min_per_ml_per_s),
-            "sample_t_us": t_us,
-        }
-        if self._over_pressure.update(pressure_mmhg >= limits.max_pressure_mmhg, t_us):
-            self._fault(
-                StopCause.PRESSURE_LIMIT,
-                f"pressure {pressure_mmhg:.1f} mmHg at or above the limit {limits.max_pressure_mmhg:g} mmHg",
-                figures | {"limit_mmhg": limits.max_pressure_mmhg},
-                self._over_pressure,
-            )
-            return
-        if self.setpoint.mode is FluidMode.BOLUS and self._bolus_cap.update(
-            pressure_mmhg >= limits.irrigation_pressure_cap_mmhg, t_us
+        if stop is not None:
+            self._stop(stop)
+        elif (
+            moving
+            and self.setpoint.volume_ul is not None
+            and self.run_volume_ul >= self.setpoint.volume_ul
         ):
-            self._fault(
-                StopCause.BOLUS_PRESSURE_CAP,
-                f"bolus pressure {pressure_mmhg:.1f} mmHg reached the cap {limits.irrigation_pressure_cap_mmhg:g} mmHg",
-                figures | {"limit_mmhg": limits.irrigation_pressure_cap_mmhg},
-                self._bolus_cap,
-            )
-            return
-        resistance = reading.resistance_mmhg_min_per_ml
-        # A sample without an estimate breaks a run of samples over a limit: persistence counts
-        # consecutive samples, and the first of the run is when the hazard showed.
-        if self._over_resistance.update(
-            resistance is not None and resistance >= limits.max_resistance_mmhg_min_per_ml, t_us
-        ):
-            self._fault(
-                StopCause.RESISTANCE_LIMIT,
-                f"resistance {resistance:.1f} mmHg·min/mL at or above the limit {limits.max_resistance_mmhg_min_per_ml:g}",
-                figures | {"limit_mmhg_min_per_ml": limits.max_resistance_mmhg_min_per_ml},
-                self._over_resistance,
-            )
-            return
-        rise = reading.rise_mmhg_min_per_ml_per_s
-        if self._fast_rise.update(
-            rise is not None and rise >= limits.max_resistance_rise_mmhg_min_per_ml_per_s, t_us
-        ):
-            self._fault(
-                StopCause.RESISTANCE_RISE,
-                f"resistance rising at {rise:.1f} mmHg·min/mL per s, above the limit {limits.max_resistance_rise_mmhg_min_per_ml_per_s:g}",
-                figures
-                | {"limit_mmhg_min_per_ml_per_s": limits.max_resistance_rise_mmhg_min_per_ml_per_s},
-                self._fast_rise,
-            )
-            return
-        if resistance is not None and reading.flow_steady:
-            reference = self._leak_reference.update(resistance)
-            if reference is not None and self._leak.update(
-                resistance < limits.leak_resistance_fraction * reference, t_us
-            ):
-                self._fault(
-                    StopCause.LEAK_OR_PERFORATION,
-                    f"resistance fell to {resistance:.1f} from {reference:.1f} mmHg·min/mL while flow continued",
-                    figures
-                    | {
-                        "reference_mmhg_min_per_ml": round(reference, 3),
-                        "fraction_limit": limits.leak_resistance_fraction,
-                    },
-                    self._leak,
-                )
-                return
-        else:
-            self._leak_reference.clear()
-            self._leak.clear()
-        self._check_volumes(figures)
-
-    def _check_volumes(self, figures: dict[str, Figure]) -> None:
-        limits = self._limits
-        if self.saline_ul >= limits.saline_volume_cap_ml * 1000.0:
-            self._fault(
-                StopCause.SALINE_VOLUME_CAP,
-                f"saline volume {self.saline_ul / 1000:.3f} mL reached the cap {limits.saline_volume_cap_ml:g} mL",
-                figures | {"saline_ml": round(self.saline_ul / 1000, 4)},
-                None,
-            )
-        elif self.contrast_ul >= limits.contrast_volume_cap_ml * 1000.0:
-            self._fault(
-                StopCause.CONTRAST_VOLUME_CAP,
-                f"contrast volume {self.contrast_ul / 1000:.3f} mL reached the cap {limits.contrast_volume_cap_ml:g} mL",
-                figures | {"contrast_ml": round(self.contrast_ul / 1000, 4)},
-                None,
-            )
-        elif self.setpoint.volume_ul is not None and self.run_volume_ul >= self.setpoint.volume_ul:
             self._complete()
 
-    def _fault(
-        self,
-        cause: StopCause,
-        message: str,
-        figures: dict[str, Figure],
-        persistence: Persistence | None,
-    ) -> None:
-        trigger = persistence.first_t_us if persistence is not None else figures.get("sample_t_us")
-        self._interlock.trip(
-            cause,
-            message,
-            mode=self.setpoint.mode,
-            figures=figures,
-            trigger_sample_t_us=trigger if isinstance(trigger, int) else None,
-        )
-
-    def _implausible(self, finding: Finding) -> None:
-        self._interlock.trip(
-            StopCause.PLAUSIBILITY,
-            finding.message,
-            mode=self.setpoint.mode,
-            figures={**finding.figures, "check": finding.check},
-            trigger_sample_t_us=finding.first_t_us,
-        )
+    def _stop(self, stop: Stop) -> None:
+        """A supervisor's stop, carried out by the interlock."""
+        if stop.cut_power:
+            self._interlock.cut_pump_power(
+                stop.cause, stop.message, mode=self.setpoint.mode, figures=stop.figures
+            )
+        else:
+            self._interlock.trip(
+                stop.cause,
+                stop.message,
+                mode=self.setpoint.mode,
+                figures=stop.figures,
+                trigger_sample_t_us=stop.trigger_sample_t_us,
+            )
 
     def _complete(self) -> None:
         mode = self.setpoint.mode
@@ -499,16 +404,9 @@ class FluidController:
         """Called on a timer: the samples themselves cannot report that they stopped coming."""
         if not (self.pump_running and self.setpoint.mode in MOTION_MODES):
             return
-        age_s = None if self.last_sample_rx_s is None else now_s - self.last_sample_rx_s
-        if age_s is None or age_s > STALE_AFTER_S:
-            self._interlock.trip(
-                StopCause.PRESSURE_DATA_STALE,
-                "no pressure sample for "
-                + ("ever" if age_s is None else f"{age_s * 1000:.0f} ms")
-                + f" while fluid moves (limit {STALE_AFTER_S * 1000:.0f} ms)",
-                mode=self.setpoint.mode,
-                figures={"sample_age_ms": None if age_s is None else round(age_s * 1000, 1)},
-            )
+        stop = self._supervision.check_freshness(now_s, self.last_sample_rx_s)
+        if stop is not None:
+            self._stop(stop)
 
     # -- every stop, from anywhere, comes through here ---------------------------------------
 
@@ -517,19 +415,8 @@ class FluidController:
         self.pump_running = False
         self.applied_flow_ml_min = 0.0
         self._pressure_integral = 0.0
-        for check in (
-            self._over_pressure,
-            self._over_resistance,
-            self._fast_rise,
-            self._bolus_cap,
-            self._leak,
-        ):
-            check.clear()
-        self._leak_reference.clear()
+        self._supervision.pump_stopped(event.cause, self._clock.monotonic())
         self.setpoint = Setpoint(FluidMode.FAULT) if event.latched else STOPPED
-        # Arm the runaway check from the first stop; a power cut is the end of that story.
-        if self._stopped_at_s is None and event.cause is not StopCause.PUMP_DID_NOT_STOP:
-            self._stopped_at_s = self._clock.monotonic()
         self._relief_pending = event.cause in _RELIEVABLE and self._limits.relief_withdraw_ul > 0
         if self._relief_pending:
             self._interlock.arm_relief()
@@ -551,46 +438,21 @@ class FluidController:
         return self.contrast_done_ul + (self.run_volume_ul if self._run_is_contrast else 0.0)
 
     def on_dispensed(self, reading: PumpReading) -> None:
-        """The pump's own count for the current run (cleared at every start), and its status.
-
-        Two independent signs of a pump that does not obey its stop: it still says it infuses
-        after the stop went out, or its count keeps growing past what it was told to deliver.
-        Either way another STP would be no use: its power is cut.
-        """
+        """The pump's own count for the current run (cleared at every start), and its status:
+        the stop supervisor judges whether the pump obeys (rig/fluid/supervision.py)."""
         self._run_pump_ul = reading.infused_ml * 1000.0
         now_s = self._clock.monotonic()
-        if (
-            reading.infusing
-            and not self.pump_running
-            and self._stopped_at_s is not None
-            and now_s - self._stopped_at_s > RUNAWAY_GRACE_S
-        ):
-            late_ms = (now_s - self._stopped_at_s) * 1000.0
-            self._stopped_at_s = None
-            self._interlock.cut_pump_power(
-                StopCause.PUMP_DID_NOT_STOP,
-                f"the pump still reports infusing {late_ms:.0f} ms after its stop command: "
-                "its power relay was opened",
-                mode=self.setpoint.mode,
-                figures={
-                    "infused_ul": round(self._run_pump_ul, 1),
-                    "after_stop_ms": round(late_ms, 1),
-                },
-            )
-            return
         t_us = self.last_sample_t_us if self.last_sample_t_us is not None else int(now_s * 1e6)
-        finding = self._plausibility.on_dispensed(t_us, self._run_pump_ul, self._run_host_ul)
-        if finding is None:
-            return
-        if self.pump_running:
-            self._implausible(finding)
-        else:
-            self._interlock.cut_pump_power(
-                StopCause.PUMP_DID_NOT_STOP,
-                f"{finding.message} after its stop: power relay opened",
-                mode=self.setpoint.mode,
-                figures={**finding.figures, "check": finding.check},
-            )
+        stop = self._supervision.on_dispensed(
+            now_s,
+            t_us,
+            pump_ul=self._run_pump_ul,
+            host_ul=self._run_host_ul,
+            infusing=reading.infusing,
+            pump_running=self.pump_running,
+        )
+        if stop is not None:
+            self._stop(stop)
 
     def _begin_run(self, contrast: bool) -> None:
         if self._run_is_contrast:
@@ -600,9 +462,7 @@ class FluidController:
         self._run_is_contrast = contrast
         self._run_host_ul = 0.0
         self._run_pump_ul = 0.0
-        # The pump's count restarts with each run; the line model keeps its state, since the
-        # line may still hold the pressure of the run before.
-        self._plausibility.dispensed_volume.reset()
+        self._supervision.run_started()
 
     # -- setpoint laws ----------------------------------------------------------------------
 
@@ -722,7 +582,7 @@ class FluidController:
         if generation == self._generation:
             self.applied_flow_ml_min = rate
             self.pump_running = True
-            self._stopped_at_s = None
+            self._supervision.pump_started()
 
     def _refused(self, exc: InterlockDeniedError) -> None:
         """A command accepted, then refused when it came to move the pump: it is gone. The
@@ -746,7 +606,3 @@ _RELIEVABLE = frozenset(
         StopCause.BOLUS_PRESSURE_CAP,
     }
 )
-
-
-def _rounded(value: float | None) -> float | None:
-    return None if value is None else round(value, 3)

@@ -15,11 +15,13 @@ move fluid, the self-test makes each device-side safety act on purpose and watch
    basic mode and must be put back into safe mode).
 
 The rig refuses ACTIVE until this passes (rig/safety/rules.py: fluid actions need READY).
+
+Every wait is on the injected clock, so the unit tests (tests/safety/test_selftest.py) run each
+failure branch on a clock that moves only when the self-test sleeps.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -35,7 +37,10 @@ STATUS_POLL_S = 0.01
 WATCHDOG_MARGIN_S = 0.15
 """How late past its timeout the relay may open: a status round trip plus scheduling."""
 SAFE_MODE_MARGIN_S = 0.3
+PRESSURE_SETTLE_S = 0.3
+"""How long the line rests, pump unpowered, before the zero is read."""
 PUMP_RECONNECT_TIMEOUT_S = 8.0
+PUMP_RECONNECT_POLL_S = 0.05
 
 
 class SelfTestPump(Protocol):
@@ -158,7 +163,7 @@ class SelfTest:
         timeout_s = self._settings.pump_safe_mode_timeout_s
         self._host.pump_polling_paused = True
         silent_from_s = self._clock.monotonic()
-        await asyncio.sleep(timeout_s + SAFE_MODE_MARGIN_S)
+        await self._clock.sleep(timeout_s + SAFE_MODE_MARGIN_S)
         alarm: AlarmKind | None = None
         try:
             await self._pump.query()
@@ -207,7 +212,7 @@ class SelfTest:
         while (
             status.relay_closed or Trip.WATCHDOG not in status.trips
         ) and self._clock.monotonic() < deadline_s:
-            await asyncio.sleep(STATUS_POLL_S)
+            await self._clock.sleep(STATUS_POLL_S)
             status = await self._board.status()
         opened_ms = (self._clock.monotonic() - last_heartbeat_s) * 1000.0
         earliest_ms = (settings.board_watchdog_timeout_s - settings.heartbeat_period_s) * 1000.0
@@ -243,7 +248,7 @@ class SelfTest:
 
     async def _pressure_zero(self) -> CheckResult:
         # Let the line settle with the pump unpowered before reading the zero.
-        await asyncio.sleep(0.3)
+        await self._clock.sleep(PRESSURE_SETTLE_S)
         reading = self._host.mean_pressure_mmhg()
         tolerance = self._settings.pressure_zero_tolerance_mmhg
         if reading is None:
@@ -281,7 +286,7 @@ class SelfTest:
                         f"pump did not reconnect within {PUMP_RECONNECT_TIMEOUT_S:g} s after power-up",
                     )
                 ]
-            await asyncio.sleep(0.05)
+            await self._clock.sleep(PUMP_RECONNECT_POLL_S)
         status = await self._board.status()
         if not status.relay_closed or status.trips:
             return [

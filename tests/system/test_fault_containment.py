@@ -60,13 +60,14 @@ async def test_an_exception_in_the_estimator_or_any_supervisor_check_stops_the_p
         await rig.wait_ready()
         await rig.prime()
         controller = rig.daemon.controller
+        supervision = controller._supervision
         checks = {
             "estimator": (controller._estimator, "update"),
-            "plausibility": (controller._plausibility, "on_sample"),
-            "over_pressure": (controller._over_pressure, "update"),
-            "over_resistance": (controller._over_resistance, "update"),
-            "resistance_rise": (controller._fast_rise, "update"),
-            "leak_reference": (controller._leak_reference, "update"),
+            "plausibility": (supervision._plausibility, "on_sample"),
+            "over_pressure": (supervision._over_pressure, "update"),
+            "over_resistance": (supervision._over_resistance, "update"),
+            "resistance_rise": (supervision._fast_rise, "update"),
+            "leak_reference": (supervision._leak_reference, "update"),
         }
         for name, (target, method) in checks.items():
             await rig.irrigating(1.0)

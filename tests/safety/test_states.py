@@ -1,8 +1,6 @@
-"""The state machine's details that the mutation run (scripts/mutation.sh) found untested.
-
-rig/safety/states.py promises one table of allowed transitions and every change logged: these
-tests pin what `can_go` and `go` answer, what an illegal transition says, and what the listeners
-(the daemon's journal) and the log are told.
+"""The rig's state machine (rig/safety/states.py): one table of allowed transitions, every
+change logged and told to its listeners (the daemon's journal). What `can_go` and `go` answer,
+what an illegal transition says, and what the listeners and the log are told.
 """
 
 from __future__ import annotations
@@ -19,6 +17,37 @@ from rig.safety.states import (
     StateMachine,
     Transition,
 )
+
+
+@pytest.mark.hazard("H03", "H16")
+def test_fault_and_estop_are_reachable_from_every_state_but_estop_is_never_left_for_fault() -> None:
+    for state, targets in TRANSITIONS.items():
+        if state is not RigState.ESTOP:
+            assert RigState.ESTOP in targets, state
+        if state not in (RigState.FAULT, RigState.ESTOP):
+            assert RigState.FAULT in targets, state
+    assert RigState.FAULT not in TRANSITIONS[RigState.ESTOP]
+
+
+def test_illegal_transition_raises_and_changes_nothing() -> None:
+    machine = StateMachine(RigState.OFFLINE)
+    heard: list[Transition] = []
+    machine.add_listener(heard.append)
+    with pytest.raises(IllegalTransitionError):
+        machine.go(RigState.ACTIVE, "skipping the self-test")
+    assert machine.state is RigState.OFFLINE and not heard
+
+
+def test_every_transition_is_told_with_its_cause() -> None:
+    machine = StateMachine(RigState.OFFLINE)
+    heard: list[Transition] = []
+    machine.add_listener(heard.append)
+    machine.go(RigState.SELF_TEST, "start")
+    machine.go(RigState.READY, "passed")
+    assert [(t.from_state, t.to_state, t.cause) for t in heard] == [
+        (RigState.OFFLINE, RigState.SELF_TEST, "start"),
+        (RigState.SELF_TEST, RigState.READY, "passed"),
+    ]
 
 
 def test_can_go_allows_staying_and_exactly_the_table() -> None:

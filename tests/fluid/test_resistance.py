@@ -1,5 +1,6 @@
-"""rig/fluid/resistance.py's estimator on exact inputs, where the mutation run
-(scripts/mutation.sh) found the controller's scenarios too coarse to notice a change.
+"""The resistance estimator (rig/fluid/resistance.py) on exact inputs: the controller's
+scenarios are too coarse to notice a change of one sample or one window (the mutation run,
+scripts/mutation.sh, showed it).
 
 Times and flows are chosen exactly representable in binary, so "at exactly the limit" means it.
 """
