@@ -66,14 +66,18 @@ class SegmentedRecorder:
     ) -> None:
         if fourcc not in CONTAINERS:
             raise ValueError(f"fourcc = {fourcc!r}: expected one of {sorted(CONTAINERS)}")
-        if segment_s <= 0:
-            raise ValueError(f"segment_s = {segment_s}: expected a duration above 0 s")
         if fps <= 0:
             raise ValueError(f"fps = {fps}: expected a frame rate above 0")
+        if segment_s * fps < 1:
+            raise ValueError(
+                f"segment_s = {segment_s}: expected at least one frame's time ({1 / fps:.3f} s)"
+            )
         self.directory = directory
         self.size_px = (width_px, height_px)
         self.fps = fps
-        self.segment_ns = round(segment_s * 1e9)
+        # A segment holds segment_s of video: it rolls over at the frame due at segment_s,
+        # give or take half a frame of jitter in the capture stamps.
+        self._rollover_ns = round((segment_s - 0.5 / fps) * 1e9)
         self.fourcc = fourcc
         directory.mkdir(parents=True, exist_ok=True)
         self._number = _last_segment_number(directory)
@@ -97,7 +101,7 @@ class SegmentedRecorder:
             raise ValueError(
                 f"frame of shape {frame.shape}: expected {self.size_px[1]}x{self.size_px[0]}x3"
             )
-        if self._writer is not None and t_ns - self._first_t_ns >= self.segment_ns:
+        if self._writer is not None and t_ns - self._first_t_ns >= self._rollover_ns:
             self._close_segment()
         if self._writer is None:
             self._open_segment(t_ns)
