@@ -36,7 +36,9 @@ class FibreField:
         _, bright = cv2.threshold(smooth, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
         contours, _ = cv2.findContours(bright, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
         if not contours:
-            raise FieldNotFound("calibration frame: no bright region; expected the bundle's lit field")
+            raise FieldNotFound(
+                "calibration frame: no bright region; expected the bundle's lit field"
+            )
         largest = max(contours, key=cv2.contourArea)
         (x, y), radius = cv2.minEnclosingCircle(largest)
         if radius < 8:
@@ -46,12 +48,12 @@ class FibreField:
         return cls(centre_x_px=float(x), centre_y_px=float(y), radius_px=float(radius))
 
     def crop_box(self, width_px: int, height_px: int) -> tuple[int, int, int, int]:
-        """(x0, y0, x1, y1) of the field's bounding square, clipped to the frame."""
-        r = self.radius_px
-        x0 = max(0, int(np.floor(self.centre_x_px - r)))
-        y0 = max(0, int(np.floor(self.centre_y_px - r)))
-        x1 = min(width_px, int(np.ceil(self.centre_x_px + r)) + 1)
-        y1 = min(height_px, int(np.ceil(self.centre_y_px + r)) + 1)
+        """(x0, y0, x1, y1) of the field's bounding square (odd side, centred on the field's
+        centre pixel), clipped to the frame."""
+        half = int(np.ceil(self.radius_px))
+        x, y = round(self.centre_x_px), round(self.centre_y_px)
+        x0, y0 = max(0, x - half), max(0, y - half)
+        x1, y1 = min(width_px, x + half + 1), min(height_px, y + half + 1)
         return x0, y0, x1, y1
 
 

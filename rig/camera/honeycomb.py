@@ -170,7 +170,9 @@ class CoreInterpolator:
             raise CalibrationError(f"{core_x_px.size} cores found: expected at least 3")
         self.core_x_px, self.core_y_px = core_x_px, core_y_px
         self.size_px = (width_px, height_px)
-        self._sample = _core_sampling_matrix(core_x_px, core_y_px, width_px, height_px, core_spacing_px)
+        self._sample = _core_sampling_matrix(
+            core_x_px, core_y_px, width_px, height_px, core_spacing_px
+        )
         self._spread = _triangle_interpolation_matrix(core_x_px, core_y_px, width_px, height_px)
 
     @property

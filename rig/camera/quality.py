@@ -32,14 +32,10 @@ def honeycomb_peak_db(
     core_spacing_px: float,
 ) -> float:
     """Peak power at the lattice frequency over the power at zero frequency, in dB."""
-    grey = luminance(frame)
-    window = _circular_taper(grey.shape, centre_x_px, centre_y_px, 0.85 * field_radius_px)
-    spectrum = np.abs(np.fft.rfft2(grey * window)) ** 2
-    h, w = grey.shape
-    radius = np.hypot(np.fft.rfftfreq(w)[None, :], np.fft.fftfreq(h)[:, None])
+    power, radius = _power_spectrum(frame, centre_x_px, centre_y_px, field_radius_px)
     f_lattice = lattice_frequency_cycles_px(core_spacing_px)
     ring = (radius >= _RING[0] * f_lattice) & (radius <= _RING[1] * f_lattice)
-    return 10.0 * math.log10(float(spectrum[ring].max()) / float(spectrum[0, 0]))
+    return 10.0 * math.log10(float(power[ring].max()) / float(power[0, 0]))
 
 
 def edge_contrast(frame: Frame, centre_x_px: float, centre_y_px: float, radius_px: float) -> float:
@@ -51,6 +47,18 @@ def edge_contrast(frame: Frame, centre_x_px: float, centre_y_px: float, radius_p
     inner = float(grey[(r >= 0.7) & (r <= 0.95)].mean())
     outer = float(grey[(r >= 1.05) & (r <= 1.3)].mean())
     return (outer - inner) / (outer + inner)
+
+
+def _power_spectrum(
+    frame: Frame, centre_x_px: float, centre_y_px: float, field_radius_px: float
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """|FFT|² of the tapered luminance, and each bin's radial frequency in cycles/px."""
+    grey = luminance(frame)
+    window = _circular_taper(grey.shape, centre_x_px, centre_y_px, 0.85 * field_radius_px)
+    power: npt.NDArray[np.float64] = np.abs(np.fft.rfft2(grey * window)).astype(np.float64) ** 2
+    h, w = grey.shape
+    radius = np.hypot(np.fft.rfftfreq(w)[None, :], np.fft.fftfreq(h)[:, None])
+    return power, radius
 
 
 def _circular_taper(

@@ -99,9 +99,7 @@ def list_snapshots(directory: Path) -> list[Snapshot]:
 
 def _next_number(directory: Path) -> int:
     # Orphan PNGs count too: a number is never reused, even after an interrupted snapshot.
-    numbers = [
-        int(p.stem[5:]) for p in directory.glob("snap-*.*") if p.stem[5:].isdigit()
-    ]
+    numbers = [int(p.stem[5:]) for p in directory.glob("snap-*.*") if p.stem[5:].isdigit()]
     return max(numbers, default=0) + 1
 
 

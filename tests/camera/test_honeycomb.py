@@ -40,7 +40,9 @@ def contrast(rendered: Rendered, frame: np.ndarray) -> float:
     return edge_contrast(frame, p.centre_x_px, p.centre_y_px, p.radius_px)
 
 
-def make_filter(name: str, rendered: Rendered, core_interpolator: CoreInterpolator) -> HoneycombFilter:
+def make_filter(
+    name: str, rendered: Rendered, core_interpolator: CoreInterpolator
+) -> HoneycombFilter:
     h, w = rendered.raw.shape[:2]
     filters: dict[str, HoneycombFilter] = {
         "gaussian": GaussianFilter(rendered.core_spacing_px),
@@ -90,7 +92,9 @@ def test_the_field_is_found_on_a_white_frame(rendered: Rendered) -> None:
 
 
 def test_the_core_spacing_is_read_from_the_spectrum(rendered: Rendered) -> None:
-    assert rendered.core_spacing_px == pytest.approx(rendered.scene.bundle.core_spacing_px, rel=0.03)
+    assert rendered.core_spacing_px == pytest.approx(
+        rendered.scene.bundle.core_spacing_px, rel=0.03
+    )
 
 
 def test_the_cores_are_found_where_the_bundle_has_them(rendered: Rendered) -> None:

@@ -45,7 +45,9 @@ def sidecar(path: Path) -> list[dict[str, int]]:
 
 
 @pytest.mark.parametrize("fourcc", ["MJPG", "mp4v"])
-def test_segments_roll_over_and_each_sidecar_matches_its_frames(tmp_path: Path, fourcc: str) -> None:
+def test_segments_roll_over_and_each_sidecar_matches_its_frames(
+    tmp_path: Path, fourcc: str
+) -> None:
     recorder = SegmentedRecorder(tmp_path, WIDTH, HEIGHT, FPS, segment_s=1.0, fourcc=fourcc)
     t0 = 1_000_000_000
     for k in range(75):  # 2.5 s at 30 fps: two full segments and half of a third

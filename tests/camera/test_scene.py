@@ -37,7 +37,10 @@ def test_one_seed_renders_the_same_frames_and_another_seed_does_not(rendered: Re
 
 def test_brightness_follows_the_led_level() -> None:
     scene = clear_scene(SEED)
-    means = [field_mean(scene, scene.render(View(depth_mm=10.0, led_level=led))) for led in (0.0, 0.25, 0.5, 1.0)]
+    means = [
+        field_mean(scene, scene.render(View(depth_mm=10.0, led_level=led)))
+        for led in (0.0, 0.25, 0.5, 1.0)
+    ]
     assert means[0] == 0.0
     assert means[1] < means[2] < means[3]
     # Linear while the brightest cores are not saturated.

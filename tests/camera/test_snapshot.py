@@ -57,7 +57,9 @@ def test_snapshots_are_numbered_in_order(tmp_path: Path) -> None:
         ({"taken_at": datetime(2026, 12, 1, 9, 30)}, "taken_at"),
     ],
 )
-def test_bad_metadata_is_refused_with_the_field_named(changes: dict[str, object], field: str) -> None:
+def test_bad_metadata_is_refused_with_the_field_named(
+    changes: dict[str, object], field: str
+) -> None:
     fields = meta().model_dump() | changes
     with pytest.raises(ValidationError, match=field):
         SnapshotMeta(**fields)

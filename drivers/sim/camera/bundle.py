@@ -123,7 +123,9 @@ class FibreBundle:
         )
 
 
-def _hex_lattice(spacing: float, radius: float) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+def _hex_lattice(
+    spacing: float, radius: float
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
     """Points of a hexagonal lattice of `spacing` covering a disc of `radius`, centred on 0."""
     row_pitch = spacing * math.sqrt(3.0) / 2.0
     rows = math.ceil(radius / row_pitch) + 1

@@ -172,9 +172,7 @@ class DuctScene:
             self._draw_haze(frame)
         if view.basket_deployed:
             self._draw_basket(frame)
-        cv2.multiply(
-            frame, self._optics, dst=frame, scale=p.exposure_gain * view.led_level / 255.0
-        )
+        cv2.multiply(frame, self._optics, dst=frame, scale=p.exposure_gain * view.led_level / 255.0)
         return frame
 
     def _draw_papilloma(self, frame: Frame, where: PapillomaInView, ahead_mm: float) -> None:
@@ -201,8 +199,11 @@ class DuctScene:
             r = b.field_radius_px * math.sqrt(v)
             radius = 1.5 + 6.0 * size * (0.3 + v)  # nearer the rim is nearer the tip: bigger
             _circle(
-                frame, b.centre_x_px + r * math.cos(angle), b.centre_y_px + r * math.sin(angle),
-                radius, _DEBRIS_BGR,
+                frame,
+                b.centre_x_px + r * math.cos(angle),
+                b.centre_y_px + r * math.sin(angle),
+                radius,
+                _DEBRIS_BGR,
             )
 
     def _draw_basket(self, frame: Frame) -> None:
@@ -298,9 +299,7 @@ def _wall_texture(rng: np.random.Generator, p: DuctSceneParams, px_per_mm: float
             x += 6.0 * math.cos(heading)
             y += 6.0 * math.sin(heading)
         colour = (120.0, 125.0, float(rng.uniform(200, 230)))
-        cv2.polylines(
-            texture, [np.array(points, np.int32)], False, colour, 1, cv2.LINE_AA, _SHIFT
-        )
+        cv2.polylines(texture, [np.array(points, np.int32)], False, colour, 1, cv2.LINE_AA, _SHIFT)
     # Branches: dark openings in the wall, a little wider round than along.
     for depth_mm in p.branch_depths_mm:
         column = float(rng.uniform(0, width))
@@ -312,7 +311,13 @@ def _wall_texture(rng: np.random.Generator, p: DuctSceneParams, px_per_mm: float
                 texture,
                 (round(column * _SCALE), round(row * _SCALE)),
                 (round(k * half_round * _SCALE), round(k * half_along * _SCALE)),
-                0, 0, 360, (level, level, level * 1.3), -1, cv2.LINE_AA, _SHIFT,
+                0,
+                0,
+                360,
+                (level, level, level * 1.3),
+                -1,
+                cv2.LINE_AA,
+                _SHIFT,
             )
     blurred: Frame = cv2.GaussianBlur(texture, (0, 0), 0.8).astype(np.uint8)
     return blurred
@@ -325,8 +330,12 @@ def _papilloma_lobes(rng: np.random.Generator) -> list[tuple[float, float, float
         r = 0.78 * math.sqrt(float(rng.uniform(0, 1)))
         angle = float(rng.uniform(0, 2 * math.pi))
         lobes.append(
-            (r * math.cos(angle), r * math.sin(angle), float(rng.uniform(0.17, 0.26)),
-             float(rng.uniform(0, 1)))
+            (
+                r * math.cos(angle),
+                r * math.sin(angle),
+                float(rng.uniform(0.17, 0.26)),
+                float(rng.uniform(0, 1)),
+            )
         )
     return lobes
 
@@ -338,9 +347,7 @@ def _periodic_noise(
     fy = np.fft.fftfreq(height)[:, None]
     fx = np.fft.rfftfreq(width)[None, :]
     envelope = np.exp(-(fx * fx + fy * fy) / (2.0 * cutoff * cutoff))
-    spectrum = envelope * (
-        rng.normal(size=envelope.shape) + 1j * rng.normal(size=envelope.shape)
-    )
+    spectrum = envelope * (rng.normal(size=envelope.shape) + 1j * rng.normal(size=envelope.shape))
     noise: npt.NDArray[np.float64] = np.fft.irfft2(spectrum, s=(height, width))
     normalised: npt.NDArray[np.float64] = (noise - noise.mean()) / (noise.std() + 1e-12)
     return normalised
