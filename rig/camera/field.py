@@ -64,6 +64,7 @@ class FieldCrop:
         self.field = field
         self.box = x0, y0, x1, y1 = field.crop_box(width_px, height_px)
         self.mask: Mask = np.zeros((y1 - y0, x1 - x0), np.uint8)
+        self._scaled: Mask | None = None
         centre = (field.centre_x_px - x0, field.centre_y_px - y0)
         cv2.circle(
             self.mask,
@@ -86,9 +87,20 @@ class FieldCrop:
         return frame[y0:y1, x0:x1]
 
     def apply_mask(self, cropped: Frame) -> Frame:
-        """Black outside the circle, in place; returns `cropped`."""
-        cv2.bitwise_and(cropped, cropped, dst=cropped, mask=self.mask)
+        """Black outside the circle, in place; returns `cropped`. A frame scaled from the crop
+        (a removal that outputs fewer pixels) gets the mask scaled to its size."""
+        cv2.bitwise_and(cropped, cropped, dst=cropped, mask=self._mask_for(cropped))
         return cropped
+
+    def _mask_for(self, frame: Frame) -> Mask:
+        size = (frame.shape[1], frame.shape[0])
+        if size == self.size_px:
+            return self.mask
+        if self._scaled is None or (self._scaled.shape[1], self._scaled.shape[0]) != size:
+            self._scaled = cv2.resize(self.mask, size, interpolation=cv2.INTER_NEAREST).astype(
+                np.uint8, copy=False
+            )
+        return self._scaled
 
 
 def _grey(frame: Frame) -> Mask:

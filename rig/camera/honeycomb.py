@@ -154,6 +154,10 @@ class CoreInterpolator:
     matrices: one averages the pixels of each core (and flattens the cores' unequal
     transmission, `flatten`), one spreads the cores' values over the triangles. Per frame that
     is two sparse products. Pixels outside the cores' hull are black.
+
+    The output may be smaller than the input (`output_scale` < 1): 10,000 cores carry about
+    110 samples across the field, so a 1080p camera's 1000-px field holds 9 px per core and
+    an output of half that size loses nothing the bundle carried, at a quarter of the cost.
     """
 
     name = "core_interpolation"
@@ -165,26 +169,34 @@ class CoreInterpolator:
         width_px: int,
         height_px: int,
         core_spacing_px: float,
+        output_scale: float = 1.0,
     ) -> None:
         if core_x_px.size < 3:
             raise CalibrationError(f"{core_x_px.size} cores found: expected at least 3")
+        if not 0.0 < output_scale <= 1.0:
+            raise ValueError(f"output_scale = {output_scale}: expected above 0, at most 1")
         self.core_x_px, self.core_y_px = core_x_px, core_y_px
         self.size_px = (width_px, height_px)
+        self.output_size_px = (round(width_px * output_scale), round(height_px * output_scale))
         self._sample = _core_sampling_matrix(
             core_x_px, core_y_px, width_px, height_px, core_spacing_px
         )
-        self._spread = _triangle_interpolation_matrix(core_x_px, core_y_px, width_px, height_px)
+        self._spread = _triangle_interpolation_matrix(
+            core_x_px, core_y_px, self.output_size_px, output_scale
+        )
 
     @property
     def cores(self) -> int:
         return int(self.core_x_px.size)
 
     @classmethod
-    def calibrate(cls, white_frame: Frame, core_spacing_px: float) -> CoreInterpolator:
+    def calibrate(
+        cls, white_frame: Frame, core_spacing_px: float, output_scale: float = 1.0
+    ) -> CoreInterpolator:
         """Finds the cores as the local maxima of a frame of a white target (cropped to the field)."""
         xs, ys = find_cores(white_frame, core_spacing_px)
         h, w = white_frame.shape[:2]
-        interpolator = cls(xs, ys, w, h, core_spacing_px)
+        interpolator = cls(xs, ys, w, h, core_spacing_px, output_scale)
         interpolator.flatten(white_frame)
         return interpolator
 
@@ -201,17 +213,19 @@ class CoreInterpolator:
         self._sample = scipy.sparse.csr_array(scipy.sparse.diags_array(scale) @ self._sample)
 
     def apply(self, frame: Frame) -> Frame:
+        """The frame without the honeycomb, at `output_size_px`."""
         if (frame.shape[1], frame.shape[0]) != self.size_px:
             raise ValueError(
                 f"frame of {frame.shape[1]}x{frame.shape[0]} px: calibrated for "
                 f"{self.size_px[0]}x{self.size_px[1]}"
             )
         channels = 1 if frame.ndim == 2 else frame.shape[2]
-        pixels = frame.reshape(-1, channels).astype(np.float32)
-        core_values = self._sample @ pixels
+        core_values = self._sample @ frame.reshape(-1, channels).astype(np.float32)
         spread = self._spread @ core_values
-        out: Frame = np.clip(spread, 0, 255).astype(np.uint8).reshape(frame.shape)
-        return out
+        # Saturating conversion in one pass (np.clip + astype is two, and slower).
+        out: Frame = cv2.convertScaleAbs(spread).astype(np.uint8, copy=False)
+        w, h = self.output_size_px
+        return out.reshape((h, w) if frame.ndim == 2 else (h, w, channels))
 
 
 def find_cores(
@@ -268,12 +282,18 @@ def _core_sampling_matrix(
 
 
 def _triangle_interpolation_matrix(
-    xs: npt.NDArray[np.float32], ys: npt.NDArray[np.float32], width_px: int, height_px: int
+    xs: npt.NDArray[np.float32],
+    ys: npt.NDArray[np.float32],
+    output_size_px: tuple[int, int],
+    output_scale: float,
 ) -> scipy.sparse.csr_array:
-    """(pixels x cores): each pixel's barycentric weights on the corners of its triangle."""
+    """(output pixels x cores): each output pixel's barycentric weights on the corners of the
+    triangle that holds its centre in the input's coordinates."""
     triangulation = Delaunay(np.column_stack([xs, ys]).astype(np.float64))
+    width_px, height_px = output_size_px
     yy, xx = np.mgrid[0:height_px, 0:width_px]
-    points = np.column_stack([xx.ravel(), yy.ravel()]).astype(np.float64)
+    grid = np.column_stack([xx.ravel(), yy.ravel()]).astype(np.float64)
+    points = (grid + 0.5) / output_scale - 0.5
     simplex = triangulation.find_simplex(points)
     inside = np.nonzero(simplex >= 0)[0]
     s = simplex[inside]

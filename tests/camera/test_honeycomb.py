@@ -133,3 +133,15 @@ def test_a_filter_refuses_a_frame_of_another_size(
         core_interpolator.apply(small)
     with pytest.raises(ValueError, match="made for"):
         FourierFilter(rendered.core_spacing_px, w, h).apply(small)
+
+
+def test_core_interpolation_can_output_fewer_pixels_and_the_mask_follows(
+    rendered: Rendered,
+) -> None:
+    smaller = CoreInterpolator.calibrate(rendered.white, rendered.core_spacing_px, output_scale=0.5)
+    h, w = rendered.raw.shape[:2]
+    out = rendered.crop.apply_mask(smaller.apply(rendered.raw))
+    assert out.shape == (round(h * 0.5), round(w * 0.5), 3)
+    assert out[0, 0].tolist() == [0, 0, 0]  # a corner: outside the field
+    centre = out[out.shape[0] // 2 - 5 : out.shape[0] // 2 + 5, out.shape[1] // 2 - 5 :][:10, :10]
+    assert centre.any()
