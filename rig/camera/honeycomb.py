@@ -40,7 +40,8 @@ class HoneycombFilter(Protocol):
     name: str
 
     def apply(self, frame: Frame) -> Frame:
-        """The frame without the honeycomb, same size and type (a new array)."""
+        """The frame without the honeycomb, a new array of the same type; of the same size
+        unless the removal was made to output fewer pixels (`CoreInterpolator`)."""
         ...
 
 
