@@ -25,7 +25,7 @@ _SUBPIXEL_SHIFT = 4  # cv2 drawing in 1/16 px, so that core positions are not ro
 @dataclass(frozen=True, slots=True)
 class BundleParams:
     cores: int = 10_000
-    """Cores in the bundle (fibrescopes for ductoscopy carry 6,000 to 10,000)."""
+    """Cores in the bundle (issue 8: a fibrescope of about 10,000)."""
     field_radius_fraction: float = 0.47
     """Radius of the circular field, as a fraction of the frame's smaller side."""
     core_fill: float = 0.62
