@@ -10,12 +10,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from rig.bench.camera_filters import run_camera_filters
 from rig.bench.envelope import EnvelopeGrid, run_envelope
 from rig.bench.stop_latency import FLOW_ML_MIN, BenchError, run_stop_latency
 from rig.config import DEFAULT_PROFILE, ProfileError, RigProfile, load_profile
 
-BENCHMARKS = ("stop-latency", "envelope")
-DEFAULT_TRIALS = {"stop-latency": 200, "envelope": 5}
+BENCHMARKS = ("stop-latency", "envelope", "camera-filters")
+DEFAULT_TRIALS = {"stop-latency": 200, "envelope": 5, "camera-filters": 60}
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -29,7 +30,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
             "envelope: the rig's fluid controller on a stepped clock against the simulator's "
             "world and emulators, over every flow, pressure setpoint, bolus rate, flow change "
             "and restart: false stops on a healthy duct, and wall and occlusion detection times "
-            "(about a minute)."
+            "(about a minute). "
+            "camera-filters: the three honeycomb removals (Gaussian, Fourier, core "
+            "interpolation) on frames of the simulated scope camera: cost per frame, residual "
+            "honeycomb, papilloma edge, detail kept; PyFibreBundle side by side where installed "
+            "(about 15 s at 640x480)."
         ),
     )
     bench.add_argument("name", choices=BENCHMARKS)
@@ -38,7 +43,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         type=int,
         default=None,
         help="stop-latency: trials (default 200); envelope: wall and occlusion trials per grid "
-        "point (default 5)",
+        "point (default 5); camera-filters: frames (default 60)",
     )
     bench.add_argument(
         "--flow-ml-min",
@@ -53,6 +58,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         default=10,
         help="envelope: log-spaced irrigation flows from the profile's minimum to its maximum "
         "(at least 2; default 10)",
+    )
+    bench.add_argument(
+        "--frame-size",
+        default="640x480",
+        help="camera-filters: the camera's frame size, WIDTHxHEIGHT (default 640x480)",
     )
     bench.add_argument(
         "--profile",
@@ -77,6 +87,8 @@ def _bench(args: argparse.Namespace) -> int:
     try:
         if args.name == "envelope":
             result = _envelope(args, profile, trials)
+        elif args.name == "camera-filters":
+            result = _camera_filters(args.frame_size, trials)
         else:
             limits = profile.limits
             low, high = limits.min_flow_for_resistance_ml_min, limits.max_flow_ml_min
@@ -105,6 +117,20 @@ def _bench(args: argparse.Namespace) -> int:
         for key, value in result.items():
             print(f"{key:>28}  {value}")
     return 0
+
+
+def _camera_filters(frame_size: str, frames: int) -> dict[str, Any]:
+    width, _, height = frame_size.partition("x")
+    if not (
+        width.isdigit()
+        and height.isdigit()
+        and 160 <= int(width) <= 3840
+        and 120 <= int(height) <= 2160
+    ):
+        raise BenchError(
+            f"--frame-size = {frame_size!r}: expected WIDTHxHEIGHT from 160x120 to 3840x2160"
+        )
+    return run_camera_filters(int(width), int(height), frames)
 
 
 def _envelope(args: argparse.Namespace, profile: RigProfile, trials: int) -> dict[str, Any]:
