@@ -175,7 +175,9 @@ class SimUsbBackend(usb.backend.IBackend):  # type: ignore[misc]  # pyusb is unt
             port_numbers=(dev.port_number,),
         )
 
-    def get_configuration_descriptor(self, dev: _Attachment, config: int) -> ConfigurationDescriptor:
+    def get_configuration_descriptor(
+        self, dev: _Attachment, config: int
+    ) -> ConfigurationDescriptor:
         if config != 0:
             raise IndexError(f"configuration {config}: the device has one")
         return dev.device.configuration
@@ -330,4 +332,3 @@ class SimUsbBackend(usb.backend.IBackend):  # type: ignore[misc]  # pyusb is unt
         numbers = {each.bInterfaceNumber for each in attachment.device.configuration.interfaces}
         if intf not in numbers:
             raise libusb_error(LIBUSB_ERROR_NOT_FOUND)
-

@@ -45,15 +45,18 @@ class EndpointDescriptor:
     extra_descriptors: bytes = b""
 
     def to_bytes(self) -> bytes:
-        return struct.pack(
-            "<BBBBHB",
-            self.bLength,
-            self.bDescriptorType,
-            self.bEndpointAddress,
-            self.bmAttributes,
-            self.wMaxPacketSize,
-            self.bInterval,
-        ) + self.extra_descriptors
+        return (
+            struct.pack(
+                "<BBBBHB",
+                self.bLength,
+                self.bDescriptorType,
+                self.bEndpointAddress,
+                self.bmAttributes,
+                self.wMaxPacketSize,
+                self.bInterval,
+            )
+            + self.extra_descriptors
+        )
 
 
 @dataclass(frozen=True)

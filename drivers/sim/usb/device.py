@@ -106,7 +106,9 @@ class SimUsbDevice:
     def vendor_or_class_in(
         self, request_type: int, request: int, value: int, index: int, length: int
     ) -> bytes:
-        raise UsbStallError(f"IN request type {request_type:#04x} request {request:#04x} not supported")
+        raise UsbStallError(
+            f"IN request type {request_type:#04x} request {request:#04x} not supported"
+        )
 
     def vendor_or_class_out(
         self, request_type: int, request: int, value: int, index: int, data: bytes
