@@ -5,6 +5,11 @@ stalled, as the Tic stalls an unknown request. The model is stepped to the clock
 each request, so the command timeout and the motion happen at the right time without a task of
 their own; `sync` steps it for an observer (a test, the world).
 
+Power: the Tic's logic runs from VIN (the motor supply) as well as from USB, so by default
+(`vin_powered`) pulling the USB cable only silences the host: the Tic keeps running, its command
+timeout fires and its soft-error response holds the motor; plugging back in re-enumerates it
+without a reset. With `vin_powered=False` the cable is its only supply.
+
 Descriptors: the Tic's vendor id and the T825's product id, one vendor-specific interface with
 no endpoints besides endpoint 0 (what the host driver uses; the real Tic's other interfaces are
 not emulated).
@@ -35,6 +40,7 @@ class SimTicUsb(SimUsbDevice):
         serial_number: str = "00123456",
         product: TicProduct = TicProduct.T825,
         clock: Clock = REAL_CLOCK,
+        vin_powered: bool = True,
     ) -> None:
         super().__init__(
             DeviceDescriptor(TIC_VENDOR_ID, product, bcdDevice=FIRMWARE_BCD),
@@ -48,6 +54,7 @@ class SimTicUsb(SimUsbDevice):
         )
         self.model = model if model is not None else TicModel()
         self._clock = clock
+        self.vin_powered = vin_powered
 
     def sync(self) -> TicModel:
         """Step the model to now and return it (read it while nothing else steps it)."""
@@ -56,10 +63,12 @@ class SimTicUsb(SimUsbDevice):
             return self.model
 
     def on_power_up(self) -> None:
-        self.model.power_up(self._clock.monotonic())
+        if not self.model.powered:
+            self.model.power_up(self._clock.monotonic())
 
     def on_power_down(self) -> None:
-        self.model.power_down(self._clock.monotonic())
+        if not self.vin_powered:
+            self.model.power_down(self._clock.monotonic())
 
     def vendor_or_class_in(
         self, request_type: int, request: int, value: int, index: int, length: int
