@@ -1,7 +1,9 @@
 """A USB device through pyusb: blocking calls in a worker thread, a vanished device as a lost link.
 
 pyusb's calls block (a control transfer up to its timeout, an interrupt read until a report or
-its timeout), so every one runs in `asyncio.to_thread`: the event loop never waits on USB.
+its timeout), so every one runs in a worker thread (the loop's default executor): the event loop
+never waits on USB. A transfer whose caller is cancelled finishes in its thread, and `close`
+waits for it before releasing the interface.
 The backend is a parameter: None is pyusb's default (libusb 1.0 on the rig), the simulator
 passes its own backend object (`drivers/sim/usb/backend.py`), and the code above does not know
 which it has.
@@ -93,8 +95,11 @@ class UsbLink:
         self._closed = asyncio.Event()
         self._closed.set()
         self._ever_opened = False
+        self._inflight: set[asyncio.Future[Any]] = set()
         self.product_id: int | None = None
         self.serial_number: str | None = None
+        self.interrupt_in: tuple[int, int] | None = None
+        """The claimed interface's interrupt IN endpoint: (address, max packet size), if any."""
 
     @property
     def is_open(self) -> bool:
@@ -148,6 +153,7 @@ class UsbLink:
                 device.detach_kernel_driver(self.interface)
                 self._detached = True
             usb.util.claim_interface(device, self.interface)
+            self.interrupt_in = _interrupt_in_of(device, self.interface)
         except usb.core.USBError as exc:
             self._release(device)
             raise UsbLinkClosedError(f"cannot open {match.describe()}: {exc}") from exc
@@ -227,6 +233,10 @@ class UsbLink:
     async def close(self) -> None:
         device = self._device if self._device is not None else self._stale
         self._device = self._stale = None
+        if self._inflight:
+            # a transfer whose caller was cancelled still runs in its thread: the interface is
+            # released after it (it ends within its own timeout)
+            await asyncio.wait(set(self._inflight))
         if device is not None:
             await asyncio.to_thread(self._release, device)
             self.stats.connected = False
@@ -255,8 +265,12 @@ class UsbLink:
         return self._device
 
     async def _call(self, fn: Callable[[], T]) -> T:
+        future = asyncio.get_running_loop().run_in_executor(None, fn)
+        self._inflight.add(future)
+        future.add_done_callback(self._transfer_done)
         try:
-            return await asyncio.to_thread(fn)
+            # shielded: cancelling the caller must not orphan a transfer `close` has to wait for
+            return await asyncio.shield(future)
         except usb.core.USBTimeoutError as exc:
             self.stats.timeouts += 1
             raise UsbTimeoutError(f"{self.match.describe()}: {exc}") from exc
@@ -265,6 +279,11 @@ class UsbLink:
                 self._lost(exc)
                 raise UsbLinkClosedError(f"{self.match.describe()} is gone: {exc}") from exc
             raise UsbTransferError(exc.errno, f"{self.match.describe()}: {exc}") from exc
+
+    def _transfer_done(self, future: asyncio.Future[Any]) -> None:
+        self._inflight.discard(future)
+        if not future.cancelled():
+            future.exception()  # a cancelled caller's failure: the next call meets it again
 
     def _lost(self, exc: BaseException) -> None:
         device, self._device = self._device, None
@@ -278,6 +297,17 @@ class UsbLink:
 
 def _is_gone(exc: BaseException) -> bool:
     return isinstance(exc, usb.core.USBError) and exc.errno == errno.ENODEV
+
+
+def _interrupt_in_of(device: Any, interface: int) -> tuple[int, int] | None:
+    intf = device.get_active_configuration()[(interface, 0)]
+    for endpoint in intf:
+        address = int(endpoint.bEndpointAddress)
+        is_in = usb.util.endpoint_direction(address) == usb.util.ENDPOINT_IN
+        is_interrupt = usb.util.endpoint_type(endpoint.bmAttributes) == usb.util.ENDPOINT_TYPE_INTR
+        if is_in and is_interrupt:
+            return address, int(endpoint.wMaxPacketSize)
+    return None
 
 
 def _serial_of(device: Any) -> str | None:
