@@ -18,9 +18,7 @@ REPO = Path(__file__).resolve().parents[1]
 LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
 
 
-def lint_copy_with(
-    tmp_path: Path, module: str, added_import: str
-) -> subprocess.CompletedProcess[str]:
+def lint_copy_with(tmp_path: Path, module: str, added_import: str) -> subprocess.CompletedProcess[str]:
     """Run lint-imports on a copy of the packages where `module` has one more import."""
     for package in ("rig", "drivers", "assurance"):
         shutil.copytree(
@@ -47,11 +45,7 @@ def lint_copy_with(
         ("rig.fluid.events", "import drivers.sim.world", "The runtime never imports the simulator"),
         ("rig.safety.links", "import assurance.report", "The runtime never imports the simulator"),
         ("rig.api.topics", "import rig.cli.main", "Layers: codec <- transport"),
-        (
-            "drivers.sim.world",
-            "import drivers.ne1000.driver",
-            "The simulator speaks through the codecs",
-        ),
+        ("drivers.sim.world", "import drivers.ne1000.driver", "The simulator speaks through the codecs"),
     ],
 )
 def test_a_forbidden_import_breaks_the_layering_contract(

@@ -264,7 +264,9 @@ def test_pressure_model_quiet_on_any_healthy_duct_from_the_start(
     from drivers.sim.world import FluidWorldParams
 
     rig = WorldRig(seed=7)
-    rig.world = FluidWorld(FluidWorldParams(tip_resistance_mmhg_min_per_ml=tip), start_time_s=T0_S)
+    rig.world = FluidWorld(
+        FluidWorldParams(tip_resistance_mmhg_min_per_ml=tip), start_time_s=T0_S
+    )
     rig.command(flow_ml_min)
     assert rig.run(5.0) == []
     assert rig.supervisor.pressure_model.learned

@@ -143,9 +143,7 @@ async def test_a_pump_that_keeps_its_power_through_the_self_test_is_not_latched_
         await rig.on_sim(rig.sim.pump_port.unplug)
         await rig.wait_for(lambda: not rig.daemon.interlock.pump_link_up, 3.0, "pump lost")
         await rig.on_sim(rig.sim.pump_port.plug)
-        await rig.wait_for(
-            lambda: rig.daemon.devices["pump"].connections > connections, 10.0, "reconnect"
-        )
+        await rig.wait_for(lambda: rig.daemon.devices["pump"].connections > connections, 10.0, "reconnect")
         await rig.wait_ready()
         assert rig.daemon.interlock.latched is None
         assert not any(stop.cause is StopCause.PUMP_ALARM for stop in rig.stops)
