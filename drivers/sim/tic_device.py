@@ -132,6 +132,7 @@ class TicModel:
         self.errors_occurred = TicErrors.SAFE_START_VIOLATION
         self.position_uncertain = True
         self.homing: str | None = None
+        self._arrived = False
         self.up_since_s = now_s
         self.last_resetter_s = now_s
         self._apply_settings()
@@ -298,7 +299,9 @@ class TicModel:
             self._to_velocity(self.target_velocity_usteps_per_10ks / SPEED_UNITS_PER_HZ)
         else:
             self._to_velocity(0.0)
-        self._move()
+        if not self._arrived:
+            self._move(self.velocity_usteps_s * STEP_S)
+        self._arrived = False
 
     def _soft_error(self) -> None:
         self.planning = PlanningMode.OFF
@@ -355,8 +358,7 @@ class TicModel:
         v = self.velocity_usteps_s
         decel = self._decel()
         if abs(remaining) < 0.5 and abs(v) <= decel * STEP_S:
-            self.position_usteps = target
-            self.velocity_usteps_s = 0.0
+            self._arrive(remaining)
             return
         stopping = v * v / (2 * decel)
         heading_there = v == 0 or math.copysign(1, v) == math.copysign(1, remaining)
@@ -365,13 +367,17 @@ class TicModel:
         else:
             self._to_velocity(0.0)
             if heading_there and abs(self.velocity_usteps_s * STEP_S) >= abs(remaining):
-                self.position_usteps = target  # arrives within this step
-                self.velocity_usteps_s = 0.0
+                self._arrive(remaining)  # within this step
 
-    def _move(self) -> None:
+    def _arrive(self, remaining: float) -> None:
+        """The last fraction of a move: the stage makes it too; the motor then stands."""
+        self._move(remaining)
+        self.velocity_usteps_s = 0.0
+        self._arrived = True
+
+    def _move(self, delta: float) -> None:
         if not self.energized:
             return
-        delta = self.velocity_usteps_s * STEP_S
         self.position_usteps += delta
         physical = self.physical_usteps + delta
         limit = self.stage.travel_usteps

@@ -80,3 +80,12 @@ def test_a_custom_key_map_names_the_pedals() -> None:
 def test_boot_keyboard_encoding_is_modifiers_reserved_then_six_keys() -> None:
     assert encode_boot_keyboard((A, C)) == b"\x00\x00\x04\x06\x00\x00\x00\x00"
     assert encode_boot_keyboard(tuple(range(4, 11))) == b"\x00\x00" + b"\x01" * 6
+
+
+@given(st.binary(max_size=12))
+def test_any_bytes_decode_or_are_refused_with_their_bytes(report: bytes) -> None:
+    for decode in (decode_vec, lambda r: decode_boot_keyboard(r, KEY_MAP)):
+        try:
+            decode(report)
+        except PedalReportError as exc:
+            assert exc.data == report
