@@ -165,8 +165,9 @@ class TicStepper:
     def halt_and_hold_nowait(self) -> None:
         """Start a halt-and-hold now, without awaiting and ahead of the lock (the fault path).
 
-        A failure (the Tic unplugged) is recorded in `nowait_failures` and logged; the Tic's own
-        command timeout is then what stops the motor.
+        A link already known to be closed raises `LinkClosedError` at once; a failure of the
+        transfer itself (the Tic unplugged meanwhile) is recorded in `nowait_failures` and
+        logged. Either way the Tic's own command timeout is then what stops the motor.
         """
         self.transport.send_nowait(quick(TicCommand.HALT_AND_HOLD), self._nowait_failed)
 

@@ -149,7 +149,7 @@ class UsbLink:
             self.serial_number = _serial_of(device)
             self.product_id = int(device.idProduct)
             self._detached = False
-            if self._detach and device.is_kernel_driver_active(self.interface):
+            if self._detach and _kernel_driver_active(device, self.interface):
                 device.detach_kernel_driver(self.interface)
                 self._detached = True
             usb.util.claim_interface(device, self.interface)
@@ -297,6 +297,13 @@ class UsbLink:
 
 def _is_gone(exc: BaseException) -> bool:
     return isinstance(exc, usb.core.USBError) and exc.errno == errno.ENODEV
+
+
+def _kernel_driver_active(device: Any, interface: int) -> bool:
+    try:
+        return bool(device.is_kernel_driver_active(interface))
+    except NotImplementedError:
+        return False  # libusb cannot tell off Linux (macOS, Windows): nothing to detach
 
 
 def _interrupt_in_of(device: Any, interface: int) -> tuple[int, int] | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
@@ -251,3 +252,16 @@ async def test_connect_fails_clearly_when_no_tic_is_attached() -> None:
     tic = TicStepper(TicUsbTransport(backend=SimUsbBackend(), serial_number="424242"))
     with pytest.raises(LinkClosedError, match=r"1ffb:.*serial 424242 is not attached"):
         await tic.connect()
+
+
+async def test_a_fault_path_halt_that_finds_the_tic_gone_is_recorded_and_closes_the_link(
+    rig: Rig,
+) -> None:
+    rig.bus.unplug(rig.device)
+    rig.tic.halt_and_hold_nowait()
+    async with asyncio.timeout(1.0):
+        await rig.tic.wait_closed()
+    assert len(rig.tic.nowait_failures) == 1
+    assert getattr(rig.tic.nowait_failures[0], "errno", None) == errno.ENODEV
+    with pytest.raises(LinkClosedError):
+        rig.tic.halt_and_hold_nowait()  # now known closed: refused at once
