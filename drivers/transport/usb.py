@@ -11,7 +11,8 @@ which it has.
 Errors, from libusb's codes: ENODEV (the device was unplugged) closes the link and raises
 `UsbLinkClosedError`, a `LinkClosedError` like a pulled serial cable; ETIMEDOUT raises
 `UsbTimeoutError` (counted in the link's statistics); anything else (a stalled request, EPIPE; an
-I/O error) raises `UsbTransferError` and leaves the link open. A device found with more than one
+I/O error) raises `UsbTransferError` and leaves the link open. A bus that cannot be reached (a
+remote bus's socket, `usb_remote.py`) is a closed link too. A device found with more than one
 match is refused rather than guessed: give its serial number.
 
 Kernel drivers: with `detach_kernel_driver`, `open` detaches the driver bound to the interface
@@ -134,7 +135,7 @@ class UsbLink:
             )
             if match.serial_number is not None:
                 found = [d for d in found if _serial_of(d) == match.serial_number]
-        except (usb.core.USBError, usb.core.NoBackendError, ValueError) as exc:
+        except (usb.core.USBError, usb.core.NoBackendError, ValueError, ConnectionError) as exc:
             raise UsbLinkClosedError(f"cannot list {match.describe()}: {exc}") from exc
         if not found:
             raise UsbLinkClosedError(f"{match.describe()} is not attached")
@@ -246,18 +247,21 @@ class UsbLink:
         await self._closed.wait()
 
     def _release(self, device: Any) -> None:
-        with contextlib.suppress(usb.core.USBError):
+        """Give the interface back (and its kernel driver); a device or bus already gone is
+        nothing left to release."""
+        with contextlib.suppress(usb.core.USBError, ConnectionError):
             usb.util.release_interface(device, self.interface)
         if self._detached:
             try:
                 device.attach_kernel_driver(self.interface)
-            except usb.core.USBError as exc:
-                if not _is_gone(exc):
+            except (usb.core.USBError, ConnectionError) as exc:
+                if not _is_gone(exc) and not isinstance(exc, ConnectionError):
                     log.warning(
                         "re-attaching the kernel driver of %s: %s", self.match.describe(), exc
                     )
             self._detached = False
-        usb.util.dispose_resources(device)
+        with contextlib.suppress(usb.core.USBError, ConnectionError):
+            usb.util.dispose_resources(device)
 
     def _require(self) -> Any:
         if self._device is None:
@@ -279,6 +283,9 @@ class UsbLink:
                 self._lost(exc)
                 raise UsbLinkClosedError(f"{self.match.describe()} is gone: {exc}") from exc
             raise UsbTransferError(exc.errno, f"{self.match.describe()}: {exc}") from exc
+        except ConnectionError as exc:  # a remote bus (drivers/transport/usb_remote.py) went away
+            self._lost(exc)
+            raise UsbLinkClosedError(f"{self.match.describe()}: {exc}") from exc
 
     def _transfer_done(self, future: asyncio.Future[Any]) -> None:
         self._inflight.discard(future)
