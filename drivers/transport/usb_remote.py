@@ -85,9 +85,8 @@ class RemoteUsbBackend(usb.backend.IBackend):  # type: ignore[misc]  # pyusb is 
         stream = self._stream()
         line = json.dumps({"op": op, "args": list(args)}).encode() + b"\n"
         try:
-            stream.settimeout(
-                None if timeout_ms == 0 else self.connect_timeout_s + timeout_ms / 1000
-            )
+            # the server answers a transfer within the transfer's own timeout
+            stream.settimeout(self.connect_timeout_s + timeout_ms / 1000)
             stream.sendall(line)
             reply_line = self._readline(stream)
         except OSError as exc:
