@@ -49,6 +49,7 @@ class UsbBusServer:
         self._ids: dict[int, int] = {}  # id(object) -> wire id, so a device keeps its number
         self._next_id = 1
         self._writers: set[asyncio.StreamWriter] = set()
+        self._handlers: set[asyncio.Task[None]] = set()
         self._ops: dict[str, Callable[..., Any]] = {
             "enumerate_devices": lambda: [self._name(d) for d in bus.enumerate_devices()],
             "get_device_descriptor": lambda d: descriptor_to_wire(
@@ -94,6 +95,9 @@ class UsbBusServer:
             self._server.close()
             for writer in list(self._writers):
                 writer.close()
+            # each handler ends at its connection's end (after a transfer in flight, within
+            # that transfer's timeout)
+            await asyncio.gather(*self._handlers, return_exceptions=True)
             await self._server.wait_closed()
             self._server = None
         with contextlib.suppress(FileNotFoundError):
@@ -101,6 +105,9 @@ class UsbBusServer:
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self._writers.add(writer)
+        handler = asyncio.current_task()
+        if handler is not None:
+            self._handlers.add(handler)
         try:
             while line := await reader.readline():
                 reply = await asyncio.to_thread(self.handle_line, line)
@@ -110,6 +117,8 @@ class UsbBusServer:
             log.warning("USB bus client dropped: %s", exc)
         finally:
             self._writers.discard(writer)
+            if handler is not None:
+                self._handlers.discard(handler)
             writer.close()
 
     def handle_line(self, line: bytes) -> bytes:
