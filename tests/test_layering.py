@@ -46,6 +46,10 @@ def lint_copy_with(tmp_path: Path, module: str, added_import: str) -> subprocess
         ("rig.safety.links", "import assurance.report", "The runtime never imports the simulator"),
         ("rig.api.topics", "import rig.cli.main", "Layers: codec <- transport"),
         ("drivers.sim.world", "import drivers.ne1000.driver", "The simulator speaks through the codecs"),
+        ("drivers.sim.usb.tic", "import drivers.tic.driver", "The simulator speaks through the codecs"),
+        ("drivers.sim.usb.pedals", "import drivers.pedal.driver", "The simulator speaks through the codecs"),
+        ("drivers.tic.codec", "import usb.core", "Codecs have no I/O"),
+        ("drivers.pedal.reports", "import asyncio", "Codecs have no I/O"),
     ],
 )
 def test_a_forbidden_import_breaks_the_layering_contract(

@@ -1,0 +1,1 @@
+"""Simulated USB: a pyusb backend hosting emulated devices, and the emulators behind it."""
