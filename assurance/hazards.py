@@ -226,7 +226,7 @@ HAZARDS: tuple[Hazard, ...] = (
         (
             "the line pressure passes the duct's tolerance (salivary-duct analogue: dilation "
             "above about 30 mmHg) because the flow is too high for the outflow",
-            "a setpoint law overshoots (pressure mode) or does not back off (irrigation)",
+            "a setpoint law overshoots (pressure hold) or does not back off (irrigation)",
         ),
         "duct wall rupture, extravasation of saline or contrast into breast tissue, pain, "
         "infection; the procedure is abandoned",
@@ -369,7 +369,7 @@ HAZARDS: tuple[Hazard, ...] = (
             ),
             _c(
                 LOCK,
-                "primed-line rule: fluid.irrigate, fluid.pressure and fluid.bolus require "
+                "primed-line rule: fluid.irrigate, fluid.hold_pressure and fluid.bolus require "
                 "`line_primed` and are refused (recorded) until the line is primed; fluid.prime "
                 "itself does not",
                 "rig.safety.rules:RULES",

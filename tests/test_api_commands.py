@@ -93,7 +93,7 @@ def test_every_op_is_defined_once_with_its_roles_and_control() -> None:
     only reads, and what moves fluid or resets a fault needs control."""
     assert set(OPS) == {
         "fluid.irrigate",
-        "fluid.pressure",
+        "fluid.hold_pressure",
         "fluid.bolus",
         "fluid.prime",
         "fluid.stop",
@@ -111,7 +111,7 @@ def test_every_op_is_defined_once_with_its_roles_and_control() -> None:
     needs_control = {op for op, model in OPS.items() if model.needs_control}
     assert needs_control == {
         "fluid.irrigate",
-        "fluid.pressure",
+        "fluid.hold_pressure",
         "fluid.bolus",
         "fluid.prime",
         "fault.reset",
@@ -123,7 +123,7 @@ def test_every_op_is_defined_once_with_its_roles_and_control() -> None:
 def test_each_motion_op_names_the_interlock_rule_it_runs_under() -> None:
     assert {op: model.action for op, model in OPS.items() if model.action is not None} == {
         "fluid.irrigate": Action.IRRIGATE,
-        "fluid.pressure": Action.HOLD_PRESSURE,
+        "fluid.hold_pressure": Action.HOLD_PRESSURE,
         "fluid.bolus": Action.BOLUS,
         "fluid.prime": Action.PRIME,
         "selftest.run": Action.SELF_TEST,

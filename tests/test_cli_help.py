@@ -57,7 +57,7 @@ def test_fluid_options_quote_units_and_the_profiles_ranges() -> None:
     parsers = dict(_parsers(build_parser()))
     helps = {
         action.dest: action.help or ""
-        for name in ("rig fluid irrigate", "rig fluid pressure", "rig fluid bolus")
+        for name in ("rig fluid irrigate", "rig fluid hold-pressure", "rig fluid bolus")
         for action in parsers[name]._actions
     }
     assert (

@@ -48,7 +48,7 @@ class Irrigate(_Command):
 class HoldPressure(_Command):
     action = Action.HOLD_PRESSURE
     needs_control = True
-    op: Literal["fluid.pressure"]
+    op: Literal["fluid.hold_pressure"]
     pressure_mmhg: float = Field(gt=0)
 
 

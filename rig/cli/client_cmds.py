@@ -55,7 +55,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "irrigate", help="irrigate at a flow (backs off near the pressure cap)"
     )
     irrigate.add_argument("--flow-ml-min", type=float, required=True, help=ranges.flow)
-    pressure = fluid_sub.add_parser("pressure", help="hold a pressure (flow-limited)")
+    pressure = fluid_sub.add_parser("hold-pressure", help="hold a pressure (flow-limited)")
     pressure.add_argument("--mmhg", type=float, required=True, help=ranges.pressure)
     bolus = fluid_sub.add_parser(
         "bolus", help="ductography: a metered contrast volume at a rate, from rest"
@@ -316,8 +316,8 @@ async def _fluid(args: argparse.Namespace) -> int:
     match args.fluid_command:
         case "irrigate":
             command: JsonObject = {"op": "fluid.irrigate", "flow_ml_min": args.flow_ml_min}
-        case "pressure":
-            command = {"op": "fluid.pressure", "pressure_mmhg": args.mmhg}
+        case "hold-pressure":
+            command = {"op": "fluid.hold_pressure", "pressure_mmhg": args.mmhg}
         case "bolus":
             command = {
                 "op": "fluid.bolus",

@@ -66,14 +66,14 @@ PRESSURE_KP_ML_MIN_PER_MMHG = 0.03
 PRESSURE_KI_ML_MIN_PER_MMHG_S = 0.3
 PRESSURE_ASSUMED_RESISTANCE_MMHG_MIN_PER_ML = 40.0
 PRESSURE_MIN_MMHG = 1.0
-"""The lowest pressure `fluid.pressure` holds: below it the loop would only ever stop."""
+"""The lowest pressure `fluid.hold_pressure` holds: below it the loop would only ever stop."""
 
 
 class FluidMode(StrEnum):
     STOPPED = "stopped"
     PRIMING = "priming"
     IRRIGATING = "irrigating"
-    PRESSURE = "pressure"
+    HOLD_PRESSURE = "hold_pressure"
     BOLUS = "bolus"
     FAULT = "fault"
 
@@ -81,12 +81,12 @@ class FluidMode(StrEnum):
 MODE_ACTIONS = {
     FluidMode.PRIMING: Action.PRIME,
     FluidMode.IRRIGATING: Action.IRRIGATE,
-    FluidMode.PRESSURE: Action.HOLD_PRESSURE,
+    FluidMode.HOLD_PRESSURE: Action.HOLD_PRESSURE,
     FluidMode.BOLUS: Action.BOLUS,
 }
 
 MOTION_MODES = frozenset(
-    {FluidMode.PRIMING, FluidMode.IRRIGATING, FluidMode.PRESSURE, FluidMode.BOLUS}
+    {FluidMode.PRIMING, FluidMode.IRRIGATING, FluidMode.HOLD_PRESSURE, FluidMode.BOLUS}
 )
 
 
@@ -211,7 +211,7 @@ class FluidController:
             self._limits.irrigation_pressure_cap_mmhg,
             "mmHg",
         )
-        self._start(Setpoint(FluidMode.PRESSURE, pressure_mmhg=pressure_mmhg), contrast=False)
+        self._start(Setpoint(FluidMode.HOLD_PRESSURE, pressure_mmhg=pressure_mmhg), contrast=False)
 
     def bolus(self, volume_ml: float, rate_ml_min: float) -> None:
         remaining_ml = self._limits.contrast_volume_cap_ml - self.contrast_ul / 1000.0
@@ -481,7 +481,7 @@ class FluidController:
             start, cap = self._limits.backoff_start_mmhg, self._limits.irrigation_pressure_cap_mmhg
             fraction = min(1.0, max(0.1, (cap - pressure) / (cap - start)))
             return setpoint.flow_ml_min * fraction
-        if setpoint.mode is FluidMode.PRESSURE:
+        if setpoint.mode is FluidMode.HOLD_PRESSURE:
             error = setpoint.pressure_mmhg - pressure
             unclamped = PRESSURE_KP_ML_MIN_PER_MMHG * error + self._pressure_integral
             high = self._limits.max_flow_ml_min

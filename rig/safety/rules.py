@@ -19,7 +19,7 @@ from rig.safety.states import RigState
 class Action(StrEnum):
     PRIME = "fluid.prime"
     IRRIGATE = "fluid.irrigate"
-    HOLD_PRESSURE = "fluid.pressure"
+    HOLD_PRESSURE = "fluid.hold_pressure"
     BOLUS = "fluid.bolus"
     RELIEF = "fluid.relief"
     PUMP_POWER_ON = "pump.power_on"

@@ -23,7 +23,7 @@ BAD_COMMANDS: list[tuple[bytes, str]] = [
     (b'{"op": "fluid.irrigate", "flow_ml_min": 1.0, "force": true}', "invalid"),
     (b'{"op": "fluid.irrigate", "flow_ml_min": 100.0}', "out_of_range"),
     (b'{"op": "fluid.irrigate", "flow_ml_min": 1e-9}', "out_of_range"),
-    (b'{"op": "fluid.pressure", "pressure_mmhg": 400}', "out_of_range"),
+    (b'{"op": "fluid.hold_pressure", "pressure_mmhg": 400}', "out_of_range"),
     (b'{"op": "fluid.bolus", "volume_ml": 50, "rate_ml_min": 0.2}', "out_of_range"),
     (b'{"op": "fluid.bolus", "volume_ml": 0.5, "rate_ml_min": 30}', "out_of_range"),
     (b"\xff\xfe\x00garbage", "invalid"),
@@ -65,10 +65,10 @@ async def test_a_bolus_while_pressure_is_held_is_a_state_conflict_not_out_of_ran
 ) -> None:
     """In range but not now: the code says so (the README's sequence once ran into this)."""
     await rig.prime()
-    reply = await rig.command({"op": "fluid.pressure", "pressure_mmhg": 25.0})
+    reply = await rig.command({"op": "fluid.hold_pressure", "pressure_mmhg": 25.0})
     assert reply["ok"], reply
     reply = await rig.command({"op": "fluid.bolus", "volume_ml": 0.1, "rate_ml_min": 0.5})
     assert reply["ok"] is False
     assert reply["error"]["code"] == "state_conflict", reply
     assert "stop first" in reply["error"]["message"]
-    assert (await rig.status())["mode"] == "pressure"
+    assert (await rig.status())["mode"] == "hold_pressure"
