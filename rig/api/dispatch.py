@@ -16,7 +16,6 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from drivers.clock import Clock
-from drivers.ioboard import BoardCommandRejectedError
 from drivers.transport.mqtt import JsonObject, bounded
 from rig.api.commands import (
     Bolus,
@@ -41,7 +40,7 @@ from rig.api.roles import Role
 from rig.events.models import CommandAudit, CommandDenied, CommandRejected, EventBase
 from rig.fluid.controller import CommandRejectedError, FluidController, StateConflictError
 from rig.fluid.events import StopEvent
-from rig.safety.interlock import Interlock, InterlockDeniedError
+from rig.safety.interlock import ActuatorRefusedError, Interlock, InterlockDeniedError
 from rig.safety.selftest import SelfTestReport
 
 log = logging.getLogger(__name__)
@@ -200,12 +199,13 @@ class CommandDispatcher:
             self._rig.record(CommandRejected(op=command.op, role=role.value, reason=str(exc)))
             code = "state_conflict" if isinstance(exc, StateConflictError) else "out_of_range"
             return {"ok": False, "error": {"code": code, "message": str(exc)}}
+        except ActuatorRefusedError as exc:
+            # The rules allowed it and the device refused: recorded here, as the interlock's own
+            # refusals are by its denial listener.
+            self._rig.record(CommandDenied(op=command.op, role=role.value, reason=exc.reason))
+            return {"ok": False, "error": {"code": "denied", "message": exc.reason}}
         except InterlockDeniedError as exc:
             return {"ok": False, "error": {"code": "denied", "message": exc.reason}}
-        except BoardCommandRejectedError as exc:
-            message = f"the I/O board refused: {exc} (is the e-stop button still pressed?)"
-            self._rig.record(CommandDenied(op=command.op, role=role.value, reason=message))
-            return {"ok": False, "error": {"code": "denied", "message": message}}
         self._rig.state_changed()
         return {"ok": True, "result": {"mode": controller.setpoint.mode.value}}
 

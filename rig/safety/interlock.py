@@ -20,6 +20,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from drivers.ioboard import BoardCommandRejectedError
 from drivers.ne1000 import Direction, PumpError, PumpTimeoutError
 from rig.fluid.events import Figure, StopCause, StopEvent
 from rig.safety.rules import BOARD, FLUID_LINKS, PUMP, Action, Facts, refusal
@@ -39,6 +40,11 @@ class InterlockDeniedError(Exception):
 class PumpFaultError(Exception):
     """The pump refused a command, answered it with an alarm or with a corrupt reply: a fault
     of the pump, for the fluid loop to latch (a timeout stays a TimeoutError: the link's)."""
+
+
+class ActuatorRefusedError(InterlockDeniedError):
+    """An actuator refused what the rules allowed: the I/O board keeps its trip latched and its
+    relay open while its e-stop button is held down."""
 
 
 class MotionCancelledError(InterlockDeniedError):
@@ -417,7 +423,7 @@ class Interlock:
     async def restore_pump_power(self) -> None:
         """Close the pump's power relay; refused in FAULT and ESTOP."""
         self.require(Action.PUMP_POWER_ON)
-        await self._relay.set_pump_relay(True)
+        await _relay_step(self._relay.set_pump_relay(True))
 
     async def reset(self) -> StopEvent | None:
         """Clear the latched fault or e-stop (board trips included); return what was cleared.
@@ -426,7 +432,7 @@ class Interlock:
         command, never by what ran before.
         """
         if self.relay_link_up:
-            await self._relay.reset_trip()
+            await _relay_step(self._relay.reset_trip())
         cleared, self.latched = self.latched, None
         if self.state in LATCHED_STATES:
             whole = self.fluid_links_up and self.self_test_passed
@@ -434,8 +440,18 @@ class Interlock:
         if cleared is not None:
             log.info("reset: cleared %s", cleared.cause)
         if self.relay_link_up:
-            await self._relay.set_pump_relay(True)
+            await _relay_step(self._relay.set_pump_relay(True))
         return cleared
+
+
+async def _relay_step(step: Awaitable[None]) -> None:
+    """One exchange with the I/O board; its refusal is the operator's to hear about."""
+    try:
+        await step
+    except BoardCommandRejectedError as exc:
+        raise ActuatorRefusedError(
+            f"the I/O board refused: {exc} (is the e-stop button still pressed?)"
+        ) from exc
 
 
 async def _pump_step(step: Awaitable[None]) -> None:

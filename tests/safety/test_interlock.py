@@ -15,9 +15,12 @@ from dataclasses import replace
 import pytest
 
 from drivers.clock import ManualClock
+from drivers.ioboard import BoardCommandRejectedError
+from drivers.ioboard.messages import MsgId, Nack, NackReason, ResetTrip
 from drivers.ne1000 import Direction, PumpCommandError
 from rig.fluid.events import StopCause, StopEvent
 from rig.safety.interlock import (
+    ActuatorRefusedError,
     Denial,
     FluidFacts,
     Interlock,
@@ -702,3 +705,20 @@ async def test_a_pump_refusal_during_a_motion_is_a_pump_fault_naming_it() -> Non
         await interlock.infuse(Action.IRRIGATE, 1.0)
     assert str(raised.value) == str(PumpCommandError("OOR"))
     assert isinstance(raised.value.__cause__, PumpCommandError)
+
+
+class EstopHeldRelay(RecordingRelay):
+    """A board whose e-stop button is still held: it refuses to reset its trip."""
+
+    async def reset_trip(self) -> None:
+        raise BoardCommandRejectedError(
+            ResetTrip(), Nack(MsgId.RESET_TRIP, NackReason.ESTOP_PRESSED)
+        )
+
+
+async def test_a_reset_the_board_refuses_is_denied_in_words_and_keeps_the_latch() -> None:
+    interlock, _, _ = make_interlock(relay=EstopHeldRelay(ManualClock(10.0)))
+    interlock.estop("pendant", mode="stopped")
+    with pytest.raises(ActuatorRefusedError, match=r"I/O board refused.*e-stop button still"):
+        await interlock.reset()
+    assert state_of(interlock) is RigState.ESTOP and interlock.latched is not None
