@@ -849,8 +849,9 @@ HAZARDS: tuple[Hazard, ...] = (
             _TRIP,
             _c(
                 Layer.EVIDENCE,
-                "events recorded while the broker is away are held and published once it is "
-                "back, with the state and the latched fault (api_lost ... api_restored)",
+                "events recorded while the broker is away are in the journal on disk and are "
+                "published from it once the broker is back, with the state and the latched fault "
+                "(api_lost ... api_restored)",
                 "rig.api.service:ApiService._publish_events",
             ),
         ),

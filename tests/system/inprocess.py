@@ -34,6 +34,7 @@ LOOP_STALL_LIMIT_MS = 1000.0
 """The daemon shares its process (and the GIL) with the simulator and the test here: a loaded
 test machine must not make the loop-stall guard (tested on its own elsewhere) cry wolf."""
 SIM_START_TIMEOUT_S = 10.0
+SIM_CALL_TIMEOUT_S = 5.0
 
 
 class _SimulatorThread:
@@ -75,7 +76,9 @@ class _SimulatorThread:
     async def call(self, function: Callable[[], object]) -> None:
         assert self._loop is not None
         done = asyncio.run_coroutine_threadsafe(_call(function), self._loop)
-        await asyncio.wrap_future(done)
+        # Bounded: a simulator loop that never runs the call must fail the test, not hang it.
+        async with asyncio.timeout(SIM_CALL_TIMEOUT_S):
+            await asyncio.wrap_future(done)
 
     async def stop(self) -> None:
         if self._loop is not None and self._stop is not None:
