@@ -13,9 +13,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import gc
 import json
 import threading
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -176,6 +177,33 @@ def _profile() -> RigProfile:
 @contextlib.asynccontextmanager
 async def inprocess_rig(
     tmp_path: Path, *, before_daemon: Callable[[RigSimulator], None] | None = None
+) -> AsyncIterator[InProcessRig]:
+    with _gc_frozen():
+        async with _inprocess_rig(tmp_path, before_daemon) as rig:
+            yield rig
+
+
+@contextlib.contextmanager
+def _gc_frozen() -> Iterator[None]:
+    """The whole test session's objects out of the collector's sight while the rig runs.
+
+    Here the simulator, the daemon and pytest share one process and one GIL. By the time the
+    system tests run, the session holds every earlier test's objects, and a full collection
+    over them stops every thread for longer than the board's 20 ms sample-gap tolerance: the
+    simulated board then misses samples a real one would have sent, and the rig rightly
+    latches a fault the hardware would never cause. Frozen objects are not scanned; what the
+    rig itself allocates still is."""
+    gc.collect()
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
+
+
+@contextlib.asynccontextmanager
+async def _inprocess_rig(
+    tmp_path: Path, before_daemon: Callable[[RigSimulator], None] | None
 ) -> AsyncIterator[InProcessRig]:
     profile = _profile()
     sim_cfg = profile.simulator
