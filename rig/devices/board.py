@@ -28,7 +28,7 @@ class BoardDevice(Device):
     connect_errors = (LinkClosedError, TimeoutError, OSError, InterlockDeniedError)
 
     def __init__(self, config: BoardDeviceConfig, port: str, context: DeviceContext) -> None:
-        super().__init__(port, context)
+        super().__init__(context)
         self._config = config
         self._driver: IoBoard | None = IoBoard(
             port,

@@ -97,8 +97,7 @@ class Device(abc.ABC):
     name: str
     connect_errors: tuple[type[Exception], ...]
 
-    def __init__(self, port: str, context: DeviceContext) -> None:
-        self.port = port
+    def __init__(self, context: DeviceContext) -> None:
         self.context = context
         self.connections = 0
         """How many times the supervisor has brought the link up since start."""

@@ -35,7 +35,7 @@ class PumpDevice(Device):
     connect_errors = (LinkClosedError, PumpError, OSError, InterlockDeniedError)
 
     def __init__(self, config: PumpDeviceConfig, port: str, context: DeviceContext) -> None:
-        super().__init__(port, context)
+        super().__init__(context)
         self._driver: Ne1000Pump | None = Ne1000Pump(
             port,
             baudrate=config.baudrate,

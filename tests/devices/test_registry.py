@@ -94,7 +94,7 @@ class _Gadget(Device):
     connect_errors = (LinkClosedError,)
 
     def __init__(self, context: DeviceContext, link: _FlakyLink) -> None:
-        super().__init__("flaky://1", context)
+        super().__init__(context)
         self._link = link
         self.hooks: list[str] = []
 
