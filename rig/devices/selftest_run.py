@@ -52,10 +52,6 @@ class SelfTestRunner:
     def last_heartbeat_s(self) -> float:
         return self._board.last_heartbeat_s
 
-    @last_heartbeat_s.setter
-    def last_heartbeat_s(self, t_s: float) -> None:
-        self._board.last_heartbeat_s = t_s
-
     @property
     def pump_polling_paused(self) -> bool:
         return self._context.controller.polling_paused
@@ -67,10 +63,6 @@ class SelfTestRunner:
     @property
     def pump_connections(self) -> int:
         return self._pump.connections
-
-    @pump_connections.setter
-    def pump_connections(self, count: int) -> None:
-        self._pump.connections = count
 
     def mean_pressure_mmhg(self) -> float | None:
         return self._context.controller.mean_pressure_mmhg

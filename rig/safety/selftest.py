@@ -67,9 +67,13 @@ class SelfTestHost(Protocol):
 
     heartbeats_paused: bool
     pump_polling_paused: bool
-    last_heartbeat_s: float
-    pump_connections: int
-    """How many times the pump's supervisor has connected it since start."""
+
+    @property
+    def last_heartbeat_s(self) -> float: ...
+    @property
+    def pump_connections(self) -> int:
+        """How many times the pump's supervisor has connected it since start."""
+        ...
 
     def mean_pressure_mmhg(self) -> float | None: ...
     async def restore_pump_power(self) -> None: ...
