@@ -256,6 +256,8 @@ class FluidController:
     async def reset(self) -> StopEvent | None:
         """Clear a latched fault. The rig comes back STOPPED at zero flow, never where it was."""
         cleared = await self._interlock.reset()
+        if cleared is not None:
+            self._supervision.fault_reset()
         if self.setpoint.mode is FluidMode.FAULT:
             self.setpoint = STOPPED
         self._wake.set()

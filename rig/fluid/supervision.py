@@ -176,6 +176,9 @@ class StopSupervisor:
         if self._stopped_at_s is None and cause is not StopCause.PUMP_DID_NOT_STOP:
             self._stopped_at_s = now_s
 
+    def fault_reset(self) -> None:
+        self._plausibility.fault_reset()
+
     def pump_started(self) -> None:
         self._stopped_at_s = None
 

@@ -848,6 +848,9 @@ class RestZeroCheck:
         )
 
 
+FINDINGS_KEPT = 64
+
+
 @dataclass
 class PlausibilitySupervisor:
     """All plausibility checks on one rig, fed the board's samples and the pump's polls.
@@ -855,13 +858,16 @@ class PlausibilitySupervisor:
     `on_sample` returns the most important new finding of that sample (range, sample gap, stuck,
     pressure model, rest zero: a reading that is not a measurement makes the comparisons behind
     it moot); every finding, including any other raised on the same sample, is kept in `findings`
-    until `reset`. The range and sample-gap checks run whether or not the pump runs (a dead
+    until `reset` or `fault_reset` (the newest `FINDINGS_KEPT`: a fault that lasts keeps firing
+    while it is latched). The range and sample-gap checks run whether or not the pump runs (a dead
     transducer or a failing link matters before a run starts); stuck and pressure model only while
     it runs; rest zero only while it is stopped.
     """
 
     settings: PlausibilitySettings = field(default_factory=PlausibilitySettings)
-    findings: list[Finding] = field(default_factory=list, init=False)
+    findings: deque[Finding] = field(
+        default_factory=lambda: deque(maxlen=FINDINGS_KEPT), init=False
+    )
 
     def __post_init__(self) -> None:
         s = self.settings
@@ -895,13 +901,22 @@ class PlausibilitySupervisor:
         )
 
     def reset(self) -> None:
-        """Called when a run starts or stops: every disagreement and learned value is forgotten."""
+        """Every disagreement and learned value forgotten (a new rig: the bench and tests)."""
         self.pressure_model.reset()
         self.dispensed_volume.reset()
         self.sensor_stuck.reset()
         self.pressure_range.reset()
         self.sample_gap.reset()
         self.rest_zero.reset()
+        self.findings.clear()
+
+    def fault_reset(self) -> None:
+        """The operator cleared a fault: the sample counter's baseline is taken afresh, since
+        samples that arrived while a bug kept them from being judged were not lost on the link
+        (the gap check would otherwise latch a second fault on the first sample judged), and the
+        findings of the run before are dropped. The other checks keep their state: what they
+        are timing is still true after the reset."""
+        self.sample_gap.reset()
         self.findings.clear()
 
     def on_sample(

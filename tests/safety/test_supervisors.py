@@ -267,9 +267,7 @@ def test_pressure_model_quiet_on_any_healthy_duct_from_the_start(
     from drivers.sim.world import FluidWorldParams
 
     rig = WorldRig(seed=7)
-    rig.world = FluidWorld(
-        FluidWorldParams(tip_resistance_mmhg_min_per_ml=tip), start_time_s=T0_S
-    )
+    rig.world = FluidWorld(FluidWorldParams(tip_resistance_mmhg_min_per_ml=tip), start_time_s=T0_S)
     rig.command(flow_ml_min)
     assert rig.run(5.0) == []
     assert rig.supervisor.pressure_model.learned
@@ -469,7 +467,7 @@ async def test_resistance_stops_fire_before_the_pressure_model_check(
     assert isinstance(stop_sample_us, int)
     stop_latency_s = (stop_sample_us - onset_us) / 1e6
     # The stop came first, so the plausibility check never had to say the same thing again.
-    assert supervisor.findings == []
+    assert not supervisor.findings
     # And had the pump kept running, the model check would still have come well after the stop.
     model_latency_s = _open_loop_model_latency_s(flow_ml_min, obstruct)
     assert stop_latency_s + 0.1 < model_latency_s, (stop_latency_s, model_latency_s)
@@ -1155,11 +1153,28 @@ def test_supervisor_returns_the_most_important_finding_and_keeps_all() -> None:
     dispensed = supervisor.on_dispensed(T0_US + 500_000, 100.0, 0.0)
     assert dispensed is not None and supervisor.findings[-1] is dispensed
     supervisor.reset()
-    assert supervisor.findings == []
+    assert not supervisor.findings
     assert (
         supervisor.on_sample(T0_US + 14 * PERIOD_US, 400.0, 14, 0.0, False, zero_trusted=True)
         is None
     )
+
+
+def test_a_fault_reset_takes_the_sample_counter_afresh_and_keeps_the_other_checks() -> None:
+    supervisor = PlausibilitySupervisor()
+    assert supervisor.on_sample(T0_US, 400.0, 0, 0.0, False, zero_trusted=True) is None
+    assert supervisor.on_sample(T0_US + PERIOD_US, 400.0, 1, 0.0, False, zero_trusted=True) is None
+    supervisor.fault_reset()
+    # 98 samples arrived while nothing judged them: not a gap on the link. The range check kept
+    # its count: this is its third reading out of range.
+    finding = supervisor.on_sample(
+        T0_US + 100 * PERIOD_US, 400.0, 100, 0.0, False, zero_trusted=True
+    )
+    assert finding is not None and finding.check == "pressure_range"
+    assert [f.check for f in supervisor.findings] == ["pressure_range"]
+    # A gap after the reset is still a gap.
+    finding = supervisor.on_sample(T0_US + 112 * PERIOD_US, 5.0, 112, 0.0, False, zero_trusted=True)
+    assert finding is not None and finding.check == "sample_gap"
 
 
 def test_reset_forgets_the_learned_resistance() -> None:
@@ -1312,7 +1327,9 @@ def test_an_out_of_range_finding_states_the_reading_and_the_span() -> None:
 
 def test_a_nan_reading_is_out_of_range_with_no_number_in_the_figures() -> None:
     check = PlausibilitySupervisor().pressure_range
-    _, finding = first_finding(check.update, [(FINDING_T0_US + i * PERIOD_US, math.nan) for i in range(3)])
+    _, finding = first_finding(
+        check.update, [(FINDING_T0_US + i * PERIOD_US, math.nan) for i in range(3)]
+    )
     assert finding.figures["pressure_mmhg"] is None
     assert finding.figures["kind"] == "out_of_range"
 
@@ -1461,7 +1478,9 @@ def test_a_gap_finding_states_the_samples_lost_and_the_blind_time() -> None:
 
 def _lossy(slots: int) -> list[tuple[int, int]]:
     """Three samples of every forty lost: 7.5 %, over the 2 % limit after a while."""
-    return [(FINDING_T0_US + s * PERIOD_US, s & 0xFFFF) for s in range(slots) if s % 40 not in (5, 6, 7)]
+    return [
+        (FINDING_T0_US + s * PERIOD_US, s & 0xFFFF) for s in range(slots) if s % 40 not in (5, 6, 7)
+    ]
 
 
 def test_a_loss_rate_finding_states_the_fraction_of_the_window() -> None:

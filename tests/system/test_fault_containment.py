@@ -41,15 +41,11 @@ async def _expect_internal_fault(rig: InProcessRig, subsystem: str) -> None:
 
 
 async def _recover(rig: InProcessRig) -> None:
-    """Reset once the bug is gone. The samples the bug kept from being judged may then be
-    reported as a sample gap (true: nobody looked at them), a fault of its own to reset."""
-    for _ in range(3):
-        await rig.reset_and_wait_ready()
-        await asyncio.sleep(0.3)
-        if rig.daemon.interlock.latched is None:
-            return
-        assert rig.daemon.interlock.latched.cause is StopCause.PLAUSIBILITY
-    raise AssertionError(f"still latched: {rig.daemon.interlock.latched}")
+    """One reset once the bug is gone: the samples the bug kept from being judged arrived, so
+    they are not reported as lost on the link (a second fault to reset would be a nuisance)."""
+    await rig.reset_and_wait_ready()
+    await asyncio.sleep(0.3)
+    assert rig.daemon.interlock.latched is None, rig.daemon.interlock.latched
 
 
 @pytest.mark.hazard("H08")
@@ -145,7 +141,9 @@ async def test_a_pump_that_keeps_its_power_through_the_self_test_is_not_latched_
         await rig.on_sim(rig.sim.pump_port.unplug)
         await rig.wait_for(lambda: not rig.daemon.interlock.pump_link_up, 3.0, "pump lost")
         await rig.on_sim(rig.sim.pump_port.plug)
-        await rig.wait_for(lambda: rig.daemon.devices["pump"].connections > connections, 10.0, "reconnect")
+        await rig.wait_for(
+            lambda: rig.daemon.devices["pump"].connections > connections, 10.0, "reconnect"
+        )
         await rig.wait_ready()
         assert rig.daemon.interlock.latched is None
         assert not any(stop.cause is StopCause.PUMP_ALARM for stop in rig.stops)

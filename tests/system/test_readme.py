@@ -56,12 +56,17 @@ def readme_commands() -> list[list[str]]:
 
 
 async def _wait_for(predicate: Callable[[Status], bool], env: dict[str, str]) -> None:
-    async with asyncio.timeout(30):
-        while True:
-            code, out, _ = await run_rig("status", "--json", env=env)
-            if code == 0 and predicate(json.loads(out)):
-                return
-            await asyncio.sleep(0.3)
+    last = "no answer yet"
+    try:
+        async with asyncio.timeout(30):
+            while True:
+                code, out, err = await run_rig("status", "--json", env=env)
+                last = f"exit {code}: {out}{err}"
+                if code == 0 and predicate(json.loads(out)):
+                    return
+                await asyncio.sleep(0.3)
+    except TimeoutError:
+        raise AssertionError(f"the awaited state never came; last `rig status`: {last}") from None
 
 
 def test_the_readme_lists_the_commands_this_test_runs() -> None:
