@@ -75,8 +75,11 @@ class SimRig:
         return self.run_dir / "dev"  # RunningRig.link_dir: the same place, found from the note
 
     def device_port(self, name: str) -> str:
-        """The port the daemon opens for `name`: the real device's, else the simulator's pty."""
-        return self.real_ports.get(name, str(self.link_dir / name))
+        """The port the daemon opens for `name`: the real device's, else the simulator's (its
+        pseudo-terminal, or its USB bus)."""
+        if name in self.real_ports:
+            return self.real_ports[name]
+        return self.profile.devices.sections()[name].sim_port(name, self.link_dir)
 
     async def start_daemon(self) -> asyncio.subprocess.Process:
         """(Re)start the daemon process, e.g. after a test killed it."""

@@ -27,6 +27,7 @@ from drivers.sim.ioboard_device import IoBoardDevice
 from drivers.sim.ne1000_device import COMMAND_KEYS, Ne1000Device, ReplyFault
 from drivers.sim.pty import LinkFaults, PtyPort
 from drivers.sim.scenarios import Scenario, make_scenario
+from drivers.sim.usb.rig_bus import SimUsbRig
 from drivers.sim.world import FluidWorld, FluidWorldParams
 from drivers.transport.backoff import Backoff
 from drivers.transport.mqtt import JsonObject, MqttEndpoint, Request, dumps
@@ -93,6 +94,8 @@ class RigSimulator:
             seed=settings.seed + 1,
         )
         self.ports = {"pump": self.pump_port, "board": self.board_port}
+        self.usb = SimUsbRig(settings.link_dir, clock=clock)
+        """The basket's Tic and the foot pedal, on a USB bus served next to the ptys."""
         self.scenario: Scenario | None = None
         self.relay_welded = False
         """A relay whose contact has welded shut: the board opens it, the pump keeps its power."""
@@ -110,6 +113,7 @@ class RigSimulator:
         self.settings.link_dir.mkdir(parents=True, exist_ok=True)
         for port in self.ports.values():
             await port.start()
+        await self.usb.start()
         # Cold boot: the pump then ignores its first command and reports alarm R, as a real one
         # does after power-up, so the driver's handling of both runs on every simulated start.
         self.pump.power_off()
@@ -117,6 +121,7 @@ class RigSimulator:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
+        await self.usb.stop()
         for port in self.ports.values():
             await port.stop()
 
@@ -201,12 +206,14 @@ class RigSimulator:
             port.faults = LinkFaults()
             if not port.plugged:
                 port.plug()
+        self.usb.plug_all()
 
     def port(self, device: str) -> PtyPort:
         try:
             return self.ports[device]
         except KeyError:
-            raise SimError(f"device = {device!r}: expected one of {sorted(self.ports)}") from None
+            known = sorted([*self.ports, *self.usb.devices])
+            raise SimError(f"device = {device!r}: expected one of {known}") from None
 
     def state(self) -> dict[str, Any]:
         return {
@@ -230,6 +237,7 @@ class RigSimulator:
                 "trips": sorted(str(trip.name).lower() for trip in self.board.trips),
                 "plugged": self.board_port.plugged,
             },
+            **self.usb.state(),
         }
 
     def _pump_fault(self, request: dict[str, Any]) -> dict[str, Any]:
@@ -283,11 +291,26 @@ class RigSimulator:
             port.faults = LinkFaults(**fields)
             return {"device": port.name, "faults": vars(port.faults)}
         if op == "unplug":
-            self.port(str(request.get("device"))).unplug()
+            device = str(request.get("device"))
+            if device in self.usb.devices:
+                self.usb.unplug(device)
+            else:
+                self.port(device).unplug()
             return {}
         if op == "replug":
-            self.port(str(request.get("device"))).plug()
+            device = str(request.get("device"))
+            if device in self.usb.devices:
+                self.usb.plug(device)
+            else:
+                self.port(device).plug()
             return {}
+        if op == "pedal":
+            self.usb.press(
+                str(request.get("action")),
+                str(request.get("pedal", "left")),
+                int(request.get("times", 1)),
+            )
+            return {"down": sorted(p.value for p in self.usb.pedal.down)}
         if op == "sensor_fault":
             board = self.board
             board.sensor_disconnected = bool(request.get("disconnected", False))
@@ -319,7 +342,7 @@ class RigSimulator:
             }
         raise SimError(
             f"op = {op!r}: expected one of state, scenario, clear, link_fault, unplug, replug, "
-            "relay_welded, sensor_fault, pump_fault, estop, volume_since"
+            "pedal, relay_welded, sensor_fault, pump_fault, estop, volume_since"
         )
 
 

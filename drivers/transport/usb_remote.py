@@ -45,6 +45,8 @@ ENDPOINT_FIELDS = (
     "bInterval", "bRefresh", "bSynchAddress",
 )  # fmt: skip
 MAX_LINE_BYTES = 1 << 16
+BUS_SOCKET_NAME = "usb.sock"
+"""The simulator serves its USB bus on this socket in its link directory, next to the ptys."""
 
 
 class RemoteUsbError(ConnectionError):

@@ -7,18 +7,17 @@ import asyncio
 import sys
 from pathlib import Path
 
-from drivers.transport.discovery import PortResolutionError, list_serial_ports, resolve_port
+from drivers.transport.discovery import PortResolutionError, list_serial_ports
 from rig.api.roles import ServiceUser, load_credentials
 from rig.config import (
     DEFAULT_PROFILE,
-    PathPort,
-    PortSpec,
     ProfileError,
     RigProfile,
     SimPort,
     load_profile,
 )
 from rig.daemon import BrokerAddress, RigDaemon
+from rig.devices.section import DeviceSection
 from rig.devices.sections import device_names
 from rig.events.journal import JOURNAL_FILE
 from rig.launcher import run_sim
@@ -90,11 +89,11 @@ def _real_ports(args: argparse.Namespace, profile: RigProfile) -> dict[str, str]
         spec = section.port
         if override:
             try:
-                real[name] = resolve_port(PathPort(path=override), attached)
+                real[name] = section.port_override(override, attached)
             except PortResolutionError as exc:
                 raise PortResolutionError(f"--{name}-port {override}: {exc}") from None
         elif not isinstance(spec, SimPort):
-            real[name] = resolve_port(spec, attached)
+            real[name] = section.real_port(attached)
     return real
 
 
@@ -114,15 +113,16 @@ def _sim(args: argparse.Namespace) -> int:
         return 1
 
 
-def _resolve(name: str, spec: PortSpec, override: str | None) -> str:
+def _resolve(name: str, section: DeviceSection, override: str | None) -> str:
     if override:
         return override
+    spec = section.port
     if isinstance(spec, SimPort):
         raise PortResolutionError(
             f"devices.{name}.port = {{ sim = {spec.sim!r} }}: the simulator supplies this port; "
             f"start the rig with `rig sim`, or pass --{name}-port"
         )
-    return resolve_port(spec, list_serial_ports())
+    return section.real_port(list_serial_ports())
 
 
 def _daemon(args: argparse.Namespace) -> int:
@@ -131,7 +131,7 @@ def _daemon(args: argparse.Namespace) -> int:
         return 1
     try:
         ports = {
-            name: _resolve(name, section.port, getattr(args, f"{name}_port"))
+            name: _resolve(name, section, getattr(args, f"{name}_port"))
             for name, section in profile.devices.sections().items()
         }
     except PortResolutionError as exc:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING
 
+from drivers.transport.discovery import SerialPortInfo, resolve_port
 from rig.config.base import Section
 from rig.config.errors import Problem
-from rig.config.ports import PortSpec
+from rig.config.ports import PathPort, PortSpec
 
 if TYPE_CHECKING:
     from rig.config.profile import RigProfile
@@ -22,6 +25,19 @@ class DeviceSection(Section):
         """Problems between this section and the others (none unless a device says so)."""
         del profile
         return []
+
+    def sim_port(self, name: str, link_dir: Path) -> str:
+        """What the daemon opens when the simulator supplies the device: its pseudo-terminal."""
+        return str(link_dir / name)
+
+    def real_port(self, attached: Sequence[SerialPortInfo]) -> str:
+        """What the daemon opens for the section's path or usb form, among the serial ports
+        attached now (PortResolutionError when none or several match)."""
+        return resolve_port(self.port, attached)
+
+    def port_override(self, override: str, attached: Sequence[SerialPortInfo]) -> str:
+        """What the daemon opens for `--<name>-port OVERRIDE`: a serial device's path."""
+        return resolve_port(PathPort(path=override), attached)
 
     def hybrid_warning(self, name: str, real: frozenset[str]) -> str | None:
         """What a bench engineer must know when the devices in `real` are real and the others

@@ -1,12 +1,13 @@
 """`[devices]`: one section per device the rig has, each defined by that device's module.
 
 Adding a device adds its section here (one line); everything else finds it by iterating
-`DevicesConfig.sections()`.
+`DevicesConfig.sections()`. The pump and the I/O board are the fluid path, which every rig has;
+the other devices are optional (`None`: this rig has none, a bench rig for fluid work, say).
 """
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import ClassVar, get_args
 
 from rig.config.base import Section
 from rig.devices.board_config import BoardDeviceConfig
@@ -25,6 +26,8 @@ class DevicesConfig(Section):
         sections: dict[str, DeviceSection] = {}
         for name in type(self).model_fields:
             section = getattr(self, name)
+            if section is None:
+                continue  # an optional device this rig does not have
             if not isinstance(section, DeviceSection):
                 raise TypeError(f"devices.{name}: {type(section).__name__} is not a DeviceSection")
             sections[name] = section
@@ -36,8 +39,12 @@ def device_names() -> list[tuple[str, str]]:
     command line's `--<name>-port` options."""
     names = []
     for name, field in DevicesConfig.model_fields.items():
-        section = field.annotation
-        doc = section.__doc__ if isinstance(section, type) else None
+        # an optional device's annotation is `Section | None`
+        section = next(
+            (t for t in (field.annotation, *get_args(field.annotation)) if isinstance(t, type)),
+            None,
+        )
+        doc = section.__doc__ if section is not None else None
         what = (doc or name).strip().splitlines()[0].rstrip(".")
         names.append((name, what[:1].lower() + what[1:]))
     return names

@@ -1,0 +1,94 @@
+"""The rig's USB devices in the simulator: the basket's Tic and the foot pedal on one bus.
+
+The bus is served on a Unix socket in the link directory (`BUS_SOCKET_NAME`, next to the
+pseudo-terminals), where the daemon's drivers reach it through `RemoteUsbBackend`, as they reach
+libusb on a bench. Cables are pulled and pedals pressed from here (the simulator's control
+requests), never through the daemon.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from drivers.clock import Clock
+from drivers.pedal.reports import Pedal
+from drivers.sim.tic_device import StageSettings, TicModel
+from drivers.sim.usb.backend import SimUsbBackend
+from drivers.sim.usb.device import SimUsbDevice
+from drivers.sim.usb.pedals import SimVecPedal
+from drivers.sim.usb.server import UsbBusServer
+from drivers.sim.usb.tic import SimTicUsb
+from drivers.transport.usb_remote import BUS_SOCKET_NAME
+
+TIC_SERIAL_NUMBER = "00200001"
+PEDAL_ACTIONS = ("press", "release", "bounce")
+
+
+class SimUsbError(ValueError):
+    """A control request for the USB devices that cannot be carried out."""
+
+
+class SimUsbRig:
+    def __init__(self, link_dir: Path, *, clock: Clock, stage: StageSettings | None = None):
+        self.bus = SimUsbBackend()
+        self.tic = SimTicUsb(TicModel(stage), serial_number=TIC_SERIAL_NUMBER, clock=clock)
+        self.pedal = SimVecPedal()
+        self.devices: dict[str, SimUsbDevice] = {"basket": self.tic, "pedal": self.pedal}
+        for device in self.devices.values():
+            self.bus.attach(device)
+        self.server = UsbBusServer(self.bus, link_dir / BUS_SOCKET_NAME)
+
+    async def start(self) -> None:
+        await self.server.start()
+
+    async def stop(self) -> None:
+        await self.server.stop()
+
+    def device(self, name: str) -> SimUsbDevice:
+        try:
+            return self.devices[name]
+        except KeyError:
+            raise SimUsbError(f"device = {name!r}: expected one of {sorted(self.devices)}") from None
+
+    def unplug(self, name: str) -> None:
+        self.bus.unplug(self.device(name))
+
+    def plug(self, name: str) -> None:
+        self.bus.plug(self.device(name))
+
+    def plug_all(self) -> None:
+        for device in self.devices.values():
+            self.bus.plug(device)
+
+    def press(self, action: str, pedal: str, times: int = 1) -> None:
+        """The surgeon's foot: `press`, `release`, or `bounce` (a chattering contact)."""
+        try:
+            which = Pedal(pedal)
+        except ValueError:
+            raise SimUsbError(
+                f"pedal = {pedal!r}: expected one of {[p.value for p in Pedal]}"
+            ) from None
+        if action == "press":
+            self.pedal.press(which)
+        elif action == "release":
+            self.pedal.release(which)
+        elif action == "bounce":
+            self.pedal.bounce(which, times)
+        else:
+            raise SimUsbError(f"action = {action!r}: expected one of {PEDAL_ACTIONS}")
+
+    def state(self) -> dict[str, Any]:
+        tic = self.tic.sync()
+        return {
+            "basket": {
+                "plugged": self.bus.is_plugged(self.tic),
+                "position_usteps": tic.physical_usteps,
+                "stalled": tic.stalled,
+                "energized": tic.energized,
+            },
+            "pedal": {
+                "plugged": self.bus.is_plugged(self.pedal),
+                "down": sorted(p.value for p in self.pedal.down),
+            },
+        }
