@@ -592,15 +592,22 @@ HAZARDS: tuple[Hazard, ...] = (
         "infusion continues after the surgeon lifted the foot",
         Severity.SERIOUS,
         (
-            _planned(
+            _c(
                 LOCK,
-                "pedal debounce and a dead-man rule: the pedal must be released and pressed "
-                "again to start, and a press longer than the procedure step needs is a fault",
-                "rig (pedal subsystem, not built)",
+                "the irrigate pedal is a dead-man: every release (let go, stuck, unplugged, a "
+                "failed read) asks the dispatcher for a stop, which is never refused; only a "
+                "new press (an edge) starts irrigation, so a pedal held through a stop, a fault "
+                "or a reset starts nothing",
+                "rig.devices.pedal:PedalDevice.handle",
+            ),
+            _c(
+                SUP,
+                "a press longer than devices.pedal.stuck_after_s (120 s) is a stuck pedal: it "
+                "counts as released until really let go, and if fluid was moving the rig "
+                "latches a pedal_stuck fault",
+                "drivers.pedal.tracker:PedalTracker.poll",
             ),
         ),
-        Status.PENDING,
-        "pedal not built yet",
     ),
     Hazard(
         "H16",

@@ -98,6 +98,7 @@ class RigDaemon:
             ),
             clock,
         )
+        self.context.bind_dispatcher(self.dispatcher.handle)
         self.api = ApiService(
             profile,
             broker,

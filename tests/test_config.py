@@ -101,7 +101,10 @@ def test_bench_example_loads_with_real_ports_and_tls_broker() -> None:
 
 
 def test_minimal_profile_takes_every_default_from_the_registry() -> None:
-    profile = parse_profile(MINIMAL)
+    # with each optional device, in its minimal form: its port
+    profile = parse_profile(
+        MINIMAL + "[devices.pedal]\nport = { usb = { vid = 0x05f3, pid = 0x00ff } }\n"
+    )
     for path, bound in FIELD_BOUNDS.items():
         if path.startswith("simulator."):
             continue
@@ -389,7 +392,11 @@ def test_sim_port_needs_a_simulator_section() -> None:
     data = sim_data()
     del data["simulator"]
     problems = problems_of(data)
-    assert [p[0] for p in problems] == ["devices.pump.port", "devices.board.port"]
+    assert [p[0] for p in problems] == [
+        "devices.pump.port",
+        "devices.board.port",
+        "devices.pedal.port",
+    ]
     assert all("[simulator]" in p[2] for p in problems)
 
 

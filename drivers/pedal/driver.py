@@ -80,6 +80,10 @@ class FootPedal:
         self._warned_keys: set[int] = set()
 
     @property
+    def url(self) -> str:
+        return self.link.match.describe()
+
+    @property
     def pressed(self) -> frozenset[Pedal]:
         return self.tracker.pressed
 

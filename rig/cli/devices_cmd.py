@@ -23,7 +23,6 @@ from drivers.transport.discovery import (
     describe_spec,
     list_serial_ports,
     list_usb_devices,
-    resolve_port,
 )
 from rig.config import ProfileError, RigProfile, SimPort, load_profile
 from rig.runtime import RunningRig, pid_alive
@@ -51,8 +50,8 @@ def _resolve_profile(
     """Per profile device: its spec and resolved port (or the reason there is none)."""
     result: dict[str, dict[str, str | None]] = {}
     all_found = True
-    for name in ("pump", "board"):
-        spec = getattr(profile.devices, name).port
+    for name, section in profile.devices.sections().items():
+        spec = section.port
         entry: dict[str, str | None] = {
             "spec": describe_spec(spec),
             "port": None,
@@ -63,7 +62,7 @@ def _resolve_profile(
             entry["simulator"] = "supplied by the simulator at run time"
         else:
             try:
-                entry["port"] = resolve_port(spec, ports)
+                entry["port"] = section.real_port(ports)
             except PortResolutionError as exc:
                 entry["error"] = str(exc)
                 all_found = False

@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Protocol
 
 from drivers.clock import Clock
 from drivers.transport.linkstats import LinkStats
+from drivers.transport.mqtt import JsonObject
+from rig.api.roles import Role
 from rig.events.models import EventBase
 from rig.fluid.events import Figure, StopCause
 
@@ -34,6 +36,14 @@ class ResetNotes:
 
     pump_power_restored: bool = False
     """The reset closes the pump's power relay, which was open: the pump reboots."""
+
+
+class Dispatch(Protocol):
+    """The rig's one command dispatcher (rig/api/dispatch.py, CommandDispatcher.handle)."""
+
+    def __call__(
+        self, payload: bytes, *, role: Role, client: str | None
+    ) -> Awaitable[JsonObject]: ...
 
 
 class DeviceLink(Protocol):
@@ -62,9 +72,21 @@ class DeviceContext:
     """An exception nothing expected, in a device callback: a latched INTERNAL_FAULT."""
     _interlock: Interlock | None = field(default=None, repr=False)
     _controller: FluidController | None = field(default=None, repr=False)
+    _dispatch: Dispatch | None = field(default=None, repr=False)
 
     def bind(self, interlock: Interlock, controller: FluidController) -> None:
         self._interlock, self._controller = interlock, controller
+
+    def bind_dispatcher(self, dispatch: Dispatch) -> None:
+        self._dispatch = dispatch
+
+    @property
+    def dispatch(self) -> Dispatch:
+        """A device that commands the rig (the foot pedal) asks the one dispatcher, as every
+        client does: the same roles, control of the rig, interlock and audit."""
+        if self._dispatch is None:
+            raise RuntimeError("the device context is not bound to a dispatcher yet")
+        return self._dispatch
 
     @property
     def interlock(self) -> Interlock:

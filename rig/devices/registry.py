@@ -29,7 +29,10 @@ class DeviceRegistry:
         for name, section in sections.items():
             if name not in ports:
                 raise ValueError(f"devices.{name}: no port resolved for it")
-            self._devices[name] = DEVICE_TYPES[name](section, ports[name], context)
+            try:
+                self._devices[name] = DEVICE_TYPES[name](section, ports[name], context)
+            except ValueError as exc:
+                raise ValueError(f"devices.{name}: {exc}") from exc
 
     def __iter__(self) -> Iterator[Device]:
         return iter(self._devices.values())

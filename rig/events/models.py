@@ -194,6 +194,18 @@ class PumpSelfTestSilence(EventBase):
     alarm: str
 
 
+class PedalChanged(EventBase):
+    """The foot pedal: a press, a release (with its cause), a quick tap, a stuck pedal and its
+    clearing, an unplug (drivers/pedal/tracker.py)."""
+
+    kind: Literal["pedal"] = "pedal"
+    change: Literal["pressed", "released", "tapped", "stuck", "stuck_cleared", "unplugged"]
+    pedal: str | None = None
+    cause: str | None = None
+    """A release's cause: released, stuck or unplugged."""
+    held_s: float | None = None
+
+
 class ApiLost(EventBase):
     kind: Literal["api_lost"] = "api_lost"
     reason: str
@@ -225,6 +237,7 @@ Event = Annotated[
     | DeviceLinkChanged
     | PumpPoweredUp
     | PumpSelfTestSilence
+    | PedalChanged
     | ApiLost
     | ApiRestored
     | JournalFault,

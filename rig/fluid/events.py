@@ -34,6 +34,8 @@ class StopCause(StrEnum):
     """An unexpected exception in the daemon's own code (docs/safety/fault-containment.md)."""
     API_LOST = "api_lost"
     """The broker connection (the operators' channel) was lost while fluid moved."""
+    PEDAL_STUCK = "pedal_stuck"
+    """The dead-man pedal held longer than any irrigation step needs (a bad contact)."""
 
     @property
     def latches(self) -> bool:

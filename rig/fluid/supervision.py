@@ -30,22 +30,25 @@ Other stop causes and where they are raised (the rest of `StopCause`):
 - `operator`: FluidController.stop (the `fluid.stop` command). `completed`:
   FluidController._complete (a prime or bolus delivered its volume). `shutdown`:
   RigDaemon.request_shutdown and RigDaemon._stop_everything (rig/daemon.py).
-- `pump_alarm`: RigDaemon._supervise_pump (an alarm at connect), RigDaemon._read_pump (an
-  alarm in the reply to a stop), FluidController.actuate_once (an alarm reply to a command).
-- `pump_link_lost`: RigDaemon._supervise_pump (the link lost while fluid moved),
+- `pump_alarm`: PumpDevice._judge_alarm_at_connect (rig/devices/pump.py: an alarm at
+  connect), PumpDevice.read (an alarm in the reply to a stop), FluidController.actuate_once (an
+  alarm reply to a command).
+- `pump_link_lost`: PumpDevice.on_lost (the link lost while fluid moved),
   FluidController.actuate_once (the pump did not answer a command or poll).
-- `board_link_lost`: RigDaemon._supervise_board. `board_trip`: RigDaemon._supervise_board (a
-  trip latched before this start), RigDaemon._handle_board_event (the board's watchdog or
-  cut-off opened the relay).
-- `estop`: Interlock.estop (rig/safety/interlock.py), from RigDaemon._handle_board_event (the
-  button) and RigDaemon's `fluid.estop` command handler.
+- `board_link_lost`: BoardDevice.on_lost (rig/devices/board.py). `board_trip`:
+  BoardDevice.configure (a trip latched before this start), BoardDevice._handle_event (the
+  board's watchdog or cut-off opened the relay).
+- `estop`: Interlock.estop (rig/safety/interlock.py), from BoardDevice._handle_event (the
+  button) and the dispatcher's `estop` op (rig/api/dispatch.py).
 - `loop_stall`: RigDaemon._on_loop_stall, after rig/safety/stall_guard.py's thread has stopped
   the pump itself.
 - `self_test_failed`: Interlock.end_self_test, with rig/safety/selftest.py's report.
 - `internal_fault`: FluidController._sample_handling_failed (an exception while a sample was
   judged here: supervision is blind, so it fails closed), RigDaemon._on_task_fault
   (rig/safety/containment.py).
-- `api_lost`: RigDaemon._on_api_lost.
+- `api_lost`: ApiService.supervise (rig/api/service.py).
+- `pedal_stuck`: PedalDevice._on_event (rig/devices/pedal.py): the irrigate pedal held past
+  `devices.pedal.stuck_after_s` while fluid moved.
 
 tests/fluid/test_supervision.py checks that this docstring names every `StopCause`.
 """

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import pytest
 
@@ -11,7 +12,7 @@ from drivers.clock import REAL_CLOCK
 from drivers.transport.linkstats import LinkStats
 from drivers.transport.serial import LinkClosedError
 from rig.api.service import BrokerAddress
-from rig.config import DEFAULT_PROFILE, load_profile
+from rig.config import DEFAULT_PROFILE, RigProfile, load_profile
 from rig.daemon import RigDaemon
 from rig.devices.board import BoardDevice
 from rig.devices.contract import Device, DeviceContext, Task
@@ -22,24 +23,48 @@ from rig.events.models import DeviceLinkChanged, EventBase
 from rig.safety.interlock import ActuatorSlots
 
 PROFILE = load_profile(DEFAULT_PROFILE)
+FLUID_ONLY = PROFILE.model_copy(
+    update={"devices": PROFILE.devices.model_copy(update={"pedal": None})}
+)
+"""A rig with the fluid path only: the pump and the board."""
 BROKER = BrokerAddress("127.0.0.1", 1)
 
 
 def _context(events: list[EventBase]) -> DeviceContext:
+    return _context_of(FLUID_ONLY, events)
+
+
+def _context_of(profile: RigProfile, events: list[EventBase] | None = None) -> DeviceContext:
     def fault(subsystem: str, exc: BaseException) -> None:
         raise AssertionError(f"{subsystem}: {exc!r}")
 
-    return DeviceContext(PROFILE, REAL_CLOCK, events.append, lambda: None, fault)
+    record = events.append if events is not None else (lambda _: None)
+    return DeviceContext(profile, REAL_CLOCK, record, lambda: None, fault)
 
 
 def test_the_registry_builds_one_device_per_section_of_the_profile() -> None:
-    ports = {name: f"/dev/null-{name}" for name in PROFILE.devices.sections()}
+    ports = {
+        name: section.sim_port(name, Path("/nonexistent"))
+        for name, section in PROFILE.devices.sections().items()
+    }
+    assert set(ports) == {"pump", "board", "pedal"}
     daemon = RigDaemon(PROFILE, ports, BROKER)
     assert [device.name for device in daemon.devices] == list(PROFILE.devices.sections())
     assert isinstance(daemon.devices.one(PumpDevice), PumpDevice)
     assert daemon.devices.one(BoardDevice) is daemon.devices["board"]
     assert set(daemon.state(online=True)["devices"]) == set(PROFILE.devices.sections())
     assert set(daemon.telemetry()["links"]) == set(PROFILE.devices.sections())
+
+
+def test_a_rig_without_the_optional_devices_builds() -> None:
+    daemon = RigDaemon(FLUID_ONLY, {"pump": "a", "board": "b"}, BROKER)
+    assert [device.name for device in daemon.devices] == ["pump", "board"]
+
+
+def test_a_port_a_device_cannot_open_is_refused_by_name() -> None:
+    ports = {"pump": "a", "board": "b", "pedal": "/dev/ttyUSB0"}
+    with pytest.raises(ValueError, match=r"devices\.pedal: port '/dev/ttyUSB0': expected usb:"):
+        DeviceRegistry(ports, _context_of(PROFILE))
 
 
 def test_a_port_for_no_device_or_a_device_without_a_port_is_refused_by_name() -> None:

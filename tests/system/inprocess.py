@@ -176,10 +176,14 @@ def _profile() -> RigProfile:
 
 @contextlib.asynccontextmanager
 async def inprocess_rig(
-    tmp_path: Path, *, before_daemon: Callable[[RigSimulator], None] | None = None
+    tmp_path: Path,
+    *,
+    before_daemon: Callable[[RigSimulator], None] | None = None,
+    profile: Callable[[RigProfile], RigProfile] | None = None,
 ) -> AsyncIterator[InProcessRig]:
+    """`profile`: changes to the simulator profile this rig runs (a shorter limit, say)."""
     with _gc_frozen():
-        async with _inprocess_rig(tmp_path, before_daemon) as rig:
+        async with _inprocess_rig(tmp_path, before_daemon, profile) as rig:
             yield rig
 
 
@@ -203,9 +207,13 @@ def _gc_frozen() -> Iterator[None]:
 
 @contextlib.asynccontextmanager
 async def _inprocess_rig(
-    tmp_path: Path, before_daemon: Callable[[RigSimulator], None] | None
+    tmp_path: Path,
+    before_daemon: Callable[[RigSimulator], None] | None,
+    change_profile: Callable[[RigProfile], RigProfile] | None,
 ) -> AsyncIterator[InProcessRig]:
     profile = _profile()
+    if change_profile is not None:
+        profile = change_profile(profile)
     sim_cfg = profile.simulator
     assert sim_cfg is not None
     settings = SimSettings(
@@ -221,7 +229,10 @@ async def _inprocess_rig(
         sim = await sim_thread.start()
         daemon = RigDaemon(
             profile,
-            {name: str(port.path) for name, port in sim.ports.items()},
+            {
+                name: section.sim_port(name, settings.link_dir)
+                for name, section in profile.devices.sections().items()
+            },
             BrokerAddress(broker.host, broker.port),
             journal_path=tmp_path / JOURNAL_FILE,
         )
