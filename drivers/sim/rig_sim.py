@@ -106,6 +106,8 @@ class RigSimulator:
         # processes on this machine share): how tests time the device-side safety layers.
         self.relay_opened_at_s: float | None = None
         self.pump_stopped_at_s: float | None = None
+        self.pump_stop_command_at_s: float | None = None
+        """When the bytes of the command that stopped the running pump arrived."""
         self._relay_was_closed = False
         self._pump_was_running = False
 
@@ -128,7 +130,10 @@ class RigSimulator:
     # -- bytes from the host ------------------------------------------------------------------
 
     def _from_host_to_pump(self, data: bytes, arrival_s: float) -> None:
+        was_running = self.pump.running
         self.pump_port.send(self.pump.receive(data, arrival_s))
+        if was_running and not self.pump.running:
+            self.pump_stop_command_at_s = arrival_s
 
     def _from_host_to_board(self, data: bytes, arrival_s: float) -> None:
         self.board_port.send(self.board.receive(data, arrival_s))
@@ -229,6 +234,7 @@ class RigSimulator:
                 "infused_ml": self.pump.infused_ml,
                 "plugged": self.pump_port.plugged,
                 "stopped_at_s": self.pump_stopped_at_s,
+                "stop_command_at_s": self.pump_stop_command_at_s,
             },
             "board": {
                 "relay_closed": self.board.relay_closed,
@@ -305,12 +311,12 @@ class RigSimulator:
                 self.port(device).plug()
             return {}
         if op == "pedal":
-            self.usb.press(
+            report_at_s = self.usb.press(
                 str(request.get("action")),
                 str(request.get("pedal", "left")),
                 int(request.get("times", 1)),
             )
-            return {"down": sorted(p.value for p in self.usb.pedal.down)}
+            return {"down": sorted(p.value for p in self.usb.pedal.down), "report_at_s": report_at_s}
         if op == "sensor_fault":
             board = self.board
             board.sensor_disconnected = bool(request.get("disconnected", False))

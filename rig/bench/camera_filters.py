@@ -38,7 +38,7 @@ import cv2
 import numpy as np
 
 from drivers.sim.camera import DuctScene, DuctSceneParams, View
-from rig.bench.stop_latency import percentile
+from rig.bench.session import percentile
 from rig.camera.field import FibreField, FieldCrop
 from rig.camera.frames import Frame
 from rig.camera.honeycomb import (

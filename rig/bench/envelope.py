@@ -27,8 +27,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from drivers.sim.scenarios import make_scenario
+from rig.bench.session import percentile
 from rig.bench.stepped_rig import SteppedRig
-from rig.bench.stop_latency import percentile
 from rig.config import RigProfile
 from rig.fluid.events import StopCause, StopEvent
 

@@ -15,19 +15,15 @@ meet the duct wall (outflow resistance rises 12-fold over 100 ms), and read the 
 from __future__ import annotations
 
 import asyncio
-import json
 import random
 import statistics
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from drivers.ne1000 import Ne1000Codec, Stop
-from drivers.sim.rig_sim import sim_command_topic
 from drivers.transport.mqtt import JsonObject, MqttEndpoint
 from drivers.transport.serial import wire_time_s
 from rig.api.roles import Role
-from rig.api.topics import RigTopics
+from rig.bench.session import BenchError, BenchSession, percentile
 from rig.config import RigProfile
 from rig.fluid.controller import SAMPLE_PERIOD_S
 from rig.launcher import start_sim_rig
@@ -38,88 +34,18 @@ SETTLE_S = 1.2
 AFTER_STOP_S = 0.3
 
 
-class BenchError(RuntimeError):
-    """A trial that did not end in the stop it measures: what happened, and where the logs are."""
+def stop_wire_ms(profile: RigProfile) -> float:
+    """The pump's safe-mode stop frame on the wire at its baud rate."""
+    stop_bytes = Ne1000Codec(address=profile.devices.pump.address, safe_mode=True).encode(Stop())
+    return wire_time_s(len(stop_bytes), profile.devices.pump.baudrate) * 1000.0
 
 
 def stop_floor_ms(profile: RigProfile) -> float:
-    stop_bytes = Ne1000Codec(address=profile.devices.pump.address, safe_mode=True).encode(Stop())
-    return (SAMPLE_PERIOD_S + wire_time_s(len(stop_bytes), profile.devices.pump.baudrate)) * 1000.0
-
-
-def percentile(values: list[float], q: float) -> float:
-    """Nearest-rank percentile (no interpolation: every figure is a trial that happened)."""
-    ordered = sorted(values)
-    rank = max(1, min(len(ordered), round(q / 100.0 * len(ordered) + 0.5)))
-    return ordered[rank - 1]
-
-
-class _Session:
-    def __init__(self, mqtt: MqttEndpoint, rig_id: str) -> None:
-        self.mqtt = mqtt
-        self.topics = RigTopics(rig_id)
-        self.commands = self.topics.commands_for(Role.ENGINEER)
-        self.sim_topic = sim_command_topic(rig_id)
-        self.events: asyncio.Queue[Any] | None = None
-
-    async def command(self, command: JsonObject) -> JsonObject:
-        return await self.mqtt.request(self.commands, command)
-
-    async def sim(self, op: str, **fields: Any) -> JsonObject:
-        reply = await self.mqtt.request(self.sim_topic, {"op": op, **fields})
-        if not reply.get("ok"):
-            raise BenchError(f"simulator refused {op}: {reply}")
-        result: JsonObject = reply["result"]
-        return result
-
-    async def ready(self, timeout_s: float = 20.0) -> None:
-        """Wait for the self-test to pass, then prime the line once for all trials."""
-        async with asyncio.timeout(timeout_s):
-            await self.until(lambda state: state["state"] == "ready")
-            reply = await self.command({"op": "fluid.prime"})
-            if not reply.get("ok"):
-                raise BenchError(f"prime refused: {reply}")
-            await self.until(lambda state: state["primed"] and state["mode"] == "stopped")
-
-    async def until(self, predicate: Callable[[JsonObject], bool]) -> JsonObject:
-        while True:
-            state = await self.status()
-            if predicate(state):
-                return state
-            await asyncio.sleep(0.1)
-
-    async def status(self) -> JsonObject:
-        try:
-            reply = await self.command({"op": "status"})
-        except TimeoutError:
-            return {"state": None, "primed": False, "mode": None}
-        result: JsonObject = reply["result"]
-        return result
-
-    async def next_stop(self, timeout_s: float) -> JsonObject:
-        assert self.events is not None
-        try:
-            async with asyncio.timeout(timeout_s):
-                while True:
-                    event: JsonObject = json.loads((await self.events.get()).payload)
-                    if event.get("kind") == "stop":
-                        return event
-        except TimeoutError:
-            raise BenchError(f"no stop within {timeout_s:g} s of the wall") from None
-
-    def stops_so_far(self) -> list[JsonObject]:
-        """The stop events queued until now (the rest are dropped): a trial starts clean."""
-        assert self.events is not None
-        stops = []
-        while not self.events.empty():
-            event: JsonObject = json.loads(self.events.get_nowait().payload)
-            if event.get("kind") == "stop":
-                stops.append(event)
-        return stops
+    return SAMPLE_PERIOD_S * 1000.0 + stop_wire_ms(profile)
 
 
 async def _trial(
-    session: _Session, rng: random.Random, flow_ml_min: float
+    session: BenchSession, rng: random.Random, flow_ml_min: float
 ) -> tuple[float, float, str]:
     await session.sim("clear")
     await session.command({"op": "fault.reset"})
@@ -164,7 +90,7 @@ async def run_stop_latency(
         async with MqttEndpoint(
             rig.broker_host, rig.broker_port, username=username, password=password
         ) as mqtt:
-            session = _Session(mqtt, profile.rig_id)
+            session = BenchSession(mqtt, profile.rig_id)
             session.events = await mqtt.subscribe(session.topics.events)
             await session.ready()
             for index in range(trials):

@@ -12,11 +12,13 @@ from typing import Any
 
 from rig.bench.camera_filters import run_camera_filters
 from rig.bench.envelope import EnvelopeGrid, run_envelope
-from rig.bench.stop_latency import FLOW_ML_MIN, BenchError, run_stop_latency
+from rig.bench.pedal_latency import run_pedal_latency
+from rig.bench.session import BenchError
+from rig.bench.stop_latency import FLOW_ML_MIN, run_stop_latency
 from rig.config import DEFAULT_PROFILE, ProfileError, RigProfile, load_profile
 
-BENCHMARKS = ("stop-latency", "envelope", "camera-filters")
-DEFAULT_TRIALS = {"stop-latency": 200, "envelope": 5, "camera-filters": 60}
+BENCHMARKS = ("stop-latency", "envelope", "camera-filters", "pedal")
+DEFAULT_TRIALS = {"stop-latency": 200, "envelope": 5, "camera-filters": 60, "pedal": 500}
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -34,7 +36,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
             "camera-filters: the three honeycomb removals (Gaussian, Fourier, core "
             "interpolation) on frames of the simulated scope camera: cost per frame, residual "
             "honeycomb, papilloma edge, detail kept; PyFibreBundle side by side where installed "
-            "(about 15 s at 640x480)."
+            "(about 15 s at 640x480). "
+            "pedal: the real daemon on the simulator with the emulated foot pedal on its USB "
+            "bus; the irrigate pedal is pressed and let go, and the time from the release "
+            "report to the pump's stop command at the pump is measured (about 0.4 s a trial)."
         ),
     )
     bench.add_argument("name", choices=BENCHMARKS)
@@ -43,7 +48,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         type=int,
         default=None,
         help="stop-latency: trials (default 200); envelope: wall and occlusion trials per grid "
-        "point (default 5); camera-filters: frames (default 60)",
+        "point (default 5); camera-filters: frames (default 60); pedal: trials (default 500)",
     )
     bench.add_argument(
         "--flow-ml-min",
@@ -89,6 +94,10 @@ def _bench(args: argparse.Namespace) -> int:
             result = _envelope(args, profile, trials)
         elif args.name == "camera-filters":
             result = _camera_filters(args.frame_size, trials)
+        elif args.name == "pedal":
+            result = asyncio.run(
+                run_pedal_latency(args.profile, profile, trials, progress=not args.json)
+            )
         else:
             limits = profile.limits
             low, high = limits.min_flow_for_resistance_ml_min, limits.max_flow_ml_min

@@ -1,10 +1,12 @@
-"""The stop-latency benchmark runs end to end and reports its figures (speed itself is not asserted)."""
+"""The benchmarks on the simulated rig run end to end and report their figures (speed itself is
+not asserted)."""
 
 from __future__ import annotations
 
 import pytest
 
-from rig.bench.stop_latency import run_stop_latency, stop_floor_ms
+from rig.bench.pedal_latency import run_pedal_latency
+from rig.bench.stop_latency import run_stop_latency, stop_floor_ms, stop_wire_ms
 from rig.config import DEFAULT_PROFILE, load_profile
 
 pytestmark = [pytest.mark.system, pytest.mark.timeout(120)]
@@ -25,6 +27,16 @@ def test_floor_is_one_sample_period_plus_the_stop_frame_on_the_wire() -> None:
     profile = load_profile(DEFAULT_PROFILE)
     # Safe-mode STP frame for address 0: STX, len, "0STP", CRC hi, CRC lo, ETX = 9 bytes at 19200 8N1.
     assert stop_floor_ms(profile) == pytest.approx(2.0 + 9 * 10 / 19200 * 1000)
+
+
+async def test_pedal_benchmark_reports_figures() -> None:
+    profile = load_profile(DEFAULT_PROFILE)
+    result = await run_pedal_latency(DEFAULT_PROFILE, profile, trials=5)
+    assert result["trials"] == 5
+    for key in ("p50_ms", "p99_ms", "max_ms", "floor_ms", "p99_over_floor"):
+        assert isinstance(result[key], float), key
+    # The stop's last bit cannot arrive before the frame's wire time has passed.
+    assert result["p50_ms"] >= result["floor_ms"] == round(stop_wire_ms(profile), 3)
 
 
 @pytest.mark.parametrize("flow", [0.1, 3.0])

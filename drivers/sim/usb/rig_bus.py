@@ -31,6 +31,7 @@ class SimUsbError(ValueError):
 
 class SimUsbRig:
     def __init__(self, link_dir: Path, *, clock: Clock, stage: StageSettings | None = None):
+        self._clock = clock
         self.bus = SimUsbBackend()
         self.tic = SimTicUsb(TicModel(stage), serial_number=TIC_SERIAL_NUMBER, clock=clock)
         self.pedal = SimVecPedal()
@@ -49,7 +50,9 @@ class SimUsbRig:
         try:
             return self.devices[name]
         except KeyError:
-            raise SimUsbError(f"device = {name!r}: expected one of {sorted(self.devices)}") from None
+            raise SimUsbError(
+                f"device = {name!r}: expected one of {sorted(self.devices)}"
+            ) from None
 
     def unplug(self, name: str) -> None:
         self.bus.unplug(self.device(name))
@@ -61,14 +64,16 @@ class SimUsbRig:
         for device in self.devices.values():
             self.bus.plug(device)
 
-    def press(self, action: str, pedal: str, times: int = 1) -> None:
-        """The surgeon's foot: `press`, `release`, or `bounce` (a chattering contact)."""
+    def press(self, action: str, pedal: str, times: int = 1) -> float:
+        """The surgeon's foot: `press`, `release`, or `bounce` (a chattering contact). Returns
+        when the (first) report was queued on the interrupt endpoint, on CLOCK_MONOTONIC."""
         try:
             which = Pedal(pedal)
         except ValueError:
             raise SimUsbError(
                 f"pedal = {pedal!r}: expected one of {[p.value for p in Pedal]}"
             ) from None
+        report_at_s = self._clock.monotonic()
         if action == "press":
             self.pedal.press(which)
         elif action == "release":
@@ -77,6 +82,7 @@ class SimUsbRig:
             self.pedal.bounce(which, times)
         else:
             raise SimUsbError(f"action = {action!r}: expected one of {PEDAL_ACTIONS}")
+        return report_at_s
 
     def state(self) -> dict[str, Any]:
         tic = self.tic.sync()
