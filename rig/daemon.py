@@ -95,6 +95,7 @@ class RigDaemon:
                 record=self._record,
                 state_changed=self._state_changed,
                 simulator=profile.simulator is not None,
+                forward=self.devices.forward,
             ),
             clock,
         )

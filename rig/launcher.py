@@ -38,8 +38,8 @@ from rig.api.roles import (
 )
 from rig.api.topics import RigTopics
 from rig.broker import PrivateBroker
-from rig.config import RigProfile
-from rig.devices.section import SerialDeviceSection
+from rig.config import RigProfile, SimPort
+from rig.devices.section import DeviceSection, SerialDeviceSection
 from rig.events.journal import JOURNAL_FILE
 from rig.runtime import RunningRig, pid_alive
 
@@ -79,7 +79,7 @@ class SimRig:
         pseudo-terminal, or its USB bus)."""
         if name in self.real_ports:
             return self.real_ports[name]
-        return self.profile.devices.sections()[name].sim_port(name, self.link_dir)
+        return simulated_port(name, self.profile.devices.sections()[name], self.link_dir)
 
     async def start_daemon(self) -> asyncio.subprocess.Process:
         """(Re)start the daemon process, e.g. after a test killed it."""
@@ -126,6 +126,14 @@ class SimRig:
                 await _terminate(process)
         if self.broker is not None:
             await self.broker.stop()
+
+
+def simulated_port(name: str, section: DeviceSection, link_dir: Path) -> str:
+    """The port the daemon opens for a device no real port was given for: the simulator's
+    (its pty, or its USB bus), or one that needs nothing attached here (a console's)."""
+    if isinstance(section.port, SimPort):
+        return section.sim_port(name, link_dir)
+    return section.real_port([])
 
 
 def sim_baudrates(profile: RigProfile) -> dict[str, int]:

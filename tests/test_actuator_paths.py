@@ -18,6 +18,7 @@ from drivers.ioboard import IoBoard
 from drivers.ne1000 import Ne1000Pump
 from rig.config import DEFAULT_PROFILE, load_profile
 from rig.daemon import BrokerAddress, RigDaemon
+from tests.support.ports import unused_ports
 
 RIG = Path(__file__).resolve().parents[1] / "rig"
 
@@ -95,8 +96,7 @@ def test_the_check_finds_a_direct_call_and_a_method_passed_on() -> None:
 
 def test_the_daemon_holds_no_driver_only_the_interlock_and_link_handles() -> None:
     profile = load_profile(DEFAULT_PROFILE)
-    ports = {name: f"/dev/null-{name}" for name in profile.devices.sections()}
-    daemon = RigDaemon(profile, ports, BrokerAddress("127.0.0.1", 1))
+    daemon = RigDaemon(profile, unused_ports(profile), BrokerAddress("127.0.0.1", 1))
     holders = [daemon, *daemon.devices]
     held = [
         (type(holder).__name__, name)

@@ -6,17 +6,15 @@ from drivers.ioboard import PressureSample
 from rig.config import DEFAULT_PROFILE, load_profile
 from rig.daemon import BrokerAddress, RigDaemon
 from rig.devices.board import BoardDevice
+from tests.support.ports import unused_ports
 
 WRAP_US = 2**32
 
 
 async def test_samples_reach_the_controller_on_the_extended_board_clock() -> None:
     """The board's raw 32-bit microseconds wrap every 71.6 min; the loop must never see it."""
-    daemon = RigDaemon(
-        load_profile(DEFAULT_PROFILE),
-        {"pump": "unused", "board": "unused"},
-        BrokerAddress("127.0.0.1", 1),
-    )
+    profile = load_profile(DEFAULT_PROFILE)
+    daemon = RigDaemon(profile, unused_ports(profile), BrokerAddress("127.0.0.1", 1))
     board = daemon.devices.one(BoardDevice)
     for counter, raw_us in enumerate((WRAP_US - 2000, 0, 2000), start=1):
         full_us = raw_us if raw_us >= WRAP_US - 2000 else WRAP_US + raw_us

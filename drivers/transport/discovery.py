@@ -24,6 +24,7 @@ from serial.tools.list_ports_common import ListPortInfo
 __all__ = [
     "BY_ID_DIR",
     "KNOWN_USB_DEVICES",
+    "ConsoleSpecLike",
     "PathSpecLike",
     "PortResolutionError",
     "PortSpecLike",
@@ -238,7 +239,15 @@ class SimSpecLike(Protocol):
     def sim(self) -> str: ...
 
 
-PortSpecLike = PathSpecLike | UsbSpecLike | SimSpecLike
+@runtime_checkable
+class ConsoleSpecLike(Protocol):
+    """`{ console = "surgeon" }`."""
+
+    @property
+    def console(self) -> str: ...
+
+
+PortSpecLike = PathSpecLike | UsbSpecLike | SimSpecLike | ConsoleSpecLike
 
 
 class PortResolutionError(LookupError):
@@ -251,6 +260,8 @@ def describe_spec(spec: PortSpecLike) -> str:
         return f'{{ path = "{spec.path}" }}'
     if isinstance(spec, SimSpecLike):
         return f'{{ sim = "{spec.sim}" }}'
+    if isinstance(spec, ConsoleSpecLike):
+        return f'{{ console = "{spec.console}" }}'
     assert isinstance(spec, UsbSpecLike)
     serial = f', serial_number = "{spec.usb.serial_number}"' if spec.usb.serial_number else ""
     return f"{{ usb = {{ vid = 0x{spec.usb.vid:04x}, pid = 0x{spec.usb.pid:04x}{serial} }} }}"
@@ -269,13 +280,18 @@ def resolve_port(spec: PortSpecLike, ports: Iterable[SerialPortInfo]) -> str:
       finds the same adaptor), if an attached port answers to it or it is a pseudo-terminal;
     - usb spec: the device path of the one port with that vid, pid (and serial number, if given).
 
-    Raises PortResolutionError when none or several ports match, and for sim specs (the
-    simulator supplies their path at run time).
+    Raises PortResolutionError when none or several ports match, for sim specs (the
+    simulator supplies their path at run time) and for console specs (no serial port: the
+    device is plugged into a console).
     """
     candidates: Sequence[SerialPortInfo] = list(ports)
     if isinstance(spec, SimSpecLike):
         raise PortResolutionError(
             f"{describe_spec(spec)} is supplied by the simulator at run time, not attached"
+        )
+    if isinstance(spec, ConsoleSpecLike):
+        raise PortResolutionError(
+            f"{describe_spec(spec)}: the device is plugged into a console, not into this machine"
         )
     if isinstance(spec, PathSpecLike):
         wanted = {spec.path, os.path.realpath(spec.path)}

@@ -19,6 +19,8 @@ class LinkStats:
     invalid_bytes: int = 0
     timeouts: int = 0
     retries: int = 0
+    duplicates: int = 0
+    """Frames dropped as already seen (a repeated or out-of-order sequence number)."""
     reconnects: int = 0
     connected: bool = False
     rtt_ms: float | None = None

@@ -19,13 +19,13 @@ from typing import Annotated, ClassVar, Final, Literal
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from drivers.transport.mqtt import bounded
-from rig.api.roles import Role
+from rig.api.roles import COMMANDING_ROLES, Role
 from rig.safety.rules import Action
 
 _STRICT = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False, strict=True)
 
 
-_COMMANDING = frozenset({Role.SURGEON, Role.ENGINEER})
+_COMMANDING = frozenset(COMMANDING_ROLES)
 _EVERYONE = frozenset(Role)
 
 
@@ -116,6 +116,20 @@ class ReleaseControl(_Command):
     op: Literal["control.release"]
 
 
+class PedalReport(_Command):
+    """The state of a foot pedal plugged into a console (`devices.pedal.port = { console = ...
+    }`), forwarded by that console on every change and as a heartbeat: a stream that falls
+    silent counts as released. Needs no control: a release must always get through (the
+    irrigation a press asks for is a request of its own, held to control as any other)."""
+
+    device: ClassVar[str] = "pedal"
+    op: Literal["pedal.report"]
+    pressed: list[Literal["left", "middle", "right"]] = Field(max_length=3)
+    seq: int = Field(ge=0, lt=2**32)
+    """Rises by one with each report of a stream; a report not above the last is a
+    duplicate or came out of order, and is dropped."""
+
+
 Command = Annotated[
     Irrigate
     | HoldPressure
@@ -128,7 +142,8 @@ Command = Annotated[
     | SimulateLoopHang
     | Status
     | TakeControl
-    | ReleaseControl,
+    | ReleaseControl
+    | PedalReport,
     Field(discriminator="op"),
 ]
 _ADAPTER: TypeAdapter[Command] = TypeAdapter(Command)

@@ -24,6 +24,7 @@ from rig.api.commands import (
     EmergencyStop,
     HoldPressure,
     Irrigate,
+    PedalReport,
     Prime,
     ReleaseControl,
     ResetFault,
@@ -37,6 +38,7 @@ from rig.api.commands import (
 )
 from rig.api.control import ControlConflictError, ControlOwnership, Handover
 from rig.api.roles import Role
+from rig.devices.contract import ForwardingError
 from rig.events.models import CommandAudit, CommandDenied, CommandRejected, EventBase
 from rig.fluid.controller import CommandRejectedError, FluidController, StateConflictError
 from rig.fluid.events import StopEvent
@@ -44,6 +46,11 @@ from rig.safety.interlock import ActuatorRefusedError, Interlock, InterlockDenie
 from rig.safety.selftest import SelfTestReport
 
 log = logging.getLogger(__name__)
+
+UNAUDITED = frozenset({"status", "pedal.report"})
+"""Streams that would drown the trail: a status read (polled at 20 Hz) changes nothing, and a
+forwarded pedal's heartbeat is recorded by what it changes (its presses and releases, and the
+requests they make, audited as the pedal's)."""
 
 RUN_WITHOUT_REPLY = frozenset({"fluid.stop", "estop"})
 """Ops run even when nobody can be told the outcome: they can only make the rig safer."""
@@ -60,6 +67,8 @@ class RigOperations:
     state_changed: Callable[[], None]
     simulator: bool
     """A simulator profile: the debug ops exist."""
+    forward: Callable[[str, Role, object], JsonObject]
+    """A station forwards the state of a device plugged into its console (the registry's)."""
 
 
 class CommandDispatcher:
@@ -106,7 +115,7 @@ class CommandDispatcher:
         return reply
 
     def _audit(self, op: str, role: Role, client: str | None, error: JsonObject | None) -> None:
-        if op == "status":  # a read changes nothing; polled at 20 Hz it would drown the trail
+        if op in UNAUDITED:
             return
         self._rig.record(
             CommandAudit(
@@ -195,6 +204,11 @@ class CommandDispatcher:
                     return self._control_changed(handover)
                 case ReleaseControl():
                     return self._control_changed(self.control.release(role, client))
+                case PedalReport():
+                    try:
+                        return self._rig.forward(command.device, role, command)
+                    except ForwardingError as exc:
+                        return {"ok": False, "error": {"code": "denied", "message": str(exc)}}
         except CommandRejectedError as exc:
             self._rig.record(CommandRejected(op=command.op, role=role.value, reason=str(exc)))
             code = "state_conflict" if isinstance(exc, StateConflictError) else "out_of_range"

@@ -30,7 +30,7 @@ from rig.config.files import (
 )
 from rig.config.fluid import FluidLoopConfig
 from rig.config.limits import LimitsConfig
-from rig.config.ports import PathPort, PortSpec, SimPort, UsbMatch, UsbPort
+from rig.config.ports import ConsolePort, PathPort, PortSpec, SimPort, UsbMatch, UsbPort
 from rig.config.profile import RigProfile
 from rig.config.simulator import SimulatorConfig
 from rig.config.syringe import SyringeConfig
@@ -43,6 +43,7 @@ __all__ = [
     "MISSING",
     "Bound",
     "BrokerConfig",
+    "ConsolePort",
     "FluidLoopConfig",
     "LimitsConfig",
     "PathPort",

@@ -16,7 +16,15 @@ from pydantic import (
 )
 
 from rig.config.errors import MISSING, CrossFieldError, Problem, ProfileError, spell_value
-from rig.config.ports import PORT_TAGS, TAG_MODELS, PathPort, SimPort, UsbMatch, UsbPort
+from rig.config.ports import (
+    PORT_TAGS,
+    TAG_MODELS,
+    ConsolePort,
+    PathPort,
+    SimPort,
+    UsbMatch,
+    UsbPort,
+)
 from rig.config.profile import RigProfile
 
 CONFIG_DIR: Final = Path(__file__).resolve().parents[2] / "config"
@@ -144,7 +152,7 @@ def _model_in(annotation: object) -> type[BaseModel] | None:
 # Writing a resolved profile back out.
 # --------------------------------------------------------------------------------------------
 
-_INLINE_MODELS: Final = (PathPort, UsbPort, SimPort, UsbMatch)
+_INLINE_MODELS: Final = (PathPort, UsbPort, SimPort, ConsolePort, UsbMatch)
 
 
 def _toml_scalar(value: object) -> str:

@@ -10,7 +10,7 @@ from typing import Any, Final
 
 from rig.devices.board import BoardDevice
 from rig.devices.contract import Device, DeviceContext
-from rig.devices.pedal import PedalDevice
+from rig.devices.pedal import PedalDevice, pedal_device
 from rig.devices.pump import PumpDevice
 
 DeviceFactory = Callable[[Any, str, DeviceContext], Device]
@@ -19,5 +19,5 @@ DeviceFactory = Callable[[Any, str, DeviceContext], Device]
 DEVICE_TYPES: Final[Mapping[str, DeviceFactory]] = {
     PumpDevice.name: PumpDevice,
     BoardDevice.name: BoardDevice,
-    PedalDevice.name: PedalDevice,
+    PedalDevice.name: pedal_device,
 }

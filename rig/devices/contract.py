@@ -30,6 +30,10 @@ Task = tuple[str, Callable[[], Awaitable[None]]]
 """A named long-running task, run under fault containment (rig/safety/containment.py)."""
 
 
+class ForwardingError(Exception):
+    """A station forwarded a device's state and the device does not take it from there."""
+
+
 @dataclass
 class ResetNotes:
     """What the devices tell each other across an operator reset."""
@@ -152,6 +156,14 @@ class Device(abc.ABC):
 
     async def after_reset(self, notes: ResetNotes) -> None:  # noqa: B027 (an optional hook)
         """The reset has cleared the fault."""
+
+    def forwarded(self, role: Role, report: object) -> JsonObject:
+        """A station forwards this device's state (a device plugged into its console): the
+        reply to that station. Only a device that can be plugged into a console has any."""
+        del report
+        raise ForwardingError(
+            f"devices.{self.name} is not plugged into a console: {role} cannot forward it"
+        )
 
     @property
     def connected(self) -> bool:

@@ -9,9 +9,10 @@ from pydantic import Field, Strict, model_validator
 
 from drivers.pedal.reports import DEFAULT_KEY_MAP, Pedal, PedalFormat
 from drivers.pedal.tracker import PedalTiming
+from rig.api.roles import COMMANDING_ROLES
 from rig.config.bounds import Bound, field_default, register_bounds
 from rig.config.errors import Problem, cross_check
-from rig.config.ports import PathPort
+from rig.config.ports import ConsolePort
 from rig.devices.usb_section import UsbDeviceSection
 
 register_bounds(
@@ -60,6 +61,16 @@ register_bounds(
         500,
     ),
     Bound(
+        "devices.pedal.forward_timeout_ms",
+        "ms",
+        300,
+        "engineering choice: a pedal at a console is forwarded at least every third of this; "
+        "a stream silent this long counts as released (protocols.md: a wireless pedal's "
+        "receiver stops everything when its stream stops)",
+        100,
+        2000,
+    ),
+    Bound(
         "devices.pedal.irrigate_flow_ml_min",
         "mL/min",
         1.0,
@@ -90,6 +101,7 @@ class PedalDeviceConfig(UsbDeviceSection):
     """The surgeon's USB foot pedal (VEC IN-USB-2 or a PCsensor-style switch)."""
 
     _section: ClassVar[str] = "devices.pedal"
+    console_attachable: ClassVar[bool] = True
 
     format: Annotated[PedalFormat, Strict(False)] = PedalFormat.VEC
     key_map: dict[str, _PedalName] = Field(
@@ -108,18 +120,19 @@ class PedalDeviceConfig(UsbDeviceSection):
     tap_max_ms: int = field_default("devices.pedal.tap_max_ms")
     stuck_after_s: float = field_default("devices.pedal.stuck_after_s")
     read_timeout_ms: int = field_default("devices.pedal.read_timeout_ms")
+    forward_timeout_ms: int = field_default("devices.pedal.forward_timeout_ms")
     irrigate_flow_ml_min: float = field_default("devices.pedal.irrigate_flow_ml_min")
 
     @model_validator(mode="after")
     def _checks(self) -> PedalDeviceConfig:
         problems: list[Problem] = []
-        if isinstance(self.port, PathPort):
+        stations = [role.value for role in COMMANDING_ROLES]
+        if isinstance(self.port, ConsolePort) and self.port.console not in stations:
             problems.append(
                 Problem(
                     "devices.pedal.port",
-                    self.port.path,
-                    'a pedal is found by its USB ids: { usb = { vid = ..., pid = ... } } or '
-                    '{ sim = "pedal" }',
+                    {"console": self.port.console},
+                    f"the console of a role that commands: one of {', '.join(stations)}",
                 )
             )
         for key in self.key_map:

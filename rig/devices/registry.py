@@ -9,8 +9,10 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import TypeVar
 
+from drivers.transport.mqtt import JsonObject
+from rig.api.roles import Role
 from rig.devices.catalog import DEVICE_TYPES
-from rig.devices.contract import Device, DeviceContext
+from rig.devices.contract import Device, DeviceContext, ForwardingError
 from rig.safety.interlock import ActuatorSlots, Interlock
 
 D = TypeVar("D", bound=Device)
@@ -47,6 +49,13 @@ class DeviceRegistry:
         if len(found) != 1:
             raise LookupError(f"expected one {kind.__name__}, found {len(found)}")
         return found[0]
+
+    def forward(self, name: str, role: Role, report: object) -> JsonObject:
+        """A station forwards the state of device `name` (plugged into its console)."""
+        device = self._devices.get(name)
+        if device is None:
+            raise ForwardingError(f"this rig has no {name} (no [devices.{name}] section)")
+        return device.forwarded(role, report)
 
     def build_interlock(self) -> Interlock:
         """The interlock, holding every actuator the devices provide."""

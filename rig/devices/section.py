@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Self
+
+from pydantic import model_validator
 
 from drivers.transport.discovery import SerialPortInfo, resolve_port
 from rig.config.base import Section
-from rig.config.errors import Problem
-from rig.config.ports import PathPort, PortSpec
+from rig.config.errors import Problem, cross_check
+from rig.config.ports import ConsolePort, PathPort, PortSpec
 
 if TYPE_CHECKING:
     from rig.config.profile import RigProfile
@@ -51,3 +53,18 @@ class SerialDeviceSection(DeviceSection):
     own default and bounds for it)."""
 
     baudrate: int
+
+    @model_validator(mode="after")
+    def _attached_to_the_rig(self) -> Self:
+        if isinstance(self.port, ConsolePort):
+            cross_check(
+                [
+                    Problem(
+                        f"{self._section}.port",
+                        {"console": self.port.console},
+                        "a serial device is attached to the rig: expected a path, usb or sim "
+                        "port",
+                    )
+                ]
+            )
+        return self

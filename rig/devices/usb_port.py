@@ -6,7 +6,9 @@ string, like a serial device's path:
 - `usb:VVVV:PPPP` or `usb:VVVV:PPPP:SERIAL`: libusb, the device with these ids (hex) and serial;
 - `usb:` alone: libusb, the ids the device's section gives (its defaults);
 - `usb-sim:/path/to/usb.sock`: the simulator's bus, served on that socket (`rig sim` supplies
-  this for a `{ sim = ... }` port), the ids again from the section.
+  this for a `{ sim = ... }` port), the ids again from the section;
+- `console:STATION`: not on this machine at all: plugged into the console of STATION (a role),
+  which forwards its state over the API (`{ console = "surgeon" }`).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from drivers.transport.usb_remote import RemoteUsbBackend
 
 LIBUSB_PREFIX = "usb:"
 SIM_PREFIX = "usb-sim:"
+CONSOLE_PREFIX = "console:"
 FORMS = "usb:, usb:VVVV:PPPP[:SERIAL] (hex ids) or usb-sim:SOCKET"
 
 
@@ -73,6 +76,10 @@ class UsbPortAddress:
 
 def libusb_port(vendor_id: int, product_id: int, serial_number: str | None) -> str:
     return f"{LIBUSB_PREFIX}{vendor_id:04x}:{product_id:04x}:{serial_number or ''}"
+
+
+def console_port(station: str) -> str:
+    return f"{CONSOLE_PREFIX}{station}"
 
 
 def sim_bus_port(link_dir: Path, socket_name: str) -> str:

@@ -4,17 +4,49 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import ClassVar, Self
+
+from pydantic import model_validator
 
 from drivers.transport.discovery import PortResolutionError, SerialPortInfo
 from drivers.transport.usb_remote import BUS_SOCKET_NAME
-from rig.config.ports import UsbPort
+from rig.config.errors import Problem, cross_check
+from rig.config.ports import ConsolePort, PathPort, UsbPort
 from rig.devices.section import DeviceSection
-from rig.devices.usb_port import UsbPortAddress, UsbPortError, libusb_port, sim_bus_port
+from rig.devices.usb_port import (
+    CONSOLE_PREFIX,
+    UsbPortAddress,
+    UsbPortError,
+    console_port,
+    libusb_port,
+    sim_bus_port,
+)
 
 
 class UsbDeviceSection(DeviceSection):
     """`port = { usb = { vid = ..., pid = ..., serial_number = ... } }` on a bench (the serial
-    number tells identical devices apart), `{ sim = "<name>" }` on the simulator."""
+    number tells identical devices apart), `{ sim = "<name>" }` on the simulator; a device that
+    may be plugged into a console instead (`{ console = "surgeon" }`, the pedal) says so with
+    `console_attachable`."""
+
+    console_attachable: ClassVar[bool] = False
+
+    @model_validator(mode="after")
+    def _port_form(self) -> Self:
+        spec = self.port
+        expected = (
+            'expected { usb = ... }, { sim = "..." } or { console = "<role>" }'
+            if self.console_attachable
+            else 'expected { usb = ... } or { sim = "..." }: a USB device is found by its ids'
+        )
+        problem = None
+        if isinstance(spec, PathPort):
+            problem = Problem(f"{self._section}.port", {"path": spec.path}, expected)
+        elif isinstance(spec, ConsolePort) and not self.console_attachable:
+            problem = Problem(f"{self._section}.port", {"console": spec.console}, expected)
+        if problem is not None:
+            cross_check([problem])
+        return self
 
     def sim_port(self, name: str, link_dir: Path) -> str:
         return sim_bus_port(link_dir, BUS_SOCKET_NAME)
@@ -23,12 +55,16 @@ class UsbDeviceSection(DeviceSection):
         spec = self.port
         if isinstance(spec, UsbPort):
             return libusb_port(spec.usb.vid, spec.usb.pid, spec.usb.serial_number)
+        if isinstance(spec, ConsolePort):
+            return console_port(spec.console)
         raise PortResolutionError(
             f"{self._section}.port: a USB device is found by its ids, not a path: expected "
             '{ usb = { vid = ..., pid = ... } } or { sim = "..." }'
-        )
+        )  # the section's validator refuses the other forms; a sim port is the simulator's
 
     def port_override(self, override: str, attached: Sequence[SerialPortInfo]) -> str:
+        if override.startswith(CONSOLE_PREFIX) and self.console_attachable:
+            return override
         try:
             UsbPortAddress.parse(override)
         except UsbPortError as exc:

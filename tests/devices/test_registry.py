@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Sequence
-from pathlib import Path
 
 import pytest
 
@@ -21,6 +20,7 @@ from rig.devices.registry import DeviceRegistry
 from rig.devices.supervisor import supervise
 from rig.events.models import DeviceLinkChanged, EventBase
 from rig.safety.interlock import ActuatorSlots
+from tests.support.ports import unused_ports
 
 PROFILE = load_profile(DEFAULT_PROFILE)
 FLUID_ONLY = PROFILE.model_copy(
@@ -43,10 +43,7 @@ def _context_of(profile: RigProfile, events: list[EventBase] | None = None) -> D
 
 
 def test_the_registry_builds_one_device_per_section_of_the_profile() -> None:
-    ports = {
-        name: section.sim_port(name, Path("/nonexistent"))
-        for name, section in PROFILE.devices.sections().items()
-    }
+    ports = unused_ports(PROFILE)
     assert set(ports) == {"pump", "board", "pedal"}
     daemon = RigDaemon(PROFILE, ports, BROKER)
     assert [device.name for device in daemon.devices] == list(PROFILE.devices.sections())

@@ -125,16 +125,18 @@ async def running_rig(
     run_dir: Path,
     *,
     before_daemon: Callable[[RigUnderTest], Awaitable[None]] | None = None,
+    profile_path: Path = DEFAULT_PROFILE,
 ) -> AsyncIterator[RigUnderTest]:
-    """The simulated rig as `rig sim` starts it, with a client logged in as an engineer.
+    """The simulated rig as `rig sim` starts it (on `profile_path`), with a client logged in
+    as an engineer.
 
     `before_daemon` runs once the simulator is up and before the daemon starts (to inject a
     fault the daemon must find at start). On the way out, the logs' tails are printed: pytest
     shows them for a failing test.
     """
-    profile = load_profile(DEFAULT_PROFILE)
+    profile = load_profile(profile_path)
     sim_rig = await start_sim_rig(
-        DEFAULT_PROFILE, profile, run_dir=run_dir, with_daemon=before_daemon is None
+        profile_path, profile, run_dir=run_dir, with_daemon=before_daemon is None
     )
     try:
         username, password = sim_rig.credentials_of(Role.ENGINEER)

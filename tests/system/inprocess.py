@@ -28,7 +28,7 @@ from rig.config import DEFAULT_PROFILE, RigProfile, load_profile
 from rig.daemon import BrokerAddress, RigDaemon
 from rig.events.journal import JOURNAL_FILE
 from rig.fluid.events import StopEvent
-from rig.launcher import sim_baudrates
+from rig.launcher import sim_baudrates, simulated_port
 from rig.safety.states import RigState
 
 LOOP_STALL_LIMIT_MS = 1000.0
@@ -230,7 +230,7 @@ async def _inprocess_rig(
         daemon = RigDaemon(
             profile,
             {
-                name: section.sim_port(name, settings.link_dir)
+                name: simulated_port(name, section, settings.link_dir)
                 for name, section in profile.devices.sections().items()
             },
             BrokerAddress(broker.host, broker.port),
