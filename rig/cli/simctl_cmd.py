@@ -4,6 +4,8 @@ truth), as the system tests do over the simulator's control topic.
     rig simctl scenario tip_against_wall delay_s=0 factor=12
     rig simctl link-fault pump drop_probability=0.05
     rig simctl sensor drift_mmhg_per_s=0.1
+    rig simctl pedal press pedal=left       (then: pedal release)
+    rig simctl unplug pedal
     rig simctl clear
     rig simctl state
 
@@ -33,6 +35,7 @@ SUBJECTS = {
     "pump-fault": None,
     "relay-welded": None,
     "estop": None,
+    "pedal": "action",
 }
 """The CLI's ops, and the field a bare word fills."""
 SIM_OPS = {"sensor": "sensor_fault"}

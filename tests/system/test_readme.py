@@ -29,6 +29,7 @@ SKIPPED = {
     ("safety", "report"): "runs the hazard tests itself: a test suite inside this one",
     ("bench", "stop-latency"): "a seven-minute benchmark, run by tests/system/test_bench.py",
     ("bench", "envelope"): "a one-minute benchmark; tests/fluid/test_envelope.py runs its grid",
+    ("bench", "pedal"): "a 40-second benchmark, run by tests/system/test_bench.py",
 }
 """README commands this test does not run, and why."""
 
@@ -38,6 +39,8 @@ WAITS: dict[tuple[str, ...], Callable[[Status], bool]] = {
     ("fluid", "bolus"): lambda s: s["mode"] == "stopped",
     ("simctl", "scenario"): lambda s: s["fault"] is not None,
     ("fault", "reset"): lambda s: s["state"] == "ready",
+    ("simctl", "pedal", "press"): lambda s: s["mode"] == "irrigating",
+    ("simctl", "pedal", "release"): lambda s: s["mode"] == "stopped",
     ("estop",): lambda s: s["state"] == "estop",
     ("selftest",): lambda s: s["state"] == "ready",
 }
