@@ -53,6 +53,10 @@ __all__ = ["BrokerAddress", "RigDaemon"]
 log = logging.getLogger(__name__)
 
 CONFIRM_STOP_TIMEOUT_S = 0.5
+DURABLE_ANSWER_TIMEOUT_S = 2.0
+"""How long a command's answer waits for the journal to commit it (a commit takes milliseconds:
+one fsync); past this the answer goes out flagged `journaled: false`, and a journal that cannot
+write at all has raised its own fault."""
 
 
 class RigDaemon:
@@ -93,6 +97,7 @@ class RigDaemon:
                 reset=self.reset,
                 state=lambda: self.state(online=True),
                 record=self._record,
+                journaled=self._journaled,
                 state_changed=self._state_changed,
                 simulator=profile.simulator is not None,
                 forward=self.devices.forward,
@@ -247,9 +252,13 @@ class RigDaemon:
         safety functions do not depend on the record (issue 11 adds: no new procedure)."""
         self._record(JournalFault(reason=bounded(reason, 1000)))
 
-    def _record(self, event: EventBase) -> None:
+    def _record(self, event: EventBase) -> EventBase:
         recorded = self.journal.append(event, t_us=int(self._clock.monotonic() * 1e6))
         log.info("event %s", recorded.kind, extra={"event": recorded.as_json()})
+        return recorded
+
+    async def _journaled(self, seq: int) -> bool:
+        return await self.journal.wait_committed(seq, DURABLE_ANSWER_TIMEOUT_S)
 
     def _state_changed(self) -> None:
         self.api.state_changed()

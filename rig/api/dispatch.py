@@ -63,7 +63,10 @@ class RigOperations:
     run_self_test: Callable[[], Awaitable[SelfTestReport]]
     reset: Callable[[], Awaitable[StopEvent | None]]
     state: Callable[[], JsonObject]
-    record: Callable[[EventBase], None]
+    record: Callable[[EventBase], EventBase]
+    """Record an event; returns it as the journal stamped it (its `seq`)."""
+    journaled: Callable[[int], Awaitable[bool]]
+    """Wait until the event with that `seq` is on disk (bounded); False if it is not."""
     state_changed: Callable[[], None]
     simulator: bool
     """A simulator profile: the debug ops exist."""
@@ -111,13 +114,23 @@ class CommandDispatcher:
                 self._audit(command.op, role, client, {"code": "internal", "message": repr(exc)})
                 raise
         failed = None if reply.get("ok") else reply.get("error") or {"code": "failed"}
-        self._audit(command.op, role, client, failed)
+        audit = self._audit(command.op, role, client, failed)
+        # What is acknowledged is durable: the answer waits for the journal to hold the command
+        # and everything recorded before it (its effects: the transitions, the stop). The
+        # command has acted already; only its answer waits.
+        if audit is not None:
+            # `seq`: where the journal holds this command, for a client that keeps count.
+            reply = {**reply, "seq": audit.seq}
+            if not await self._rig.journaled(audit.seq):
+                reply["journaled"] = False
         return reply
 
-    def _audit(self, op: str, role: Role, client: str | None, error: JsonObject | None) -> None:
+    def _audit(
+        self, op: str, role: Role, client: str | None, error: JsonObject | None
+    ) -> EventBase | None:
         if op in UNAUDITED:
-            return
-        self._rig.record(
+            return None
+        return self._rig.record(
             CommandAudit(
                 op=op,
                 role=role.value,

@@ -56,7 +56,7 @@ class ApiSources:
     state: Callable[[bool], JsonObject]
     """The rig's state (argument: online), retained on the state topic."""
     telemetry: Callable[[], JsonObject]
-    record: Callable[[EventBase], None]
+    record: Callable[[EventBase], object]
     """Record an event (into the journal, which this service publishes from)."""
     stop_fluid: Callable[[StopCause, str], None]
 

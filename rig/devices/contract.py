@@ -69,7 +69,7 @@ class DeviceContext:
 
     profile: RigProfile
     clock: Clock
-    record: Callable[[EventBase], None]
+    record: Callable[[EventBase], object]
     """Record an event: the journal, then the API's events topic, and the daemon's log."""
     state_changed: Callable[[], None]
     on_fault: Callable[[str, BaseException], None]

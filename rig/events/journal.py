@@ -156,6 +156,30 @@ class Journal:
                 return gap
             await self._new.wait()
 
+    async def wait_committed(self, seq: int, timeout_s: float) -> bool:
+        """Wait until event `seq`, and so every event before it, is committed to the file.
+
+        True once it is on disk, or when nothing was promised (a journal kept in memory only);
+        False if the journal has a fault or the commit did not come within `timeout_s` (a disk
+        that stalls must not hold an answer for ever)."""
+        if self.path is None:
+            return True
+        if self._loop is None:
+            raise RuntimeError("Journal.start() must bind the event loop before waiting")
+        try:
+            async with asyncio.timeout(timeout_s):
+                while True:
+                    self._new.clear()
+                    with self._lock:
+                        committed, fault = self._committed_seq, self.fault
+                    if fault is not None:
+                        return False
+                    if committed >= seq:
+                        return True
+                    await self._new.wait()
+        except TimeoutError:
+            return False
+
     def _window_after(self, cursor: int, limit: int) -> list[Entry]:
         """The window's entries after `cursor`; the caller holds the lock."""
         window = self._window

@@ -9,6 +9,7 @@ opens its journal: every event heard over MQTT is there, under the same seq, wit
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import signal
 import sqlite3
@@ -76,3 +77,39 @@ async def test_after_a_daemon_sigkill_the_journal_holds_every_event_the_api_had_
     assert kinds >= expected | {"stop", "reset"}, kinds
     assert any(e["kind"] == "stop" and e["cause"] == "estop" and e["latched"] for e in events)
     assert any(e["kind"] == "transition" and e["to_state"] == "estop" for e in events)
+
+
+async def test_every_command_the_daemon_answered_is_in_the_journal_after_a_sigkill(
+    rig: RigUnderTest,
+) -> None:
+    """What is acknowledged is durable: an answer carries the command's `seq` in the journal and
+    goes out only once the journal has committed it. Commands are sent back to back and the
+    daemon is killed while more are in flight; every answered one must be on disk."""
+    answered: list[int] = []
+    enough = asyncio.Event()
+
+    async def commander() -> None:
+        for index in range(1000):
+            op = "control.take" if index % 2 == 0 else "control.release"
+            reply = await rig.command({"op": op}, timeout_s=5.0)
+            assert reply["ok"], reply
+            assert "journaled" not in reply, reply
+            answered.append(int(reply["seq"]))
+            if len(answered) >= 20:
+                enough.set()
+
+    task = asyncio.create_task(commander())
+    async with asyncio.timeout(30.0):
+        await enough.wait()
+    assert rig.rig.daemon is not None
+    rig.kill_daemon(signal.SIGKILL)
+    await rig.rig.daemon.wait()
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError, TimeoutError, AssertionError):
+        await task
+    assert len(answered) >= 20, answered
+    journal = _journaled(rig.rig.run_dir / JOURNAL_FILE)
+    lost = [seq for seq in answered if seq not in journal]
+    assert not lost, f"{len(lost)} of {len(answered)} answered commands not in the journal"
+    for seq in answered[-3:]:
+        assert json.loads(journal[seq])["kind"] == "command"
