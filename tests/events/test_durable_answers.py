@@ -37,20 +37,26 @@ def _rows(path: Path) -> dict[int, str]:
         db.close()
 
 
+def _hold_the_writer(daemon: RigDaemon, monkeypatch: pytest.MonkeyPatch) -> threading.Event:
+    """A slow disk: the journal's writer waits (at most 10 s) until the event returned is set."""
+    disk = threading.Event()
+    write = daemon.journal._write
+
+    def held_write(batch: list[EventBase]) -> list[tuple[int, bytes]]:
+        disk.wait(10.0)
+        return write(batch)
+
+    monkeypatch.setattr(daemon.journal, "_write", held_write)
+    return disk
+
+
 async def test_an_answer_waits_until_the_journal_holds_the_command(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     daemon = _daemon(tmp_path)
     journal = daemon.journal
     journal.start()
-    disk = threading.Event()
-    write = journal._write
-
-    def slow_write(batch: list[EventBase]) -> list[tuple[int, bytes]]:
-        disk.wait(5.0)
-        return write(batch)
-
-    monkeypatch.setattr(journal, "_write", slow_write)
+    disk = _hold_the_writer(daemon, monkeypatch)
     try:
         answer = asyncio.create_task(
             daemon.dispatcher.handle(b'{"op": "control.take"}', role=Role.ENGINEER, client="c1")
@@ -72,14 +78,7 @@ async def test_an_answer_the_journal_could_not_commit_says_so(
     daemon = _daemon(tmp_path)
     journal = daemon.journal
     journal.start()
-    disk = threading.Event()
-    write = journal._write
-
-    def stalled_write(batch: list[EventBase]) -> list[tuple[int, bytes]]:
-        disk.wait(10.0)
-        return write(batch)
-
-    monkeypatch.setattr(journal, "_write", stalled_write)
+    disk = _hold_the_writer(daemon, monkeypatch)
     monkeypatch.setattr("rig.daemon.DURABLE_ANSWER_TIMEOUT_S", 0.2)
     try:
         reply = await daemon.dispatcher.handle(
