@@ -22,9 +22,8 @@ import random
 import statistics
 from pathlib import Path
 
-from drivers.transport.mqtt import JsonObject, MqttEndpoint
-from rig.api.roles import Role
-from rig.bench.session import BenchError, BenchSession, percentile
+from drivers.transport.mqtt import JsonObject
+from rig.bench.session import BenchError, BenchSession, engineer_session, percentile
 from rig.bench.stop_latency import stop_wire_ms
 from rig.config import RigProfile
 from rig.devices.pedal_config import PedalAction
@@ -87,11 +86,7 @@ async def run_pedal_latency(
     latencies: list[float] = []
     rng = random.Random(profile.simulator.seed if profile.simulator else 0)
     try:
-        username, password = rig.credentials_of(Role.ENGINEER)
-        async with MqttEndpoint(
-            rig.broker_host, rig.broker_port, username=username, password=password
-        ) as mqtt:
-            session = BenchSession(mqtt, profile.rig_id)
+        async with engineer_session(rig) as session:
             await session.ready()
             for index in range(trials):
                 try:

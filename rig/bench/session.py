@@ -4,14 +4,16 @@ with the simulator's control topic; the nearest-rank percentile; the benchmark's
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from drivers.sim.rig_sim import sim_command_topic
 from drivers.transport.mqtt import JsonObject, MqttEndpoint
 from rig.api.roles import Role
 from rig.api.topics import RigTopics
+from rig.launcher import SimRig
 
 
 class BenchError(RuntimeError):
@@ -87,3 +89,13 @@ class BenchSession:
             if event.get("kind") == "stop":
                 stops.append(event)
         return stops
+
+
+@contextlib.asynccontextmanager
+async def engineer_session(rig: SimRig) -> AsyncIterator[BenchSession]:
+    """A session on `rig`'s broker, logged in as the engineer."""
+    username, password = rig.credentials_of(Role.ENGINEER)
+    async with MqttEndpoint(
+        rig.broker_host, rig.broker_port, username=username, password=password
+    ) as mqtt:
+        yield BenchSession(mqtt, rig.profile.rig_id)

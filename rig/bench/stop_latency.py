@@ -20,10 +20,9 @@ import statistics
 from pathlib import Path
 
 from drivers.ne1000 import Ne1000Codec, Stop
-from drivers.transport.mqtt import JsonObject, MqttEndpoint
+from drivers.transport.mqtt import JsonObject
 from drivers.transport.serial import wire_time_s
-from rig.api.roles import Role
-from rig.bench.session import BenchError, BenchSession, percentile
+from rig.bench.session import BenchError, BenchSession, engineer_session, percentile
 from rig.config import RigProfile
 from rig.fluid.controller import SAMPLE_PERIOD_S
 from rig.launcher import start_sim_rig
@@ -86,12 +85,8 @@ async def run_stop_latency(
     causes: dict[str, int] = {}
     rng = random.Random(profile.simulator.seed if profile.simulator else 0)
     try:
-        username, password = rig.credentials_of(Role.ENGINEER)
-        async with MqttEndpoint(
-            rig.broker_host, rig.broker_port, username=username, password=password
-        ) as mqtt:
-            session = BenchSession(mqtt, profile.rig_id)
-            session.events = await mqtt.subscribe(session.topics.events)
+        async with engineer_session(rig) as session:
+            session.events = await session.mqtt.subscribe(session.topics.events)
             await session.ready()
             for index in range(trials):
                 try:
