@@ -25,6 +25,8 @@ from drivers.transport.linkstats import LinkStats
 log = logging.getLogger(__name__)
 
 BITS_PER_BYTE_8N1 = 10
+CLOSE_TIMEOUT_S = 0.5
+"""How long a close waits for each step: the graceful close, then the abort."""
 
 
 class LinkClosedError(ConnectionError):
@@ -39,12 +41,16 @@ def wire_time_s(n_bytes: int, baudrate: int) -> float:
 class _LinkProtocol(asyncio.Protocol):
     def __init__(self, link: SerialLink) -> None:
         self._link = link
+        self._transport: asyncio.BaseTransport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._transport = transport
 
     def data_received(self, data: bytes) -> None:
         self._link._on_bytes(data)
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._link._on_lost(exc)
+        self._link._on_lost(exc, self._transport)
 
 
 class SerialLink:
@@ -138,17 +144,45 @@ class SerialLink:
         await self._lost.wait()
 
     async def close(self) -> None:
+        """Close the port; bounded, so that no reset or shutdown waits on a stuck port.
+
+        A graceful close first sends what is still buffered. A peer that stopped reading (a
+        device that hung, a pseudo-terminal nobody drains) would keep that waiting forever, so
+        after CLOSE_TIMEOUT_S the unsent bytes are dropped (abort). If even that does not end the
+        port (its close stuck in a worker thread), the link forgets it and reports it lost.
+        """
         transport = self._transport
         if transport is None:
             return
         transport.close()
-        await self._lost.wait()
+        if await self._lost_within(CLOSE_TIMEOUT_S):
+            return
+        unsent = transport.get_write_buffer_size()
+        if unsent > 0:
+            # Only while bytes are unsent is the graceful close still waiting on the writer;
+            # once they are gone its close is under way, and a second one must not start.
+            log.warning("closing %s: the peer took no data; dropping %d bytes", self.url, unsent)
+            transport.abort()
+            if await self._lost_within(CLOSE_TIMEOUT_S):
+                return
+        log.error("closing %s did not finish; the link forgets the port", self.url)
+        self._on_lost(LinkClosedError(f"closing {self.url} did not finish"), transport)
+
+    async def _lost_within(self, timeout_s: float) -> bool:
+        try:
+            async with asyncio.timeout(timeout_s):
+                await self._lost.wait()
+        except TimeoutError:
+            return False
+        return True
 
     def _on_bytes(self, data: bytes) -> None:
         self.stats.bytes_rx += len(data)
         self._on_data(data, self._clock.monotonic())
 
-    def _on_lost(self, exc: Exception | None) -> None:
+    def _on_lost(self, exc: Exception | None, transport: asyncio.BaseTransport | None) -> None:
+        if transport is not self._transport:
+            return  # a port the link already forgot (its close never finished) ends late
         self._transport = None
         self._fd = None
         self.stats.connected = False
