@@ -18,30 +18,38 @@ import asyncio
 import functools
 import logging
 import signal
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 
 from drivers.clock import REAL_CLOCK, Clock
 from drivers.transport.mqtt import JsonObject, bounded
 from rig.api.dispatch import CommandDispatcher, RigOperations
+from rig.api.roles import Role
 from rig.api.service import ApiService, ApiSources, BrokerAddress
 from rig.config import RigProfile
 from rig.devices.contract import DeviceContext, ResetNotes
 from rig.devices.registry import DeviceRegistry
 from rig.devices.selftest_run import SelfTestRunner
 from rig.devices.supervisor import supervise
-from rig.events.journal import Journal
+from rig.events.journal import Journal, last_of_kind
 from rig.events.models import (
     CommandDenied,
+    DaemonStarted,
     EventBase,
     FaultReset,
     JournalFault,
+    ProcedureStarted,
     SelfTestCompleted,
     StateChanged,
     Stopped,
+    TrendSample,
 )
 from rig.fluid.controller import MOTION_MODES, FluidController
 from rig.fluid.events import StopCause, StopEvent
+from rig.record.procedures import OpenProcedure, ProcedureBook
+from rig.record.storage import StorageMonitor
+from rig.record.trend import record_trends
 from rig.safety.containment import contain
 from rig.safety.interlock import Denial
 from rig.safety.selftest import SelfTestReport
@@ -89,6 +97,24 @@ class RigDaemon:
         self.interlock.add_denial_listener(self._on_denial)
         self.interlock.machine.add_listener(self._on_transition)
         self.self_test = SelfTestRunner(self.devices, self.context, self._on_self_test)
+        # The record lives beside the journal (rig/record/); its storage never stops the fluid.
+        self.storage = StorageMonitor(
+            None if journal_path is None else journal_path.parent,
+            profile.record.min_free_mb,
+            self._record,
+            lambda: self.journal.fault,
+        )
+        self.procedures = ProcedureBook(
+            profile,
+            self._record,
+            refusal=self.storage.refusal,
+            primed=lambda: self.controller.primed,
+            volumes=lambda: (
+                self.controller.saline_ul / 1000.0,
+                self.controller.contrast_ul / 1000.0,
+            ),
+            wall_time=time.time,
+        )
         self.dispatcher = CommandDispatcher(
             self.controller,
             self.interlock,
@@ -101,6 +127,8 @@ class RigDaemon:
                 state_changed=self._state_changed,
                 simulator=profile.simulator is not None,
                 forward=self.devices.forward,
+                start_procedure=self._start_procedure,
+                stop_procedure=lambda role, client: self.procedures.stop(role.value, client),
             ),
             clock,
         )
@@ -140,6 +168,10 @@ class RigDaemon:
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
         self.journal.start()
+        self._record(
+            DaemonStarted(rig_id=self.profile.rig_id, opened_at_seq=self.journal.opened_at_seq)
+        )
+        await self._resume_procedure()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, self.request_shutdown)
         try:
@@ -169,6 +201,17 @@ class RigDaemon:
         tasks += [
             ("self-test loop", self.self_test.run_when_needed),
             ("stall guard", self.stall_guard.run),
+            ("record storage", self.storage.run),
+            (
+                "record trends",
+                functools.partial(
+                    record_trends,
+                    self.procedures,
+                    self.controller,
+                    self._record,
+                    self.profile.record.trend_period_ms / 1000.0,
+                ),
+            ),
         ]
         return tasks
 
@@ -219,6 +262,31 @@ class RigDaemon:
         self._state_changed()
         return cleared
 
+    async def _start_procedure(
+        self, ref: str | None, syringe_lot: str | None, role: Role, client: str | None
+    ) -> OpenProcedure:
+        await self.storage.check()  # a disk that filled since the last check refuses it now
+        return self.procedures.start(ref, syringe_lot, role.value, client)
+
+    async def _resume_procedure(self) -> None:
+        """A procedure the last run left open goes on (rig/record/procedures.py)."""
+        path = self.journal.path
+        if path is None:
+            return
+        try:
+            last = await asyncio.to_thread(
+                last_of_kind, path, ("procedure_started", "procedure_stopped")
+            )
+            trend = await asyncio.to_thread(last_of_kind, path, ("trend",))
+        except Exception as exc:
+            # The record is not the safety: a journal that cannot be read starts no procedure.
+            log.error("cannot read the open procedure from %s: %r", path, exc)
+            return
+        self.procedures.resume(
+            last if isinstance(last, ProcedureStarted) else None,
+            trend if isinstance(trend, TrendSample) else None,
+        )
+
     # -- events and state ---------------------------------------------------------------------
 
     def _on_self_test(self, report: SelfTestReport) -> None:
@@ -249,7 +317,8 @@ class RigDaemon:
 
     def _on_journal_fault(self, reason: str) -> None:
         """The journal cannot be written: an alarm on the events topic, nothing stopped. The
-        safety functions do not depend on the record (issue 11 adds: no new procedure)."""
+        safety functions do not depend on the record; no new procedure starts
+        (StorageMonitor.refusal)."""
         self._record(JournalFault(reason=bounded(reason, 1000)))
 
     def _record(self, event: EventBase) -> EventBase:
@@ -283,6 +352,8 @@ class RigDaemon:
             "devices": {device.name: device.connected for device in self.devices},
             "control": self.dispatcher.control.as_dict(),
             "last_stop": None if controller.last_stop is None else controller.last_stop.as_dict(),
+            "procedure": self.procedures.as_dict(),
+            "storage": self.storage.as_dict(),
         }
 
     def telemetry(self) -> JsonObject:

@@ -105,6 +105,8 @@ def test_every_op_is_defined_once_with_its_roles_and_control() -> None:
         "control.take",
         "control.release",
         "pedal.report",
+        "procedure.start",
+        "procedure.stop",
     }
     assert ROLE_OPS[Role.OBSERVER] == {"status"}
     assert ROLE_OPS[Role.SURGEON] == set(OPS) - {"selftest.run", "debug.hang"}
@@ -117,6 +119,8 @@ def test_every_op_is_defined_once_with_its_roles_and_control() -> None:
         "fluid.prime",
         "fault.reset",
         "selftest.run",
+        "procedure.start",
+        "procedure.stop",
     }
     assert not role_may(Role.SURGEON, "no.such.op")
 

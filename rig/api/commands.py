@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from drivers.transport.mqtt import bounded
 from rig.api.roles import COMMANDING_ROLES, Role
+from rig.record.procedures import REF_PATTERN
 from rig.safety.rules import Action
 
 _STRICT = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False, strict=True)
@@ -130,6 +131,21 @@ class PedalReport(_Command):
     duplicate or came out of order, and is dropped."""
 
 
+class StartProcedure(_Command):
+    """Open a procedure: everything until `procedure.stop` is its record (rig/record/). `ref`
+    is a pseudonymous reference, never a name: letters, digits and `._-` only."""
+
+    needs_control = True
+    op: Literal["procedure.start"]
+    ref: str | None = Field(default=None, pattern=REF_PATTERN)
+    syringe_lot: str | None = Field(default=None, pattern=REF_PATTERN)
+
+
+class StopProcedure(_Command):
+    needs_control = True
+    op: Literal["procedure.stop"]
+
+
 Command = Annotated[
     Irrigate
     | HoldPressure
@@ -143,7 +159,9 @@ Command = Annotated[
     | Status
     | TakeControl
     | ReleaseControl
-    | PedalReport,
+    | PedalReport
+    | StartProcedure
+    | StopProcedure,
     Field(discriminator="op"),
 ]
 _ADAPTER: TypeAdapter[Command] = TypeAdapter(Command)

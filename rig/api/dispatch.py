@@ -30,8 +30,10 @@ from rig.api.commands import (
     ResetFault,
     RunSelfTest,
     SimulateLoopHang,
+    StartProcedure,
     Status,
     Stop,
+    StopProcedure,
     TakeControl,
     parse_command,
     role_may,
@@ -42,6 +44,7 @@ from rig.devices.contract import ForwardingError
 from rig.events.models import CommandAudit, CommandDenied, CommandRejected, EventBase
 from rig.fluid.controller import CommandRejectedError, FluidController, StateConflictError
 from rig.fluid.events import StopEvent
+from rig.record.procedures import OpenProcedure, ProcedureError
 from rig.safety.interlock import ActuatorRefusedError, Interlock, InterlockDeniedError
 from rig.safety.selftest import SelfTestReport
 
@@ -72,6 +75,10 @@ class RigOperations:
     """A simulator profile: the debug ops exist."""
     forward: Callable[[str, Role, object], JsonObject]
     """A station forwards the state of a device plugged into its console (the registry's)."""
+    start_procedure: Callable[[str | None, str | None, Role, str | None], Awaitable[OpenProcedure]]
+    """(ref, syringe lot, role, client): open a procedure, or raise ProcedureError."""
+    stop_procedure: Callable[[Role, str | None], str]
+    """(role, client): close the open procedure and return its id, or raise ProcedureError."""
 
 
 class CommandDispatcher:
@@ -222,6 +229,16 @@ class CommandDispatcher:
                         return self._rig.forward(command.device, role, command)
                     except ForwardingError as exc:
                         return {"ok": False, "error": {"code": "denied", "message": str(exc)}}
+                case StartProcedure(ref=ref, syringe_lot=lot):
+                    opened = await self._rig.start_procedure(ref, lot, role, client)
+                    self._rig.state_changed()
+                    return {"ok": True, "result": {"procedure": opened.as_dict()}}
+                case StopProcedure():
+                    closed = self._rig.stop_procedure(role, client)
+                    self._rig.state_changed()
+                    return {"ok": True, "result": {"procedure": closed}}
+        except ProcedureError as exc:
+            return {"ok": False, "error": {"code": exc.code, "message": exc.message}}
         except CommandRejectedError as exc:
             self._rig.record(CommandRejected(op=command.op, role=role.value, reason=str(exc)))
             code = "state_conflict" if isinstance(exc, StateConflictError) else "out_of_range"

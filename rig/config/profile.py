@@ -11,6 +11,7 @@ from rig.config.errors import Problem, cross_check
 from rig.config.fluid import FluidLoopConfig
 from rig.config.limits import LimitsConfig
 from rig.config.ports import SimPort
+from rig.config.record import RecordConfig
 from rig.config.simulator import SimulatorConfig
 from rig.config.syringe import SyringeConfig
 from rig.config.telemetry import TelemetryConfig
@@ -27,6 +28,7 @@ class RigProfile(Section):
     limits: LimitsConfig = Field(default_factory=LimitsConfig)
     fluid: FluidLoopConfig = Field(default_factory=FluidLoopConfig)
     telemetry: TelemetryConfig = Field(default_factory=TelemetryConfig)
+    record: RecordConfig = Field(default_factory=RecordConfig)
     simulator: SimulatorConfig | None = None
 
     @model_validator(mode="after")

@@ -315,6 +315,22 @@ def read_journal(path: Path, *, after: int = 0, last: int | None = None) -> list
         db.close()
 
 
+def last_of_kind(path: Path, kinds: tuple[str, ...]) -> EventBase | None:
+    """The newest event in the journal file at `path` whose kind is one of `kinds`, or None
+    (also when there is no file yet). Blocking: call it off the event loop."""
+    if not path.is_file():
+        return None
+    db = sqlite3.connect(path)
+    try:
+        marks = ", ".join("?" * len(kinds))
+        row = db.execute(
+            f"SELECT body FROM events WHERE kind IN ({marks}) ORDER BY seq DESC LIMIT 1", kinds
+        ).fetchone()
+    finally:
+        db.close()
+    return None if row is None else parse_event(row[0])
+
+
 def _select(db: sqlite3.Connection, after: int, limit: int) -> list[tuple[int, str]]:
     rows: list[tuple[int, str]] = db.execute(
         "SELECT seq, body FROM events WHERE seq > ? ORDER BY seq LIMIT ?", (after, limit)

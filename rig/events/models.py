@@ -223,6 +223,104 @@ class JournalFault(EventBase):
     reason: str
 
 
+# -- the procedure record (rig/record/) -------------------------------------------------------
+
+
+class DaemonStarted(EventBase):
+    """The daemon started (the first event of each run): in a record, a restart after a crash
+    shows here, and the events before it were all the journal held when the old run ended."""
+
+    kind: Literal["daemon_started"] = "daemon_started"
+    rig_id: str
+    opened_at_seq: int
+    """The journal's last sequence number before this run."""
+
+
+class ProcedureStarted(EventBase):
+    """A procedure began: everything journaled until its `procedure_stopped` belongs to it.
+    No patient-identifying data: `ref` is a pseudonymous reference, if the surgeon gave one."""
+
+    kind: Literal["procedure_started"] = "procedure_started"
+    procedure: str
+    ref: str | None
+    role: str
+    client: str | None
+    syringe_ml: float
+    syringe_diameter_mm: float
+    syringe_lot: str | None
+    primed: bool
+    """Whether the line was primed when the procedure began (a later prime is its own command
+    in the record)."""
+
+
+class ProcedureResumed(EventBase):
+    """The daemon restarted while a procedure was open: it goes on (a crash does not end it)."""
+
+    kind: Literal["procedure_resumed"] = "procedure_resumed"
+    procedure: str
+
+
+class ProcedureStopped(EventBase):
+    kind: Literal["procedure_stopped"] = "procedure_stopped"
+    procedure: str
+    role: str
+    client: str | None
+    saline_ml: float
+    contrast_ml: float
+
+
+class TrendSample(EventBase):
+    """The fluid path's figures, downsampled for the record's trends (during a procedure)."""
+
+    kind: Literal["trend"] = "trend"
+    procedure: str
+    pressure_mmhg: float | None
+    flow_ml_min: float
+    resistance_mmhg_min_per_ml: float | None
+    saline_ml: float
+    contrast_ml: float
+    mode: str
+
+
+class SnapshotTaken(EventBase):
+    """A still from the scope, saved with its note (the "empty duct" after a retrieval)."""
+
+    kind: Literal["snapshot"] = "snapshot"
+    procedure: str | None
+    path: str
+    """The PNG, relative to the record directory."""
+    note: str
+    pressure_mmhg: float | None
+    flow_ml_min: float
+    saline_ml: float
+    contrast_ml: float
+
+
+class VideoSegment(EventBase):
+    """A closed video segment of the recording, with its frame-timestamp sidecar."""
+
+    kind: Literal["video_segment"] = "video_segment"
+    procedure: str | None
+    path: str
+    """Relative to the record directory."""
+    frames: int
+    duration_s: float
+
+
+class StorageFault(EventBase):
+    """The record directory cannot take the record (full, unwritable): an alarm. The safety
+    functions go on; new procedures are refused until it clears."""
+
+    kind: Literal["storage_fault"] = "storage_fault"
+    reason: str
+    free_mb: float | None
+
+
+class StorageRestored(EventBase):
+    kind: Literal["storage_restored"] = "storage_restored"
+    free_mb: float
+
+
 Event = Annotated[
     StateChanged
     | Stopped
@@ -240,7 +338,16 @@ Event = Annotated[
     | PedalChanged
     | ApiLost
     | ApiRestored
-    | JournalFault,
+    | JournalFault
+    | DaemonStarted
+    | ProcedureStarted
+    | ProcedureResumed
+    | ProcedureStopped
+    | TrendSample
+    | SnapshotTaken
+    | VideoSegment
+    | StorageFault
+    | StorageRestored,
     Field(discriminator="kind"),
 ]
 EVENTS: TypeAdapter[Event] = TypeAdapter(Event)
