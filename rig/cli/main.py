@@ -17,6 +17,7 @@ from rig.cli import (
     config_cmd,
     devices_cmd,
     journal_cmd,
+    record_cmd,
     run_cmds,
     safety_cmd,
     simctl_cmd,
@@ -33,6 +34,7 @@ COMMAND_MODULES = [
     config_cmd,
     devices_cmd,
     journal_cmd,
+    record_cmd,
     safety_cmd,
 ]
 

@@ -242,6 +242,7 @@ class ProcedureStarted(EventBase):
 
     kind: Literal["procedure_started"] = "procedure_started"
     procedure: str
+    rig_id: str
     ref: str | None
     role: str
     client: str | None

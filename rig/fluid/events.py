@@ -41,8 +41,39 @@ class StopCause(StrEnum):
     def latches(self) -> bool:
         return self not in _NON_LATCHING
 
+    @property
+    def in_plain_words(self) -> str:
+        """What stopped the fluid, for a surgeon or a report (not a code)."""
+        return _PLAIN_WORDS[self]
+
 
 _NON_LATCHING = frozenset({StopCause.OPERATOR, StopCause.COMPLETED, StopCause.SHUTDOWN})
+
+_PLAIN_WORDS: dict[StopCause, str] = {
+    StopCause.OPERATOR: "stopped by the operator",
+    StopCause.COMPLETED: "the step completed",
+    StopCause.SHUTDOWN: "the rig shut down",
+    StopCause.RESISTANCE_LIMIT: "the duct's resistance passed its limit (scope tip against the wall?)",
+    StopCause.RESISTANCE_RISE: "the duct's resistance rose too fast (scope tip against the wall?)",
+    StopCause.PRESSURE_LIMIT: "the pressure passed its limit",
+    StopCause.BOLUS_PRESSURE_CAP: "the contrast bolus reached its pressure cap",
+    StopCause.LEAK_OR_PERFORATION: "pressure fell at a steady flow (leak or perforation?)",
+    StopCause.SALINE_VOLUME_CAP: "the saline volume cap was reached",
+    StopCause.CONTRAST_VOLUME_CAP: "the contrast volume cap was reached",
+    StopCause.PRESSURE_DATA_STALE: "the pressure readings stopped arriving",
+    StopCause.PUMP_ALARM: "the pump raised an alarm",
+    StopCause.PUMP_LINK_LOST: "the pump's link was lost",
+    StopCause.BOARD_LINK_LOST: "the I/O board's link was lost",
+    StopCause.BOARD_TRIP: "the I/O board cut the pump's power",
+    StopCause.ESTOP: "emergency stop",
+    StopCause.LOOP_STALL: "the control loop stalled",
+    StopCause.PLAUSIBILITY: "the pressure readings were implausible (transducer fault?)",
+    StopCause.PUMP_DID_NOT_STOP: "the pump did not confirm its stop",
+    StopCause.SELF_TEST_FAILED: "the self-test failed",
+    StopCause.INTERNAL_FAULT: "an internal fault of the control software",
+    StopCause.API_LOST: "the operators' channel (the broker) was lost",
+    StopCause.PEDAL_STUCK: "the foot pedal was held down too long (stuck?)",
+}
 
 Figure = float | int | str | bool | None
 

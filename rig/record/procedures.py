@@ -126,6 +126,7 @@ class ProcedureBook:
         started = self._record(
             ProcedureStarted(
                 procedure=new_procedure_id(self._wall_time()),
+                rig_id=self._profile.rig_id,
                 ref=ref,
                 role=role,
                 client=client,

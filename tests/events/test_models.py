@@ -83,6 +83,7 @@ ONE_OF_EACH: list[EventBase] = [
     DaemonStarted(rig_id="sim-1", opened_at_seq=41),
     ProcedureStarted(
         procedure="20261201T184312Z-3fa1",
+        rig_id="sim-1",
         ref="study-7",
         role="surgeon",
         client="console",
