@@ -81,7 +81,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "report", help="write a procedure's report (report.html and report.pdf) into a directory"
     )
     report.add_argument("procedure", metavar="PROCEDURE")
-    report.add_argument("--out", type=Path, required=True, metavar="DIR")
+    report.add_argument(
+        "--out", type=Path, required=True, metavar="DIR", help="where to write the two files"
+    )
     _journal_option(report)
     report.set_defaults(func=_report)
 
