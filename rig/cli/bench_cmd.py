@@ -13,12 +13,19 @@ from typing import Any
 from rig.bench.camera_filters import run_camera_filters
 from rig.bench.envelope import EnvelopeGrid, run_envelope
 from rig.bench.pedal_latency import run_pedal_latency
+from rig.bench.record_crash import run_record_crash
 from rig.bench.session import BenchError
 from rig.bench.stop_latency import FLOW_ML_MIN, run_stop_latency
 from rig.config import DEFAULT_PROFILE, ProfileError, RigProfile, load_profile
 
-BENCHMARKS = ("stop-latency", "envelope", "camera-filters", "pedal")
-DEFAULT_TRIALS = {"stop-latency": 200, "envelope": 5, "camera-filters": 60, "pedal": 500}
+BENCHMARKS = ("stop-latency", "envelope", "camera-filters", "pedal", "record-crash")
+DEFAULT_TRIALS = {
+    "stop-latency": 200,
+    "envelope": 5,
+    "camera-filters": 60,
+    "pedal": 500,
+    "record-crash": 50,
+}
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -39,7 +46,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
             "(about 15 s at 640x480). "
             "pedal: the real daemon on the simulator with the emulated foot pedal on its USB "
             "bus; the irrigate pedal is pressed and let go, and the time from the release "
-            "report to the pump's stop command at the pump is measured (about 0.4 s a trial)."
+            "report to the pump's stop command at the pump is measured (about 0.4 s a trial). "
+            "record-crash: the real daemon on the simulator is SIGKILLed at a random moment "
+            "while commands flow, in each cycle, and restarted: what it acknowledged before the "
+            "kill and is missing from the journal after (must be 0), and the time to ready "
+            "again (a few seconds a cycle)."
         ),
     )
     bench.add_argument("name", choices=BENCHMARKS)
@@ -48,7 +59,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         type=int,
         default=None,
         help="stop-latency: trials (default 200); envelope: wall and occlusion trials per grid "
-        "point (default 5); camera-filters: frames (default 60); pedal: trials (default 500)",
+        "point (default 5); camera-filters: frames (default 60); pedal: trials (default 500); "
+        "record-crash: kill cycles (default 50)",
     )
     bench.add_argument(
         "--flow-ml-min",
@@ -94,6 +106,10 @@ def _bench(args: argparse.Namespace) -> int:
             result = _envelope(args, profile, trials)
         elif args.name == "camera-filters":
             result = _camera_filters(args.frame_size, trials)
+        elif args.name == "record-crash":
+            result = asyncio.run(
+                run_record_crash(args.profile, profile, trials, progress=not args.json)
+            )
         elif args.name == "pedal":
             result = asyncio.run(
                 run_pedal_latency(args.profile, profile, trials, progress=not args.json)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from rig.bench.pedal_latency import run_pedal_latency
+from rig.bench.record_crash import run_record_crash
 from rig.bench.stop_latency import run_stop_latency, stop_floor_ms, stop_wire_ms
 from rig.config import DEFAULT_PROFILE, load_profile
 
@@ -27,6 +28,14 @@ def test_floor_is_one_sample_period_plus_the_stop_frame_on_the_wire() -> None:
     profile = load_profile(DEFAULT_PROFILE)
     # Safe-mode STP frame for address 0: STX, len, "0STP", CRC hi, CRC lo, ETX = 9 bytes at 19200 8N1.
     assert stop_floor_ms(profile) == pytest.approx(2.0 + 9 * 10 / 19200 * 1000)
+
+
+async def test_record_crash_benchmark_counts_what_a_kill_could_lose() -> None:
+    profile = load_profile(DEFAULT_PROFILE)
+    result = await run_record_crash(DEFAULT_PROFILE, profile, cycles=1)
+    assert result["cycles"] == 1 and result["procedure_resumed"] == 1
+    assert result["acknowledged"] >= 2 and result["lost"] == 0, result
+    assert result["recovery_ms_p99"] >= result["first_answer_ms_p99"] > 0
 
 
 async def test_pedal_benchmark_reports_figures() -> None:
