@@ -24,6 +24,7 @@ from pathlib import Path
 
 from drivers.clock import REAL_CLOCK, Clock
 from drivers.transport.mqtt import JsonObject, bounded
+from rig.alarms.register import AlarmRegister
 from rig.api.dispatch import CommandDispatcher, RigOperations
 from rig.api.roles import Role
 from rig.api.service import ApiService, ApiSources, BrokerAddress
@@ -84,6 +85,8 @@ class RigDaemon:
         self._shutdown = asyncio.Event()
         # Every event goes to the journal first; the API publishes from it (rig/events/).
         self.journal = Journal(journal_path, on_fault=self._on_journal_fault)
+        # The alarms follow the journaled events (rig/alarms/conditions.py).
+        self.alarms = AlarmRegister(self._record, time.time, self._state_changed)
         self.context = DeviceContext(
             profile, clock, self._record, self._state_changed, self._on_task_fault
         )
@@ -129,6 +132,9 @@ class RigDaemon:
                 forward=self.devices.forward,
                 start_procedure=self._start_procedure,
                 stop_procedure=lambda role, client: self.procedures.stop(role.value, client),
+                acknowledge_alarm=lambda alarm, role, client: self.alarms.acknowledge(
+                    alarm, role.value, client
+                ),
             ),
             clock,
         )
@@ -324,6 +330,7 @@ class RigDaemon:
     def _record(self, event: EventBase) -> EventBase:
         recorded = self.journal.append(event, t_us=int(self._clock.monotonic() * 1e6))
         log.info("event %s", recorded.kind, extra={"event": recorded.as_json()})
+        self.alarms.on_event(recorded)
         return recorded
 
     async def _journaled(self, seq: int) -> bool:
@@ -353,6 +360,7 @@ class RigDaemon:
             "control": self.dispatcher.control.as_dict(),
             "last_stop": None if controller.last_stop is None else controller.last_stop.as_dict(),
             "procedure": self.procedures.as_dict(),
+            "alarms": self.alarms.as_list(),
             "storage": self.storage.as_dict(),
         }
 
@@ -362,6 +370,7 @@ class RigDaemon:
         mean = controller.mean_pressure_mmhg
         return {
             "t_us": controller.last_sample_t_us,
+            "wall_time": round(time.time(), 4),
             "pressure_mmhg": None if mean is None else round(mean, 2),
             "flow_ml_min": round(controller.applied_flow_ml_min, 4),
             "resistance_mmhg_min_per_ml": _round(reading.resistance_mmhg_min_per_ml),

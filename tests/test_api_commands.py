@@ -107,6 +107,7 @@ def test_every_op_is_defined_once_with_its_roles_and_control() -> None:
         "pedal.report",
         "procedure.start",
         "procedure.stop",
+        "alarm.ack",
     }
     assert ROLE_OPS[Role.OBSERVER] == {"status"}
     assert ROLE_OPS[Role.SURGEON] == set(OPS) - {"selftest.run", "debug.hang"}

@@ -146,6 +146,15 @@ class StopProcedure(_Command):
     op: Literal["procedure.stop"]
 
 
+class AcknowledgeAlarm(_Command):
+    """Silence an alarm (every active one without `alarm`) for a bounded time; its visual
+    signal stays while its condition lasts (rig/alarms/register.py). Needs no control: any
+    station at the patient may silence an alarm."""
+
+    op: Literal["alarm.ack"]
+    alarm: str | None = Field(default=None, min_length=1, max_length=64)
+
+
 Command = Annotated[
     Irrigate
     | HoldPressure
@@ -161,7 +170,8 @@ Command = Annotated[
     | ReleaseControl
     | PedalReport
     | StartProcedure
-    | StopProcedure,
+    | StopProcedure
+    | AcknowledgeAlarm,
     Field(discriminator="op"),
 ]
 _ADAPTER: TypeAdapter[Command] = TypeAdapter(Command)

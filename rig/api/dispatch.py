@@ -17,7 +17,9 @@ from dataclasses import dataclass
 
 from drivers.clock import Clock
 from drivers.transport.mqtt import JsonObject, bounded
+from rig.alarms.register import UnknownAlarmError
 from rig.api.commands import (
+    AcknowledgeAlarm,
     Bolus,
     Command,
     CommandError,
@@ -79,6 +81,8 @@ class RigOperations:
     """(ref, syringe lot, role, client): open a procedure, or raise ProcedureError."""
     stop_procedure: Callable[[Role, str | None], str]
     """(role, client): close the open procedure and return its id, or raise ProcedureError."""
+    acknowledge_alarm: Callable[[str | None, Role, str | None], list[str]]
+    """(alarm or None for all, role, client): the ids silenced, or raise UnknownAlarmError."""
 
 
 class CommandDispatcher:
@@ -233,6 +237,13 @@ class CommandDispatcher:
                     opened = await self._rig.start_procedure(ref, lot, role, client)
                     self._rig.state_changed()
                     return {"ok": True, "result": {"procedure": opened.as_dict()}}
+                case AcknowledgeAlarm(alarm=alarm):
+                    try:
+                        silenced = self._rig.acknowledge_alarm(alarm, role, client)
+                    except UnknownAlarmError as exc:
+                        return {"ok": False, "error": {"code": "not_found", "message": str(exc)}}
+                    self._rig.state_changed()
+                    return {"ok": True, "result": {"acknowledged": silenced}}
                 case StopProcedure():
                     closed = self._rig.stop_procedure(role, client)
                     self._rig.state_changed()

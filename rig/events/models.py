@@ -322,6 +322,33 @@ class StorageRestored(EventBase):
     free_mb: float
 
 
+# -- alarms (rig/alarms/) ----------------------------------------------------------------------
+
+
+class AlarmRaised(EventBase):
+    kind: Literal["alarm_raised"] = "alarm_raised"
+    alarm: str
+    """The condition's id: `fault`, `link.<device>`, `journal`, `storage`."""
+    priority: Literal["high", "medium", "low"]
+    message: str
+
+
+class AlarmAcknowledged(EventBase):
+    """Someone silenced the alarm; its visual signal stays while the condition lasts."""
+
+    kind: Literal["alarm_acknowledged"] = "alarm_acknowledged"
+    alarm: str
+    role: str
+    client: str | None
+    audio_paused_s: float
+
+
+class AlarmCleared(EventBase):
+    kind: Literal["alarm_cleared"] = "alarm_cleared"
+    alarm: str
+    active_s: float
+
+
 Event = Annotated[
     StateChanged
     | Stopped
@@ -348,7 +375,10 @@ Event = Annotated[
     | SnapshotTaken
     | VideoSegment
     | StorageFault
-    | StorageRestored,
+    | StorageRestored
+    | AlarmRaised
+    | AlarmAcknowledged
+    | AlarmCleared,
     Field(discriminator="kind"),
 ]
 EVENTS: TypeAdapter[Event] = TypeAdapter(Event)

@@ -12,6 +12,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from rig.events.models import (
+    AlarmAcknowledged,
+    AlarmCleared,
+    AlarmRaised,
     CommandAudit,
     CommandDenied,
     CommandRejected,
@@ -61,6 +64,19 @@ class Mark:
     latched: bool = False
 
 
+@dataclass
+class AlarmSpan:
+    """One alarm: when it was raised, acknowledged (first) and cleared, from its events."""
+
+    t_s: float
+    alarm: str
+    priority: str
+    message: str
+    acknowledged_t_s: float | None = None
+    acknowledged_by: str | None = None
+    cleared_t_s: float | None = None
+
+
 @dataclass(frozen=True)
 class TimelineRow:
     t_s: float
@@ -92,7 +108,7 @@ class Report:
     series: Series
     stops: list[Mark]
     resets: list[Mark]
-    alarms: list[Mark]
+    alarms: list[AlarmSpan]
     timeline: list[TimelineRow]
     snapshots: list[Snapshot]
     video_segments: list[str]
@@ -113,7 +129,8 @@ def build_report(events: Sequence[EventBase]) -> Report:
     series = Series()
     stops: list[Mark] = []
     resets: list[Mark] = []
-    alarms: list[Mark] = []
+    alarms: list[AlarmSpan] = []
+    open_alarms: dict[str, AlarmSpan] = {}
     timeline: list[TimelineRow] = []
     snapshots: list[Snapshot] = []
     segments: list[str] = []
@@ -133,17 +150,24 @@ def build_report(events: Sequence[EventBase]) -> Report:
                 if event.pressure_mmhg is not None:
                     peaks.append(event.pressure_mmhg)
             case Stopped():
-                mark = Mark(t_s, event.cause.value, describe(event), latched=event.latched)
-                stops.append(mark)
-                if event.latched:
-                    alarms.append(mark)
+                stops.append(Mark(t_s, event.cause.value, describe(event), latched=event.latched))
                 pressure = event.figures.get("pressure_mmhg")
                 if isinstance(pressure, int | float) and math.isfinite(pressure):
                     peaks.append(float(pressure))
             case FaultReset():
                 resets.append(Mark(t_s, "reset", describe(event)))
-            case StorageFault() | JournalFault():
-                alarms.append(Mark(t_s, event.kind, describe(event), latched=False))
+            case AlarmRaised():
+                span = AlarmSpan(t_s, event.alarm, event.priority, event.message)
+                alarms.append(span)
+                open_alarms[event.alarm] = span
+            case AlarmAcknowledged():
+                acked = open_alarms.get(event.alarm)
+                if acked is not None and acked.acknowledged_t_s is None:
+                    acked.acknowledged_t_s, acked.acknowledged_by = t_s, event.role
+            case AlarmCleared():
+                cleared = open_alarms.pop(event.alarm, None)
+                if cleared is not None:
+                    cleared.cleared_t_s = t_s
             case SnapshotTaken():
                 snapshots.append(Snapshot(t_s, event.path, event.note, _snapshot_figures(event)))
             case VideoSegment():
@@ -228,12 +252,18 @@ def describe(event: EventBase) -> str:
             return f"snapshot \u201c{event.note}\u201d ({_snapshot_figures(event)})"
         case VideoSegment():
             return f"video segment {event.path}: {event.frames} frames, {event.duration_s:.1f} s"
+        case AlarmRaised():
+            return f"ALARM {event.priority.upper()} ({event.alarm}): {event.message}"
+        case AlarmAcknowledged():
+            return f"alarm {event.alarm} acknowledged by the {event.role}: audio paused"
+        case AlarmCleared():
+            return f"alarm {event.alarm} cleared after {event.active_s:.1f} s"
         case StorageFault():
-            return f"ALARM storage: {event.reason}"
+            return f"storage: {event.reason}"
         case StorageRestored():
             return f"storage restored ({event.free_mb:.0f} MB free)"
         case JournalFault():
-            return f"ALARM journal: {event.reason}"
+            return f"journal: {event.reason}"
         case StateChanged():
             return f"{event.from_state.value} -> {event.to_state.value} ({event.cause})"
     return event.kind.replace("_", " ")

@@ -145,9 +145,19 @@ def _html(report: Report, media_root: Path) -> str:
         *(f"<p>{e(line)}</p>" for line in summary_lines(report)[1:]),
         "</section>",
         f"<h2>Trends</h2><img class='plot' id='trends' alt='trends' src='data:image/png;base64,{plot}'>",
-        "<h2>Stops and alarms</h2><table id='stops'><tr><th>t (s)</th><th>what</th></tr>",
+        "<h2>Alarms</h2><table id='alarms'><tr><th>raised (s)</th><th>priority</th>"
+        "<th>alarm</th><th>acknowledged (s)</th><th>cleared (s)</th></tr>",
     ]
-    for mark in sorted(report.stops + report.alarms, key=lambda m: m.t_s):
+    for alarm in report.alarms:
+        css = " class='latched'" if alarm.priority == "high" else ""
+        parts.append(
+            f"<tr{css}><td>{alarm.t_s:.1f}</td><td>{e(alarm.priority.upper())}</td>"
+            f"<td>{e(alarm.message)}</td><td>{_seconds(alarm.acknowledged_t_s)}"
+            f"{' by the ' + e(alarm.acknowledged_by) if alarm.acknowledged_by else ''}</td>"
+            f"<td>{_seconds(alarm.cleared_t_s)}</td></tr>"
+        )
+    parts.append("</table><h2>Stops</h2><table id='stops'><tr><th>t (s)</th><th>what</th></tr>")
+    for mark in report.stops:
         css = " class='latched'" if mark.latched else ""
         parts.append(f"<tr{css}><td>{mark.t_s:.1f}</td><td>{e(mark.detail)}</td></tr>")
     parts.append("</table><h2>Snapshots</h2><div id='snapshots'>")
@@ -243,6 +253,10 @@ def _snapshot_file(media_root: Path, relative: str) -> Path | None:
     if not candidate.is_relative_to(root) or not candidate.is_file():
         return None
     return candidate
+
+
+def _seconds(t_s: float | None) -> str:
+    return "-" if t_s is None else f"{t_s:.1f}"
 
 
 def _duration(seconds: float) -> str:

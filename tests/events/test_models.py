@@ -10,6 +10,9 @@ import pytest
 from pydantic import ValidationError
 
 from rig.events.models import (
+    AlarmAcknowledged,
+    AlarmCleared,
+    AlarmRaised,
     ApiLost,
     ApiRestored,
     CommandAudit,
@@ -121,6 +124,9 @@ ONE_OF_EACH: list[EventBase] = [
     VideoSegment(procedure="p", path="media/seg-0001.avi", frames=900, duration_s=30.0),
     StorageFault(reason="disk full", free_mb=None),
     StorageRestored(free_mb=812.5),
+    AlarmRaised(alarm="fault", priority="high", message="resistance"),
+    AlarmAcknowledged(alarm="fault", role="surgeon", client="console", audio_paused_s=120.0),
+    AlarmCleared(alarm="fault", active_s=12.5),
 ]
 
 

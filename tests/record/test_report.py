@@ -86,7 +86,7 @@ def test_the_model_adds_up_and_marks_the_latched_stop_as_an_alarm() -> None:
     assert (report.rig_id, report.ref, report.duration_s) == ("sim-1", "r-1", 4.0)
     assert report.max_pressure_mmhg == 41.0  # the stop's figure, above every trend sample
     assert report.saline_ml == 0.04 and report.contrast_ml == 0.0
-    assert [m.label for m in report.alarms] == ["resistance_limit"]
+    assert [m.label for m in report.stops if m.latched] == ["resistance_limit"]
     assert [s.note for s in report.snapshots] == ["empty duct"]
     assert "latched until reset" in report.timeline[1].text  # trends are not in the timeline
 

@@ -35,6 +35,9 @@ async def _procedure(rig: RigUnderTest) -> None:
     await rig.sim("scenario", name="tip_against_wall")
     stop = await rig.next_event(lambda e: e.get("kind") == "stop")
     assert stop["cause"] in RESISTANCE_STOPS
+    state = await rig.wait_until(lambda s: bool(s["alarms"]), 1.0)
+    assert state["alarms"][0]["priority"] == "high"
+    assert (await rig.command({"op": "alarm.ack"}))["result"]["acknowledged"] == ["fault"]
     await rig.sim("clear")
     await asyncio.sleep(0.6)
     assert (await rig.command({"op": "fault.reset"}))["ok"]
@@ -61,7 +64,11 @@ async def test_a_procedure_report_shows_each_step_and_its_archive_verifies(
     assert [mark.label for mark in latched] in ([c] for c in RESISTANCE_STOPS)
     assert "against the wall" in latched[0].detail
     assert len(report.resets) == 1 and report.resets[0].t_s > latched[0].t_s
-    assert report.alarms == latched
+    (alarm,) = report.alarms
+    assert (alarm.alarm, alarm.priority) == ("fault", "high")
+    assert alarm.t_s == pytest.approx(latched[0].t_s, abs=0.01)  # raised by the stop itself
+    assert alarm.acknowledged_t_s is not None and alarm.acknowledged_by == "engineer"
+    assert alarm.cleared_t_s == pytest.approx(report.resets[0].t_s, abs=0.01)
     assert any(m.label == "completed" and m.t_s > report.resets[0].t_s for m in report.stops)
     assert report.saline_ml > 0.02
     assert report.contrast_ml == pytest.approx(0.05, abs=0.01)
@@ -73,7 +80,10 @@ async def test_a_procedure_report_shows_each_step_and_its_archive_verifies(
         "procedure started (ref demo-1)",
         "fluid.irrigate by the engineer",
         "fluid stopped: the duct's resistance",
+        "ALARM HIGH (fault)",
+        "alarm fault acknowledged by the engineer",
         "fault reset",
+        "alarm fault cleared",
         "fluid.bolus by the engineer",
         "fluid stopped: the step completed",
         "procedure stopped",
