@@ -77,7 +77,9 @@ def test_no_module_but_the_interlock_names_an_actuator_method() -> None:
         if path in ALLOWED:
             continue
         tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
-        found += [f"{path.relative_to(RIG.parent)}:{n}: {name}" for n, name in _named_actuators(tree)]
+        found += [
+            f"{path.relative_to(RIG.parent)}:{n}: {name}" for n, name in _named_actuators(tree)
+        ]
     assert found == []
 
 

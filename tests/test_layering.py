@@ -18,7 +18,9 @@ REPO = Path(__file__).resolve().parents[1]
 LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
 
 
-def lint_copy_with(tmp_path: Path, module: str, added_import: str) -> subprocess.CompletedProcess[str]:
+def lint_copy_with(
+    tmp_path: Path, module: str, added_import: str
+) -> subprocess.CompletedProcess[str]:
     """Run lint-imports on a copy of the packages where `module` has one more import."""
     for package in ("rig", "drivers", "assurance"):
         shutil.copytree(
@@ -45,9 +47,21 @@ def lint_copy_with(tmp_path: Path, module: str, added_import: str) -> subprocess
         ("rig.fluid.events", "import drivers.sim.world", "The runtime never imports the simulator"),
         ("rig.safety.links", "import assurance.report", "The runtime never imports the simulator"),
         ("rig.api.topics", "import rig.cli.main", "Layers: codec <- transport"),
-        ("drivers.sim.world", "import drivers.ne1000.driver", "The simulator speaks through the codecs"),
-        ("drivers.sim.usb.tic", "import drivers.tic.driver", "The simulator speaks through the codecs"),
-        ("drivers.sim.usb.pedals", "import drivers.pedal.driver", "The simulator speaks through the codecs"),
+        (
+            "drivers.sim.world",
+            "import drivers.ne1000.driver",
+            "The simulator speaks through the codecs",
+        ),
+        (
+            "drivers.sim.usb.tic",
+            "import drivers.tic.driver",
+            "The simulator speaks through the codecs",
+        ),
+        (
+            "drivers.sim.usb.pedals",
+            "import drivers.pedal.driver",
+            "The simulator speaks through the codecs",
+        ),
         ("drivers.tic.codec", "import usb.core", "Codecs have no I/O"),
         ("drivers.pedal.reports", "import asyncio", "Codecs have no I/O"),
     ],

@@ -128,12 +128,8 @@ class PointResult:
             unit[self.kind]: self.value,
             "detect_wall_ms_p50": _pct([d.delay_ms for d in self.wall if d.detected], 50),
             "detect_wall_ms_p99": _pct([d.delay_ms for d in self.wall if d.detected], 99),
-            "detect_occlusion_ms_p50": _pct(
-                [d.delay_ms for d in self.occlusion if d.detected], 50
-            ),
-            "detect_occlusion_ms_p99": _pct(
-                [d.delay_ms for d in self.occlusion if d.detected], 99
-            ),
+            "detect_occlusion_ms_p50": _pct([d.delay_ms for d in self.occlusion if d.detected], 50),
+            "detect_occlusion_ms_p99": _pct([d.delay_ms for d in self.occlusion if d.detected], 99),
             "bolus_after_release_ul_max": (
                 None if not boluses else round(max(b for b in boluses if b is not None), 2)
             ),
@@ -159,9 +155,7 @@ class EnvelopeResult:
             kind: [p.as_dict() for p in self.points if p.kind == kind]
             for kind in ("irrigate", "pressure", "bolus")
         }
-        missed = sum(
-            sum(not d.detected for d in p.wall + p.occlusion) for p in self.points
-        )
+        missed = sum(sum(not d.detected for d in p.wall + p.occlusion) for p in self.points)
         return {
             "false_stops": len(self.false_stops),
             "simulated_minutes": round(self.simulated_s / 60.0, 2),
@@ -269,9 +263,7 @@ async def run_healthy(
         await segment.run(0.5)
 
 
-async def _detect(
-    rig: SteppedRig, scenario: str, *, release: bool
-) -> Detection:
+async def _detect(rig: SteppedRig, scenario: str, *, release: bool) -> Detection:
     seen = len(rig.stops)
     started_s = rig.clock.monotonic()
     rig.start_scenario(make_scenario(scenario))
@@ -316,7 +308,10 @@ async def run_detection(
     point = PointResult(kind, value)
     jitter = random.Random(seed)
     for trial in range(trials):
-        for scenario, bucket in (("tip_against_wall", point.wall), ("full_occlusion", point.occlusion)):
+        for scenario, bucket in (
+            ("tip_against_wall", point.wall),
+            ("full_occlusion", point.occlusion),
+        ):
             rig = SteppedRig(profile, seed=seed + trial)
             start(rig)
             # A different moment each trial: the event meets the noise at another phase.

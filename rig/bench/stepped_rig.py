@@ -208,7 +208,9 @@ class SteppedRig:
         # the cut-off set, then the pump's power on (it boots, ignores the first command and
         # reports alarm R, which PumpWire consumes) and the rig ready.
         board_cfg = profile.devices.board
-        self._heartbeat_every = max(1, round(board_cfg.heartbeat_period_ms / 1000 / SAMPLE_PERIOD_S))
+        self._heartbeat_every = max(
+            1, round(board_cfg.heartbeat_period_ms / 1000 / SAMPLE_PERIOD_S)
+        )
         self.board.send(ConfigWatchdog(board_cfg.watchdog_timeout_ms))
         self.board.send(SetCutoff(profile.limits.board_cutoff_mmhg))
         self._step_samples(round(ZERO_SETTLE_S / SAMPLE_PERIOD_S))
@@ -217,9 +219,7 @@ class SteppedRig:
         self._step_samples(1)
         self.pump = PumpWire(self.pump_device, self.clock, baudrate=pump_cfg.baudrate)
         self.interlock = Interlock(self.pump, self.board)
-        self.controller = FluidController(
-            profile.limits, profile.fluid, self.interlock, self.clock
-        )
+        self.controller = FluidController(profile.limits, profile.fluid, self.interlock, self.clock)
         self._on_sample = self.controller.on_sample
         self.stops: list[StopEvent] = []
         self.interlock.add_stop_listener(self.stops.append)

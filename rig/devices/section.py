@@ -62,8 +62,7 @@ class SerialDeviceSection(DeviceSection):
                     Problem(
                         f"{self._section}.port",
                         {"console": self.port.console},
-                        "a serial device is attached to the rig: expected a path, usb or sim "
-                        "port",
+                        "a serial device is attached to the rig: expected a path, usb or sim port",
                     )
                 ]
             )

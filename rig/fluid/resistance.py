@@ -110,7 +110,9 @@ class ResistanceEstimator:
         self._noise_mmhg = pressure_noise_mmhg
         self._rise_limit = rise_limit_mmhg_min_per_ml_per_s
         # The rise noise is this over Q·W^1.5 (module docstring); computed once, used per sample.
-        self._sigma_scale = RISE_SIGMA_MARGIN * pressure_noise_mmhg * math.sqrt(2.0 * sample_period_s)
+        self._sigma_scale = (
+            RISE_SIGMA_MARGIN * pressure_noise_mmhg * math.sqrt(2.0 * sample_period_s)
+        )
         self._min_half = max(2, round(rise_half_window_s / sample_period_s))
         self._max_half = max(self._min_half, round(max_rise_half_window_s / sample_period_s))
         self._recent = _Boxcar(self._min_half)

@@ -64,7 +64,9 @@ async def test_a_damaged_reply_to_any_pump_command_is_a_reported_fault(
         if refused:
             await expect_pump_fault(rig, "DIS")
         else:
-            await rig.wait_for(lambda: rig.daemon.devices["pump"].link.stats.retries > 0, 2.0, "DIS retried")
+            await rig.wait_for(
+                lambda: rig.daemon.devices["pump"].link.stats.retries > 0, 2.0, "DIS retried"
+            )
             # Past the retry's resynchronisation: a stop written during it may have its reply
             # taken for the retry's (untagged replies; drivers/ne1000/driver.py).
             await asyncio.sleep(0.5)

@@ -105,7 +105,11 @@ async def test_the_console_in_control_holds_the_fluid_until_an_engineer_takes_ov
         forced = await engineer.request(bench, {"op": "control.take", "force": True})
         assert forced["ok"] and forced["result"]["control"]["holder"] == "engineer"
         event = await rig.next_event(lambda e: e.get("kind") == "control_changed")
-        assert (event["previous"], event["holder"], event["forced"]) == ("surgeon", "engineer", True)
+        assert (event["previous"], event["holder"], event["forced"]) == (
+            "surgeon",
+            "engineer",
+            True,
+        )
         assert (await engineer.request(bench, irrigate))["ok"]
         refused = await surgeon.request(console, irrigate)
         assert not refused["ok"] and refused["error"]["code"] == "not_in_control"
