@@ -40,6 +40,7 @@ from rig.events.models import (
     EventBase,
     FaultReset,
     JournalFault,
+    LoopStalledAtRest,
     ProcedureStarted,
     SelfTestCompleted,
     StateChanged,
@@ -299,7 +300,20 @@ class RigDaemon:
         self._record(SelfTestCompleted(passed=report.passed, checks=report.checks))
 
     def _on_loop_stall(self, stall_s: float) -> None:
-        """The loop turns again after a stall the guard acted on: make it a latched fault."""
+        """The loop turns again after a stall the guard acted on: a latched fault if fluid was
+        moving. At rest (a start-up under load, a long collection) nothing was at risk and the
+        board's watchdog stood behind the guard anyway: recorded, not latched, since a fault
+        that latches with nothing moving is a nuisance stop (H24)."""
+        controller = self.controller
+        if not (controller.pump_running or controller.setpoint.mode in MOTION_MODES):
+            log.warning("event loop stalled for %.0f ms at rest", stall_s * 1000)
+            self._record(
+                LoopStalledAtRest(
+                    stall_ms=round(stall_s * 1000, 1),
+                    limit_ms=self.stall_guard.limit_s * 1000,
+                )
+            )
+            return
         self.interlock.trip(
             StopCause.LOOP_STALL,
             f"the event loop stalled for {stall_s * 1000:.0f} ms "

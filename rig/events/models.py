@@ -206,6 +206,14 @@ class PedalChanged(EventBase):
     held_s: float | None = None
 
 
+class LoopStalledAtRest(EventBase):
+    """The event loop stalled past its limit while no fluid moved: recorded, not latched."""
+
+    kind: Literal["loop_stalled_at_rest"] = "loop_stalled_at_rest"
+    stall_ms: float
+    limit_ms: float
+
+
 class ApiLost(EventBase):
     kind: Literal["api_lost"] = "api_lost"
     reason: str
@@ -364,6 +372,7 @@ Event = Annotated[
     | PumpPoweredUp
     | PumpSelfTestSilence
     | PedalChanged
+    | LoopStalledAtRest
     | ApiLost
     | ApiRestored
     | JournalFault

@@ -124,6 +124,21 @@ async def test_a_hung_event_loop_is_caught_by_the_guard_thread_and_the_board(
     assert (await rig.status())["state"] == "fault"
 
 
+async def test_a_stall_at_rest_is_recorded_and_latches_nothing(rig: RigUnderTest) -> None:
+    """A start-up under load once stalled the loop 196 ms with nothing moving and latched a
+    fault the rig could never have needed (H24). Past the guard's limit (100 ms), short of the
+    board's watchdog (250 ms: that one cuts the pump's power, and its trip latches)."""
+    guard_s = rig.rig.profile.fluid.loop_stall_timeout_ms / 1000.0
+    watchdog_s = rig.rig.profile.devices.board.watchdog_timeout_ms / 1000.0
+    hang_s = (guard_s + watchdog_s) / 2
+    reply = await rig.command({"op": "debug.hang", "seconds": hang_s}, timeout_s=5.0)
+    assert reply["ok"], reply
+    event = await rig.next_event(lambda e: e.get("kind") == "loop_stalled_at_rest")
+    assert event["stall_ms"] >= event["limit_ms"]
+    await asyncio.sleep(0.3)
+    assert (await rig.status())["state"] == "ready"
+
+
 @pytest.fixture
 async def rig_with_offset_sensor(tmp_path: Path) -> AsyncIterator[RigUnderTest]:
     """A rig whose transducer reads 12 mmHg high before the daemon ever starts."""
