@@ -15,6 +15,7 @@ from rig.cli import (
     bench_cmd,
     client_cmds,
     config_cmd,
+    console_cmd,
     devices_cmd,
     journal_cmd,
     record_cmd,
@@ -28,6 +29,7 @@ from rig.logs import configure_logging
 COMMAND_MODULES = [
     run_cmds,
     client_cmds,
+    console_cmd,
     watch_cmd,
     simctl_cmd,
     bench_cmd,

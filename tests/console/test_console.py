@@ -1,0 +1,113 @@
+"""The surgeon's console in Debian's Chromium against the simulated rig (docs/console.md)."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import time
+
+import pytest
+
+from rig.api.roles import Role
+from tests.console.conftest import console_page
+from tests.system.harness import RigUnderTest
+
+pytestmark = [pytest.mark.system, pytest.mark.timeout(120)]
+
+HIGH_ALARM_WITHIN_S = 0.2
+
+
+async def test_the_page_loads_and_live_values_update(rig: RigUnderTest) -> None:
+    async with console_page(rig, "loads") as page:
+        await page.wait_for_function(
+            "() => document.getElementById('pressure').textContent !== '-'", timeout=5000
+        )
+        assert await page.text_content("#rig-state") == "rig ready"
+        assert await page.text_content("#role") == "surgeon"
+        before = await page.evaluate("() => window.__console.telemetryLatencyMs.length")
+        await asyncio.sleep(0.5)
+        after = await page.evaluate("() => window.__console.telemetryLatencyMs.length")
+        assert after - before >= 15, "telemetry at 50 Hz reaches the page"
+
+
+async def test_clicking_irrigate_changes_the_simulated_flow(rig: RigUnderTest) -> None:
+    await rig.prime()
+    async with console_page(rig, "irrigate") as page:
+        await page.fill("#flow-input", "1.2")
+        await page.click("#irrigate")
+        state = await rig.wait_sim(lambda s: s["pump"]["running"], 3.0)
+        assert state["pump"]["flow_ml_min"] == pytest.approx(1.2, rel=0.05)
+        await page.wait_for_function(
+            "() => Math.abs(Number(document.getElementById('flow').textContent) - 1.2) < 0.05",
+            timeout=5000,
+        )
+        await page.keyboard.press("s")  # the stop shortcut
+        await rig.wait_sim(lambda s: not s["pump"]["running"], 2.0)
+
+
+async def test_a_resistance_stop_shows_a_high_alarm_within_200_ms_and_ack_keeps_it(
+    rig: RigUnderTest,
+) -> None:
+    async with console_page(rig, "alarm") as page:
+        await rig.irrigate_steadily(1.0)
+        await rig.sim("scenario", name="tip_against_wall")
+        stop = await rig.next_event(lambda e: e.get("kind") == "stop")
+        await page.wait_for_function(
+            "() => window.__console.alarmsShown.some(a => a.priority === 'high')", timeout=5000
+        )
+        shown = await page.evaluate(
+            "() => window.__console.alarmsShown.find(a => a.priority === 'high')"
+        )
+        delay_s = shown["shown"] - stop["wall_time"]
+        print(f"stop journaled -> HIGH alarm on the page: {delay_s * 1000:.1f} ms")
+        assert 0 <= delay_s <= HIGH_ALARM_WITHIN_S
+        box = page.locator("#alarm")
+        assert "high" in (await box.get_attribute("class") or "")
+        # HIGH flashes at 2 Hz (IEC 60601-1-8: 1.4-2.8 Hz).
+        duration = await box.evaluate("e => getComputedStyle(e).animationDuration")
+        assert duration == "0.5s"
+        assert "against the wall" in (await page.text_content("#alarm-text") or "")
+        assert "against the wall" in (await page.text_content("#last-stop") or "")
+        await page.wait_for_function("() => window.__console.bursts.length >= 1", timeout=2000)
+
+        await page.click("#ack")
+        await page.wait_for_function(
+            "() => document.getElementById('alarm-audio').textContent === 'audio paused'",
+            timeout=3000,
+        )
+        bursts = await page.evaluate("() => window.__console.bursts.length")
+        await asyncio.sleep(1.0)
+        # Silenced, but still shown and still flashing while the fault is latched.
+        assert await page.evaluate("() => window.__console.bursts.length") == bursts
+        assert await box.is_visible()
+        assert "high" in (await box.get_attribute("class") or "")
+
+        await rig.sim("clear")
+        await asyncio.sleep(0.6)
+        await page.click("#reset")
+        await page.wait_for_selector("#alarm", state="hidden", timeout=3000)
+
+
+async def test_the_offline_banner_shows_when_the_daemon_is_killed(rig: RigUnderTest) -> None:
+    async with console_page(rig, "offline") as page:
+        assert not await page.is_visible("#offline")
+        killed_at = time.monotonic()
+        rig.kill_daemon(signal.SIGKILL)
+        await page.wait_for_selector("#offline", state="visible", timeout=10000)
+        print(f"daemon killed -> offline banner: {time.monotonic() - killed_at:.2f} s")
+        assert "RIG OFFLINE" in (await page.text_content("#offline") or "")
+        assert await page.is_disabled("#irrigate")
+
+
+async def test_an_observers_page_cannot_command(rig: RigUnderTest) -> None:
+    await rig.prime()
+    async with console_page(rig, "observer", Role.OBSERVER) as page:
+        assert await page.text_content("#role") == "observer (read only)"
+        assert await page.is_disabled("#irrigate") and await page.is_disabled("#estop")
+        # Around the disabled buttons: the page's own send, as a hostile page would.
+        await page.evaluate("() => send({op: 'fluid.irrigate', flow_ml_min: 1.0})")
+        await page.wait_for_function("() => window.__console.replies.length === 1")
+        reply = await page.evaluate("() => window.__console.replies[0].reply")
+        assert reply["ok"] is False and reply["error"]["code"] == "denied"
+        await asyncio.sleep(0.5)
+        assert not (await rig.sim("state"))["pump"]["running"]
