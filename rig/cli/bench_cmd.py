@@ -16,15 +16,17 @@ from rig.bench.pedal_latency import run_pedal_latency
 from rig.bench.record_crash import run_record_crash
 from rig.bench.session import BenchError
 from rig.bench.stop_latency import FLOW_ML_MIN, run_stop_latency
+from rig.bench.telemetry_latency import run_telemetry_latency
 from rig.config import DEFAULT_PROFILE, ProfileError, RigProfile, load_profile
 
-BENCHMARKS = ("stop-latency", "envelope", "camera-filters", "pedal", "record-crash")
+BENCHMARKS = ("stop-latency", "envelope", "camera-filters", "pedal", "record-crash", "telemetry")
 DEFAULT_TRIALS = {
     "stop-latency": 200,
     "envelope": 5,
     "camera-filters": 60,
     "pedal": 500,
     "record-crash": 50,
+    "telemetry": 60,
 }
 
 
@@ -50,7 +52,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
             "record-crash: the real daemon on the simulator is SIGKILLed at a random moment "
             "while commands flow, in each cycle, and restarted: what it acknowledged before the "
             "kill and is missing from the journal after (must be 0), and the time to ready "
-            "again (a few seconds a cycle)."
+            "again (a few seconds a cycle). "
+            "telemetry: the real daemon on the simulator, rig console's server and Debian's "
+            "Chromium showing the page; from the daemon's telemetry publish to the values in "
+            "the page's DOM, while the pump irrigates."
         ),
     )
     bench.add_argument("name", choices=BENCHMARKS)
@@ -60,7 +65,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         default=None,
         help="stop-latency: trials (default 200); envelope: wall and occlusion trials per grid "
         "point (default 5); camera-filters: frames (default 60); pedal: trials (default 500); "
-        "record-crash: kill cycles (default 50)",
+        "record-crash: kill cycles (default 50); telemetry: seconds (default 60)",
     )
     bench.add_argument(
         "--flow-ml-min",
@@ -106,6 +111,10 @@ def _bench(args: argparse.Namespace) -> int:
             result = _envelope(args, profile, trials)
         elif args.name == "camera-filters":
             result = _camera_filters(args.frame_size, trials)
+        elif args.name == "telemetry":
+            result = asyncio.run(
+                run_telemetry_latency(args.profile, profile, float(trials), progress=not args.json)
+            )
         elif args.name == "record-crash":
             result = asyncio.run(
                 run_record_crash(args.profile, profile, trials, progress=not args.json)

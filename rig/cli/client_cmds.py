@@ -133,6 +133,11 @@ def connection_options(
         help="who is asking (default engineer); the broker holds each role to its own topic",
     )
     parser.add_argument(
+        "--user",
+        help="the broker user to log in as (default: the role's name, as `rig sim`'s broker "
+        "has them; a site broker's users come from `rig users add`)",
+    )
+    parser.add_argument(
         "--credentials",
         type=Path,
         help="JSON user -> password (default: the running simulated rig's)",
@@ -233,11 +238,11 @@ def target_of(args: argparse.Namespace) -> Target:
         credentials_file = Path(running.credentials_file)
     username = password = None
     if credentials_file is not None:
+        username = args.user or role.value
         try:
-            password = load_credentials(credentials_file).get(role.value)
+            password = load_credentials(credentials_file).get(username)
         except (OSError, ValueError) as exc:
             raise SystemExit(f"cannot read credentials: {exc}") from None
-        username = role.value
     return Target(host, port, rig_id, role, username, password, args.tls_ca, source)
 
 

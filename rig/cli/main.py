@@ -22,6 +22,7 @@ from rig.cli import (
     run_cmds,
     safety_cmd,
     simctl_cmd,
+    users_cmd,
     watch_cmd,
 )
 from rig.logs import configure_logging
@@ -38,6 +39,7 @@ COMMAND_MODULES = [
     journal_cmd,
     record_cmd,
     safety_cmd,
+    users_cmd,
 ]
 
 
