@@ -36,6 +36,7 @@ from rig.launcher import SimRig, start_sim_rig
 
 READY_TIMEOUT_S = 30.0
 KILL_AFTER_S = (0.2, 2.0)
+PRIME_TIMEOUT_S = 30.0
 RESET_EVERY_S = 1.0
 """A reset that found the pump still powering up is sent again after this long."""
 
@@ -99,11 +100,7 @@ async def run_record_crash(
 async def _cycle(
     session: BenchSession, rig: SimRig, rng: random.Random, acknowledged: dict[int, str]
 ) -> None:
-    state = await session.status()
-    if not state.get("primed"):
-        reply = await session.command({"op": "fluid.prime"})
-        _acknowledge(acknowledged, "fluid.prime", reply)
-        await session.until(lambda s: bool(s["primed"]) and s["mode"] == "stopped")
+    await _primed(session, rig, acknowledged)
     commands: list[JsonObject] = [
         {"op": "fluid.irrigate", "flow_ml_min": 1.0},
         {"op": "control.take"},
@@ -133,6 +130,29 @@ async def _cycle(
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await task
+
+
+async def _primed(session: BenchSession, rig: SimRig, acknowledged: dict[int, str]) -> None:
+    """Prime the line if the restarted daemon has not; a fault on the way (a sample late on a
+    loaded machine) is reset and the prime asked again: this bench is about the record."""
+    try:
+        async with asyncio.timeout(PRIME_TIMEOUT_S):
+            while True:
+                state = await session.status()
+                if state.get("primed") and state.get("mode") == "stopped":
+                    return
+                if state.get("state") == "fault":
+                    await session.command({"op": "fault.reset"})
+                    await session.until(lambda s: s["state"] in ("ready", "fault"))
+                    continue
+                if state.get("state") == "ready" and state.get("mode") == "stopped":
+                    reply = await session.command({"op": "fluid.prime"})
+                    _acknowledge(acknowledged, "fluid.prime", reply)
+                await asyncio.sleep(0.1)
+    except TimeoutError:
+        raise BenchError(
+            f"the line was not primed within {PRIME_TIMEOUT_S:g} s (logs in {rig.run_dir})"
+        ) from None
 
 
 def _acknowledge(acknowledged: dict[int, str], op: str, reply: JsonObject) -> None:

@@ -96,6 +96,20 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     connection_options(selftest, timeout_s=SELFTEST_TIMEOUT_S)
     selftest.set_defaults(func=lambda a: run_client(_request(a, {"op": "selftest.run"})))
 
+    alarm = subparsers.add_parser("alarm", help="the rig's alarms (docs/alarms.md)")
+    alarm_sub = alarm.add_subparsers(dest="alarm_command", required=True, metavar="ACTION")
+    ack = alarm_sub.add_parser(
+        "ack",
+        help="acknowledge: pause an alarm's sound for 120 s; it stays shown while its cause lasts",
+    )
+    ack.add_argument("--alarm", help="the alarm's id (default: every active alarm)")
+    connection_options(ack)
+    ack.set_defaults(
+        func=lambda a: run_client(
+            _request(a, {"op": "alarm.ack", **({} if a.alarm is None else {"alarm": a.alarm})})
+        )
+    )
+
     control = subparsers.add_parser(
         "control",
         help="which station commands the rig: the console takes control during a procedure; "
@@ -305,6 +319,9 @@ def _describe_ok(op: str, result: JsonObject) -> str:
                 f"e-stop: state {result.get('state')}; everything stopped and latched "
                 "(clear it with `rig fault reset`)"
             )
+        case "alarm.ack":
+            silenced = result.get("acknowledged") or []
+            return f"acknowledged: {', '.join(silenced) if silenced else 'no active alarm'}"
         case "control.take" | "control.release":
             holder = (result.get("control") or {}).get("holder")
             return f"control: {holder or 'nobody'}"

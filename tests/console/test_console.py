@@ -9,6 +9,8 @@ import time
 import pytest
 
 from rig.api.roles import Role
+from rig.bench.telemetry_latency import run_telemetry_latency
+from rig.config import DEFAULT_PROFILE, load_profile
 from tests.console.conftest import console_page
 from tests.system.harness import RigUnderTest
 
@@ -111,3 +113,11 @@ async def test_an_observers_page_cannot_command(rig: RigUnderTest) -> None:
         assert reply["ok"] is False and reply["error"]["code"] == "denied"
         await asyncio.sleep(0.5)
         assert not (await rig.sim("state"))["pump"]["running"]
+
+
+async def test_the_telemetry_benchmark_reports_figures() -> None:
+    profile = load_profile(DEFAULT_PROFILE)
+    result = await run_telemetry_latency(DEFAULT_PROFILE, profile, 3.0)
+    assert result["samples"] >= 100  # 50 Hz for 3 s, less what a slow start-up misses
+    for key in ("p50_ms", "p99_ms", "max_ms"):
+        assert isinstance(result[key], float) and result[key] >= 0, key

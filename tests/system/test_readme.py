@@ -30,6 +30,8 @@ SKIPPED = {
     ("bench", "stop-latency"): "a seven-minute benchmark, run by tests/system/test_bench.py",
     ("bench", "envelope"): "a one-minute benchmark; tests/fluid/test_envelope.py runs its grid",
     ("bench", "pedal"): "a 40-second benchmark, run by tests/system/test_bench.py",
+    ("bench", "record-crash"): "a two-minute benchmark, run by tests/system/test_bench.py",
+    ("bench", "telemetry"): "a 30-second benchmark with a browser, run by tests/console/",
 }
 """README commands this test does not run, and why."""
 
