@@ -198,10 +198,11 @@ class ConsoleServer:
                 json.dumps({"type": "reply", "id": None, "reply": _refusal("invalid", str(exc))})
             )
             return
-        reply = await self._command(command)
+        reply = await self.command(command)
         page.offer(json.dumps({"type": "reply", "id": request_id, "reply": reply}))
 
-    async def _command(self, command: JsonObject) -> JsonObject:
+    async def command(self, command: JsonObject) -> JsonObject:
+        """A command from a page or the console's pedal, sent as the console's role."""
         if not self.can_command and command.get("op") != "status":
             return _refusal("denied", f"this console is logged in as {self._role}: it only reads")
         mqtt = self._mqtt

@@ -29,6 +29,7 @@ import json
 import logging
 from collections.abc import Sequence
 
+from drivers.clock import Clock
 from drivers.pedal.driver import FootPedal, default_match
 from drivers.pedal.reports import Pedal, PedalFormat
 from drivers.pedal.tracker import (
@@ -146,6 +147,21 @@ class PedalDevice(Device):
             log.info("pedal: %s refused: %s", request["op"], reply.get("error"))
 
 
+def foot_pedal(config: PedalDeviceConfig, port: str, clock: Clock) -> FootPedal:
+    """The pedal's driver for `port` (`usb:...` or `usb-sim:SOCKET`, rig/devices/usb_port.py),
+    as its section describes it: on the rig, or read by a console that forwards it."""
+    address = UsbPortAddress.parse(port)
+    return FootPedal(
+        config.format,
+        match=address.match(default_match(config.format)),
+        key_map=config.keys() if config.format is PedalFormat.PCSENSOR else None,
+        timing=config.timing(),
+        backend=address.backend(),
+        read_timeout_ms=config.read_timeout_ms,
+        clock=clock,
+    )
+
+
 class UsbPedalDevice(PedalDevice):
     """A pedal plugged into the rig: read through pyusb (libusb, or the simulator's bus)."""
 
@@ -153,16 +169,7 @@ class UsbPedalDevice(PedalDevice):
 
     def __init__(self, config: PedalDeviceConfig, port: str, context: DeviceContext) -> None:
         super().__init__(config, context)
-        address = UsbPortAddress.parse(port)
-        self.pedal = FootPedal(
-            config.format,
-            match=address.match(default_match(config.format)),
-            key_map=config.keys() if config.format is PedalFormat.PCSENSOR else None,
-            timing=config.timing(),
-            backend=address.backend(),
-            read_timeout_ms=config.read_timeout_ms,
-            clock=context.clock,
-        )
+        self.pedal = foot_pedal(config, port, context.clock)
         self._up = asyncio.Event()
 
     @property
