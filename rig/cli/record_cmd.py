@@ -22,7 +22,6 @@ from pathlib import Path
 from drivers.transport.mqtt import JsonObject
 from rig.cli.client_cmds import connection_options, print_reply, run_client, target_of
 from rig.events.journal import JOURNAL_FILE
-from rig.report.archive import export, verify
 from rig.report.model import build_report, wall_clock
 from rig.report.query import (
     ProcedureNotFoundError,
@@ -30,7 +29,6 @@ from rig.report.query import (
     list_procedures,
     procedure_events,
 )
-from rig.report.render import write_report
 from rig.runtime import RunningRig
 
 EXIT_FAILED = 1
@@ -134,6 +132,8 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
+    from rig.report.render import write_report  # matplotlib: only for the commands that plot
+
     try:
         journal = _journal_of(args)
         span = find_procedure(journal, args.procedure)
@@ -146,6 +146,8 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
+    from rig.report.archive import export  # matplotlib: only for the commands that plot
+
     try:
         journal = _journal_of(args)
         span = find_procedure(journal, args.procedure)
@@ -158,6 +160,8 @@ def _export(args: argparse.Namespace) -> int:
 
 
 def _verify(args: argparse.Namespace) -> int:
+    from rig.report.archive import verify
+
     result = verify(args.archive)
     if result.ok:
         print(f"{args.archive}: ok, {result.members} files match the manifest")
