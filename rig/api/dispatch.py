@@ -122,10 +122,10 @@ class CommandDispatcher:
                 reply = await self._execute(command, role, client)
             except Exception as exc:
                 # The endpoint answers `internal`; the trail must show it too.
-                self._audit(command.op, role, client, {"code": "internal", "message": repr(exc)})
+                self._audit(command, role, client, {"code": "internal", "message": repr(exc)})
                 raise
         failed = None if reply.get("ok") else reply.get("error") or {"code": "failed"}
-        audit = self._audit(command.op, role, client, failed)
+        audit = self._audit(command, role, client, failed)
         # What is acknowledged is durable: the answer waits for the journal to hold the command
         # and everything recorded before it (its effects: the transitions, the stop). The
         # command has acted already; only its answer waits.
@@ -137,13 +137,14 @@ class CommandDispatcher:
         return reply
 
     def _audit(
-        self, op: str, role: Role, client: str | None, error: JsonObject | None
+        self, command: Command, role: Role, client: str | None, error: JsonObject | None
     ) -> EventBase | None:
-        if op in UNAUDITED:
+        if command.op in UNAUDITED:
             return None
         return self._rig.record(
             CommandAudit(
-                op=op,
+                op=command.op,
+                fields=command.model_dump(mode="json", exclude={"op"}),
                 role=role.value,
                 client=client,
                 ok=error is None,

@@ -116,6 +116,8 @@ class CommandAudit(EventBase):
 
     kind: Literal["command"] = "command"
     op: str
+    fields: dict[str, Any] = Field(default_factory=dict)
+    """The command's own fields (a flow, a volume, a note): validated, so small and finite."""
     role: str
     client: str | None
     ok: bool

@@ -172,11 +172,15 @@ def test_a_stop_publishes_the_stop_events_own_fields_plus_the_stamps() -> None:
     assert published["cause"] == "pressure_limit" and published["detection_to_stop_ms"] == 2.5
 
 
-def test_the_command_audit_keeps_todays_field_names() -> None:
-    published = CommandAudit(op="estop", role="operator", client=None, ok=True).as_json()
+def test_the_command_audit_keeps_todays_field_names_and_adds_the_commands_fields() -> None:
+    published = CommandAudit(
+        op="fluid.irrigate", fields={"flow_ml_min": 1.0}, role="surgeon", client=None, ok=True
+    ).as_json()
     assert set(published) == {
-        "kind", "op", "role", "client", "ok", "error", "message", "seq", "t_us", "wall_time"
+        "kind", "op", "fields", "role", "client", "ok", "error", "message", "seq", "t_us",
+        "wall_time"
     }  # fmt: skip
+    assert published["fields"] == {"flow_ml_min": 1.0}
 
 
 def test_a_transition_names_both_states_and_the_cause() -> None:

@@ -78,13 +78,13 @@ async def test_a_procedure_report_shows_each_step_and_its_archive_verifies(
     texts = [row.text for row in report.timeline]
     steps = [
         "procedure started (ref demo-1)",
-        "fluid.irrigate by the engineer",
+        "fluid.irrigate (flow_ml_min 1.0) by the engineer",
         "fluid stopped: the duct's resistance",
         "ALARM HIGH (fault)",
         "alarm fault acknowledged by the engineer",
         "fault reset",
         "alarm fault cleared",
-        "fluid.bolus by the engineer",
+        "fluid.bolus (volume_ml 0.05, rate_ml_min 0.5) by the engineer",
         "fluid stopped: the step completed",
         "procedure stopped",
     ]
