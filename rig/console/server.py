@@ -46,6 +46,8 @@ COOKIE = "rig_console"
 MAX_COMMAND_BYTES = 16 * 1024
 """As the daemon's own limit: a larger message from a page is refused here already."""
 COMMAND_TIMEOUT_S = 5.0
+MAX_IN_FLIGHT = 8
+"""Commands one page may have waiting for an answer; more are refused (`busy`)."""
 SEND_QUEUE = 256
 """Messages held for one page; a page that falls behind loses the oldest telemetry first."""
 
@@ -164,10 +166,16 @@ class ConsoleServer:
         sender = asyncio.create_task(self._send_loop(page))
         try:
             async for message in socket:
-                if message.type == aiohttp.WSMsgType.TEXT:
-                    task = asyncio.create_task(self._on_page_message(page, message.data))
-                    page.requests.add(task)
-                    task.add_done_callback(page.requests.discard)
+                if message.type != aiohttp.WSMsgType.TEXT:
+                    continue
+                if len(page.requests) >= MAX_IN_FLIGHT:
+                    # A page that floods: answered, never queued without bound.
+                    busy = _refusal("busy", f"more than {MAX_IN_FLIGHT} commands in flight")
+                    page.offer(json.dumps({"type": "reply", "id": None, "reply": busy}))
+                    continue
+                task = asyncio.create_task(self._on_page_message(page, message.data))
+                page.requests.add(task)
+                task.add_done_callback(page.requests.discard)
         finally:
             self._pages.discard(page)
             sender.cancel()
