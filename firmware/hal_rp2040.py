@@ -52,10 +52,17 @@ _ADC_FULL_SCALE = 0x7FFFFF
 
 
 class RpHal(Hal):
-    def __init__(self, zero_code: int = 0, gain_q12: int = 4096) -> None:
+    def __init__(
+        self,
+        zero_code: int = 0,
+        gain_q12: int = 4096,
+        host_in: object = None,
+        host_out: object = None,
+    ) -> None:
         """`zero_code`, `gain_q12`: the transducer's calibration (docs/firmware.md, bring-up):
         centi-mmHg = ((code - zero_code) >> 4) * gain_q12 >> 12, which stays below 2^30 (no
-        big integers, so no allocation) for a 24-bit code and gain_q12 < 2^9."""
+        big integers, so no allocation) for a 24-bit code and gain_q12 < 2^9. `host_in`,
+        `host_out`: the host link's binary streams, USB CDC's stdin and stdout by default."""
         micropython.kbd_intr(-1)
         self._zero_code = zero_code
         self._gain_q12 = gain_q12
@@ -79,11 +86,12 @@ class RpHal(Hal):
         )
         self._adc_buf = bytearray(3)
         self._last_cmmhg = protocol.PRESSURE_RAIL_HIGH_CMMHG
+        self._rx = host_in if host_in is not None else sys.stdin.buffer
         self._rx_poll = select.poll()
-        self._rx_poll.register(sys.stdin, select.POLLIN)
+        self._rx_poll.register(self._rx, select.POLLIN)
         self._rx_byte = bytearray(1)
         self._rx_buf = bytearray(64)
-        self._tx = sys.stdout.buffer
+        self._tx = host_out if host_out is not None else sys.stdout.buffer
         self._wdt = None
         self._adc_start()
 
@@ -151,7 +159,7 @@ class RpHal(Hal):
     def read_host(self) -> bytes:
         n = 0
         while n < len(self._rx_buf) and self._rx_poll.poll(0):
-            sys.stdin.buffer.readinto(self._rx_byte)
+            self._rx.readinto(self._rx_byte)
             self._rx_buf[n] = self._rx_byte[0]
             n += 1
         return bytes(self._rx_buf[:n])

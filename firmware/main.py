@@ -10,7 +10,6 @@ from firmware.hal import Hal
 def run(hal: Hal, board: Board, iterations: int = -1) -> None:
     """Loop forever (or `iterations` times, for the tests). A busy loop: the sample instants are
     2 ms apart and a pass takes tens of microseconds, so polling costs nothing that matters."""
-    board.start(hal.ticks_us())
     hal.start_watchdog()
     while iterations:
         data = hal.read_host()
