@@ -465,7 +465,9 @@ HAZARDS: tuple[Hazard, ...] = (
             ),
             _c(
                 LOCK,
-                "when the loop turns again the stall becomes a latched fault (loop_stall)",
+                "when the loop turns again the stall becomes a latched fault (loop_stall) if fluid "
+                "was moving; at rest it is recorded (`loop_stalled_at_rest`) and latches nothing "
+                "(a nuisance stop, H24)",
                 "rig.daemon:RigDaemon._on_loop_stall",
             ),
             _BOARD_WATCHDOG,
