@@ -114,7 +114,7 @@ _STOP_FRAME = _c(
 _BOARD_WATCHDOG = _c(
     DEV,
     "the I/O board opens the pump's power relay when heartbeats stop (watchdog armed by the "
-    "host at connect; emulated firmware in IoBoardDevice._sample_instant)",
+    "host at connect; the firmware, firmware/board.py Board.sample, which the simulator runs)",
     "drivers.ioboard.driver:IoBoard.configure_watchdog",
 )
 _HEARTBEAT = _c(
@@ -143,7 +143,7 @@ _LATCH = _c(
 _BOARD_CUTOFF = _c(
     DEV,
     "the I/O board opens the pump relay at its hard pressure cut-off (set by the host at "
-    "connect; emulated firmware in IoBoardDevice._sample_instant)",
+    "connect; the firmware, firmware/board.py Board.sample, which the simulator runs)",
     "drivers.ioboard.driver:IoBoard.set_cutoff",
 )
 _STALE = _c(
@@ -581,8 +581,8 @@ HAZARDS: tuple[Hazard, ...] = (
             _c(
                 DEV,
                 "an open bridge reads the positive rail, above any cut-off: the board opens the "
-                "pump relay by itself (fail-safe; emulated firmware in "
-                "IoBoardDevice._sample_instant)",
+                "pump relay by itself (fail-safe; in the firmware, "
+                "firmware/board.py Board.sample, which the simulator runs)",
                 "drivers.ioboard.driver:IoBoard.set_cutoff",
             ),
         ),
@@ -620,8 +620,8 @@ HAZARDS: tuple[Hazard, ...] = (
         (
             _c(
                 DEV,
-                "the board's hardware e-stop opens the pump relay by itself (emulated in "
-                "IoBoardDevice._sample_instant)",
+                "the board's hardware e-stop opens the pump relay by itself (the firmware, "
+                "firmware/board.py Board.sample, which the simulator runs)",
                 "drivers.sim.ioboard_device:IoBoardDevice.press_estop",
             ),
             _c(

@@ -22,7 +22,7 @@ def lint_copy_with(
     tmp_path: Path, module: str, added_import: str
 ) -> subprocess.CompletedProcess[str]:
     """Run lint-imports on a copy of the packages where `module` has one more import."""
-    for package in ("rig", "drivers", "assurance"):
+    for package in ("rig", "drivers", "assurance", "firmware"):
         shutil.copytree(
             REPO / package, tmp_path / package, ignore=shutil.ignore_patterns("__pycache__")
         )
@@ -64,6 +64,9 @@ def lint_copy_with(
         ),
         ("drivers.tic.codec", "import usb.core", "Codecs have no I/O"),
         ("drivers.pedal.reports", "import asyncio", "Codecs have no I/O"),
+        ("firmware.board", "import drivers.ioboard.codec", "The I/O board's firmware stands alone"),
+        ("firmware.framing", "import dataclasses", "The I/O board's firmware stands alone"),
+        ("firmware.board", "import machine", "Only the firmware's hardware layers"),
     ],
 )
 def test_a_forbidden_import_breaks_the_layering_contract(

@@ -1,8 +1,9 @@
 """The rig I/O board: pressure stream, light, pump relay, e-stop, watchdog and cut-off.
 
-Protocol: docs/protocols/ioboard.md. The bytes, with no I/O: `framing`, `messages` and
-`device_codec` are the board's side, which its firmware shares; `codec` is the host's end. `driver`
-is the async driver.
+Protocol: docs/protocols/ioboard.md. The bytes, with no I/O: the firmware's `firmware.framing` and
+`firmware.protocol`, shared with the board; `messages` (typed messages, both ways) and `codec`
+(the host's end) on top of them; `device_codec`, the board's end in typed form for the host's
+tests. `driver` is the async driver.
 """
 
 from drivers.ioboard.codec import (

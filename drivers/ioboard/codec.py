@@ -1,15 +1,12 @@
 """The host's end of the I/O board link, with no I/O (after h11): bytes in, typed messages out.
 
-The protocol is defined in docs/protocols/ioboard.md. Its board side, which the board's firmware
-shares with the host, lives in modules of its own that import nothing from here:
-
-- `framing`: frames, CRC-16, sequence numbers;
-- `messages`: message ids, argument layouts and encodings, both directions;
-- `device_codec`: the board's end (`BoardDeviceCodec`), which the emulator runs.
+The protocol is defined in docs/protocols/ioboard.md. The framing (frames, CRC-16) and the
+protocol's numbers are the firmware's own modules (`firmware.framing`, `firmware.protocol`), which
+the host imports; `messages` types the messages in both directions on top of them.
 
 This module is the host's end, `BoardHostCodec`: it numbers its frames, keeps them until the board
 acknowledges them, hands them back for go-back-N retransmission, measures the round trip, decodes
-the board's frames into `BoardFrame` events and unwraps the board's 32-bit clock. Host code
+the board's frames into `BoardFrame` events and unwraps the board's tick clock. Host code
 imports the protocol from here: the messages and the framing helpers it uses are re-exported.
 
 Framing errors (garbage, CRC failures) are counted and skipped, never raised. A frame that passes
@@ -25,7 +22,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from typing import Any
 
-from drivers.ioboard.framing import SEQ_MODULO, Deframer, build_frame, crc16
 from drivers.ioboard.messages import (
     PRESSURE_RAIL_HIGH_CMMHG,
     PRESSURE_RAIL_LOW_CMMHG,
@@ -51,6 +47,7 @@ from drivers.ioboard.messages import (
     ZeroPressure,
     encode_payload,
 )
+from firmware.framing import SEQ_MODULO, T_US_MODULO, Deframer, build_frame, crc16
 
 __all__ = [
     "MAX_UNACKED_FRAMES",
@@ -182,7 +179,8 @@ class _Outgoing:
 
 
 class _Unwrapper:
-    """Extends the board's 32-bit microsecond clock (it wraps every 71.6 minutes).
+    """Extends the board's microsecond clock, MicroPython's ticks_us (it wraps every 2^30 us,
+    17.9 minutes).
 
     The first timestamp is placed in the wrap period nearest the host's receive time: with the
     simulator, whose board clock is the host's CLOCK_MONOTONIC, that makes board time and host
@@ -197,10 +195,11 @@ class _Unwrapper:
     def full_us(self, raw_us: int, rx_time_s: float) -> int:
         if self._last_raw is None:
             rx_us = int(rx_time_s * 1_000_000)
-            wraps = round((rx_us - raw_us) / 2**32)
-            full = raw_us + wraps * 2**32
+            wraps = round((rx_us - raw_us) / T_US_MODULO)
+            full = raw_us + wraps * T_US_MODULO
         else:
-            delta = ((raw_us - self._last_raw + 2**31) % 2**32) - 2**31
+            half = T_US_MODULO // 2
+            delta = ((raw_us - self._last_raw + half) % T_US_MODULO) - half
             full = self._last_full + delta
         self._last_raw, self._last_full = raw_us, full
         return full

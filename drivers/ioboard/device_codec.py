@@ -1,12 +1,10 @@
-"""The board's end of the I/O board link: host frames in, strictly in sequence; board frames out.
+"""The board's end of the I/O board link in typed form, for the host's tests.
 
-Part of the board's side of the protocol (docs/protocols/ioboard.md sections 3 and 4), with
-`framing` and `messages`: what the board's firmware shares with the host, and what the board
-emulator (drivers/sim/ioboard_device.py) runs. Imports: the standard library, `framing` and
-`messages` only. The range checks that need no board state live here, so a firmware port has one
-place to copy them from. What this module still needs of CPython, for issue 12 (MicroPython on
-the board, checked with mpy-cross) to settle: `dataclasses` (HostFrame, AckRequest), the messages'
-enums, and the annotations (`collections.abc`, `from __future__ import annotations`).
+The board itself runs `firmware.board.Board`, which decodes host frames with the same pieces:
+`firmware.framing` (frames), `firmware.link` (frames accepted strictly in sequence) and
+`firmware.protocol` (layouts and the range checks of docs/protocols/ioboard.md section 4). This
+module puts the typed messages of `messages` on top, so the host's tests can check what the board
+would accept without a HAL.
 """
 
 from __future__ import annotations
@@ -15,11 +13,7 @@ import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from drivers.ioboard.framing import SEQ_MODULO, Deframer, build_frame
 from drivers.ioboard.messages import (
-    LIGHT_MAX_PERMILLE,
-    WATCHDOG_MAX_MS,
-    WATCHDOG_MIN_MS,
     BoardMessage,
     ConfigWatchdog,
     GetStatus,
@@ -36,6 +30,9 @@ from drivers.ioboard.messages import (
     ZeroPressure,
     encode_payload,
 )
+from firmware.framing import Deframer, build_frame
+from firmware.link import DeviceLink
+from firmware.protocol import HOST_ARGS, check_host_arg
 
 
 @dataclass(frozen=True)
@@ -57,53 +54,24 @@ class AckRequest:
     expected_seq: int
 
 
-_HOST_ARGS: dict[int, str] = {
-    m.MSG_ID: m.ARGS
-    for m in (
-        Heartbeat,
-        ConfigWatchdog,
-        SetPumpRelay,
-        SetLight,
-        SetCutoff,
-        ResetTrip,
-        GetStatus,
-        Identify,
-        ZeroPressure,
-    )
-}
-
-
-def _decode_host_message(msg_id: int, args: tuple[int, ...]) -> HostMessage | NackReason:
-    """Range checks that need no board state live here, so firmware copies them from one place.
-
-    An if-chain rather than `match`, which MicroPython does not have."""
+def _typed(msg_id: int, value: int) -> HostMessage:
     if msg_id == MsgId.HEARTBEAT:
         return Heartbeat()
     if msg_id == MsgId.CONFIG_WATCHDOG:
-        if not WATCHDOG_MIN_MS <= args[0] <= WATCHDOG_MAX_MS:
-            return NackReason.OUT_OF_RANGE
-        return ConfigWatchdog(args[0])
+        return ConfigWatchdog(value)
     if msg_id == MsgId.SET_PUMP_RELAY:
-        if args[0] not in (0, 1):
-            return NackReason.OUT_OF_RANGE
-        return SetPumpRelay(bool(args[0]))
+        return SetPumpRelay(bool(value))
     if msg_id == MsgId.SET_LIGHT:
-        if args[0] > LIGHT_MAX_PERMILLE:
-            return NackReason.OUT_OF_RANGE
-        return SetLight(args[0])
+        return SetLight(value)
     if msg_id == MsgId.SET_CUTOFF:
-        if args[0] == 0:
-            return NackReason.OUT_OF_RANGE
-        return SetCutoff(args[0] / 100)
+        return SetCutoff(value / 100)
     if msg_id == MsgId.RESET_TRIP:
         return ResetTrip()
     if msg_id == MsgId.GET_STATUS:
         return GetStatus()
     if msg_id == MsgId.IDENTIFY:
         return Identify()
-    if msg_id == MsgId.ZERO_PRESSURE:
-        return ZeroPressure()
-    return NackReason.UNKNOWN_MESSAGE
+    return ZeroPressure()
 
 
 def decode_host_payload(payload: bytes) -> tuple[tuple[HostMessage, ...], Nack | None]:
@@ -111,16 +79,17 @@ def decode_host_payload(payload: bytes) -> tuple[tuple[HostMessage, ...], Nack |
     pos = 0
     while pos < len(payload):
         msg_id = payload[pos]
-        layout = _HOST_ARGS.get(msg_id)
+        layout = HOST_ARGS.get(msg_id)
         if layout is None:
             return tuple(out), Nack(msg_id, NackReason.UNKNOWN_MESSAGE)
         end = pos + 1 + struct.calcsize(layout)
         if end > len(payload):
             return tuple(out), Nack(msg_id, NackReason.MALFORMED)
-        decoded = _decode_host_message(msg_id, struct.unpack(layout, payload[pos + 1 : end]))
-        if isinstance(decoded, NackReason):
-            return tuple(out), Nack(msg_id, decoded)
-        out.append(decoded)
+        value = struct.unpack(layout, payload[pos + 1 : end])[0] if end > pos + 1 else 0
+        reason = check_host_arg(msg_id, value)
+        if reason:
+            return tuple(out), Nack(msg_id, NackReason(reason))
+        out.append(_typed(msg_id, value))
         pos = end
     return tuple(out), None
 
@@ -130,9 +99,15 @@ class BoardDeviceCodec:
 
     def __init__(self) -> None:
         self._deframer = Deframer()
-        self.expected_seq = 0
-        self.frames_rx = 0
-        self.frames_out_of_sequence = 0
+        self.link = DeviceLink()
+
+    @property
+    def expected_seq(self) -> int:
+        return self.link.expected_seq
+
+    @expected_seq.setter
+    def expected_seq(self, seq: int) -> None:
+        self.link.expected_seq = seq
 
     @property
     def invalid_bytes(self) -> int:
@@ -148,16 +123,11 @@ class BoardDeviceCodec:
     def events(self) -> Iterator[HostFrame | AckRequest]:
         while (frame := self._deframer.next_frame()) is not None:
             seq, payload = frame
-            self.frames_rx += 1
-            if not payload:
-                yield AckRequest(seq, self.expected_seq)
-            elif seq != self.expected_seq:
-                self.frames_out_of_sequence += 1
-                yield AckRequest(seq, self.expected_seq)
-            else:
-                self.expected_seq = (self.expected_seq + 1) % SEQ_MODULO
+            if self.link.accept(seq, len(payload)):
                 messages, nack = decode_host_payload(payload)
                 yield HostFrame(seq, messages, nack)
+            else:
+                yield AckRequest(seq, self.expected_seq)
 
     def encode(self, *messages: BoardMessage) -> bytes:
         """One board frame (no messages: a pure ack) carrying the next expected host seq."""

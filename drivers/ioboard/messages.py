@@ -1,15 +1,8 @@
 """The I/O board's messages in both directions: ids, argument layouts, encoding, value ranges.
 
-Part of the board's side of the protocol (docs/protocols/ioboard.md section 4), with `framing`
-and `device_codec`: the board decodes the host's messages with these layouts and encodes its own
-with them, and the host does the reverse (`drivers.ioboard.codec`). Imports: the standard library
-and `framing` only. What this module still needs of CPython, for issue 12 (MicroPython on the
-board, checked with mpy-cross) to settle:
-
-- `dataclasses` (frozen messages), `enum` (IntEnum, IntFlag) and `typing` (ClassVar, Any), which
-  MicroPython's core does not have;
-- the unions `HostMessage` and `BoardMessage`, built with `|` between classes at import;
-- `from __future__ import annotations` and the annotations themselves.
+docs/protocols/ioboard.md section 4, typed for the host: frozen dataclasses and enums built on
+the numbers and layouts of `firmware.protocol`, the one definition the board's firmware runs. The
+host encodes its commands and decodes the board's messages with these (`drivers.ioboard.codec`).
 """
 
 from __future__ import annotations
@@ -19,62 +12,59 @@ import struct
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from drivers.ioboard.framing import PAYLOAD_MAX_BYTES
+from firmware import protocol as p
+from firmware.framing import PAYLOAD_MAX_BYTES
 
-PROTOCOL_VERSION = 1
-SERIAL_NUMBER_BYTES = 16
-
-PRESSURE_RAIL_HIGH_CMMHG = 0x7FFF
-"""Reserved sample value: the transducer input sits at its positive rail (open bridge)."""
-PRESSURE_RAIL_LOW_CMMHG = -0x8000
-"""Reserved sample value: the transducer input sits at its negative rail (shorted bridge)."""
-
-WATCHDOG_MIN_MS = 20
-WATCHDOG_MAX_MS = 2000
-LIGHT_MAX_PERMILLE = 1000
+PROTOCOL_VERSION = p.PROTOCOL_VERSION
+SERIAL_NUMBER_BYTES = p.SERIAL_NUMBER_BYTES
+PRESSURE_RAIL_HIGH_CMMHG = p.PRESSURE_RAIL_HIGH_CMMHG
+PRESSURE_RAIL_LOW_CMMHG = p.PRESSURE_RAIL_LOW_CMMHG
+WATCHDOG_MIN_MS = p.WATCHDOG_MIN_MS
+WATCHDOG_MAX_MS = p.WATCHDOG_MAX_MS
+LIGHT_MAX_PERMILLE = p.LIGHT_MAX_PERMILLE
 
 
 class MsgId(enum.IntEnum):
-    HEARTBEAT = 0x01
-    CONFIG_WATCHDOG = 0x02
-    SET_PUMP_RELAY = 0x03
-    SET_LIGHT = 0x04
-    SET_CUTOFF = 0x05
-    RESET_TRIP = 0x06
-    GET_STATUS = 0x07
-    IDENTIFY = 0x08
-    ZERO_PRESSURE = 0x09
-    PRESSURE_SAMPLE = 0x81
-    STATUS = 0x82
-    EVENT = 0x83
-    IDENT = 0x84
-    NACK = 0x85
+    HEARTBEAT = p.HEARTBEAT
+    CONFIG_WATCHDOG = p.CONFIG_WATCHDOG
+    SET_PUMP_RELAY = p.SET_PUMP_RELAY
+    SET_LIGHT = p.SET_LIGHT
+    SET_CUTOFF = p.SET_CUTOFF
+    RESET_TRIP = p.RESET_TRIP
+    GET_STATUS = p.GET_STATUS
+    IDENTIFY = p.IDENTIFY
+    ZERO_PRESSURE = p.ZERO_PRESSURE
+    PRESSURE_SAMPLE = p.PRESSURE_SAMPLE
+    STATUS = p.STATUS
+    EVENT = p.EVENT
+    IDENT = p.IDENT
+    NACK = p.NACK
 
 
 class Trip(enum.IntFlag):
     """Latched board trips (STATUS trip bitmask)."""
 
-    WATCHDOG = 0x01
-    CUTOFF = 0x02
-    ESTOP = 0x04
+    WATCHDOG = p.TRIP_WATCHDOG
+    CUTOFF = p.TRIP_CUTOFF
+    ESTOP = p.TRIP_ESTOP
 
 
 class EventKind(enum.IntEnum):
-    ESTOP_PRESSED = 1
-    ESTOP_RELEASED = 2
-    WATCHDOG_TRIP = 3
-    CUTOFF_TRIP = 4
+    ESTOP_PRESSED = p.EVENT_ESTOP_PRESSED
+    ESTOP_RELEASED = p.EVENT_ESTOP_RELEASED
+    WATCHDOG_TRIP = p.EVENT_WATCHDOG_TRIP
+    CUTOFF_TRIP = p.EVENT_CUTOFF_TRIP
 
 
 class NackReason(enum.IntEnum):
-    UNKNOWN_MESSAGE = 1
-    MALFORMED = 2
-    OUT_OF_RANGE = 3
-    TRIP_LATCHED = 4
-    ESTOP_PRESSED = 5
-    WATCHDOG_NOT_ARMED = 6
-    RELAY_CLOSED = 7
-    SENSOR_FAULT = 8
+    UNKNOWN_MESSAGE = p.NACK_UNKNOWN_MESSAGE
+    MALFORMED = p.NACK_MALFORMED
+    OUT_OF_RANGE = p.NACK_OUT_OF_RANGE
+    TRIP_LATCHED = p.NACK_TRIP_LATCHED
+    ESTOP_PRESSED = p.NACK_ESTOP_PRESSED
+    WATCHDOG_NOT_ARMED = p.NACK_WATCHDOG_NOT_ARMED
+    RELAY_CLOSED = p.NACK_RELAY_CLOSED
+    SENSOR_FAULT = p.NACK_SENSOR_FAULT
 
 
 def _cmmhg(value_mmhg: float, name: str, lo: int, hi: int) -> int:
@@ -116,7 +106,7 @@ class Heartbeat(_Message):
 class ConfigWatchdog(_Message):
     timeout_ms: int
     MSG_ID: ClassVar[MsgId] = MsgId.CONFIG_WATCHDOG
-    ARGS: ClassVar[str] = "<H"
+    ARGS: ClassVar[str] = p.HOST_ARGS[p.CONFIG_WATCHDOG]
 
     def args(self) -> tuple[Any, ...]:
         return (_check_int(self.timeout_ms, "timeout_ms", 0, 0xFFFF),)
@@ -126,7 +116,7 @@ class ConfigWatchdog(_Message):
 class SetPumpRelay(_Message):
     closed: bool
     MSG_ID: ClassVar[MsgId] = MsgId.SET_PUMP_RELAY
-    ARGS: ClassVar[str] = "<B"
+    ARGS: ClassVar[str] = p.HOST_ARGS[p.SET_PUMP_RELAY]
 
     def args(self) -> tuple[Any, ...]:
         return (1 if self.closed else 0,)
@@ -136,7 +126,7 @@ class SetPumpRelay(_Message):
 class SetLight(_Message):
     level_permille: int
     MSG_ID: ClassVar[MsgId] = MsgId.SET_LIGHT
-    ARGS: ClassVar[str] = "<H"
+    ARGS: ClassVar[str] = p.HOST_ARGS[p.SET_LIGHT]
 
     def args(self) -> tuple[Any, ...]:
         return (_check_int(self.level_permille, "level_permille", 0, 0xFFFF),)
@@ -146,7 +136,7 @@ class SetLight(_Message):
 class SetCutoff(_Message):
     cutoff_mmhg: float
     MSG_ID: ClassVar[MsgId] = MsgId.SET_CUTOFF
-    ARGS: ClassVar[str] = "<H"
+    ARGS: ClassVar[str] = p.HOST_ARGS[p.SET_CUTOFF]
 
     def args(self) -> tuple[Any, ...]:
         return (_cmmhg(self.cutoff_mmhg, "cutoff_mmhg", 0, 0xFFFF),)
@@ -198,7 +188,7 @@ class PressureSample(_Message):
     board_time_s: float = field(default=0.0, compare=False)
     rx_time_s: float = field(default=0.0, compare=False)
     MSG_ID: ClassVar[MsgId] = MsgId.PRESSURE_SAMPLE
-    ARGS: ClassVar[str] = "<IHh"
+    ARGS: ClassVar[str] = p.SAMPLE_ARGS
 
     @property
     def at_rail(self) -> bool:
@@ -229,7 +219,7 @@ class BoardStatus(_Message):
     board_time_s: float = field(default=0.0, compare=False)
     rx_time_s: float = field(default=0.0, compare=False)
     MSG_ID: ClassVar[MsgId] = MsgId.STATUS
-    ARGS: ClassVar[str] = "<IBBBHHHh"
+    ARGS: ClassVar[str] = p.STATUS_ARGS
 
     def args(self) -> tuple[Any, ...]:
         return (
@@ -253,7 +243,7 @@ class BoardEvent(_Message):
     board_time_s: float = field(default=0.0, compare=False)
     rx_time_s: float = field(default=0.0, compare=False)
     MSG_ID: ClassVar[MsgId] = MsgId.EVENT
-    ARGS: ClassVar[str] = "<IBh"
+    ARGS: ClassVar[str] = p.EVENT_ARGS
 
     def args(self) -> tuple[Any, ...]:
         return (
@@ -269,7 +259,7 @@ class BoardIdent(_Message):
     firmware_version: tuple[int, int, int]
     serial_number: str
     MSG_ID: ClassVar[MsgId] = MsgId.IDENT
-    ARGS: ClassVar[str] = "<BBBB16s"
+    ARGS: ClassVar[str] = p.IDENT_ARGS
 
     def args(self) -> tuple[Any, ...]:
         serial = self.serial_number.encode("ascii")
@@ -293,7 +283,7 @@ class Nack(_Message):
     """The id of the refused command (or of the unknown/malformed bytes)."""
     reason: NackReason
     MSG_ID: ClassVar[MsgId] = MsgId.NACK
-    ARGS: ClassVar[str] = "<BB"
+    ARGS: ClassVar[str] = p.NACK_ARGS
 
     def args(self) -> tuple[Any, ...]:
         return (_check_int(self.msg_id, "msg_id", 0, 0xFF), int(self.reason))

@@ -101,8 +101,9 @@ class BoardDevice(Device):
             notes.pump_power_restored = True
 
     def _on_sample(self, sample: PressureSample) -> None:
-        # The board's own 32-bit microsecond clock wraps every 71.6 minutes; the driver extends
-        # it (and, on the simulator, lines it up with the host's clock): use the extended time.
+        # The board's own microsecond clock (ticks_us) wraps every 2^30 us, 17.9 minutes; the
+        # driver extends it (and, on the simulator, lines it up with the host's clock): use the
+        # extended time.
         board_us = round(sample.board_time_s * 1_000_000)
         self.context.controller.on_sample(
             board_us, sample.pressure_mmhg, sample.rx_time_s, sample.sample_counter

@@ -200,7 +200,7 @@ def test_device_discards_frames_out_of_sequence_and_asks_for_the_expected_one() 
     events = list(device.events())
     assert [type(e).__name__ for e in events] == ["AckRequest"]
     assert device.expected_seq == 0
-    assert device.frames_out_of_sequence == 1
+    assert device.link.frames_out_of_sequence == 1
     assert device.encode() == build_frame(0, b"")
 
 
@@ -380,18 +380,19 @@ def test_device_range_checks_and_nacks(
 
 def test_board_timestamps_are_unwrapped_near_the_host_clock_and_across_the_wrap() -> None:
     host = synced_host()
-    # The simulator's board clock is the host's CLOCK_MONOTONIC: 2 ms before its second wrap.
-    t_full_us = 2 * 2**32 - 2000
+    # The simulator's board clock is the host's CLOCK_MONOTONIC modulo 2^30 (MicroPython's
+    # ticks_us): 2 ms before its fifth wrap.
+    t_full_us = 5 * 2**30 - 2000
     rx_s = t_full_us / 1e6 + 0.0005
     samples = []
     for i, t_us in enumerate((t_full_us, t_full_us + 2000, t_full_us + 4000)):
-        host.feed(build_frame(0, PressureSample(t_us & 0xFFFFFFFF, i, 0.0).encode()), rx_s)
+        host.feed(build_frame(0, PressureSample(t_us % 2**30, i, 0.0).encode()), rx_s)
         (frame,) = host.events()
         (sample,) = frame.messages
         assert isinstance(sample, PressureSample)
         samples.append(sample)
     assert samples[0].rx_time_s == rx_s
-    assert [s.t_us for s in samples] == [2**32 - 2000, 0, 2000]
+    assert [s.t_us for s in samples] == [2**30 - 2000, 0, 2000]
     assert [s.board_time_s for s in samples] == pytest.approx(
         [t_full_us / 1e6, (t_full_us + 2000) / 1e6, (t_full_us + 4000) / 1e6]
     )

@@ -26,7 +26,8 @@ from drivers.ioboard.codec import (
     Trip,
     ZeroPressure,
 )
-from drivers.sim.ioboard_device import IoBoardDevice
+from drivers.sim.ioboard_device import FIRMWARE_VERSION, IoBoardDevice
+from firmware.board import ESTOP_RELEASE_DEBOUNCE_US
 
 PERIOD_S = 0.002
 T0 = 1000.0  # an arbitrary CLOCK_MONOTONIC reading, on a sample instant
@@ -95,7 +96,7 @@ def test_power_up_state_is_safe() -> None:
 
 def test_identify_reports_serial_and_versions() -> None:
     bench = Bench(serial_number="SIM-0042")
-    assert bench.send(Identify()) == [BoardIdent(1, (1, 0, 0), "SIM-0042")]
+    assert bench.send(Identify()) == [BoardIdent(1, FIRMWARE_VERSION, "SIM-0042")]
 
 
 def test_relay_cannot_close_before_the_watchdog_is_armed() -> None:
@@ -193,6 +194,8 @@ def test_estop_opens_the_relay_and_stays_latched_after_release() -> None:
     assert bench.send(ResetTrip()) == [Nack(0x06, NackReason.ESTOP_PRESSED)]
     assert bench.send(SetPumpRelay(True)) == [Nack(0x03, NackReason.ESTOP_PRESSED)]
     bench.device.release_estop()
+    # the release counts once the input has read released for the debounce time
+    assert events(bench.run(ESTOP_RELEASE_DEBOUNCE_US / 1e6 - 0.002)) == []
     assert [e.kind for e in events(bench.run(0.004))] == [EventKind.ESTOP_RELEASED]
     assert bench.device.trips == Trip.ESTOP
     assert not bench.device.relay_closed
@@ -206,7 +209,7 @@ def test_samples_are_on_exact_instants_with_a_counting_counter() -> None:
     got = samples(bench.run(0.1))
     # the first call reports the instant just passed (T0), then every instant up to T0 + 0.1 s
     assert len(got) == 51
-    assert [s.t_us for s in got] == [(int(T0 * 1e6) + 2000 * i) & 0xFFFFFFFF for i in range(51)]
+    assert [s.t_us for s in got] == [(int(T0 * 1e6) + 2000 * i) % 2**30 for i in range(51)]
     assert [s.sample_counter for s in got] == list(range(51))
     assert all(s.pressure_mmhg == 12.34 for s in got)
 

@@ -1,4 +1,4 @@
-"""The board side's framing without CPython's C helpers: what the firmware will compute."""
+"""The shared framing without CPython's C helpers: what the firmware computes."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from drivers.ioboard import framing
-from drivers.ioboard.framing import build_frame, crc16, crc16_bitwise
+from firmware import framing
+from firmware.framing import build_frame, crc16, crc16_bitwise, crc16_range, finish_frame
 
 
 def test_bitwise_crc_matches_the_check_value_of_crc16_ccitt_false() -> None:
@@ -26,3 +26,18 @@ def test_frames_are_the_same_without_binascii_crc_hqx(monkeypatch: pytest.Monkey
     with_crc_hqx = build_frame(3, b"\x04\xf4\x01")
     monkeypatch.setattr(framing, "_HAVE_CRC_HQX", False)
     assert build_frame(3, b"\x04\xf4\x01") == with_crc_hqx
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=64), st.binary(max_size=8))
+def test_table_crc_over_a_range_equals_the_bitwise_crc(data: bytes, pad: bytes) -> None:
+    buf = pad + data + pad
+    assert crc16_range(buf, len(pad), len(pad) + len(data)) == crc16_bitwise(data)
+
+
+@given(st.integers(0, 15), st.binary(max_size=59))
+def test_a_frame_finished_in_place_is_the_frame_built_by_the_host(seq: int, payload: bytes) -> None:
+    buf = bytearray(64)
+    buf[2 : 2 + len(payload)] = payload
+    length = finish_frame(buf, seq, len(payload))
+    assert bytes(buf[:length]) == build_frame(seq, payload)

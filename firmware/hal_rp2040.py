@@ -1,0 +1,174 @@
+"""The real board's HAL: RP2040 (Raspberry Pi Pico) under MicroPython. The only module that
+touches `machine` (docs/firmware.md has the wiring and the part choices).
+
+- Pressure: an ADS1220 24-bit ADC on SPI0 in continuous conversion at 1000 SPS, the bridge on
+  AIN0/AIN1 at gain 128, ratiometric (the bridge excitation is the reference, REFP0/REFN0).
+- Pump relay: GP14, high = closed (pump powered); low at reset and after a watchdog reset.
+- LED: PWM on GP13 at 20 kHz.
+- E-stop: GP15 with the pull-up, the button's normally-closed contact to ground: pressed, or a
+  broken wire, reads high. A rising-edge interrupt records a press shorter than a sample period.
+- machine.WDT: resets the board if the main loop stops feeding it (the relay then opens).
+- Host link: USB CDC (sys.stdin/sys.stdout), with the REPL's Ctrl-C disabled (0x03 is data).
+"""
+
+import select
+import sys
+import time
+
+import machine
+import micropython
+
+from firmware import protocol
+from firmware.hal import Hal
+from firmware.ticks import TICKS_MAX
+
+SPI_ID = 0
+PIN_SCK = 18
+PIN_MOSI = 19
+PIN_MISO = 16
+PIN_CS = 17
+PIN_DRDY = 20
+PIN_RELAY = 14
+PIN_LED = 13
+PIN_ESTOP = 15
+LED_PWM_HZ = 20000
+WDT_TIMEOUT_MS = 500
+"""The RP2040's WDT accepts up to 8388 ms; 500 ms is 250 sample periods of a loop that never
+takes more than a few. Once started it cannot be stopped."""
+
+_ADS_RESET = 0x06
+_ADS_START = 0x08
+_ADS_WREG_0_4 = 0x43
+"""WREG starting at register 0, four registers."""
+_ADS_CONFIG = bytes(
+    (
+        0x0E,  # MUX AIN0/AIN1, gain 128, PGA on
+        0xC4,  # 1000 SPS (normal mode), continuous conversion
+        0x40,  # reference REFP0/REFN0 (ratiometric), no 50/60 Hz filter (it caps the rate)
+        0x00,  # no IDACs
+    )
+)
+_ADC_FULL_SCALE = 0x7FFFFF
+
+
+class RpHal(Hal):
+    def __init__(
+        self,
+        zero_code: int = 0,
+        gain_q12: int = 4096,
+        host_in: object = None,
+        host_out: object = None,
+    ) -> None:
+        """`zero_code`, `gain_q12`: the transducer's calibration (docs/firmware.md, bring-up):
+        centi-mmHg = ((code - zero_code) >> 4) * gain_q12 >> 12, which stays below 2^30 (no
+        big integers, so no allocation) for a 24-bit code and gain_q12 < 2^9. `host_in`,
+        `host_out`: the host link's binary streams, USB CDC's stdin and stdout by default."""
+        micropython.kbd_intr(-1)
+        self._zero_code = zero_code
+        self._gain_q12 = gain_q12
+        self._relay = machine.Pin(PIN_RELAY, machine.Pin.OUT, value=0)
+        self._led = machine.PWM(machine.Pin(PIN_LED))
+        self._led.freq(LED_PWM_HZ)
+        self._led.duty_u16(0)
+        self._estop = machine.Pin(PIN_ESTOP, machine.Pin.IN, machine.Pin.PULL_UP)
+        self._estop_edge = False
+        self._estop.irq(trigger=machine.Pin.IRQ_RISING, handler=self._on_estop)
+        self._cs = machine.Pin(PIN_CS, machine.Pin.OUT, value=1)
+        self._drdy = machine.Pin(PIN_DRDY, machine.Pin.IN)
+        self._spi = machine.SPI(
+            SPI_ID,
+            baudrate=2_000_000,
+            polarity=0,
+            phase=1,
+            sck=machine.Pin(PIN_SCK),
+            mosi=machine.Pin(PIN_MOSI),
+            miso=machine.Pin(PIN_MISO),
+        )
+        self._adc_buf = bytearray(3)
+        self._last_cmmhg = protocol.PRESSURE_RAIL_HIGH_CMMHG
+        self._rx = host_in if host_in is not None else sys.stdin.buffer
+        self._rx_poll = select.poll()
+        self._rx_poll.register(self._rx, select.POLLIN)
+        self._rx_byte = bytearray(1)
+        self._rx_buf = bytearray(64)
+        self._tx = host_out if host_out is not None else sys.stdout.buffer
+        self._wdt = None
+        self._adc_start()
+
+    def _adc_start(self) -> None:
+        self._cs(0)
+        self._spi.write(bytes((_ADS_RESET,)))
+        time.sleep_us(100)
+        self._spi.write(bytes((_ADS_WREG_0_4,)) + _ADS_CONFIG)
+        self._spi.write(bytes((_ADS_START,)))
+        self._cs(1)
+
+    def _on_estop(self, pin: object) -> None:
+        # interrupt context: set a flag, allocate nothing
+        self._estop_edge = True
+
+    def start_watchdog(self) -> None:
+        self._wdt = machine.WDT(timeout=WDT_TIMEOUT_MS)
+
+    def ticks_us(self) -> int:
+        return int(time.ticks_us()) & TICKS_MAX
+
+    def read_pressure_cmmhg(self, instant: int) -> int:
+        # DRDY low: a conversion newer than the last read is ready. At 1000 SPS there is one
+        # between any two 2 ms instants; if not (the ADC stopped), the last value repeats and
+        # the host's frozen-sensor check sees it.
+        if self._drdy.value():
+            return self._last_cmmhg
+        buf = self._adc_buf
+        self._cs(0)
+        self._spi.readinto(buf, 0xFF)
+        self._cs(1)
+        code = (buf[0] << 16) | (buf[1] << 8) | buf[2]
+        if code & 0x800000:
+            code -= 0x1000000
+        if code >= _ADC_FULL_SCALE:
+            cmmhg = protocol.PRESSURE_RAIL_HIGH_CMMHG
+        elif code <= -_ADC_FULL_SCALE:
+            cmmhg = protocol.PRESSURE_RAIL_LOW_CMMHG
+        else:
+            cmmhg = ((code - self._zero_code) >> 4) * self._gain_q12 >> 12
+            if cmmhg > protocol.READING_MAX_CMMHG:
+                cmmhg = protocol.READING_MAX_CMMHG
+            elif cmmhg < protocol.READING_MIN_CMMHG:
+                cmmhg = protocol.READING_MIN_CMMHG
+        self._last_cmmhg = cmmhg
+        return cmmhg
+
+    def estop_input(self) -> bool:
+        return bool(self._estop.value() == 1)
+
+    def take_estop_edge(self) -> bool:
+        edge = self._estop_edge
+        self._estop_edge = False
+        return edge
+
+    def set_relay(self, closed: bool) -> None:
+        self._relay.value(1 if closed else 0)
+
+    def set_light(self, permille: int) -> None:
+        self._led.duty_u16(permille * 65535 // 1000)
+
+    def write(self, frame: memoryview) -> None:
+        self._tx.write(frame)
+
+    def read_host(self) -> bytes:
+        n = 0
+        while n < len(self._rx_buf) and self._rx_poll.poll(0):
+            self._rx.readinto(self._rx_byte)
+            self._rx_buf[n] = self._rx_byte[0]
+            n += 1
+        return bytes(self._rx_buf[:n])
+
+    def feed_watchdog(self) -> None:
+        if self._wdt is not None:
+            self._wdt.feed()
+
+    def serial_number(self) -> bytes:
+        """The RP2040's flash unique id, as 16 hex digits."""
+        uid = machine.unique_id()
+        return "".join(f"{b:02X}" for b in uid).encode()[:16]
