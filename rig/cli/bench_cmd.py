@@ -10,14 +10,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from rig.bench.camera_filters import run_camera_filters
-from rig.bench.envelope import EnvelopeGrid, run_envelope
-from rig.bench.pedal_latency import run_pedal_latency
-from rig.bench.record_crash import run_record_crash
-from rig.bench.session import BenchError
-from rig.bench.stop_latency import FLOW_ML_MIN, run_stop_latency
-from rig.bench.telemetry_latency import run_telemetry_latency
 from rig.config import DEFAULT_PROFILE, ProfileError, RigProfile, load_profile
+
+# The benchmark modules are imported when their benchmark runs, not with the CLI: together they
+# pull in OpenCV, SciPy, aiohttp and Playwright, which every other `rig` command (and the daemon,
+# started as `rig daemon`) would otherwise pay for at each start.
 
 BENCHMARKS = ("stop-latency", "envelope", "camera-filters", "pedal", "record-crash", "telemetry")
 DEFAULT_TRIALS = {
@@ -70,7 +67,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     bench.add_argument(
         "--flow-ml-min",
         type=float,
-        default=FLOW_ML_MIN,
+        default=None,
         help="stop-latency: the irrigation flow in mL/min, within the profile's "
         "limits.min_flow_for_resistance_ml_min .. limits.max_flow_ml_min (default 1.0)",
     )
@@ -97,6 +94,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def _bench(args: argparse.Namespace) -> int:
+    from rig.bench.session import BenchError
+
     trials = args.trials if args.trials is not None else DEFAULT_TRIALS[args.name]
     if trials < 1:
         print(f"--trials = {trials}: expected at least 1", file=sys.stderr)
@@ -112,23 +111,32 @@ def _bench(args: argparse.Namespace) -> int:
         elif args.name == "camera-filters":
             result = _camera_filters(args.frame_size, trials)
         elif args.name == "telemetry":
+            from rig.bench.telemetry_latency import run_telemetry_latency
+
             result = asyncio.run(
                 run_telemetry_latency(args.profile, profile, float(trials), progress=not args.json)
             )
         elif args.name == "record-crash":
+            from rig.bench.record_crash import run_record_crash
+
             result = asyncio.run(
                 run_record_crash(args.profile, profile, trials, progress=not args.json)
             )
         elif args.name == "pedal":
+            from rig.bench.pedal_latency import run_pedal_latency
+
             result = asyncio.run(
                 run_pedal_latency(args.profile, profile, trials, progress=not args.json)
             )
         else:
+            from rig.bench.stop_latency import FLOW_ML_MIN, run_stop_latency
+
+            flow = FLOW_ML_MIN if args.flow_ml_min is None else args.flow_ml_min
             limits = profile.limits
             low, high = limits.min_flow_for_resistance_ml_min, limits.max_flow_ml_min
-            if not low <= args.flow_ml_min <= high:
+            if not low <= flow <= high:
                 print(
-                    f"--flow-ml-min = {args.flow_ml_min:g}: expected {low:g} to {high:g} mL/min "
+                    f"--flow-ml-min = {flow:g}: expected {low:g} to {high:g} mL/min "
                     "(the profile's limits)",
                     file=sys.stderr,
                 )
@@ -139,7 +147,7 @@ def _bench(args: argparse.Namespace) -> int:
                     profile,
                     trials,
                     progress=not args.json,
-                    flow_ml_min=args.flow_ml_min,
+                    flow_ml_min=flow,
                 )
             )
     except BenchError as exc:
@@ -154,6 +162,9 @@ def _bench(args: argparse.Namespace) -> int:
 
 
 def _camera_filters(frame_size: str, frames: int) -> dict[str, Any]:
+    from rig.bench.camera_filters import run_camera_filters
+    from rig.bench.session import BenchError
+
     width, _, height = frame_size.partition("x")
     if not (
         width.isdigit()
@@ -168,6 +179,9 @@ def _camera_filters(frame_size: str, frames: int) -> dict[str, Any]:
 
 
 def _envelope(args: argparse.Namespace, profile: RigProfile, trials: int) -> dict[str, Any]:
+    from rig.bench.envelope import EnvelopeGrid, run_envelope
+    from rig.bench.session import BenchError
+
     if args.flows < 2:
         raise BenchError(f"--flows = {args.flows}: expected at least 2")
     grid = EnvelopeGrid.for_profile(profile, flows=args.flows, trials=trials)

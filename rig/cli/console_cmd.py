@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 from collections.abc import Coroutine, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from drivers.clock import REAL_CLOCK
 from drivers.transport.usb_remote import BUS_SOCKET_NAME
@@ -27,11 +27,14 @@ from rig.cli.client_cmds import (
     target_of,
 )
 from rig.config import DEFAULT_PROFILE, ProfileError, load_profile
-from rig.console.pedal import PedalForwarder
-from rig.console.server import ConsoleServer, new_token, serving
-from rig.devices.pedal import foot_pedal
 from rig.devices.usb_port import sim_bus_port
 from rig.runtime import RunningRig
+
+if TYPE_CHECKING:
+    # Imported where the console runs, not with every `rig` command: the web server pulls in
+    # aiohttp, and the pedal the USB stack.
+    from rig.console.pedal import PedalForwarder
+    from rig.console.server import ConsoleServer
 
 DEFAULT_PORT = 8321
 RECONNECT_S = 1.0
@@ -71,6 +74,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def _pedal_forwarder(args: argparse.Namespace, server: ConsoleServer) -> PedalForwarder:
+    from rig.console.pedal import PedalForwarder
+    from rig.devices.pedal import foot_pedal
+
     try:
         profile = load_profile(args.profile)
     except ProfileError as exc:
@@ -106,6 +112,8 @@ def _report_end(task: asyncio.Task[None]) -> None:
 
 
 async def _console(args: argparse.Namespace) -> int:
+    from rig.console.server import ConsoleServer, new_token, serving
+
     target = target_of(args)
     token = new_token()
     server = ConsoleServer(target.rig_id, target.role, token=token)

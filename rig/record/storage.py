@@ -65,6 +65,9 @@ class StorageMonitor:
         self.fault: str | None = None
         self.free_mb: float | None = None
         self._checked = directory is None
+        # One probe at a time: the periodic check and a procedure.start's check can overlap,
+        # and one would remove the other's probe file (a false storage alarm).
+        self._checking = asyncio.Lock()
 
     def refusal(self) -> str | None:
         journal_fault = self._journal_fault()
@@ -77,10 +80,11 @@ class StorageMonitor:
     async def check(self) -> str | None:
         """Check now; return `refusal()`."""
         if self.directory is not None:
-            reason, free_mb = await asyncio.to_thread(
-                check_storage, self.directory, self._min_free_mb
-            )
-            self._update(reason, free_mb)
+            async with self._checking:
+                reason, free_mb = await asyncio.to_thread(
+                    check_storage, self.directory, self._min_free_mb
+                )
+                self._update(reason, free_mb)
         return self.refusal()
 
     async def run(self) -> None:
