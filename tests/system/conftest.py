@@ -5,7 +5,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.system.hang_report import _tasks_reported_before_a_timeout
 from tests.system.harness import RigUnderTest, running_rig
+
+__all__ = ["_tasks_reported_before_a_timeout"]
 
 
 @pytest.fixture

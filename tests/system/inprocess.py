@@ -32,8 +32,10 @@ from rig.launcher import sim_baudrates, simulated_port
 from rig.safety.states import RigState
 
 LOOP_STALL_LIMIT_MS = 1000.0
+BOARD_WATCHDOG_MS = 1000
 """The daemon shares its process (and the GIL) with the simulator and the test here: a loaded
-test machine must not make the loop-stall guard (tested on its own elsewhere) cry wolf."""
+test machine must not make the loop-stall guard or the board's heartbeat watchdog (each tested
+on its own elsewhere, with the profile's own limits) cry wolf."""
 SIM_START_TIMEOUT_S = 10.0
 SIM_CALL_TIMEOUT_S = 5.0
 
@@ -167,9 +169,14 @@ class InProcessRig:
 
 def _profile() -> RigProfile:
     profile = load_profile(DEFAULT_PROFILE)
+    devices = profile.devices
+    board = devices.board.model_copy(update={"watchdog_timeout_ms": BOARD_WATCHDOG_MS})
     return profile.model_copy(
         update={
-            "fluid": profile.fluid.model_copy(update={"loop_stall_timeout_ms": LOOP_STALL_LIMIT_MS})
+            "fluid": profile.fluid.model_copy(
+                update={"loop_stall_timeout_ms": LOOP_STALL_LIMIT_MS}
+            ),
+            "devices": devices.model_copy(update={"board": board}),
         }
     )
 
