@@ -633,6 +633,12 @@ HAZARDS: tuple[Hazard, ...] = (
             ),
             _c(
                 LOCK,
+                "the basket's halt (its Tic's halt and hold) is one of the e-stop's handlers: "
+                "the basket stops and holds what it has",
+                "rig.safety.interlock:Interlock.estop",
+            ),
+            _c(
+                LOCK,
                 "the board's ESTOP_PRESSED event (its button) calls the e-stop",
                 "rig.devices.board:BoardDevice._handle_event",
             ),
@@ -658,30 +664,45 @@ HAZARDS: tuple[Hazard, ...] = (
         "duct wall trauma, a torn lesion",
         Severity.SERIOUS,
         (
-            _planned(
+            _c(
                 SUP,
-                "grip-force / current limit and the Tic's command timeout",
-                "rig (basket subsystem, not built)",
+                "grasp detection: while closing, a position error (position - encoder, the "
+                "grip's force proxy) past devices.basket.grasp_error_usteps halts the stage "
+                "where it stands and the basket holds (captured); a grasp at the force limit "
+                "(force_limit_usteps) is recorded as such",
+                "rig.devices.basket_machine:BasketMachine.on_reading",
+            ),
+            _c(
+                DEV,
+                "the Tic's command timeout, armed at connect and fed by the heartbeat: a silent "
+                "host and the Tic decelerates to hold (emulated in TicModel._step)",
+                "drivers.tic.driver:TicStepper.configure_command_timeout",
             ),
         ),
-        Status.PENDING,
-        "basket not built yet",
     ),
     Hazard(
         "H18",
         "basket releasing a captured lesion during a fault",
-        ("a fault stop zeroes every actuator, the basket included",),
+        (
+            "a fault stop zeroes every actuator, the basket included",
+            "a recovery resumes the basket's last move or re-homes it through open",
+        ),
         "the lesion is lost in the duct: a repeat retrieval",
         Severity.MINOR,
         (
-            _planned(
+            _c(
                 LOCK,
-                "recovery holds the basket's position (hold, never open) on any fault",
-                "rig (basket subsystem, not built)",
+                "a latched fault halts a moving basket where it is (halt and hold, never open) "
+                "and the basket's moves are refused in FAULT and ESTOP",
+                "rig.safety.interlock:Interlock.trip",
+            ),
+            _c(
+                SUP,
+                "the basket's FAULT state keeps what it holds; the reset brings it back to "
+                "captured without moving it, and nothing opens it but a new basket.open",
+                "rig.devices.basket_machine:BasketMachine.recovered",
             ),
         ),
-        Status.PENDING,
-        "basket not built yet",
     ),
     Hazard(
         "H19",
@@ -900,6 +921,22 @@ HAZARDS: tuple[Hazard, ...] = (
                 "mode change and restart on the simulator, counting false stops and timing wall "
                 "and occlusion detection on the same grid (rig bench envelope)",
                 "rig.bench.envelope:run_envelope",
+            ),
+        ),
+    ),
+    Hazard(
+        "H25",
+        "basket closed out of sight",
+        ("basket.close asked with the video lost or frozen", "basket.close during a fault"),
+        "the basket closes on the duct wall instead of the lesion: wall trauma",
+        Severity.SERIOUS,
+        (
+            _c(
+                LOCK,
+                "basket.close needs live video and a rig in ready or active (no fault): the "
+                "rule table's VIDEO_LIVE requirement, its fact from rig/safety/video.py until "
+                "the camera is in the daemon",
+                "rig.safety.rules:RULES",
             ),
         ),
     ),

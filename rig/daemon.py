@@ -29,6 +29,8 @@ from rig.api.dispatch import CommandDispatcher, RigOperations
 from rig.api.roles import Role
 from rig.api.service import ApiService, ApiSources, BrokerAddress
 from rig.config import RigProfile
+from rig.devices.basket import BasketDevice
+from rig.devices.basket_machine import BasketUnavailableError, Op
 from rig.devices.contract import DeviceContext, ResetNotes
 from rig.devices.registry import DeviceRegistry
 from rig.devices.selftest_run import SelfTestRunner
@@ -57,6 +59,7 @@ from rig.safety.interlock import Denial
 from rig.safety.selftest import SelfTestReport
 from rig.safety.stall_guard import LoopStallGuard
 from rig.safety.states import Transition
+from rig.safety.video import StandInVideoFact
 
 __all__ = ["BrokerAddress", "RigDaemon"]
 
@@ -95,6 +98,8 @@ class RigDaemon:
         # The drivers go to the interlock, which alone may move or configure them; the devices
         # keep only their links (rig/safety/links.py).
         self.interlock = self.devices.build_interlock()
+        self.video = StandInVideoFact(profile)
+        self.interlock.video_live = self.video
         self.controller = FluidController(profile.limits, profile.fluid, self.interlock, clock)
         self.context.bind(self.interlock, self.controller)
         self.interlock.add_stop_listener(self._on_stop)
@@ -136,6 +141,7 @@ class RigDaemon:
                 acknowledge_alarm=lambda alarm, role, client: self.alarms.acknowledge(
                     alarm, role.value, client
                 ),
+                basket=self._basket_command,
             ),
             clock,
         )
@@ -269,6 +275,18 @@ class RigDaemon:
         self._state_changed()
         return cleared
 
+    def _basket(self) -> BasketDevice | None:
+        try:
+            return self.devices.one(BasketDevice)
+        except LookupError:
+            return None
+
+    async def _basket_command(self, op: Op) -> JsonObject:
+        basket = self._basket()
+        if basket is None:
+            raise BasketUnavailableError(f"basket.{op}: this rig has no [devices.basket]")
+        return await basket.command(op)
+
     async def _start_procedure(
         self, ref: str | None, syringe_lot: str | None, role: Role, client: str | None
     ) -> OpenProcedure:
@@ -376,6 +394,7 @@ class RigDaemon:
             "procedure": self.procedures.as_dict(),
             "alarms": self.alarms.as_list(),
             "storage": self.storage.as_dict(),
+            "basket": None if (basket := self._basket()) is None else basket.as_dict(),
         }
 
     def telemetry(self) -> JsonObject:
@@ -396,6 +415,7 @@ class RigDaemon:
             "contrast_ml": round(controller.contrast_ul / 1000.0, 4),
             "fault": None if self.interlock.latched is None else str(self.interlock.latched.cause),
             "links": {device.name: device.link.stats.as_dict() for device in self.devices},
+            "basket": None if (basket := self._basket()) is None else basket.as_dict(),
         }
 
 

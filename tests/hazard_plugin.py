@@ -116,7 +116,7 @@ def _marker_problems(item: pytest.Item) -> Iterator[str]:
             if value not in HAZARD_IDS:
                 yield (
                     f"{item.nodeid}: unknown hazard id {value!r} in @pytest.mark.hazard "
-                    "(the ids are those of assurance/hazards.py: H01..H22)"
+                    f"(the ids are those of assurance/hazards.py: H01..H{len(HAZARD_IDS):02d})"
                 )
 
 

@@ -16,6 +16,7 @@ import pytest
 
 from drivers.ioboard import IoBoard
 from drivers.ne1000 import Ne1000Pump
+from drivers.tic.driver import TicStepper
 from rig.config import DEFAULT_PROFILE, load_profile
 from rig.daemon import BrokerAddress, RigDaemon
 from tests.support.ports import unused_ports
@@ -40,6 +41,20 @@ ACTUATOR_METHODS = frozenset(
         "set_cutoff",
         "zero_pressure",
         "set_light",
+        # the basket's Tic (drivers/tic/driver.py)
+        "set_target_position",
+        "set_target_velocity",
+        "set_max_speed",
+        "set_max_accel",
+        "set_max_decel",
+        "set_current_limit_code",
+        "exit_safe_start",
+        "energize",
+        "go_home",
+        "halt_and_hold",
+        "halt_and_hold_nowait",
+        "halt_and_set_position",
+        "configure_command_timeout",
     }
 )
 """Each driver method that moves an actuator, switches its power or changes its configuration.
@@ -104,8 +119,9 @@ def test_the_daemon_holds_no_driver_only_the_interlock_and_link_handles() -> Non
         (type(holder).__name__, name)
         for holder in holders
         for name, value in vars(holder).items()
-        if isinstance(value, Ne1000Pump | IoBoard)
+        if isinstance(value, Ne1000Pump | IoBoard | TicStepper)
     ]
     assert held == []
     pump, board = daemon.devices["pump"].link, daemon.devices["board"].link
     assert not hasattr(pump, "set_rate") and not hasattr(board, "set_cutoff")
+    assert not hasattr(daemon.devices["basket"].link, "set_target_position")

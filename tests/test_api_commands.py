@@ -108,6 +108,9 @@ def test_every_op_is_defined_once_with_its_roles_and_control() -> None:
         "procedure.start",
         "procedure.stop",
         "alarm.ack",
+        "basket.open",
+        "basket.close",
+        "basket.retract",
     }
     assert ROLE_OPS[Role.OBSERVER] == {"status"}
     assert ROLE_OPS[Role.SURGEON] == set(OPS) - {"selftest.run", "debug.hang"}
@@ -122,6 +125,9 @@ def test_every_op_is_defined_once_with_its_roles_and_control() -> None:
         "selftest.run",
         "procedure.start",
         "procedure.stop",
+        "basket.open",
+        "basket.close",
+        "basket.retract",
     }
     assert not role_may(Role.SURGEON, "no.such.op")
 
@@ -133,4 +139,7 @@ def test_each_motion_op_names_the_interlock_rule_it_runs_under() -> None:
         "fluid.bolus": Action.BOLUS,
         "fluid.prime": Action.PRIME,
         "selftest.run": Action.SELF_TEST,
+        "basket.open": Action.BASKET_OPEN,
+        "basket.close": Action.BASKET_CLOSE,
+        "basket.retract": Action.BASKET_RETRACT,
     }

@@ -59,13 +59,19 @@ def test_rig_sim_takes_a_real_device_from_a_profile_or_from_its_option(
             )
         }
     )
-    no_options = argparse.Namespace(pump_port=None, board_port=None, pedal_port=None)
+    no_options = argparse.Namespace(
+        pump_port=None, board_port=None, pedal_port=None, basket_port=None
+    )
     assert _real_ports(no_options, hybrid) == {"pump": pump_pty}
     assert _real_ports(no_options, sim_profile) == {}
-    board_option = argparse.Namespace(pump_port=None, board_port=board_pty, pedal_port=None)
+    board_option = argparse.Namespace(
+        pump_port=None, board_port=board_pty, pedal_port=None, basket_port=None
+    )
     assert _real_ports(board_option, sim_profile) == {"board": board_pty}
     with pytest.raises(PortResolutionError, match="--pump-port /dev/ttyUSB9: "):
         _real_ports(
-            argparse.Namespace(pump_port="/dev/ttyUSB9", board_port=None, pedal_port=None),
+            argparse.Namespace(
+                pump_port="/dev/ttyUSB9", board_port=None, pedal_port=None, basket_port=None
+            ),
             sim_profile,
         )

@@ -103,7 +103,9 @@ def test_bench_example_loads_with_real_ports_and_tls_broker() -> None:
 def test_minimal_profile_takes_every_default_from_the_registry() -> None:
     # with each optional device, in its minimal form: its port
     profile = parse_profile(
-        MINIMAL + "[devices.pedal]\nport = { usb = { vid = 0x05f3, pid = 0x00ff } }\n"
+        MINIMAL
+        + "[devices.pedal]\nport = { usb = { vid = 0x05f3, pid = 0x00ff } }\n"
+        + "[devices.basket]\nport = { usb = { vid = 0x1ffb, pid = 0x00b5 } }\n"
     )
     for path, bound in FIELD_BOUNDS.items():
         if path.startswith("simulator."):
@@ -396,6 +398,7 @@ def test_sim_port_needs_a_simulator_section() -> None:
         "devices.pump.port",
         "devices.board.port",
         "devices.pedal.port",
+        "devices.basket.port",
     ]
     assert all("[simulator]" in p[2] for p in problems)
 

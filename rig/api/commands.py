@@ -131,6 +131,36 @@ class PedalReport(_Command):
     duplicate or came out of order, and is dropped."""
 
 
+class _BasketCommand(_Command):
+    """The basket (rig/devices/basket.py): the surgeon and the engineer move it; the station in
+    control only, as for the fluid."""
+
+    roles = frozenset({Role.SURGEON, Role.ENGINEER})
+    needs_control = True
+
+
+class BasketOpen(_BasketCommand):
+    """Deploy the basket open (from retracted, closed, or captured: the surgeon's release)."""
+
+    action = Action.BASKET_OPEN
+    op: Literal["basket.open"]
+
+
+class BasketClose(_BasketCommand):
+    """Close the open basket; on something it holds there and reports `captured`. Needs live
+    video and no fault."""
+
+    action = Action.BASKET_CLOSE
+    op: Literal["basket.close"]
+
+
+class BasketRetract(_BasketCommand):
+    """Draw the basket back into the channel (with what it holds)."""
+
+    action = Action.BASKET_RETRACT
+    op: Literal["basket.retract"]
+
+
 class StartProcedure(_Command):
     """Open a procedure: everything until `procedure.stop` is its record (rig/record/). `ref`
     is a pseudonymous reference, never a name: letters, digits and `._-` only."""
@@ -169,6 +199,9 @@ Command = Annotated[
     | TakeControl
     | ReleaseControl
     | PedalReport
+    | BasketOpen
+    | BasketClose
+    | BasketRetract
     | StartProcedure
     | StopProcedure
     | AcknowledgeAlarm,

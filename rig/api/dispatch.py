@@ -20,6 +20,9 @@ from drivers.transport.mqtt import JsonObject, bounded
 from rig.alarms.register import UnknownAlarmError
 from rig.api.commands import (
     AcknowledgeAlarm,
+    BasketClose,
+    BasketOpen,
+    BasketRetract,
     Bolus,
     Command,
     CommandError,
@@ -42,6 +45,8 @@ from rig.api.commands import (
 )
 from rig.api.control import ControlConflictError, ControlOwnership, Handover
 from rig.api.roles import Role
+from rig.devices.basket_machine import BasketConflictError, BasketUnavailableError
+from rig.devices.basket_machine import Op as BasketOp
 from rig.devices.contract import ForwardingError
 from rig.events.models import CommandAudit, CommandDenied, CommandRejected, EventBase
 from rig.fluid.controller import CommandRejectedError, FluidController, StateConflictError
@@ -83,6 +88,9 @@ class RigOperations:
     """(role, client): close the open procedure and return its id, or raise ProcedureError."""
     acknowledge_alarm: Callable[[str | None, Role, str | None], list[str]]
     """(alarm or None for all, role, client): the ids silenced, or raise UnknownAlarmError."""
+    basket: Callable[[BasketOp], Awaitable[JsonObject]]
+    """Move the basket (open, close, retract): its state after the command; raises
+    BasketConflictError (not from here), InterlockDeniedError (the rules), BasketUnavailable."""
 
 
 class CommandDispatcher:
@@ -245,6 +253,19 @@ class CommandDispatcher:
                         return {"ok": False, "error": {"code": "not_found", "message": str(exc)}}
                     self._rig.state_changed()
                     return {"ok": True, "result": {"acknowledged": silenced}}
+                case BasketOpen() | BasketClose() | BasketRetract():
+                    op: BasketOp = command.op.removeprefix("basket.")  # type: ignore[assignment]
+                    try:
+                        basket = await self._rig.basket(op)
+                    except BasketConflictError as exc:
+                        return {
+                            "ok": False,
+                            "error": {"code": "state_conflict", "message": str(exc)},
+                        }
+                    except BasketUnavailableError as exc:
+                        return {"ok": False, "error": {"code": "unavailable", "message": str(exc)}}
+                    self._rig.state_changed()
+                    return {"ok": True, "result": {"basket": basket}}
                 case StopProcedure():
                     closed = self._rig.stop_procedure(role, client)
                     self._rig.state_changed()

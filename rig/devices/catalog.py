@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any, Final
 
+from rig.devices.basket import BasketDevice
 from rig.devices.board import BoardDevice
 from rig.devices.contract import Device, DeviceContext
 from rig.devices.pedal import PedalDevice, pedal_device
@@ -20,4 +21,5 @@ DEVICE_TYPES: Final[Mapping[str, DeviceFactory]] = {
     PumpDevice.name: PumpDevice,
     BoardDevice.name: BoardDevice,
     PedalDevice.name: pedal_device,
+    BasketDevice.name: BasketDevice,
 }

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import ClassVar, get_args
 
 from rig.config.base import Section
+from rig.devices.basket_config import BasketDeviceConfig
 from rig.devices.board_config import BoardDeviceConfig
 from rig.devices.pedal_config import PedalDeviceConfig
 from rig.devices.pump_config import PumpDeviceConfig
@@ -22,6 +23,7 @@ class DevicesConfig(Section):
     pump: PumpDeviceConfig
     board: BoardDeviceConfig
     pedal: PedalDeviceConfig | None = None
+    basket: BasketDeviceConfig | None = None
 
     def sections(self) -> dict[str, DeviceSection]:
         """Each device's section by device name, in the profile's order."""

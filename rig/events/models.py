@@ -6,7 +6,7 @@ and the stop-latency benchmark read those field names), plus three stamps the jo
 `seq` (its place in the journal, rising by one across restarts), `t_us` (the daemon's monotonic
 clock) and `wall_time` (seconds since the epoch, for the record).
 
-The record issue adds procedure, snapshot and basket events here: one model per kind, added to
+The record issue adds procedure and snapshot events here: one model per kind, added to
 `Event`.
 """
 
@@ -208,6 +208,22 @@ class PedalChanged(EventBase):
     held_s: float | None = None
 
 
+class BasketChanged(EventBase):
+    """The basket moved from one state to another (rig/devices/basket_machine.py): a move
+    started, arrived, a grasp (captured, with its position error), a fault's halt, recovery."""
+
+    kind: Literal["basket"] = "basket"
+    from_state: str
+    to_state: str
+    cause: str
+    position_usteps: int | None = None
+    encoder_usteps: int | None = None
+    error_usteps: int | None = None
+    """The grasp's force proxy: position - encoder."""
+    at_force_limit: bool = False
+    holds_lesion: bool = False
+
+
 class LoopStalledAtRest(EventBase):
     """The event loop stalled past its limit while no fluid moved: recorded, not latched."""
 
@@ -374,6 +390,7 @@ Event = Annotated[
     | PumpPoweredUp
     | PumpSelfTestSilence
     | PedalChanged
+    | BasketChanged
     | LoopStalledAtRest
     | ApiLost
     | ApiRestored

@@ -76,6 +76,31 @@ class RelayActuator(Protocol):
     async def zero_pressure(self) -> None: ...
 
 
+class BasketActuator(Protocol):
+    """What the interlock needs of the basket's Tic (drivers.tic.TicStepper)."""
+
+    def halt_and_hold_nowait(self) -> None: ...
+    async def halt_and_set_position(self, position_usteps: int) -> None: ...
+    async def configure_command_timeout(self, timeout_ms: int) -> None: ...
+    async def set_max_accel(self, accel_usteps_per_100s2: int) -> None: ...
+    async def set_max_decel(self, decel_usteps_per_100s2: int) -> None: ...
+    async def set_current_limit_code(self, code: int) -> None: ...
+    async def energize(self) -> None: ...
+    async def set_max_speed(self, speed_usteps_per_10ks: int) -> None: ...
+    async def exit_safe_start(self) -> None: ...
+    async def set_target_position(self, position_usteps: int) -> None: ...
+
+
+@dataclass(frozen=True)
+class BasketLimits:
+    """What the Tic is configured with at connect ([devices.basket])."""
+
+    command_timeout_ms: int
+    max_accel_usteps_per_100s2: int
+    max_decel_usteps_per_100s2: int
+    current_limit_code: int
+
+
 @dataclass(frozen=True)
 class FluidFacts:
     """What the fluid controller knows that the rules need."""
@@ -108,6 +133,8 @@ class ActuatorSlots:
 
     pump: PumpActuator | None = None
     relay: RelayActuator | None = None
+    basket: BasketActuator | None = None
+    """The basket's Tic; None on a rig without a basket."""
     emergency: list[EmergencyHandler] = field(default_factory=list)
     """Other actuators' synchronous stops, run by every e-stop."""
 
@@ -118,16 +145,23 @@ class ActuatorSlots:
                 f"no device provides the interlock's {' and '.join(missing)}: the profile's "
                 "[devices] needs the pump and the I/O board"
             )
-        interlock = Interlock(self.pump, self.relay)
+        interlock = Interlock(self.pump, self.relay, self.basket)
         for name, handler in self.emergency:
             interlock.add_emergency_handler(name, handler)
         return interlock
 
 
 class Interlock:
-    def __init__(self, pump: PumpActuator, relay: RelayActuator) -> None:
+    def __init__(
+        self, pump: PumpActuator, relay: RelayActuator, basket: BasketActuator | None = None
+    ) -> None:
         self._pump = pump
         self._relay = relay
+        self._basket = basket
+        self.basket_moving: Callable[[], bool] = lambda: False
+        """Whether the basket is on its way somewhere (its controller says): a fault halts it."""
+        self.video_live: Callable[[], bool | None] = lambda: None
+        """The video fact's source (rig/safety/video.py)."""
         self.machine = StateMachine()
         self.latched: StopEvent | None = None
         self._links_up: set[str] = set()
@@ -144,6 +178,8 @@ class Interlock:
             ("pump_stop", self._pump.stop_nowait),
             ("pump_power_relay", self._relay.open_pump_relay_nowait),
         ]
+        if basket is not None:
+            self._emergency_handlers.append(("basket_halt", basket.halt_and_hold_nowait))
 
     @property
     def state(self) -> RigState:
@@ -170,6 +206,7 @@ class Interlock:
             line_primed=fluid.line_primed,
             saline_under_cap=fluid.saline_under_cap,
             contrast_under_cap=fluid.contrast_under_cap,
+            video_live=self.video_live(),
         )
 
     def require(self, action: Action) -> None:
@@ -199,6 +236,8 @@ class Interlock:
     ) -> StopEvent:
         """Stop the pump now and record why. A later cause never replaces the first."""
         tx_done_s = self._stop_pump_now()
+        if cause.latches:
+            self._halt_basket_now()
         self.stops += 1
         event = StopEvent(
             cause=cause,
@@ -279,6 +318,17 @@ class Interlock:
         except Exception as exc:
             log.critical("neither the pump nor its relay could be commanded: %s", exc)
             return None
+
+    def _halt_basket_now(self) -> None:
+        """A latched fault halts a moving basket where it is, and it holds there (H18): it is
+        never opened, so what it holds stays held. At rest it already holds its position."""
+        if self._basket is None or not self.basket_moving():
+            return
+        try:
+            self._basket.halt_and_hold_nowait()
+        except Exception as exc:
+            # The Tic's own command timeout (decelerate to hold) is then what stops it.
+            log.error("the basket's halt could not be written: %s", exc)
 
     # -- state bookkeeping ----------------------------------------------------------------
 
@@ -424,6 +474,60 @@ class Interlock:
         """Close the pump's power relay; refused in FAULT and ESTOP."""
         self.require(Action.PUMP_POWER_ON)
         await _relay_step(self._relay.set_pump_relay(True))
+
+    # -- the basket ---------------------------------------------------------------------------
+
+    def _tic(self) -> BasketActuator:
+        if self._basket is None:
+            raise InterlockDeniedError("this rig has no basket (no [devices.basket] section)")
+        return self._basket
+
+    async def configure_basket(self, limits: BasketLimits) -> None:
+        """At connect: arm the Tic's command timeout, set its limits, energize it (a setting
+        moves nothing; nothing moves until a move allowed here exits safe start)."""
+        self.require(Action.BASKET_CONFIGURE)
+        tic = self._tic()
+        await tic.configure_command_timeout(limits.command_timeout_ms)
+        await tic.set_max_accel(limits.max_accel_usteps_per_100s2)
+        await tic.set_max_decel(limits.max_decel_usteps_per_100s2)
+        await tic.set_current_limit_code(limits.current_limit_code)
+        await tic.energize()
+
+    async def move_basket(self, action: Action, target_usteps: int, speed: int) -> None:
+        """Move the basket to `target_usteps` at most at `speed` (usteps per 10000 s), each step
+        after the rules and a check that no stop came (as a fluid motion's)."""
+        tic = self._tic()
+        steps: tuple[Callable[[], Awaitable[None]], ...] = (
+            lambda: tic.set_max_speed(speed),
+            tic.exit_safe_start,
+            lambda: tic.set_target_position(target_usteps),
+        )
+        await self._basket_motion(action, steps)
+
+    async def _basket_motion(
+        self, action: Action, steps: tuple[Callable[[], Awaitable[None]], ...]
+    ) -> None:
+        stops_at_start = self.stops
+        for step in steps:
+            if self.stops != stops_at_start:
+                raise MotionCancelledError(f"{action} cancelled: a stop came while it started")
+            self.require(action)
+            await step()
+        if self.stops != stops_at_start:
+            # A stop came while the target was on the wire, before the basket counted as
+            # moving: halt what that target started.
+            self.halt_basket_nowait()
+            raise MotionCancelledError(f"{action} cancelled: a stop came while it started")
+
+    async def hold_basket(self, position_usteps: int) -> None:
+        """Stop the basket where it stands and call that its position (the grasp: the counter
+        is set to the encoder's count, so the stage's position stays known). Always allowed:
+        it only stops."""
+        await self._tic().halt_and_set_position(position_usteps)
+
+    def halt_basket_nowait(self) -> None:
+        """Stop the basket now, awaiting nothing (an unplugged Tic: its timeout holds it)."""
+        self._tic().halt_and_hold_nowait()
 
     async def reset(self) -> StopEvent | None:
         """Clear the latched fault or e-stop (board trips included); return what was cleared.

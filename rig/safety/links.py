@@ -14,6 +14,8 @@ from drivers.ioboard import BoardStatus, IoBoard
 from drivers.ne1000 import AlarmKind, Ne1000Pump, PumpStatus
 from drivers.ne1000.codec import Reply
 from drivers.ne1000.driver import Dispensed
+from drivers.tic.codec import TicStatus
+from drivers.tic.driver import TicStepper
 from drivers.transport.linkstats import LinkStats
 
 
@@ -85,3 +87,38 @@ class BoardLink:
     def heartbeat_nowait(self) -> float | None:
         """Feed the board's watchdog: it proves the host alive, and moves nothing."""
         return self.__board.heartbeat_nowait()
+
+
+class BasketLink:
+    """The basket's Tic: connect, status, the command timeout's heartbeat; nothing that moves."""
+
+    def __init__(self, tic: TicStepper) -> None:
+        self.__tic = tic
+
+    @property
+    def url(self) -> str:
+        return self.__tic.transport.describe()
+
+    @property
+    def stats(self) -> LinkStats:
+        return self.__tic.stats
+
+    @property
+    def last_status(self) -> TicStatus | None:
+        return self.__tic.last_status
+
+    async def connect(self) -> None:
+        await self.__tic.connect()
+
+    async def close(self) -> None:
+        await self.__tic.close()
+
+    async def wait_closed(self) -> None:
+        await self.__tic.wait_closed()
+
+    async def status(self) -> TicStatus:
+        return await self.__tic.status()
+
+    async def heartbeat(self, period_s: float) -> None:
+        """Feed the Tic's command timeout: it proves the host alive, and moves nothing."""
+        await self.__tic.heartbeat(period_s)

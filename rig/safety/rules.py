@@ -3,8 +3,8 @@ must be true before it may run.
 
 One table, read top to bottom by a reviewer, and consulted by `Interlock.require` for every
 command. A refusal names the first unmet condition in words an operator understands. Rules for
-subsystems not built yet (basket, camera) are here already, marked pending, so the table is the
-whole story of what may move.
+subsystems not built yet are here already, marked pending, so the table is the whole story of
+what may move.
 """
 
 from __future__ import annotations
@@ -31,6 +31,8 @@ class Action(StrEnum):
     SELF_TEST = "selftest.run"
     BASKET_CLOSE = "basket.close"
     BASKET_OPEN = "basket.open"
+    BASKET_RETRACT = "basket.retract"
+    BASKET_CONFIGURE = "basket.configure"
 
 
 @dataclass(frozen=True)
@@ -45,7 +47,7 @@ class Facts:
     saline_under_cap: bool
     contrast_under_cap: bool
     video_live: bool | None = None
-    """None until the camera subsystem exists."""
+    """The scope's video is live; None where no source says (rig/safety/video.py)."""
     relief_armed: bool = False
     """A pressure stop has just happened and no stop of any kind since (Interlock.arm_relief)."""
 
@@ -59,6 +61,7 @@ class Requirement:
 
 PUMP = "pump"
 BOARD = "board"
+BASKET = "basket"
 FLUID_LINKS = frozenset({PUMP, BOARD})
 """The devices the fluid path needs: nothing moves fluid unless both links are up."""
 
@@ -90,7 +93,12 @@ RELIEF_ARMED = Requirement(
     "no pressure stop to relieve (the relief withdraw runs only right after one, and any later "
     "stop cancels it)",
 )
-VIDEO_LIVE = Requirement("video_live", lambda f: f.video_live is True, "no live video")
+VIDEO_LIVE = Requirement(
+    "video_live", lambda f: f.video_live is True, "no live video (the basket closes only in sight)"
+)
+BASKET_CONNECTED = Requirement(
+    "basket_connected", lambda f: BASKET in f.links, "the basket's actuator is not connected"
+)
 
 FLUID_STATES = frozenset({RigState.READY, RigState.ACTIVE})
 _ALL_BUT_ACTIVE = frozenset(RigState) - {RigState.ACTIVE}
@@ -139,19 +147,17 @@ RULES: dict[Action, Rule] = {
             frozenset({RigState.OFFLINE, RigState.READY}),
             (PUMP_CONNECTED, BOARD_CONNECTED),
         ),
-        Rule(
-            Action.BASKET_CLOSE,
-            frozenset({RigState.READY, RigState.ACTIVE}),
-            (VIDEO_LIVE,),
-            pending="basket and camera not built yet",
-        ),
+        # The basket moves only on a rig with no fault (never in FAULT or ESTOP: a fault halts
+        # it and it holds whatever it has, H18), and closes only in sight of the live video.
+        Rule(Action.BASKET_CLOSE, FLUID_STATES, (BASKET_CONNECTED, VIDEO_LIVE)),
         # Opening the basket would release a captured lesion: never during a fault.
-        Rule(
-            Action.BASKET_OPEN,
-            frozenset({RigState.READY, RigState.ACTIVE}),
-            (VIDEO_LIVE,),
-            pending="basket and camera not built yet",
-        ),
+        Rule(Action.BASKET_OPEN, FLUID_STATES, (BASKET_CONNECTED, VIDEO_LIVE)),
+        # Retracting homes the stage against its reverse switch: what makes its position known
+        # again after a halt, a power-up or a replug. Never during a fault either.
+        Rule(Action.BASKET_RETRACT, FLUID_STATES, (BASKET_CONNECTED,)),
+        # Its command timeout, limits and energize, when it connects: in any state but ACTIVE
+        # (as the pump's and the board's), since they move nothing.
+        Rule(Action.BASKET_CONFIGURE, _ALL_BUT_ACTIVE, ()),
     )
 }
 assert set(RULES) == set(Action)

@@ -24,7 +24,7 @@ from tests.support.ports import unused_ports
 
 PROFILE = load_profile(DEFAULT_PROFILE)
 FLUID_ONLY = PROFILE.model_copy(
-    update={"devices": PROFILE.devices.model_copy(update={"pedal": None})}
+    update={"devices": PROFILE.devices.model_copy(update={"pedal": None, "basket": None})}
 )
 """A rig with the fluid path only: the pump and the board."""
 BROKER = BrokerAddress("127.0.0.1", 1)
@@ -44,7 +44,7 @@ def _context_of(profile: RigProfile, events: list[EventBase] | None = None) -> D
 
 def test_the_registry_builds_one_device_per_section_of_the_profile() -> None:
     ports = unused_ports(PROFILE)
-    assert set(ports) == {"pump", "board", "pedal"}
+    assert set(ports) == {"pump", "board", "pedal", "basket"}
     daemon = RigDaemon(PROFILE, ports, BROKER)
     assert [device.name for device in daemon.devices] == list(PROFILE.devices.sections())
     assert isinstance(daemon.devices.one(PumpDevice), PumpDevice)

@@ -31,7 +31,7 @@ from assurance.report import (
 )
 from rig.cli.main import main
 
-PENDING = {"H17": "basket", "H18": "basket", "H19": "camera"}
+PENDING = {"H19": "camera"}
 
 
 # --- the registry -----------------------------------------------------------------------------

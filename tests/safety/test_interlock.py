@@ -28,7 +28,7 @@ from rig.safety.interlock import (
     MotionCancelledError,
     PumpFaultError,
 )
-from rig.safety.rules import RULES, Action, Facts, refusal
+from rig.safety.rules import Action, Facts, refusal
 from rig.safety.states import RigState
 from tests.fluid.plant import RecordingPump, RecordingRelay
 
@@ -166,12 +166,6 @@ def test_fluid_is_refused_outside_ready_and_active(state: RigState) -> None:
 @pytest.mark.hazard("H07", "H16")
 def test_pump_power_stays_off_in_fault_and_estop(state: RigState) -> None:
     assert refusal(Action.PUMP_POWER_ON, state, GOOD) is not None
-
-
-def test_basket_rules_are_in_the_table_and_pending() -> None:
-    for action in (Action.BASKET_CLOSE, Action.BASKET_OPEN):
-        assert RULES[action].pending
-        assert "not built" in (refusal(action, RigState.READY, GOOD) or "")
 
 
 def test_a_state_refusal_lists_the_allowed_states_sorted() -> None:

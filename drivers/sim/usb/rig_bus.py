@@ -22,6 +22,12 @@ from drivers.sim.usb.tic import SimTicUsb
 from drivers.transport.usb_remote import BUS_SOCKET_NAME
 
 TIC_SERIAL_NUMBER = "00200001"
+LESION_USTEPS = 5000.0
+"""Where the closing basket meets the lesion, on the stage's axis (between the profile's open
+and closed positions): the basket's loops reach the papilloma the scene shows ahead of the tip
+(drivers/sim/camera/scene.py, papilloma_depth_mm), and closing there stalls on it."""
+BASKET_STAGE = StageSettings(start_usteps=0.0, obstacle_usteps=LESION_USTEPS)
+"""The basket starts retracted (at the home switch) and the lesion is there to capture."""
 PEDAL_ACTIONS = ("press", "release", "bounce")
 
 
@@ -33,7 +39,11 @@ class SimUsbRig:
     def __init__(self, link_dir: Path, *, clock: Clock, stage: StageSettings | None = None):
         self._clock = clock
         self.bus = SimUsbBackend()
-        self.tic = SimTicUsb(TicModel(stage), serial_number=TIC_SERIAL_NUMBER, clock=clock)
+        self.tic = SimTicUsb(
+            TicModel(stage if stage is not None else BASKET_STAGE),
+            serial_number=TIC_SERIAL_NUMBER,
+            clock=clock,
+        )
         self.pedal = SimVecPedal()
         self.devices: dict[str, SimUsbDevice] = {"basket": self.tic, "pedal": self.pedal}
         for device in self.devices.values():

@@ -1,0 +1,223 @@
+"""The basket's actuator (a Pololu Tic on USB) as a device of the rig, with its controller.
+
+Its section is `[devices.basket]` (rig/devices/basket_config.py). The Tic's driver goes to the
+interlock, which alone moves, halts or configures it; this module keeps the link facet
+(rig/safety/links.py), runs the heartbeat that feeds the Tic's command timeout and the status
+poll, and drives the basket's state machine (rig/devices/basket_machine.py) with what it reads.
+
+- At connect: the status is read, the command timeout armed and the limits set (through the
+  interlock), and the position counter set from the stage's encoder when the Tic says it is
+  uncertain (after its power-up, a halt, a replug): the basket's state is known again before
+  any move. What the stage held before a loss, it still holds.
+- A grasp (the position error past `grasp_error_usteps` while closing) halts the stage where it
+  stands (counter := encoder) and the basket reports `captured`.
+- Any latched fault or e-stop halts a moving basket through the interlock (Interlock.trip and its
+  emergency handler) and the machine goes to FAULT; it holds. The rig's reset brings it back to
+  where it is (captured if it held a lesion), and starts nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+
+from drivers.tic.codec import TicErrors, TicStatus
+from drivers.tic.driver import TicStepper
+from drivers.tic.usb import TicUsbTransport
+from drivers.transport.mqtt import JsonObject
+from drivers.transport.serial import LinkClosedError
+from drivers.transport.usb import UsbTimeoutError, UsbTransferError
+from rig.devices.basket_config import BasketDeviceConfig
+from rig.devices.basket_machine import (
+    BasketGeometry,
+    BasketMachine,
+    BasketUnavailableError,
+    Change,
+    Op,
+    Reading,
+)
+from rig.devices.contract import Device, DeviceContext, ResetNotes, Task
+from rig.devices.usb_port import UsbPortAddress
+from rig.events.models import BasketChanged
+from rig.fluid.events import StopEvent
+from rig.safety.interlock import ActuatorSlots, InterlockDeniedError
+from rig.safety.links import BasketLink
+from rig.safety.rules import Action
+
+log = logging.getLogger(__name__)
+
+LINK_ERRORS = (LinkClosedError, UsbTransferError, UsbTimeoutError, TimeoutError, OSError)
+"""What a Tic whose cable was pulled, or that stopped answering, raises."""
+
+_ACTIONS: dict[Op, Action] = {
+    "open": Action.BASKET_OPEN,
+    "close": Action.BASKET_CLOSE,
+    "retract": Action.BASKET_RETRACT,
+}
+
+
+class BasketDevice(Device):
+    name = "basket"
+    connect_errors = (*LINK_ERRORS, InterlockDeniedError)
+
+    def __init__(self, config: BasketDeviceConfig, port: str, context: DeviceContext) -> None:
+        super().__init__(context)
+        self.config = config
+        address = UsbPortAddress.parse(port)
+        self._driver: TicStepper | None = TicStepper(
+            TicUsbTransport(
+                serial_number=address.serial_number,
+                backend=address.backend(),
+                timeout_ms=config.usb_timeout_ms,
+                clock=context.clock,
+            ),
+            clock=context.clock,
+        )
+        self._link = BasketLink(self._driver)
+        self.machine = BasketMachine(
+            BasketGeometry(
+                retracted_usteps=config.retracted_usteps,
+                open_usteps=config.open_usteps,
+                closed_usteps=config.closed_usteps,
+                open_speed=config.open_speed_usteps_per_10ks,
+                close_speed=config.close_speed_usteps_per_10ks,
+                grasp_error_usteps=config.grasp_error_usteps,
+                force_limit_usteps=config.force_limit_usteps,
+            )
+        )
+        self._up = asyncio.Event()
+
+    @property
+    def link(self) -> BasketLink:
+        return self._link
+
+    def provide(self, slots: ActuatorSlots) -> None:
+        # The driver goes to the interlock once (its halt becomes an e-stop handler there).
+        driver, self._driver = self._driver, None
+        if driver is None:
+            raise RuntimeError("the basket's driver was already handed to an interlock")
+        slots.basket = driver
+
+    def tasks(self) -> Sequence[Task]:
+        # Bound here: the interlock exists once the daemon asks for the tasks.
+        interlock = self.context.interlock
+        interlock.basket_moving = lambda: self.machine.moving
+        interlock.add_stop_listener(self._on_stop)
+        return [("basket heartbeat", self._heartbeat), ("basket status", self._poll)]
+
+    # -- the link ---------------------------------------------------------------------------
+
+    async def configure(self) -> None:
+        interlock = self.context.interlock
+        await interlock.configure_basket(self.config.limits())
+        status = await self._link.status()
+        if status.position_uncertain or status.position_usteps != status.encoder_position:
+            await interlock.hold_basket(status.encoder_position)
+            status = await self._link.status()
+        self._apply(
+            self.machine.recovered(_reading(status), "connected: position read", self._now()),
+            status,
+        )
+
+    async def on_up(self) -> None:
+        self._up.set()
+
+    def on_lost(self) -> None:
+        self._up.clear()
+        # The Tic's command timeout decelerates it to hold on its own; it is halted for us.
+        self._apply(self.machine.lost("the Tic's link was lost", self._now()), None)
+
+    async def after_reset(self, notes: ResetNotes) -> None:
+        if not self.connected:
+            return
+        status = await self._link.status()
+        self._apply(self.machine.recovered(_reading(status), "rig reset", self._now()), status)
+
+    def _on_stop(self, event: StopEvent) -> None:
+        if event.latched:
+            self._apply(self.machine.fault(f"{event.cause}: {event.message}", self._now()), None)
+
+    async def _heartbeat(self) -> None:
+        while True:
+            await self._up.wait()
+            try:
+                await self._link.heartbeat(self.config.heartbeat_period_ms / 1000)
+            except LINK_ERRORS as exc:
+                log.info("basket heartbeat stopped: %s", exc)
+                await self._link.close()
+                self._up.clear()
+
+    async def _poll(self) -> None:
+        clock = self.context.clock
+        period_s = self.config.status_period_ms / 1000
+        while True:
+            await self._up.wait()
+            try:
+                status = await self._link.status()
+            except LINK_ERRORS as exc:
+                log.info("basket status failed: %s", exc)
+                await self._link.close()
+                self._up.clear()
+                continue
+            change = self.machine.on_reading(_reading(status), self._now())
+            if change is not None and change.hold_at_usteps is not None:
+                await self.context.interlock.hold_basket(change.hold_at_usteps)
+            self._apply(change, status)
+            await clock.sleep(period_s)
+
+    # -- commands (the dispatcher's basket ops) -----------------------------------------------
+
+    async def command(self, op: Op) -> JsonObject:
+        """basket.open, basket.close, basket.retract: planned by the machine (BasketConflictError
+        when not from here), moved through the interlock's rules (InterlockDeniedError)."""
+        if not self.connected:
+            raise BasketUnavailableError(f"basket.{op} refused: the basket's Tic is not connected")
+        move = self.machine.plan(op)
+        try:
+            await self.context.interlock.move_basket(_ACTIONS[op], move.target_usteps, move.speed)
+        except LINK_ERRORS as exc:
+            raise BasketUnavailableError(f"basket.{op}: the Tic did not answer: {exc}") from exc
+        self._apply(self.machine.started(move, self._now()), self._link.last_status)
+        return self.as_dict()
+
+    def as_dict(self) -> JsonObject:
+        reading = self.machine.last_reading
+        return {
+            "state": self.machine.state.value,
+            "holds_lesion": self.machine.holds_lesion,
+            "position_usteps": None if reading is None else reading.position_usteps,
+            "encoder_usteps": None if reading is None else reading.encoder_usteps,
+            "error_usteps": None if reading is None else reading.error_usteps,
+        }
+
+    # -- events -------------------------------------------------------------------------------
+
+    def _apply(self, change: Change | None, status: TicStatus | None) -> None:
+        if change is None:
+            return
+        self.context.record(
+            BasketChanged(
+                from_state=change.from_state.value,
+                to_state=change.to_state.value,
+                cause=change.cause,
+                position_usteps=None if status is None else status.position_usteps,
+                encoder_usteps=None if status is None else status.encoder_position,
+                error_usteps=change.error_usteps,
+                at_force_limit=change.at_force_limit,
+                holds_lesion=self.machine.holds_lesion,
+            )
+        )
+        self.context.state_changed()
+
+    def _now(self) -> float:
+        return self.context.clock.monotonic()
+
+
+def _reading(status: TicStatus) -> Reading:
+    return Reading(
+        position_usteps=status.position_usteps,
+        encoder_usteps=status.encoder_position,
+        velocity=status.velocity_usteps_per_10ks,
+        errors=int(status.errors & ~TicErrors.SAFE_START_VIOLATION),
+    )

@@ -1,0 +1,108 @@
+"""The basket on the simulated rig: the Tic on the simulator's USB bus, the daemon's controller,
+the interlock's rules; one in-process rig for the whole capture, one for the refusals."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from rig.api.roles import Role
+from rig.devices.basket import BasketDevice
+from rig.devices.basket_machine import BasketState
+from rig.events.journal import JOURNAL_FILE, read_journal
+from rig.events.models import BasketChanged
+from rig.fluid.events import StopCause
+from tests.system.inprocess import InProcessRig, inprocess_rig
+
+pytestmark = pytest.mark.system
+
+
+def _basket(rig: InProcessRig) -> BasketDevice:
+    return rig.daemon.devices.one(BasketDevice)
+
+
+async def _state_is(rig: InProcessRig, state: BasketState, timeout_s: float = 10.0) -> None:
+    await rig.wait_for(
+        lambda: _basket(rig).machine.state is state, timeout_s, f"the basket {state}"
+    )
+
+
+def _stage_usteps(rig: InProcessRig) -> float:
+    return rig.sim.usb.tic.sync().physical_usteps
+
+
+@pytest.mark.hazard("H18", "H16")
+async def test_closing_on_the_lesion_captures_it_and_a_fault_never_releases_it(
+    tmp_path: Path,
+) -> None:
+    async with inprocess_rig(tmp_path) as rig:
+        await rig.wait_ready()
+        await _state_is(rig, BasketState.RETRACTED)
+        await rig.ok({"op": "basket.open"})
+        await _state_is(rig, BasketState.OPEN)
+        await rig.ok({"op": "basket.close"})
+        await _state_is(rig, BasketState.CAPTURED)
+        held_at = _stage_usteps(rig)
+        assert abs(held_at - rig.sim.usb.tic.model.stage.obstacle_usteps) < 1  # type: ignore[operator]
+        status = rig.daemon.state(online=True)["basket"]
+        assert status["state"] == "captured" and status["holds_lesion"]
+
+        await rig.ok({"op": "estop", "source": "test"})
+        await _state_is(rig, BasketState.FAULT)
+        assert _basket(rig).machine.holds_lesion
+        refused = await rig.command({"op": "basket.open"})
+        assert not refused["ok"]
+        assert _stage_usteps(rig) == pytest.approx(held_at, abs=1)  # still holding
+
+        await rig.reset_and_wait_ready()
+        await _state_is(rig, BasketState.CAPTURED)
+        assert _stage_usteps(rig) == pytest.approx(held_at, abs=1)
+        await rig.ok({"op": "basket.retract"})
+        await _state_is(rig, BasketState.RETRACTED)
+    events = [e for e in read_journal(tmp_path / JOURNAL_FILE) if isinstance(e, BasketChanged)]
+    steps = [e.to_state for e in events]
+    expected = ["open", "captured", "fault", "captured", "retracted"]
+    found = iter(steps)
+    assert all(step in found for step in expected), [(e.to_state, e.cause) for e in events]
+
+
+@pytest.mark.hazard("H25", "H18")
+async def test_the_interlock_refuses_a_close_without_video_an_observer_and_a_move_in_fault(
+    tmp_path: Path,
+) -> None:
+    async with inprocess_rig(tmp_path) as rig:
+        await rig.wait_ready()
+        await _state_is(rig, BasketState.RETRACTED)
+        await rig.ok({"op": "basket.open"})
+        await _state_is(rig, BasketState.OPEN)
+
+        rig.daemon.video.live = False
+        reply = await rig.command({"op": "basket.close"})
+        assert not reply["ok"] and "no live video" in reply["error"]["message"]  # type: ignore[index]
+        rig.daemon.video.live = True
+
+        observer = await rig.daemon.dispatcher.handle(
+            json.dumps({"op": "basket.close"}).encode(), role=Role.OBSERVER, client="obs"
+        )
+        assert observer["error"]["code"] == "denied"
+
+        # Closing on nothing (the lesion gone): a fault mid-close halts it where it is.
+        await rig.on_sim(lambda: setattr(rig.sim.usb.tic.model, "stage", _no_lesion(rig)))
+        await rig.ok({"op": "basket.close"})
+        await rig.wait_for(lambda: _stage_usteps(rig) > 3000, 10.0, "closing")
+        rig.daemon.interlock.trip(StopCause.INTERNAL_FAULT, "a fault in the test", mode="idle")
+        await _state_is(rig, BasketState.FAULT)
+        halted_at = _stage_usteps(rig)
+        reply = await rig.command({"op": "basket.close"})
+        assert not reply["ok"]
+        await asyncio.sleep(0.5)
+        assert _stage_usteps(rig) < halted_at + 200  # halted, not run on to closed (8000)
+        assert _stage_usteps(rig) < 7000
+
+
+def _no_lesion(rig: InProcessRig) -> object:
+    return replace(rig.sim.usb.tic.model.stage, obstacle_usteps=None)
