@@ -1,5 +1,5 @@
-"""The client commands: `rig status`, `rig fluid ...`, `rig fault reset`, `rig estop`,
-`rig selftest` (`rig watch` and `rig simctl` have modules of their own).
+"""The client commands: `rig status`, `rig fluid ...`, `rig basket ...`, `rig fault reset`,
+`rig estop`, `rig selftest` (`rig watch` and `rig simctl` have modules of their own).
 
 Each is an MQTT client of the daemon. It finds the broker from `--broker`, else from the rig
 that `rig sim` started (rig.runtime), else from the default profile.
@@ -67,6 +67,21 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     for sub in fluid_sub.choices.values():
         connection_options(sub)
         sub.set_defaults(func=lambda a: run_client(_fluid(a)))
+
+    basket = subparsers.add_parser(
+        "basket", help="the lesion basket: open, close on the lesion (needs live video), retract"
+    )
+    basket_sub = basket.add_subparsers(dest="basket_command", required=True, metavar="MOVE")
+    basket_sub.add_parser("open", help="deploy the basket open (a captured lesion is released)")
+    basket_sub.add_parser(
+        "close", help="close the open basket; on the lesion it holds it and reports captured"
+    )
+    basket_sub.add_parser("retract", help="draw the basket back into the channel, with its catch")
+    for sub in basket_sub.choices.values():
+        connection_options(sub)
+        sub.set_defaults(
+            func=lambda a: run_client(_request(a, {"op": f"basket.{a.basket_command}"}))
+        )
 
     fault = subparsers.add_parser("fault", help="latched faults")
     fault_sub = fault.add_subparsers(dest="fault_command", required=True, metavar="ACTION")
@@ -325,6 +340,8 @@ def _describe_ok(op: str, result: JsonObject) -> str:
         case "control.take" | "control.release":
             holder = (result.get("control") or {}).get("holder")
             return f"control: {holder or 'nobody'}"
+        case "basket.open" | "basket.close" | "basket.retract":
+            return _describe_basket(result.get("basket") or {})
         case "selftest.run":
             lines = [f"self-test {'passed' if result.get('passed') else 'FAILED'}"]
             for check in result.get("checks", []):
@@ -332,6 +349,11 @@ def _describe_ok(op: str, result: JsonObject) -> str:
                 lines.append(f"  {mark} {check.get('name'):<24} {check.get('detail')}")
             return "\n".join(lines)
     return f"ok: mode {result.get('mode')}"
+
+
+def _describe_basket(basket: JsonObject) -> str:
+    holds = "  (holds the lesion)" if basket.get("holds_lesion") else ""
+    return f"basket: {basket.get('state')} at {basket.get('position_usteps')} usteps{holds}"
 
 
 async def _fluid(args: argparse.Namespace) -> int:
@@ -383,6 +405,9 @@ async def _status(args: argparse.Namespace) -> int:
             else f"{fault['cause']}: {fault['message']} (reset with `rig fault reset`)"
         )
     )
+    basket = state.get("basket")
+    if basket is not None:
+        print("  " + _describe_basket(basket))
     last = state.get("last_stop")
     if last is not None:
         print(f"  last stop {last['cause']}: {last['message']}")

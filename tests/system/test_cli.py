@@ -261,3 +261,20 @@ async def test_cli_devices_lists_the_running_simulators_ptys(
     text = out.decode()
     assert f"Simulator (rig {rig.rig.profile.rig_id}, `rig sim` running):" in text
     assert f"  pump   {simulated['devices']['pump']['port']}" in text
+
+
+async def test_cli_basket_opens_closes_on_the_lesion_and_status_shows_it_captured(
+    rig: RigUnderTest,
+) -> None:
+    await rig.wait_until(lambda s: (s.get("basket") or {}).get("state") == "retracted", 10.0)
+    code, out, err = await _rig_cli(rig, "basket", "close")
+    assert code == 1 and "refused (state_conflict)" in err and "retracted" in err
+    code, out, err = await _rig_cli(rig, "basket", "open")
+    assert code == 0 and out.startswith("basket: opening"), err
+    await rig.wait_until(lambda s: s["basket"]["state"] == "open", 10.0)
+    code, out, err = await _rig_cli(rig, "basket", "close")
+    assert code == 0 and out.startswith("basket: closing"), err
+    await rig.wait_until(lambda s: s["basket"]["state"] == "captured", 10.0)
+    assert (await rig.sim("state"))["basket"]["stalled"]
+    code, out, _ = await _rig_cli(rig, "status")
+    assert code == 0 and "basket: captured" in out and "(holds the lesion)" in out
