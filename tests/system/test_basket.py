@@ -70,8 +70,8 @@ async def test_closing_on_the_lesion_captures_it_and_a_fault_never_releases_it(
     assert all(step in found for step in expected), [(e.to_state, e.cause) for e in events]
 
 
-@pytest.mark.hazard("H25", "H18")
-async def test_the_interlock_refuses_a_close_without_video_an_observer_and_a_move_in_fault(
+@pytest.mark.hazard("H25", "H18", "H17")
+async def test_refusals_a_fault_mid_close_and_the_tic_unplugged_mid_close(
     tmp_path: Path,
 ) -> None:
     async with inprocess_rig(tmp_path) as rig:
@@ -102,6 +102,27 @@ async def test_the_interlock_refuses_a_close_without_video_an_observer_and_a_mov
         await asyncio.sleep(0.5)
         assert _stage_usteps(rig) < halted_at + 200  # halted, not run on to closed (8000)
         assert _stage_usteps(rig) < 7000
+
+        # Reset: halted part-way and empty is `closed`. Then the Tic unplugged mid-close: its
+        # command timeout holds it, the daemon reports it, and after the replug the basket's
+        # state is known again without a move.
+        await rig.reset_and_wait_ready()
+        await _state_is(rig, BasketState.CLOSED)
+        await rig.ok({"op": "basket.open"})
+        await _state_is(rig, BasketState.OPEN)
+        await rig.ok({"op": "basket.close"})
+        await rig.wait_for(lambda: _stage_usteps(rig) > 2500, 10.0, "closing")
+        await rig.on_sim(lambda: rig.sim.usb.unplug("basket"))
+        await _state_is(rig, BasketState.FAULT)
+        assert not rig.daemon.state(online=True)["devices"]["basket"]  # type: ignore[index]
+        await rig.wait_for(lambda: rig.sim.usb.tic.sync().velocity_usteps_s == 0, 3.0, "held")
+        held_at = _stage_usteps(rig)
+        assert held_at < 7000, "the Tic's own timeout stopped it short of closed"
+        await rig.on_sim(lambda: rig.sim.usb.plug("basket"))
+        await _state_is(rig, BasketState.CLOSED)
+        assert rig.daemon.state(online=True)["devices"]["basket"]  # type: ignore[index]
+        await asyncio.sleep(0.3)
+        assert _stage_usteps(rig) == pytest.approx(held_at, abs=1)
 
 
 def _no_lesion(rig: InProcessRig) -> object:
