@@ -114,13 +114,13 @@ async def test_refusals_a_fault_mid_close_and_the_tic_unplugged_mid_close(
         await rig.wait_for(lambda: _stage_usteps(rig) > 2500, 10.0, "closing")
         await rig.on_sim(lambda: rig.sim.usb.unplug("basket"))
         await _state_is(rig, BasketState.FAULT)
-        assert not rig.daemon.state(online=True)["devices"]["basket"]  # type: ignore[index]
+        assert not rig.daemon.state(online=True)["devices"]["basket"]
         await rig.wait_for(lambda: rig.sim.usb.tic.sync().velocity_usteps_s == 0, 3.0, "held")
         held_at = _stage_usteps(rig)
         assert held_at < 7000, "the Tic's own timeout stopped it short of closed"
         await rig.on_sim(lambda: rig.sim.usb.plug("basket"))
         await _state_is(rig, BasketState.CLOSED)
-        assert rig.daemon.state(online=True)["devices"]["basket"]  # type: ignore[index]
+        assert rig.daemon.state(online=True)["devices"]["basket"]
         await asyncio.sleep(0.3)
         assert _stage_usteps(rig) == pytest.approx(held_at, abs=1)
 
