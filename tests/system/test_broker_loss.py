@@ -62,7 +62,7 @@ async def test_broker_killed_mid_irrigation_stops_fluid_latches_api_lost_and_rec
         assert state["online"] and state["state"] == "fault", state
         assert state["fault"]["cause"] == "api_lost"
         # The devices stayed with the daemon throughout; after a reset the rig works again.
-        assert state["devices"] == {"pump": True, "board": True, "pedal": True}
+        assert state["devices"] == {"pump": True, "board": True, "pedal": True, "basket": True}
         assert (await back.command({"op": "fault.reset"}))["ok"]
         assert (await back.command({"op": "fluid.irrigate", "flow_ml_min": 1.0}))["ok"]
         await back.wait_sim(lambda s: s["pump"]["running"], 3.0)
