@@ -111,6 +111,7 @@ def test_every_op_is_defined_once_with_its_roles_and_control() -> None:
         "basket.open",
         "basket.close",
         "basket.retract",
+        "basket.halt",
     }
     assert ROLE_OPS[Role.OBSERVER] == {"status"}
     assert ROLE_OPS[Role.SURGEON] == set(OPS) - {"selftest.run", "debug.hang"}

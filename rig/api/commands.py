@@ -161,6 +161,13 @@ class BasketRetract(_BasketCommand):
     op: Literal["basket.retract"]
 
 
+class BasketHalt(_Command):
+    """Halt the basket where it is; it holds what it has. A stop: never needs control, never
+    refused for the rig's state (the basket pedal's release asks it)."""
+
+    op: Literal["basket.halt"]
+
+
 class StartProcedure(_Command):
     """Open a procedure: everything until `procedure.stop` is its record (rig/record/). `ref`
     is a pseudonymous reference, never a name: letters, digits and `._-` only."""
@@ -202,6 +209,7 @@ Command = Annotated[
     | BasketOpen
     | BasketClose
     | BasketRetract
+    | BasketHalt
     | StartProcedure
     | StopProcedure
     | AcknowledgeAlarm,

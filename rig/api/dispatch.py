@@ -21,6 +21,7 @@ from rig.alarms.register import UnknownAlarmError
 from rig.api.commands import (
     AcknowledgeAlarm,
     BasketClose,
+    BasketHalt,
     BasketOpen,
     BasketRetract,
     Bolus,
@@ -253,7 +254,7 @@ class CommandDispatcher:
                         return {"ok": False, "error": {"code": "not_found", "message": str(exc)}}
                     self._rig.state_changed()
                     return {"ok": True, "result": {"acknowledged": silenced}}
-                case BasketOpen() | BasketClose() | BasketRetract():
+                case BasketOpen() | BasketClose() | BasketRetract() | BasketHalt():
                     op: BasketOp = command.op.removeprefix("basket.")  # type: ignore[assignment]
                     try:
                         basket = await self._rig.basket(op)

@@ -34,6 +34,7 @@ from rig.devices.basket_machine import (
     BasketMachine,
     BasketUnavailableError,
     Change,
+    MoveOp,
     Op,
     Reading,
 )
@@ -50,7 +51,7 @@ log = logging.getLogger(__name__)
 LINK_ERRORS = (LinkClosedError, UsbTransferError, UsbTimeoutError, TimeoutError, OSError)
 """What a Tic whose cable was pulled, or that stopped answering, raises."""
 
-_ACTIONS: dict[Op, Action] = {
+_ACTIONS: dict[MoveOp, Action] = {
     "open": Action.BASKET_OPEN,
     "close": Action.BASKET_CLOSE,
     "retract": Action.BASKET_RETRACT,
@@ -170,9 +171,17 @@ class BasketDevice(Device):
 
     async def command(self, op: Op) -> JsonObject:
         """basket.open, basket.close, basket.retract: planned by the machine (BasketConflictError
-        when not from here), moved through the interlock's rules (InterlockDeniedError)."""
+        when not from here), moved through the interlock's rules (InterlockDeniedError);
+        basket.halt: halted now, always."""
         if not self.connected:
             raise BasketUnavailableError(f"basket.{op} refused: the basket's Tic is not connected")
+        if op == "halt":
+            try:
+                self.context.interlock.halt_basket_nowait()
+            except LINK_ERRORS as exc:
+                raise BasketUnavailableError(f"basket.halt: the Tic's link is down: {exc}") from exc
+            self._apply(self.machine.halted(self._now()), self._link.last_status)
+            return self.as_dict()
         move = self.machine.plan(op)
         try:
             await self.context.interlock.move_basket(_ACTIONS[op], move.target_usteps, move.speed)

@@ -19,7 +19,8 @@ from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Literal
 
-Op = Literal["open", "close", "retract"]
+MoveOp = Literal["open", "close", "retract"]
+Op = Literal["open", "close", "retract", "halt"]
 
 
 class BasketState(StrEnum):
@@ -39,14 +40,14 @@ class BasketState(StrEnum):
 
 MOVING = frozenset({BasketState.OPENING, BasketState.CLOSING, BasketState.RETRACTING})
 
-_FROM: dict[Op, frozenset[BasketState]] = {
+_FROM: dict[MoveOp, frozenset[BasketState]] = {
     # Opening a captured basket is the surgeon's deliberate release (never in a fault: the
     # interlock's rule refuses basket.open in FAULT and ESTOP).
     "open": frozenset({BasketState.RETRACTED, BasketState.CLOSED, BasketState.CAPTURED}),
     "close": frozenset({BasketState.OPEN}),
     "retract": frozenset({BasketState.OPEN, BasketState.CLOSED, BasketState.CAPTURED}),
 }
-_ON_THE_WAY: dict[Op, BasketState] = {
+_ON_THE_WAY: dict[MoveOp, BasketState] = {
     "open": BasketState.OPENING,
     "close": BasketState.CLOSING,
     "retract": BasketState.RETRACTING,
@@ -81,7 +82,7 @@ class BasketGeometry:
 
 @dataclass(frozen=True)
 class Move:
-    op: Op
+    op: MoveOp
     target_usteps: int
     speed: int
     """usteps per 10000 s (the Tic's unit)."""
@@ -128,7 +129,7 @@ class BasketMachine:
     def moving(self) -> bool:
         return self.state in MOVING
 
-    def plan(self, op: Op) -> Move:
+    def plan(self, op: MoveOp) -> Move:
         """The move `op` asks for, or BasketConflictError saying why not now."""
         if self.state not in _FROM[op]:
             allowed = ", ".join(sorted(s.value for s in _FROM[op]))
@@ -176,6 +177,13 @@ class BasketMachine:
             if there <= g.arrived_tolerance_usteps and reading.velocity == 0:
                 return self._go(_ARRIVED[self.state], "arrived", t_s)
         return None
+
+    def halted(self, t_s: float) -> Change | None:
+        """Halted on request (basket.halt: the basket pedal let go): where it stands, it holds;
+        part-way is `closed` (open or retract from there)."""
+        if not self.moving:
+            return None
+        return self._go(BasketState.CLOSED, "halted (basket.halt)", t_s)
 
     def fault(self, cause: str, t_s: float) -> Change | None:
         """Halted: a rig fault or e-stop, the link lost, the Tic's own error."""

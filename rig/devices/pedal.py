@@ -9,7 +9,8 @@ stuck, unplugged) asks for a stop, which is never refused. A pedal held so long 
 (a bad contact) is released by the tracker; if fluid was moving, that is a latched
 `pedal_stuck` fault (H15), and the pedal counts as released until it has really been let go, so
 it cannot start anything again by itself. Only a new press (an edge) starts irrigation: a pedal
-held down through a stop, a fault or a reset starts nothing.
+held down through a stop, a fault or a reset starts nothing. The basket pedal is a dead-man the
+same way: a press asks basket.close, every release basket.halt (the basket holds where it is).
 
 Where the pedal is plugged in is its port. On the rig (`{ usb = ... }`, or `{ sim = "pedal" }`
 on the simulator's bus) the daemon reads its reports in the pedal driver's worker thread. At a
@@ -103,11 +104,15 @@ class PedalDevice(Device):
                     )
                 elif action is PedalAction.STOP:
                     await self._ask({"op": "fluid.stop"})
+                elif action is PedalAction.BASKET:
+                    await self._ask({"op": "basket.close"})
                 self.context.record(PedalChanged(change="pressed", pedal=pedal.value))
             case PedalReleased(pedal=pedal, cause=cause, held_s=held_s):
                 if self.config.actions.get(pedal) is PedalAction.IRRIGATE:
                     self._dead_man_released(cause, held_s)
                     await self._ask({"op": "fluid.stop"})
+                elif self.config.actions.get(pedal) is PedalAction.BASKET:
+                    await self._ask({"op": "basket.halt"})
                 self.context.record(
                     PedalChanged(
                         change="released",

@@ -89,6 +89,9 @@ class PedalAction(StrEnum):
     any release (let go, stuck, unplugged) stops the fluid."""
     STOP = "stop"
     """A press stops the fluid."""
+    BASKET = "basket"
+    """Hold to close the basket (a dead-man too): a press asks basket.close, any release
+    asks basket.halt: the basket stops where it is and holds what it has."""
     NONE = "none"
 
 

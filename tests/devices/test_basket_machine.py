@@ -121,6 +121,16 @@ def test_a_lost_link_is_a_fault_and_an_unknown_basket_stays_unknown() -> None:
     assert change is not None and change.to_state is BasketState.FAULT
 
 
+def test_a_halt_on_request_leaves_a_moving_basket_closed_where_it_stands() -> None:
+    machine = _open_basket()
+    assert machine.halted(1.5) is None  # at rest: nothing to halt
+    machine.started(machine.plan("close"), 2.0)
+    change = machine.halted(2.1)
+    assert change is not None and change.to_state is BasketState.CLOSED
+    assert machine.move is None and not machine.holds_lesion
+    assert machine.plan("open").target_usteps == GEOMETRY.open_usteps
+
+
 def test_close_only_from_open() -> None:
     machine = BasketMachine(GEOMETRY)
     machine.recovered(_at(0), "connected", 0.0)

@@ -46,6 +46,9 @@ async def test_pedal_benchmark_reports_figures() -> None:
         assert isinstance(result[key], float), key
     # The stop's last bit cannot arrive before the frame's wire time has passed.
     assert result["p50_ms"] >= result["floor_ms"] == round(stop_wire_ms(profile), 3)
+    # The basket pedal (the middle one on the simulator profile): its release halts the basket.
+    assert result["basket_trials"] == 5
+    assert 0 < result["basket_p50_ms"] <= result["basket_max_ms"]
 
 
 @pytest.mark.parametrize("flow", [0.1, 3.0])

@@ -102,6 +102,8 @@ class SimUsbRig:
                 "position_usteps": tic.physical_usteps,
                 "stalled": tic.stalled,
                 "energized": tic.energized,
+                "velocity_usteps_s": tic.velocity_usteps_s,
+                "halt_request_at_s": self.tic.halt_request_at_s,
             },
             "pedal": {
                 "plugged": self.bus.is_plugged(self.pedal),

@@ -26,7 +26,14 @@ from drivers.sim.usb.descriptors import (
     InterfaceDescriptor,
 )
 from drivers.sim.usb.device import SimUsbDevice, UsbStallError
-from drivers.tic.codec import TIC_VENDOR_ID, TicProduct, TicProtocolError, decode_usb
+from drivers.tic.codec import (
+    TIC_VENDOR_ID,
+    Command,
+    TicCommand,
+    TicProduct,
+    TicProtocolError,
+    decode_usb,
+)
 
 FIRMWARE_BCD = 0x0109
 FIRMWARE_MODIFICATION_STRING_INDEX = 4
@@ -53,6 +60,8 @@ class SimTicUsb(SimUsbDevice):
             },
         )
         self.model = model if model is not None else TicModel()
+        self.halt_request_at_s: float | None = None
+        """When the last halt-and-hold request arrived, on CLOCK_MONOTONIC (the benchmarks')."""
         self._clock = clock
         self.vin_powered = vin_powered
 
@@ -87,4 +96,7 @@ class SimTicUsb(SimUsbDevice):
             decoded = decode_usb(request_type, request, value, index, length)
         except TicProtocolError as exc:
             raise UsbStallError(str(exc)) from None
-        return self.model.handle(decoded, self._clock.monotonic())
+        now_s = self._clock.monotonic()
+        if isinstance(decoded, Command) and decoded.command is TicCommand.HALT_AND_HOLD:
+            self.halt_request_at_s = now_s
+        return self.model.handle(decoded, now_s)
