@@ -70,7 +70,8 @@ async def test_rig_sim_drives_a_real_pump_on_a_given_port_next_to_the_simulated_
             # The self-test silences the pump on purpose; a pump on its own supply is still
             # powered at the re-arm and says so with its safe-mode alarm: not a fault.
             assert transcript[-1].split()[2] == "ready", transcript
-            devices = {line.split()[0]: line.split()[1:] for line in transcript[:6]}
+            # rig, broker, one line per device (pump, board, pedal, basket), then the warning
+            devices = {line.split()[0]: line.split()[1:] for line in transcript[:7]}
             assert devices["pump"] == [str(tmp_path / "bench" / "pump"), "(REAL)"], transcript
             assert devices["board"][1] == "(simulated)", transcript
             assert "warning" in devices
