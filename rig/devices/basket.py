@@ -131,8 +131,12 @@ class BasketDevice(Device):
 
     async def after_reset(self, notes: ResetNotes) -> None:
         if not self.connected:
+            return  # it will be read when it connects again
+        try:
+            status = await self._link.status()
+        except LINK_ERRORS as exc:
+            log.warning("basket: no status at the reset (%s); read when it reconnects", exc)
             return
-        status = await self._link.status()
         self._apply(self.machine.recovered(_reading(status), "rig reset", self._now()), status)
 
     def _on_stop(self, event: StopEvent) -> None:
@@ -162,9 +166,15 @@ class BasketDevice(Device):
                 self._up.clear()
                 continue
             change = self.machine.on_reading(_reading(status), self._now())
-            if change is not None and change.hold_at_usteps is not None:
-                await self.context.interlock.hold_basket(change.hold_at_usteps)
+            # Recorded at once, in the machine's order: a fault while the hold is on its way
+            # is recorded after the grasp, as it happened.
             self._apply(change, status)
+            if change is not None and change.hold_at_usteps is not None:
+                try:
+                    await self.context.interlock.hold_basket(change.hold_at_usteps)
+                except LINK_ERRORS as exc:
+                    # Gone mid-grasp: its command timeout holds it; the loss is reported.
+                    log.warning("basket: the grasp's hold could not be sent: %s", exc)
             await clock.sleep(period_s)
 
     # -- commands (the dispatcher's basket ops) -----------------------------------------------
