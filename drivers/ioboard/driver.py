@@ -44,6 +44,7 @@ from drivers.ioboard.codec import (
 )
 from drivers.transport.linkstats import LinkStats
 from drivers.transport.serial import LinkClosedError, SerialLink
+from drivers.transport.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -146,10 +147,7 @@ class IoBoard:
 
     async def close(self) -> None:
         task, self._timer_task = self._timer_task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(task)
         self._fail_pending(LinkClosedError(f"{self.url} closed"))
         await self._link.close()
 

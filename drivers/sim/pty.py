@@ -27,6 +27,7 @@ from pathlib import Path
 
 from drivers.clock import REAL_CLOCK, Clock
 from drivers.transport.serial import wire_time_s
+from drivers.transport.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -83,11 +84,8 @@ class PtyPort:
         self._tx_task = asyncio.create_task(self._tx_loop(), name=f"pty-tx-{self.name}")
 
     async def stop(self) -> None:
-        if self._tx_task is not None:
-            self._tx_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._tx_task
-            self._tx_task = None
+        await cancel_and_wait(self._tx_task)
+        self._tx_task = None
         self.unplug()
         with contextlib.suppress(FileNotFoundError):
             self.path.unlink()

@@ -17,7 +17,6 @@ A responder assumes a logged-in client may be hostile (docs/api.md, "Security mo
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import re
@@ -33,6 +32,8 @@ import aiomqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.subscribeoptions import SubscribeOptions
+
+from drivers.transport.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -190,12 +191,7 @@ class MqttEndpoint:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        tasks = [t for t in (self._reader, *self._requests) if t is not None]
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        await cancel_and_wait(self._reader, *self._requests)
         try:
             async with asyncio.timeout(DISCONNECT_TIMEOUT_S):
                 await self._client.__aexit__(exc_type, exc, tb)

@@ -19,7 +19,6 @@ back to back (control take and release, flow changes, stops) while, at a random 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import random
 import signal
@@ -29,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from drivers.transport.mqtt import JsonObject
+from drivers.transport.tasks import cancel_and_wait
 from rig.bench.session import BenchError, BenchSession, engineer_session, percentile
 from rig.config import RigProfile
 from rig.events.journal import JOURNAL_FILE
@@ -127,9 +127,7 @@ async def _cycle(
     await rig.daemon.wait()
     # Answers already on their way from the broker are acknowledgements too: take them in.
     await asyncio.sleep(0.2)
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+    await cancel_and_wait(task)
 
 
 async def _primed(session: BenchSession, rig: SimRig, acknowledged: dict[int, str]) -> None:

@@ -11,11 +11,11 @@ out.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import statistics
 from pathlib import Path
 
 from drivers.transport.mqtt import JsonObject, MqttEndpoint
+from drivers.transport.tasks import cancel_and_wait
 from rig.api.roles import Role
 from rig.bench.session import BenchError, engineer_session, percentile
 from rig.config import RigProfile
@@ -79,9 +79,7 @@ async def run_telemetry_latency(
                     )
                 finally:
                     await browser.close()
-                    bridge.cancel()
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await bridge
+                    await cancel_and_wait(bridge)
             await session.command({"op": "fluid.stop"})
     finally:
         await rig.stop()

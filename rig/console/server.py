@@ -35,6 +35,7 @@ from drivers.transport.mqtt import (
     MqttEndpoint,
     RequestTimeoutError,
 )
+from drivers.transport.tasks import cancel_and_wait
 from rig.api.roles import COMMANDING_ROLES, Role
 from rig.api.topics import RigTopics
 from rig.fluid.events import StopCause
@@ -178,9 +179,7 @@ class ConsoleServer:
                 task.add_done_callback(page.requests.discard)
         finally:
             self._pages.discard(page)
-            sender.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await sender
+            await cancel_and_wait(sender)
         return socket
 
     async def _send_loop(self, page: Page) -> None:

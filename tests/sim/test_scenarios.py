@@ -136,8 +136,9 @@ def test_slow_leak_lowers_resistance_over_minutes_faster_than_real_time() -> Non
     start = time.perf_counter()
     rows = run_scenario(world, scenario, lambda _t: 1.0, 600.0, 0.001, clock, record_period_s=1.0)
     wall_s = time.perf_counter() - start
-    # A sanity guard, not a benchmark: 600 000 steps of 1 ms must not take real time.
-    assert wall_s < 2.0
+    # A sanity guard, not a benchmark: 600 s of 1 ms steps must not take real time (it takes
+    # about 1 s; the bound leaves room for a loaded machine and still fails a real-time sleep).
+    assert wall_s < 60.0
     assert clock.monotonic() == pytest.approx(1600.0)
     assert world.time_s == pytest.approx(1600.0)
     minutes = [at(rows, 60.0 * m) for m in range(1, 11)]
