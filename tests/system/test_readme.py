@@ -29,7 +29,7 @@ SKIPPED = {
     ("safety", "report"): "runs the hazard tests itself: a test suite inside this one",
     ("bench", "stop-latency"): "a seven-minute benchmark, run by tests/system/test_bench.py",
     ("bench", "envelope"): "a one-minute benchmark; tests/fluid/test_envelope.py runs its grid",
-    ("bench", "pedal"): "a 40-second benchmark, run by tests/system/test_bench.py",
+    ("bench", "pedal"): "a two-minute benchmark, run by tests/system/test_bench.py",
     ("bench", "record-crash"): "a two-minute benchmark, run by tests/system/test_bench.py",
     ("bench", "telemetry"): "a 30-second benchmark with a browser, run by tests/console/",
 }
@@ -44,6 +44,9 @@ WAITS: dict[tuple[str, ...], Callable[[Status], bool]] = {
     ("simctl", "pedal", "press"): lambda s: s["mode"] == "irrigating",
     ("simctl", "pedal", "release"): lambda s: s["mode"] == "stopped",
     ("estop",): lambda s: s["state"] == "estop",
+    ("basket", "open"): lambda s: s["basket"]["state"] == "open",
+    ("basket", "close"): lambda s: s["basket"]["state"] == "captured",
+    ("basket", "retract"): lambda s: s["basket"]["state"] == "retracted",
     ("selftest",): lambda s: s["state"] == "ready",
 }
 """After a command, what a user waits for before the next one (its state, read by `rig status`)."""
