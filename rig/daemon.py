@@ -29,6 +29,7 @@ from rig.api.dispatch import CommandDispatcher, RigOperations
 from rig.api.roles import Role
 from rig.api.service import ApiService, ApiSources, BrokerAddress
 from rig.config import RigProfile
+from rig.devices.camera import CameraDevice, CameraError
 from rig.devices.contract import DeviceContext, ResetNotes
 from rig.devices.registry import DeviceRegistry
 from rig.devices.selftest_run import SelfTestRunner
@@ -136,6 +137,8 @@ class RigDaemon:
                 acknowledge_alarm=lambda alarm, role, client: self.alarms.acknowledge(
                     alarm, role.value, client
                 ),
+                snapshot=self._snapshot,
+                record_video=self._record_video,
             ),
             clock,
         )
@@ -294,6 +297,42 @@ class RigDaemon:
             trend if isinstance(trend, TrendSample) else None,
         )
 
+    def _camera(self) -> CameraDevice | None:
+        try:
+            return self.devices.one(CameraDevice)
+        except LookupError:
+            return None
+
+    async def _snapshot(self, note: str) -> JsonObject:
+        return await self._camera_op(
+            "camera.snapshot",
+            lambda camera, record_dir, procedure: camera.snapshot(note, record_dir, procedure),
+        )
+
+    async def _record_video(self, start: bool) -> JsonObject:
+        return await self._camera_op(
+            "camera.record",
+            lambda camera, record_dir, procedure: camera.record(start, record_dir, procedure),
+        )
+
+    async def _camera_op(
+        self,
+        op: str,
+        run: Callable[[CameraDevice, Path, str | None], Awaitable[JsonObject]],
+    ) -> JsonObject:
+        """A camera op into the record directory (the journal's), or why it cannot run."""
+        camera = self._camera()
+        journal = self.journal.path
+        if camera is None or journal is None:
+            missing = "no camera ([devices.camera])" if camera is None else "no record (journal)"
+            return {"ok": False, "error": {"code": "unavailable", "message": f"{op}: {missing}"}}
+        opened = self.procedures.open
+        try:
+            result = await run(camera, journal.parent, None if opened is None else opened.procedure)
+        except CameraError as exc:
+            return {"ok": False, "error": {"code": "unavailable", "message": f"{op}: {exc}"}}
+        return {"ok": True, "result": result}
+
     # -- events and state ---------------------------------------------------------------------
 
     def _on_self_test(self, report: SelfTestReport) -> None:
@@ -376,6 +415,7 @@ class RigDaemon:
             "procedure": self.procedures.as_dict(),
             "alarms": self.alarms.as_list(),
             "storage": self.storage.as_dict(),
+            "camera": None if (camera := self._camera()) is None else camera.as_dict(),
         }
 
     def telemetry(self) -> JsonObject:
@@ -396,6 +436,7 @@ class RigDaemon:
             "contrast_ml": round(controller.contrast_ul / 1000.0, 4),
             "fault": None if self.interlock.latched is None else str(self.interlock.latched.cause),
             "links": {device.name: device.link.stats.as_dict() for device in self.devices},
+            "camera": None if (camera := self._camera()) is None else camera.link.health.as_dict(),
         }
 
 

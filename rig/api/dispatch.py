@@ -21,6 +21,8 @@ from rig.alarms.register import UnknownAlarmError
 from rig.api.commands import (
     AcknowledgeAlarm,
     Bolus,
+    CameraRecord,
+    CameraSnapshot,
     Command,
     CommandError,
     EmergencyStop,
@@ -83,6 +85,10 @@ class RigOperations:
     """(role, client): close the open procedure and return its id, or raise ProcedureError."""
     acknowledge_alarm: Callable[[str | None, Role, str | None], list[str]]
     """(alarm or None for all, role, client): the ids silenced, or raise UnknownAlarmError."""
+    snapshot: Callable[[str], Awaitable[JsonObject]]
+    """(note): a still saved in the record; its reply (rig/devices/camera.py)."""
+    record_video: Callable[[bool], Awaitable[JsonObject]]
+    """(start): recording started or stopped; its reply."""
 
 
 class CommandDispatcher:
@@ -245,6 +251,12 @@ class CommandDispatcher:
                         return {"ok": False, "error": {"code": "not_found", "message": str(exc)}}
                     self._rig.state_changed()
                     return {"ok": True, "result": {"acknowledged": silenced}}
+                case CameraSnapshot(note=note):
+                    return await self._rig.snapshot(note)
+                case CameraRecord(recording=recording):
+                    reply = await self._rig.record_video(recording == "start")
+                    self._rig.state_changed()
+                    return reply
                 case StopProcedure():
                     closed = self._rig.stop_procedure(role, client)
                     self._rig.state_changed()

@@ -9,6 +9,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, Final
 
 from rig.devices.board import BoardDevice
+from rig.devices.camera import CameraDevice
 from rig.devices.contract import Device, DeviceContext
 from rig.devices.pedal import PedalDevice, pedal_device
 from rig.devices.pump import PumpDevice
@@ -20,4 +21,5 @@ DEVICE_TYPES: Final[Mapping[str, DeviceFactory]] = {
     PumpDevice.name: PumpDevice,
     BoardDevice.name: BoardDevice,
     PedalDevice.name: pedal_device,
+    CameraDevice.name: CameraDevice,
 }

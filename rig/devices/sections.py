@@ -11,6 +11,7 @@ from typing import ClassVar, get_args
 
 from rig.config.base import Section
 from rig.devices.board_config import BoardDeviceConfig
+from rig.devices.camera_config import CameraDeviceConfig
 from rig.devices.pedal_config import PedalDeviceConfig
 from rig.devices.pump_config import PumpDeviceConfig
 from rig.devices.section import DeviceSection
@@ -22,6 +23,7 @@ class DevicesConfig(Section):
     pump: PumpDeviceConfig
     board: BoardDeviceConfig
     pedal: PedalDeviceConfig | None = None
+    camera: CameraDeviceConfig | None = None
 
     def sections(self) -> dict[str, DeviceSection]:
         """Each device's section by device name, in the profile's order."""

@@ -131,6 +131,8 @@ class Interlock:
         self.machine = StateMachine()
         self.latched: StopEvent | None = None
         self._links_up: set[str] = set()
+        self._video_live: bool | None = None
+        """None: this rig has no camera (rig/devices/camera.py feeds it from the camera's health)."""
         self.self_test_passed = False
         self.fluid_facts: Callable[[], FluidFacts] = lambda: _NO_FLUID_FACTS
         self.denials: deque[Denial] = deque(maxlen=100)
@@ -170,6 +172,7 @@ class Interlock:
             line_primed=fluid.line_primed,
             saline_under_cap=fluid.saline_under_cap,
             contrast_under_cap=fluid.contrast_under_cap,
+            video_live=self._video_live,
         )
 
     def require(self, action: Action) -> None:
@@ -290,6 +293,14 @@ class Interlock:
             else:
                 self._links_up.discard(device)
         self._settle()
+
+    def set_video_live(self, live: bool) -> None:
+        """Frames arrive within the camera's bound, or stopped arriving (the camera says so)."""
+        self._video_live = live
+
+    @property
+    def video_live(self) -> bool | None:
+        return self._video_live
 
     def link_up(self, device: str) -> bool:
         return device in self._links_up

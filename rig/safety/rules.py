@@ -45,7 +45,8 @@ class Facts:
     saline_under_cap: bool
     contrast_under_cap: bool
     video_live: bool | None = None
-    """None until the camera subsystem exists."""
+    """Frames arrive from the scope camera within its bound (rig/devices/camera.py); None: the
+    rig has no camera."""
     relief_armed: bool = False
     """A pressure stop has just happened and no stop of any kind since (Interlock.arm_relief)."""
 
