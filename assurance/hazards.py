@@ -903,6 +903,35 @@ HAZARDS: tuple[Hazard, ...] = (
             ),
         ),
     ),
+    Hazard(
+        "H25",
+        "basket closing without live video",
+        (
+            "the camera unplugged, its capture process killed or hung, or its stream stalled, "
+            "while the picture on the console still shows the last frame",
+        ),
+        "the basket closes on what the surgeon cannot see: the duct wall caught and torn",
+        Severity.SERIOUS,
+        (
+            _c(
+                LOCK,
+                "closing (and opening) the basket requires the interlock's video_live fact",
+                "rig.safety.rules:VIDEO_LIVE",
+            ),
+            _c(
+                SUP,
+                "video_live follows the camera's health: false once no frame has arrived for "
+                "devices.camera.video_timeout_ms (an unplug, a dead stream, a killed camera "
+                "process), true again only with fresh frames; unknown without a camera",
+                "rig.devices.camera:CameraDevice.on_lost",
+            ),
+            _c(
+                EVIDENCE,
+                "loss of video is a camera event and the MEDIUM `video` alarm until frames return",
+                "rig.alarms.conditions:conditions_of",
+            ),
+        ),
+    ),
 )
 
 HAZARD_IDS: frozenset[str] = frozenset(h.id for h in HAZARDS)

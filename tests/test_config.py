@@ -45,8 +45,12 @@ port = { usb = { vid = 0x0403, pid = 0x6001 } }
 
 
 def sim_data() -> dict[str, Any]:
+    """config/sim.toml, with the optional camera (off there: a camera process per rig start
+    costs the system tests CPU) so that its fields are checked too."""
     with SIM.open("rb") as f:
-        return tomllib.load(f)
+        data = tomllib.load(f)
+    data["devices"].setdefault("camera", {"port": {"sim": "camera"}})
+    return data
 
 
 def set_path(data: dict[str, Any], dotted: str, value: object) -> dict[str, Any]:
@@ -103,7 +107,9 @@ def test_bench_example_loads_with_real_ports_and_tls_broker() -> None:
 def test_minimal_profile_takes_every_default_from_the_registry() -> None:
     # with each optional device, in its minimal form: its port
     profile = parse_profile(
-        MINIMAL + "[devices.pedal]\nport = { usb = { vid = 0x05f3, pid = 0x00ff } }\n"
+        MINIMAL
+        + "[devices.pedal]\nport = { usb = { vid = 0x05f3, pid = 0x00ff } }\n"
+        + '[devices.camera]\nport = { path = "/dev/video0" }\n'
     )
     for path, bound in FIELD_BOUNDS.items():
         if path.startswith("simulator."):
@@ -138,7 +144,8 @@ def test_dumped_toml_reads_back_to_the_same_profile() -> None:
 UNKNOWN_KEY_PATHS = [
     "colour",
     "broker.hots",
-    "devices.camera",
+    "devices.microscope",
+    "devices.camera.frame_rate",
     "devices.pump.adress",
     "devices.board.heartbeat_ms",
     "syringe.diameter_mm",
@@ -396,6 +403,7 @@ def test_sim_port_needs_a_simulator_section() -> None:
         "devices.pump.port",
         "devices.board.port",
         "devices.pedal.port",
+        "devices.camera.port",
     ]
     assert all("[simulator]" in p[2] for p in problems)
 

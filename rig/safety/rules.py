@@ -144,14 +144,14 @@ RULES: dict[Action, Rule] = {
             Action.BASKET_CLOSE,
             frozenset({RigState.READY, RigState.ACTIVE}),
             (VIDEO_LIVE,),
-            pending="basket and camera not built yet",
+            pending="basket not built yet",
         ),
         # Opening the basket would release a captured lesion: never during a fault.
         Rule(
             Action.BASKET_OPEN,
             frozenset({RigState.READY, RigState.ACTIVE}),
             (VIDEO_LIVE,),
-            pending="basket and camera not built yet",
+            pending="basket not built yet",
         ),
     )
 }
