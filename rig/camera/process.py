@@ -26,6 +26,7 @@ import sys
 import threading
 import time
 from datetime import datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,11 @@ from rig.camera.snapshot import SnapshotMeta, write_snapshot
 
 log = logging.getLogger(__name__)
 
+PREVIEW_HOST = "127.0.0.1"
+"""The preview is served on the rig's own host: the console's server relays it (the console is
+on the rig's host today)."""
+PREVIEW_JPEG_QUALITY = 80
+BOUNDARY = "rigpreview"
 REOPEN_MIN_S = 0.1
 REOPEN_MAX_S = 1.0
 
@@ -101,6 +107,69 @@ class Capture:
                 self.stopping.wait(1.0 / self.spec.fps)
 
 
+class Preview:
+    """The console's live view: MJPEG over HTTP (`multipart/x-mixed-replace`, which a browser
+    shows in an <img>), served from this process. Each connected viewer gets every new frame,
+    encoded for it; nobody watching costs nothing."""
+
+    def __init__(self, capture: Capture, host: str = PREVIEW_HOST) -> None:
+        self._capture = capture
+        self._server = ThreadingHTTPServer((host, 0), _preview_handler(capture))
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name="camera preview", daemon=True
+        )
+        self._thread.start()
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}/preview.mjpg"
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+def _preview_handler(capture: Capture) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            if self.path != "/preview.mjpg":
+                self.send_error(404)
+                return
+            self.send_response(200)
+            self.send_header("Content-Type", f"multipart/x-mixed-replace; boundary={BOUNDARY}")
+            self.send_header("Cache-Control", "no-cache")
+            self.end_headers()
+            seen = 0
+            params = [cv2.IMWRITE_JPEG_QUALITY, PREVIEW_JPEG_QUALITY]
+            try:
+                while not capture.stopping.is_set():
+                    with capture.new_frame:
+                        capture.new_frame.wait(1.0)
+                    got = capture.frames.latest()
+                    if got is None or got[0].number == seen:
+                        continue
+                    seen = got[0].number
+                    ok, jpeg = cv2.imencode(".jpg", got[1], params)
+                    if not ok:
+                        continue
+                    self.wfile.write(
+                        f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\n"
+                        f"Content-Length: {len(jpeg)}\r\n\r\n".encode()
+                        + jpeg.tobytes()
+                        + b"\r\n"
+                    )
+                    self.wfile.flush()
+            except (BrokenPipeError, ConnectionResetError):
+                return  # the viewer went away
+
+        def log_message(self, format: str, *args: object) -> None:
+            log.debug("preview: " + format, *args)
+
+    return Handler
+
+
 class Recorder:
     """Writes every new frame to segments while recording (its own thread)."""
 
@@ -159,6 +228,7 @@ def serve(spec: CaptureSpec) -> None:
     frames = SharedFrames.attach(spec.shm_name, spec.width_px, spec.height_px)
     capture = Capture(spec, frames)
     capture.thread.start()
+    preview = Preview(capture)
     recorder: Recorder | None = None
     segments: list[dict[str, Any]] = []
     try:
@@ -169,6 +239,7 @@ def serve(spec: CaptureSpec) -> None:
             request = json.loads(line)
             try:
                 result, recorder = _handle(request, capture, recorder, segments)
+                result["preview_url"] = preview.url
                 reply: dict[str, Any] = {"ok": True, "result": result}
             except Exception as exc:
                 log.warning("camera request %s failed: %r", request.get("op"), exc)
@@ -180,6 +251,7 @@ def serve(spec: CaptureSpec) -> None:
                 return
     finally:
         capture.stopping.set()
+        preview.stop()
         if recorder is not None:
             recorder.stop()
         capture.thread.join(timeout=2.0)

@@ -104,7 +104,8 @@ class SharedFrames:
         """The slot to decode the next frame into (marked as being written)."""
         slot = (int(self._header[_LATEST]) + 1) % SLOTS
         seq = _SLOT_WORDS * slot + 3
-        self._header[seq] += 1  # odd: being written
+        # Odd: being written (a writer killed mid-frame left it odd: the next one goes on).
+        self._header[seq] += 1 if self._header[seq] % 2 == 0 else 2
         self._writing = slot
         view: Frame = self._slots[slot]
         return view

@@ -112,6 +112,8 @@ class CameraLink:
         self._closing = False
         self.recording_asked = False
         """This camera process was asked to record (a new one has not been)."""
+        self.preview_url: str | None = None
+        """The camera process's live MJPEG preview (rig/camera/process.py)."""
         self._backoff = Backoff(initial_s=0.2, maximum_s=2.0)
 
     @property
@@ -167,8 +169,9 @@ class CameraLink:
         return info is not None and time.monotonic_ns() - info.t_ns <= self._timeout_ns
 
     async def connect(self) -> None:
-        """Waits for the first fresh frame (the camera process started if it is not running,
+        """Waits for steady fresh frames (the camera process started if it is not running,
         with back-off if it keeps dying)."""
+        steady_since_ns: int | None = None
         while True:
             if not self._process_alive():
                 source = self._source()
@@ -177,9 +180,18 @@ class CameraLink:
                         await asyncio.sleep(self._backoff.next_delay_s())
                     await self._stop_process()
                     await self._start_process(source)
-            if self._process_alive() and self._fresh():
+            # Up once frames have kept coming for a whole timeout: a stream just opened may
+            # send one frame and then pause while its decoder settles (FFmpeg's probing: 0.6 s
+            # seen here), which would be a loss right after the first frame.
+            fresh = self._process_alive() and self._fresh()
+            now_ns = time.monotonic_ns()
+            steady_since_ns = (steady_since_ns or now_ns) if fresh else None
+            if steady_since_ns is not None and now_ns - steady_since_ns >= self._timeout_ns:
                 self._backoff.reset()
                 self.stats.connected = True
+                with contextlib.suppress(CameraError):
+                    reply = await self.request({"op": "ping"})
+                    self.preview_url = reply["result"]["preview_url"]
                 return
             await asyncio.sleep(POLL_S)
 
@@ -366,5 +378,6 @@ class CameraDevice(Device):
             "live": self.context.interlock.video_live is True,
             "source": self._link.url,
             "recording": self._recording is not None,
+            "preview_url": self._link.preview_url if self._link.running else None,
             **self._link.health.as_dict(),
         }

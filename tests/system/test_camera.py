@@ -10,6 +10,7 @@ import signal
 from pathlib import Path
 from typing import Any
 
+import cv2
 import pytest
 
 from rig.config import RigProfile
@@ -33,6 +34,14 @@ async def journaled(rig: InProcessRig, kind: str) -> list[Any]:
     """The committed events of `kind` (through the journal, as the API reads them)."""
     entries = await rig.daemon.journal.read_after(0, limit=100_000)
     return [event for _, body in entries if (event := parse_event(body)).kind == kind]
+
+
+def read_one_frame(url: str) -> tuple[bool, Any]:
+    capture = cv2.VideoCapture(url, cv2.CAP_FFMPEG)
+    try:
+        return capture.read()
+    finally:
+        capture.release()
 
 
 def video_alarm(rig: InProcessRig) -> bool:
@@ -59,6 +68,16 @@ async def test_camera_frames_snapshot_and_video_loss(tmp_path: Path) -> None:
         await rig.daemon.journal.wait_committed(reply["seq"], 2.0)
         (event,) = await journaled(rig, "snapshot")
         assert event.path == reply["result"]["path"] and event.note == "empty duct"
+
+        # The console's preview, served by the camera process; a recording in segments.
+        url = rig.daemon.state(online=True)["camera"]["preview_url"]
+        ok, frame = await asyncio.to_thread(read_one_frame, url)
+        assert ok and frame.shape == (240, 320, 3)
+        await rig.ok({"op": "camera.record", "recording": "start"})
+        await asyncio.sleep(1.0)
+        await rig.ok({"op": "camera.record", "recording": "stop"})
+        (segment,) = await journaled(rig, "video_segment")
+        assert segment.frames > 5 and (tmp_path / segment.path).stat().st_size > 0
 
         # The camera unplugged: video lost, the basket may not close, an alarm and an event.
         assert camera.link.pid is not None
