@@ -189,9 +189,6 @@ class CameraLink:
             if steady_since_ns is not None and now_ns - steady_since_ns >= self._timeout_ns:
                 self._backoff.reset()
                 self.stats.connected = True
-                with contextlib.suppress(CameraError):
-                    reply = await self.request({"op": "ping"})
-                    self.preview_url = reply["result"]["preview_url"]
                 return
             await asyncio.sleep(POLL_S)
 
@@ -277,6 +274,14 @@ class CameraDevice(Device):
 
     async def on_up(self) -> None:
         self._video(live=True, detail=f"frames from {self._link.url}")
+        try:
+            reply = await self._link.request({"op": "ping"})
+        except CameraError as exc:
+            log.warning("camera: %s", exc)
+        else:
+            self._link.preview_url = reply["result"]["preview_url"]
+            if self._recording is not None:
+                self._segments(reply, *self._recording)
         if self._recording is not None and not self._link.recording_asked:
             # A camera process started again (the last one died) records on in a new segment.
             await self.record(True, *self._recording)
