@@ -927,16 +927,32 @@ HAZARDS: tuple[Hazard, ...] = (
     Hazard(
         "H25",
         "basket closed out of sight",
-        ("basket.close asked with the video lost or frozen", "basket.close during a fault"),
+        (
+            "basket.close asked with the video lost or frozen: the camera unplugged, its "
+            "capture process killed or hung, or its stream stalled, while the console still "
+            "shows the last frame",
+            "basket.close during a fault",
+        ),
         "the basket closes on the duct wall instead of the lesion: wall trauma",
         Severity.SERIOUS,
         (
             _c(
                 LOCK,
-                "basket.close needs live video and a rig in ready or active (no fault): the "
-                "rule table's VIDEO_LIVE requirement, its fact from rig/safety/video.py until "
-                "the camera is in the daemon",
+                "basket.close (and basket.open) needs live video and a rig in ready or active "
+                "(no fault): the rule table's VIDEO_LIVE requirement",
                 "rig.safety.rules:RULES",
+            ),
+            _c(
+                SUP,
+                "video_live follows the camera's health: false once no frame has arrived for "
+                "devices.camera.video_timeout_ms (an unplug, a dead stream, a killed camera "
+                "process), true again only with fresh frames; unknown without a camera",
+                "rig.devices.camera:CameraDevice.on_lost",
+            ),
+            _c(
+                EVIDENCE,
+                "loss of video is a camera event and the MEDIUM `video` alarm until frames return",
+                "rig.alarms.conditions:conditions_of",
             ),
         ),
     ),

@@ -31,6 +31,7 @@ from rig.api.service import ApiService, ApiSources, BrokerAddress
 from rig.config import RigProfile
 from rig.devices.basket import BasketDevice
 from rig.devices.basket_machine import BasketUnavailableError, Op
+from rig.devices.camera import CameraDevice, CameraError
 from rig.devices.contract import DeviceContext, ResetNotes
 from rig.devices.registry import DeviceRegistry
 from rig.devices.selftest_run import SelfTestRunner
@@ -59,7 +60,6 @@ from rig.safety.interlock import Denial
 from rig.safety.selftest import SelfTestReport
 from rig.safety.stall_guard import LoopStallGuard
 from rig.safety.states import Transition
-from rig.safety.video import StandInVideoFact
 
 __all__ = ["BrokerAddress", "RigDaemon"]
 
@@ -98,8 +98,12 @@ class RigDaemon:
         # The drivers go to the interlock, which alone may move or configure them; the devices
         # keep only their links (rig/safety/links.py).
         self.interlock = self.devices.build_interlock()
-        self.video = StandInVideoFact(profile)
-        self.interlock.video_live = self.video
+        if self._camera() is None and profile.simulator is not None:
+            # A simulator profile without its camera (the default, to spare the CI's two cores
+            # the capture process): the simulated scope is taken as live, so that the basket can
+            # be exercised. With [devices.camera] the camera's frames say (rig/devices/camera.py);
+            # a bench profile without one has no video fact, and the basket does not close.
+            self.interlock.set_video_live(True)
         self.controller = FluidController(profile.limits, profile.fluid, self.interlock, clock)
         self.context.bind(self.interlock, self.controller)
         self.interlock.add_stop_listener(self._on_stop)
@@ -142,6 +146,8 @@ class RigDaemon:
                     alarm, role.value, client
                 ),
                 basket=self._basket_command,
+                snapshot=self._snapshot,
+                record_video=self._record_video,
             ),
             clock,
         )
@@ -312,6 +318,42 @@ class RigDaemon:
             trend if isinstance(trend, TrendSample) else None,
         )
 
+    def _camera(self) -> CameraDevice | None:
+        try:
+            return self.devices.one(CameraDevice)
+        except LookupError:
+            return None
+
+    async def _snapshot(self, note: str) -> JsonObject:
+        return await self._camera_op(
+            "camera.snapshot",
+            lambda camera, record_dir, procedure: camera.snapshot(note, record_dir, procedure),
+        )
+
+    async def _record_video(self, start: bool) -> JsonObject:
+        return await self._camera_op(
+            "camera.record",
+            lambda camera, record_dir, procedure: camera.record(start, record_dir, procedure),
+        )
+
+    async def _camera_op(
+        self,
+        op: str,
+        run: Callable[[CameraDevice, Path, str | None], Awaitable[JsonObject]],
+    ) -> JsonObject:
+        """A camera op into the record directory (the journal's), or why it cannot run."""
+        camera = self._camera()
+        journal = self.journal.path
+        if camera is None or journal is None:
+            missing = "no camera ([devices.camera])" if camera is None else "no record (journal)"
+            return {"ok": False, "error": {"code": "unavailable", "message": f"{op}: {missing}"}}
+        opened = self.procedures.open
+        try:
+            result = await run(camera, journal.parent, None if opened is None else opened.procedure)
+        except CameraError as exc:
+            return {"ok": False, "error": {"code": "unavailable", "message": f"{op}: {exc}"}}
+        return {"ok": True, "result": result}
+
     # -- events and state ---------------------------------------------------------------------
 
     def _on_self_test(self, report: SelfTestReport) -> None:
@@ -395,6 +437,7 @@ class RigDaemon:
             "alarms": self.alarms.as_list(),
             "storage": self.storage.as_dict(),
             "basket": None if (basket := self._basket()) is None else basket.as_dict(),
+            "camera": None if (camera := self._camera()) is None else camera.as_dict(),
         }
 
     def telemetry(self) -> JsonObject:
@@ -416,6 +459,7 @@ class RigDaemon:
             "fault": None if self.interlock.latched is None else str(self.interlock.latched.cause),
             "links": {device.name: device.link.stats.as_dict() for device in self.devices},
             "basket": None if (basket := self._basket()) is None else basket.as_dict(),
+            "camera": None if (camera := self._camera()) is None else camera.link.health.as_dict(),
         }
 
 

@@ -136,6 +136,16 @@ def simulated_port(name: str, section: DeviceSection, link_dir: Path) -> str:
     return section.real_port([])
 
 
+def sim_camera_args(profile: RigProfile) -> list[str]:
+    """The simulator's `--camera WIDTHxHEIGHT@FPS`, when the profile's camera is the
+    simulator's (not imported from drivers.sim.camera: that would load OpenCV into every `rig`
+    command)."""
+    camera = profile.devices.camera
+    if camera is None or not isinstance(camera.port, SimPort):
+        return []
+    return ["--camera", f"{camera.width}x{camera.height}@{camera.fps:g}"]
+
+
 def sim_baudrates(profile: RigProfile) -> dict[str, int]:
     """The line rate of each serial device in the profile, for its emulator."""
     return {
@@ -199,6 +209,7 @@ async def start_sim_rig(
             str(sim_cfg.pressure_noise_mmhg),
             "--seed",
             str(sim_cfg.seed),
+            *sim_camera_args(profile),
             *(
                 []
                 if credentials_file is None

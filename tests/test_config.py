@@ -45,8 +45,12 @@ port = { usb = { vid = 0x0403, pid = 0x6001 } }
 
 
 def sim_data() -> dict[str, Any]:
+    """config/sim.toml, with the optional camera (off there: a camera process per rig start
+    costs the system tests CPU) so that its fields are checked too."""
     with SIM.open("rb") as f:
-        return tomllib.load(f)
+        data = tomllib.load(f)
+    data["devices"].setdefault("camera", {"port": {"sim": "camera"}})
+    return data
 
 
 def set_path(data: dict[str, Any], dotted: str, value: object) -> dict[str, Any]:
@@ -106,6 +110,7 @@ def test_minimal_profile_takes_every_default_from_the_registry() -> None:
         MINIMAL
         + "[devices.pedal]\nport = { usb = { vid = 0x05f3, pid = 0x00ff } }\n"
         + "[devices.basket]\nport = { usb = { vid = 0x1ffb, pid = 0x00b5 } }\n"
+        + '[devices.camera]\nport = { path = "/dev/video0" }\n'
     )
     for path, bound in FIELD_BOUNDS.items():
         if path.startswith("simulator."):
@@ -140,7 +145,8 @@ def test_dumped_toml_reads_back_to_the_same_profile() -> None:
 UNKNOWN_KEY_PATHS = [
     "colour",
     "broker.hots",
-    "devices.camera",
+    "devices.microscope",
+    "devices.camera.frame_rate",
     "devices.pump.adress",
     "devices.board.heartbeat_ms",
     "syringe.diameter_mm",
@@ -399,6 +405,7 @@ def test_sim_port_needs_a_simulator_section() -> None:
         "devices.board.port",
         "devices.pedal.port",
         "devices.basket.port",
+        "devices.camera.port",
     ]
     assert all("[simulator]" in p[2] for p in problems)
 

@@ -14,6 +14,7 @@ import logging
 import signal
 from pathlib import Path
 
+from drivers.sim.camera.stream import parse_camera
 from drivers.sim.rig_sim import DEFAULT_BAUDRATES, RigSimulator, SimSettings, serve_forever
 
 
@@ -34,6 +35,11 @@ def main() -> None:
     parser.add_argument("--syringe-diameter-mm", type=float, default=14.57)
     parser.add_argument("--pressure-noise-mmhg", type=float, default=0.2)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--camera",
+        metavar="WIDTHxHEIGHT@FPS",
+        help="serve the scope camera's MJPEG stream at this size and rate (default: no camera)",
+    )
     parser.add_argument("--credentials", type=Path, help="JSON user -> password for the broker")
     parser.add_argument("--user", help="broker user name (with --credentials)")
     args = parser.parse_args()
@@ -50,12 +56,19 @@ def main() -> None:
                 f"{', '.join(DEFAULT_BAUDRATES)}"
             )
         baudrates[name] = int(baud)
+    camera = None
+    if args.camera is not None:
+        try:
+            camera = parse_camera(args.camera, args.seed)
+        except ValueError as exc:
+            parser.error(str(exc))
     settings = SimSettings(
         link_dir=args.link_dir,
         baudrates=baudrates,
         syringe_diameter_mm=args.syringe_diameter_mm,
         pressure_noise_mmhg=args.pressure_noise_mmhg,
         seed=args.seed,
+        camera=camera,
     )
 
     password = None

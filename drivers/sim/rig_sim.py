@@ -23,6 +23,7 @@ from typing import Any
 import aiomqtt
 
 from drivers.clock import REAL_CLOCK, Clock
+from drivers.sim.camera.stream import CameraSettings, SimCameraStream, WorldView
 from drivers.sim.ioboard_device import IoBoardDevice
 from drivers.sim.ne1000_device import COMMAND_KEYS, Ne1000Device, ReplyFault
 from drivers.sim.pty import LinkFaults, PtyPort
@@ -52,6 +53,8 @@ class SimSettings:
     syringe_diameter_mm: float = 14.57
     pressure_noise_mmhg: float = 0.2
     seed: int = 0
+    camera: CameraSettings | None = None
+    """The scope camera's stream (None: this rig has no camera)."""
 
 
 def sim_command_topic(rig_id: str) -> str:
@@ -96,6 +99,12 @@ class RigSimulator:
         self.ports = {"pump": self.pump_port, "board": self.board_port}
         self.usb = SimUsbRig(settings.link_dir, clock=clock)
         """The basket's Tic and the foot pedal, on a USB bus served next to the ptys."""
+        self.camera = (
+            None
+            if settings.camera is None
+            else SimCameraStream(settings.camera, settings.link_dir, self._camera_view)
+        )
+        """The scope camera, an MJPEG-over-HTTP stream (drivers/sim/camera/stream.py)."""
         self.scenario: Scenario | None = None
         self.relay_welded = False
         """A relay whose contact has welded shut: the board opens it, the pump keeps its power."""
@@ -116,6 +125,8 @@ class RigSimulator:
         for port in self.ports.values():
             await port.start()
         await self.usb.start()
+        if self.camera is not None:
+            self.camera.start()
         # Cold boot: the pump then ignores its first command and reports alarm R, as a real one
         # does after power-up, so the driver's handling of both runs on every simulated start.
         self.pump.power_off()
@@ -123,6 +134,8 @@ class RigSimulator:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
+        if self.camera is not None:
+            await asyncio.to_thread(self.camera.stop)
         await self.usb.stop()
         for port in self.ports.values():
             await port.stop()
@@ -137,6 +150,14 @@ class RigSimulator:
 
     def _from_host_to_board(self, data: bytes, arrival_s: float) -> None:
         self.board_port.send(self.board.receive(data, arrival_s))
+
+    def _camera_view(self) -> WorldView:
+        """Read by the camera's render thread: the LED is the board's light output; the haze
+        clears while the pump pushes saline."""
+        return WorldView(
+            led_level=self.board.light_permille / 1000.0,
+            saline_flowing=self.pump.running and self.pump.flow_ml_min > 0,
+        )
 
     # -- physics ------------------------------------------------------------------------------
 
@@ -212,12 +233,14 @@ class RigSimulator:
             if not port.plugged:
                 port.plug()
         self.usb.plug_all()
+        if self.camera is not None:
+            self.camera.plug()
 
     def port(self, device: str) -> PtyPort:
         try:
             return self.ports[device]
         except KeyError:
-            known = sorted([*self.ports, *self.usb.devices])
+            known = sorted([*self.ports, *self.usb.devices, *(["camera"] if self.camera else [])])
             raise SimError(f"device = {device!r}: expected one of {known}") from None
 
     def state(self) -> dict[str, Any]:
@@ -244,6 +267,7 @@ class RigSimulator:
                 "plugged": self.board_port.plugged,
             },
             **self.usb.state(),
+            "camera": None if self.camera is None else self.camera.state(),
         }
 
     def _pump_fault(self, request: dict[str, Any]) -> dict[str, Any]:
@@ -298,14 +322,18 @@ class RigSimulator:
             return {"device": port.name, "faults": vars(port.faults)}
         if op == "unplug":
             device = str(request.get("device"))
-            if device in self.usb.devices:
+            if device == "camera" and self.camera is not None:
+                self.camera.unplug()
+            elif device in self.usb.devices:
                 self.usb.unplug(device)
             else:
                 self.port(device).unplug()
             return {}
         if op == "replug":
             device = str(request.get("device"))
-            if device in self.usb.devices:
+            if device == "camera" and self.camera is not None:
+                self.camera.plug()
+            elif device in self.usb.devices:
                 self.usb.plug(device)
             else:
                 self.port(device).plug()
@@ -316,7 +344,10 @@ class RigSimulator:
                 str(request.get("pedal", "left")),
                 int(request.get("times", 1)),
             )
-            return {"down": sorted(p.value for p in self.usb.pedal.down), "report_at_s": report_at_s}
+            return {
+                "down": sorted(p.value for p in self.usb.pedal.down),
+                "report_at_s": report_at_s,
+            }
         if op == "sensor_fault":
             board = self.board
             board.sensor_disconnected = bool(request.get("disconnected", False))

@@ -11,8 +11,12 @@ Priority follows IEC 60601-1-8's severity x onset matrix (clinical.md), written 
 - LOW: the record's storage running out (no procedure can start; nothing else is affected).
 
 Conditions are told apart by an id: `fault` (the latched stop, one at a time, as the interlock
-latches one), `link.<device>`, `journal`, `storage`. A subsystem that adds a condition (the
-camera's video loss) adds its events here.
+latches one), `link.<device>`, `journal`, `storage`, `video`. A subsystem that adds a condition adds its
+events here.
+
+Video lost is MEDIUM: nothing moves because of it, but the surgeon is blind and the basket may
+not close (H25). The camera's link is its video: its loss is the `video` alarm alone, not also
+a `link.camera` one (one condition, one alarm).
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from rig.events.models import (
+    CameraChanged,
     DeviceLinkChanged,
     EventBase,
     FaultReset,
@@ -30,6 +35,9 @@ from rig.events.models import (
     StorageRestored,
 )
 from rig.fluid.events import StopCause
+
+VIDEO_DEVICE = "camera"
+"""The device whose link is the video (its loss raises `video`, not `link.camera`)."""
 
 
 class Priority(StrEnum):
@@ -68,6 +76,12 @@ def conditions_of(event: EventBase) -> list[Raise | Clear]:
             return [Raise("fault", priority, f"{cause.in_plain_words}: {event.message}")]
         case FaultReset():
             return [Clear("fault")]
+        case CameraChanged(live=False):
+            return [Raise("video", Priority.MEDIUM, f"no live video: {event.detail}")]
+        case CameraChanged(live=True):
+            return [Clear("video")]
+        case DeviceLinkChanged() if event.device == VIDEO_DEVICE:
+            return []
         case DeviceLinkChanged(up=False):
             return [Raise(f"link.{event.device}", Priority.MEDIUM, f"{event.device} link lost")]
         case DeviceLinkChanged(up=True):

@@ -192,6 +192,24 @@ class AcknowledgeAlarm(_Command):
     alarm: str | None = Field(default=None, min_length=1, max_length=64)
 
 
+_NO_CONTROL_CHARACTERS = r"^[^\x00-\x08\x0a-\x1f\x7f]*$"
+
+
+class CameraSnapshot(_Command):
+    """A still of the scope's view with what the rig reads now and a note ("empty duct"),
+    saved in the record (rig/devices/camera.py). Moves nothing: needs no control."""
+
+    op: Literal["camera.snapshot"]
+    note: str = Field(default="", max_length=500, pattern=_NO_CONTROL_CHARACTERS)
+
+
+class CameraRecord(_Command):
+    """Start or stop recording the scope's video to segments in the record."""
+
+    op: Literal["camera.record"]
+    recording: Literal["start", "stop"]
+
+
 Command = Annotated[
     Irrigate
     | HoldPressure
@@ -212,7 +230,9 @@ Command = Annotated[
     | BasketHalt
     | StartProcedure
     | StopProcedure
-    | AcknowledgeAlarm,
+    | AcknowledgeAlarm
+    | CameraSnapshot
+    | CameraRecord,
     Field(discriminator="op"),
 ]
 _ADAPTER: TypeAdapter[Command] = TypeAdapter(Command)

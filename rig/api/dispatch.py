@@ -25,6 +25,8 @@ from rig.api.commands import (
     BasketOpen,
     BasketRetract,
     Bolus,
+    CameraRecord,
+    CameraSnapshot,
     Command,
     CommandError,
     EmergencyStop,
@@ -92,6 +94,10 @@ class RigOperations:
     basket: Callable[[BasketOp], Awaitable[JsonObject]]
     """Move the basket (open, close, retract): its state after the command; raises
     BasketConflictError (not from here), InterlockDeniedError (the rules), BasketUnavailable."""
+    snapshot: Callable[[str], Awaitable[JsonObject]]
+    """(note): a still saved in the record; its reply (rig/devices/camera.py)."""
+    record_video: Callable[[bool], Awaitable[JsonObject]]
+    """(start): recording started or stopped; its reply."""
 
 
 class CommandDispatcher:
@@ -267,6 +273,12 @@ class CommandDispatcher:
                         return {"ok": False, "error": {"code": "unavailable", "message": str(exc)}}
                     self._rig.state_changed()
                     return {"ok": True, "result": {"basket": basket}}
+                case CameraSnapshot(note=note):
+                    return await self._rig.snapshot(note)
+                case CameraRecord(recording=recording):
+                    reply = await self._rig.record_video(recording == "start")
+                    self._rig.state_changed()
+                    return reply
                 case StopProcedure():
                     closed = self._rig.stop_procedure(role, client)
                     self._rig.state_changed()

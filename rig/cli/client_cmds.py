@@ -125,6 +125,26 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         )
     )
 
+    camera = subparsers.add_parser("camera", help="the scope camera: snapshots and recording")
+    camera_sub = camera.add_subparsers(dest="camera_command", required=True, metavar="ACTION")
+    snapshot = camera_sub.add_parser(
+        "snapshot",
+        help="save a still with the pressure, flow and volume now, into the record (media/)",
+    )
+    snapshot.add_argument("--note", default="", help='what it shows, e.g. "empty duct"')
+    snapshot.set_defaults(
+        func=lambda a: run_client(_request(a, {"op": "camera.snapshot", "note": a.note}))
+    )
+    record = camera_sub.add_parser(
+        "record", help="start or stop recording the video to segments in the record"
+    )
+    record.add_argument("recording", choices=("start", "stop"))
+    record.set_defaults(
+        func=lambda a: run_client(_request(a, {"op": "camera.record", "recording": a.recording}))
+    )
+    for sub in camera_sub.choices.values():
+        connection_options(sub)
+
     control = subparsers.add_parser(
         "control",
         help="which station commands the rig: the console takes control during a procedure; "
@@ -337,6 +357,10 @@ def _describe_ok(op: str, result: JsonObject) -> str:
         case "alarm.ack":
             silenced = result.get("acknowledged") or []
             return f"acknowledged: {', '.join(silenced) if silenced else 'no active alarm'}"
+        case "camera.snapshot":
+            return f"snapshot: {result.get('path')} (in the record directory)"
+        case "camera.record":
+            return f"recording: {'on' if result.get('recording') else 'off'}"
         case "control.take" | "control.release":
             holder = (result.get("control") or {}).get("holder")
             return f"control: {holder or 'nobody'}"
@@ -411,4 +435,12 @@ async def _status(args: argparse.Namespace) -> int:
     last = state.get("last_stop")
     if last is not None:
         print(f"  last stop {last['cause']}: {last['message']}")
+    camera = state.get("camera")
+    if camera is not None:
+        live = "live" if camera.get("live") else "NO VIDEO"
+        print(
+            f"  camera   {live}, {camera.get('fps')} fps, {camera.get('dropped_frames')} dropped"
+            f"{', recording' if camera.get('recording') else ''}"
+        )
+        print(f"  preview  {camera.get('preview_url') or 'none'}")
     return 0

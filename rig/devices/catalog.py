@@ -10,6 +10,7 @@ from typing import Any, Final
 
 from rig.devices.basket import BasketDevice
 from rig.devices.board import BoardDevice
+from rig.devices.camera import CameraDevice
 from rig.devices.contract import Device, DeviceContext
 from rig.devices.pedal import PedalDevice, pedal_device
 from rig.devices.pump import PumpDevice
@@ -22,4 +23,5 @@ DEVICE_TYPES: Final[Mapping[str, DeviceFactory]] = {
     BoardDevice.name: BoardDevice,
     PedalDevice.name: pedal_device,
     BasketDevice.name: BasketDevice,
+    CameraDevice.name: CameraDevice,
 }

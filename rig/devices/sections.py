@@ -12,6 +12,7 @@ from typing import ClassVar, get_args
 from rig.config.base import Section
 from rig.devices.basket_config import BasketDeviceConfig
 from rig.devices.board_config import BoardDeviceConfig
+from rig.devices.camera_config import CameraDeviceConfig
 from rig.devices.pedal_config import PedalDeviceConfig
 from rig.devices.pump_config import PumpDeviceConfig
 from rig.devices.section import DeviceSection
@@ -24,6 +25,7 @@ class DevicesConfig(Section):
     board: BoardDeviceConfig
     pedal: PedalDeviceConfig | None = None
     basket: BasketDeviceConfig | None = None
+    camera: CameraDeviceConfig | None = None
 
     def sections(self) -> dict[str, DeviceSection]:
         """Each device's section by device name, in the profile's order."""

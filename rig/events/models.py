@@ -182,6 +182,15 @@ class DeviceLinkChanged(EventBase):
     detail: str = ""
 
 
+class CameraChanged(EventBase):
+    """The scope's video became live (frames arriving within devices.camera.video_timeout_ms)
+    or was lost; `video_live` in the interlock's facts follows it."""
+
+    kind: Literal["camera"] = "camera"
+    live: bool
+    detail: str = ""
+
+
 class PumpPoweredUp(EventBase):
     """The pump reported a power-up at connect while no fluid moved: expected, not a fault."""
 
@@ -387,6 +396,7 @@ Event = Annotated[
     | RequestRefused
     | ControlChanged
     | DeviceLinkChanged
+    | CameraChanged
     | PumpPoweredUp
     | PumpSelfTestSilence
     | PedalChanged

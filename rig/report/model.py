@@ -233,7 +233,9 @@ def describe(event: EventBase) -> str:
             result = "done" if event.ok else f"refused: {event.error}"
             fields = ", ".join(f"{k} {v}" for k, v in event.fields.items() if v is not None)
             shown = f" ({fields})" if fields else ""
-            return f"{event.op}{shown} by the {event.role} ({event.client or 'no client'}): {result}"
+            return (
+                f"{event.op}{shown} by the {event.role} ({event.client or 'no client'}): {result}"
+            )
         case CommandDenied():
             return f"{event.op} denied: {event.reason}"
         case CommandRejected():

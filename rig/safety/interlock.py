@@ -160,11 +160,11 @@ class Interlock:
         self._basket = basket
         self.basket_moving: Callable[[], bool] = lambda: False
         """Whether the basket is on its way somewhere (its controller says): a fault halts it."""
-        self.video_live: Callable[[], bool | None] = lambda: None
-        """The video fact's source (rig/safety/video.py)."""
         self.machine = StateMachine()
         self.latched: StopEvent | None = None
         self._links_up: set[str] = set()
+        self._video_live: bool | None = None
+        """None: this rig has no camera (rig/devices/camera.py feeds it from the camera's health)."""
         self.self_test_passed = False
         self.fluid_facts: Callable[[], FluidFacts] = lambda: _NO_FLUID_FACTS
         self.denials: deque[Denial] = deque(maxlen=100)
@@ -206,7 +206,7 @@ class Interlock:
             line_primed=fluid.line_primed,
             saline_under_cap=fluid.saline_under_cap,
             contrast_under_cap=fluid.contrast_under_cap,
-            video_live=self.video_live(),
+            video_live=self._video_live,
         )
 
     def require(self, action: Action) -> None:
@@ -340,6 +340,15 @@ class Interlock:
             else:
                 self._links_up.discard(device)
         self._settle()
+
+    def set_video_live(self, live: bool | None) -> None:
+        """Frames arrive within the camera's bound, or stopped arriving (the camera says so);
+        None: nothing says (no camera)."""
+        self._video_live = live
+
+    @property
+    def video_live(self) -> bool | None:
+        return self._video_live
 
     def link_up(self, device: str) -> bool:
         return device in self._links_up

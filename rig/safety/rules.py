@@ -47,7 +47,8 @@ class Facts:
     saline_under_cap: bool
     contrast_under_cap: bool
     video_live: bool | None = None
-    """The scope's video is live; None where no source says (rig/safety/video.py)."""
+    """Frames arrive from the scope camera within its bound (rig/devices/camera.py); None:
+    nothing says so (no camera), which the rules read as no live video."""
     relief_armed: bool = False
     """A pressure stop has just happened and no stop of any kind since (Interlock.arm_relief)."""
 

@@ -60,7 +60,7 @@ def make(*, video: bool | None = True, moving: bool = True) -> tuple[Interlock, 
     tic = RecordingTic()
     interlock = Interlock(RecordingPump(clock), RecordingRelay(clock), tic)
     interlock.fluid_facts = lambda: HEALTHY
-    interlock.video_live = lambda: video
+    interlock.set_video_live(video)
     interlock.basket_moving = lambda: moving
     interlock.self_test_passed = True
     interlock.set_links(pump=True, board=True, basket=True)

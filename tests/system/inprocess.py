@@ -20,6 +20,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from drivers.sim.camera.stream import parse_camera
 from drivers.sim.ne1000_device import ReplyFault
 from drivers.sim.rig_sim import RigSimulator, SimSettings
 from rig.api.roles import Role
@@ -28,7 +29,7 @@ from rig.config import DEFAULT_PROFILE, RigProfile, load_profile
 from rig.daemon import BrokerAddress, RigDaemon
 from rig.events.journal import JOURNAL_FILE
 from rig.fluid.events import StopEvent
-from rig.launcher import sim_baudrates, simulated_port
+from rig.launcher import sim_baudrates, sim_camera_args, simulated_port
 from rig.safety.states import RigState
 
 LOOP_STALL_LIMIT_MS = 1000.0
@@ -230,6 +231,9 @@ async def _inprocess_rig(
         syringe_diameter_mm=profile.syringe.inner_diameter_mm,
         pressure_noise_mmhg=sim_cfg.pressure_noise_mmhg,
         seed=sim_cfg.seed,
+        camera=next(
+            (parse_camera(arg, sim_cfg.seed) for arg in sim_camera_args(profile)[1:]), None
+        ),
     )
     sim_thread = _SimulatorThread(settings, before_daemon)
     async with PrivateBroker(tmp_path / "broker") as broker:

@@ -1,0 +1,297 @@
+"""The camera's own process: capture into shared memory, snapshots, recording.
+
+Video never shares the fluid loop's process (issue 8: an OpenCV thread doing 1080p work beside
+the asyncio loop raised its p99 lateness fourfold). The daemon starts this process
+(`python -m rig.camera.process SPEC`, a fresh interpreter that inherits none of the daemon's
+threads) with the name of a `SharedFrames` block it created.
+
+- The capture thread opens the source (a V4L2 device asking for MJPG at the profile's size and
+  rate, a stream URL, or a file replayed at its own rate), decodes each frame straight into a
+  shared slot and stamps it as it arrives; a source that fails or ends is released and opened
+  again with back-off (an unplugged camera comes back on its own).
+- The main thread answers the daemon's requests, one JSON object a line on stdin, each
+  answered by one line on stdout: a snapshot (PNG + JSON, fsynced, by
+  rig/camera/snapshot.py), recording start and stop (segments by rig/camera/recording.py, fed
+  by a recorder thread). All the encoding and fsyncs happen here, never in the daemon.
+
+Requests are objects with an `op`; each gets one reply object with `ok`. Logs go to stderr. Closed segments are
+reported in the replies' `segments` list (drained on every reply).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import threading
+import time
+from datetime import datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import cv2
+
+from rig.camera.recording import SegmentedRecorder
+from rig.camera.shared import CaptureSpec, SharedFrames
+from rig.camera.snapshot import SnapshotMeta, write_snapshot
+
+log = logging.getLogger(__name__)
+
+PREVIEW_HOST = "127.0.0.1"
+"""The preview is served on the rig's own host: the console's server relays it (the console is
+on the rig's host today)."""
+PREVIEW_JPEG_QUALITY = 80
+BOUNDARY = "rigpreview"
+REOPEN_MIN_S = 0.1
+REOPEN_MAX_S = 1.0
+
+
+def open_source(spec: CaptureSpec) -> cv2.VideoCapture:
+    if spec.source.startswith("/dev/video"):
+        capture = cv2.VideoCapture(spec.source, cv2.CAP_V4L2)
+        capture.set(cv2.CAP_PROP_FOURCC, cv2.VideoWriter.fourcc(*"MJPG"))
+        capture.set(cv2.CAP_PROP_FRAME_WIDTH, spec.width_px)
+        capture.set(cv2.CAP_PROP_FRAME_HEIGHT, spec.height_px)
+        capture.set(cv2.CAP_PROP_FPS, spec.fps)
+        capture.set(cv2.CAP_PROP_BUFFERSIZE, 1)  # the latest frame, not a queue of old ones
+        return capture
+    return cv2.VideoCapture(spec.source, cv2.CAP_FFMPEG)
+
+
+class Capture:
+    """The capture thread: the latest frame in shared memory, stamped at capture."""
+
+    def __init__(self, spec: CaptureSpec, frames: SharedFrames) -> None:
+        self.spec = spec
+        self.frames = frames
+        self.new_frame = threading.Condition()
+        self.stopping = threading.Event()
+        self._is_file = not spec.source.startswith(("/dev/", "http://", "https://", "rtsp://"))
+        self.thread = threading.Thread(target=self._run, name="camera capture", daemon=True)
+
+    def _run(self) -> None:
+        delay_s = REOPEN_MIN_S
+        while not self.stopping.is_set():
+            capture = open_source(self.spec)
+            if capture.isOpened():
+                delay_s = REOPEN_MIN_S
+                self._read_until_lost(capture)
+            capture.release()
+            self.stopping.wait(delay_s)
+            delay_s = min(delay_s * 2, REOPEN_MAX_S)
+
+    def _read_until_lost(self, capture: cv2.VideoCapture) -> None:
+        period_ns = int(1e9 / self.spec.fps)
+        last_ns = 0
+        frames = self.frames
+        size = (frames.width_px, frames.height_px)
+        while not self.stopping.is_set():
+            slot = frames.begin()
+            ok, image = capture.read(slot)
+            t_ns = time.monotonic_ns()
+            if not ok:
+                frames.abort()
+                return
+            if image.shape[1::-1] != size:
+                cv2.resize(image, size, dst=slot)  # a camera that ignored the asked size
+            elif image.ctypes.data != slot.ctypes.data:
+                slot[:] = image
+            frames.commit(t_ns)
+            if last_ns and t_ns - last_ns > 1.5 * period_ns:
+                frames.count_dropped(round((t_ns - last_ns) / period_ns) - 1)
+            last_ns = t_ns
+            with self.new_frame:
+                self.new_frame.notify_all()
+            if self._is_file:  # a replayed file plays at its recorded rate, not at decode speed
+                self.stopping.wait(1.0 / self.spec.fps)
+
+
+class Preview:
+    """The console's live view: MJPEG over HTTP (`multipart/x-mixed-replace`, which a browser
+    shows in an <img>), served from this process. Each connected viewer gets every new frame,
+    encoded for it; nobody watching costs nothing."""
+
+    def __init__(self, capture: Capture, host: str = PREVIEW_HOST) -> None:
+        self._capture = capture
+        self._server = ThreadingHTTPServer((host, 0), _preview_handler(capture))
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name="camera preview", daemon=True
+        )
+        self._thread.start()
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}/preview.mjpg"
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+def _preview_handler(capture: Capture) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            if self.path != "/preview.mjpg":
+                self.send_error(404)
+                return
+            self.send_response(200)
+            self.send_header("Content-Type", f"multipart/x-mixed-replace; boundary={BOUNDARY}")
+            self.send_header("Cache-Control", "no-cache")
+            self.end_headers()
+            seen = 0
+            params = [cv2.IMWRITE_JPEG_QUALITY, PREVIEW_JPEG_QUALITY]
+            try:
+                while not capture.stopping.is_set():
+                    with capture.new_frame:
+                        capture.new_frame.wait(1.0)
+                    got = capture.frames.latest()
+                    if got is None or got[0].number == seen:
+                        continue
+                    seen = got[0].number
+                    ok, jpeg = cv2.imencode(".jpg", got[1], params)
+                    if not ok:
+                        continue
+                    self.wfile.write(
+                        f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\n"
+                        f"Content-Length: {len(jpeg)}\r\n\r\n".encode()
+                        + jpeg.tobytes()
+                        + b"\r\n"
+                    )
+                    self.wfile.flush()
+            except (BrokenPipeError, ConnectionResetError):
+                return  # the viewer went away
+
+        def log_message(self, format: str, *args: object) -> None:
+            log.debug("preview: " + format, *args)
+
+    return Handler
+
+
+class Recorder:
+    """Writes every new frame to segments while recording (its own thread)."""
+
+    def __init__(self, capture: Capture, directory: Path, segments: list[dict[str, Any]]) -> None:
+        self._capture = capture
+        spec = capture.spec
+        self._recorder = SegmentedRecorder(directory, spec.width_px, spec.height_px, spec.fps)
+        self._directory = directory
+        self._segments = segments
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="camera recorder", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        frames, seen = self._capture.frames, 0
+        while not self._stop.is_set():
+            with self._capture.new_frame:
+                self._capture.new_frame.wait(0.5)
+            got = frames.latest()
+            if got is None or got[0].number == seen:
+                continue
+            info, frame = got
+            seen = info.number
+            self._recorder.write(frame, info.t_ns)
+            self._note()
+        self._recorder.close()
+        self._note()
+
+    def _note(self) -> None:
+        closed = self._recorder.closed_segments
+        while closed:
+            segment = closed.pop(0)
+            self._segments.append(
+                {
+                    "path": str(self._directory / segment.video),
+                    "frames": segment.frames,
+                    "duration_s": round((segment.last_t_ns - segment.first_t_ns) / 1e9, 3),
+                }
+            )
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def main() -> None:
+    logging.basicConfig(
+        level=logging.INFO,
+        stream=sys.stderr,
+        format="%(asctime)s camera %(levelname)s %(name)s: %(message)s",
+    )
+    serve(CaptureSpec(**json.loads(sys.argv[1])))
+
+
+def serve(spec: CaptureSpec) -> None:
+    frames = SharedFrames.attach(spec.shm_name, spec.width_px, spec.height_px)
+    capture = Capture(spec, frames)
+    capture.thread.start()
+    preview = Preview(capture)
+    recorder: Recorder | None = None
+    segments: list[dict[str, Any]] = []
+    try:
+        while True:
+            line = sys.stdin.readline()
+            if not line:
+                return  # the daemon went: so does its camera process
+            request = json.loads(line)
+            try:
+                result, recorder = _handle(request, capture, recorder, segments)
+                result["preview_url"] = preview.url
+                reply: dict[str, Any] = {"ok": True, "result": result}
+            except Exception as exc:
+                log.warning("camera request %s failed: %r", request.get("op"), exc)
+                reply = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
+            reply["segments"], segments[:] = list(segments), []
+            sys.stdout.write(json.dumps(reply) + "\n")
+            sys.stdout.flush()
+            if request.get("op") == "quit":
+                return
+    finally:
+        capture.stopping.set()
+        preview.stop()
+        if recorder is not None:
+            recorder.stop()
+        capture.thread.join(timeout=2.0)
+        frames.close()
+
+
+def _handle(
+    request: dict[str, Any],
+    capture: Capture,
+    recorder: Recorder | None,
+    segments: list[dict[str, Any]],
+) -> tuple[dict[str, Any], Recorder | None]:
+    op = request.get("op")
+    if op == "snapshot":
+        got = capture.frames.latest()
+        if got is None:
+            raise RuntimeError("no frame captured yet")
+        info, frame = got
+        meta = SnapshotMeta(
+            taken_at=datetime.fromisoformat(request["taken_at"]),
+            frame_t_ns=info.t_ns,
+            pressure_mmhg=request.get("pressure_mmhg"),
+            flow_ml_min=request.get("flow_ml_min"),
+            volume_ml=request.get("volume_ml"),
+            note=request.get("note", ""),
+        )
+        snapshot = write_snapshot(Path(request["directory"]), frame, meta)
+        return {"png": str(snapshot.png)}, recorder
+    if op == "record_start":
+        if recorder is None:
+            recorder = Recorder(capture, Path(request["directory"]), segments)
+        return {"recording": True}, recorder
+    if op == "record_stop":
+        if recorder is not None:
+            recorder.stop()
+        return {"recording": False}, None
+    if op in ("ping", "quit"):
+        return {}, recorder
+    raise ValueError(f"op = {op!r}: expected snapshot, record_start, record_stop, ping or quit")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,129 @@
+"""The [devices.camera] section: the scope camera, where its frames come from and their size.
+
+`port` names the source:
+- `{ path = "/dev/video0" }`: a V4L2 camera (asked for MJPG at `width`x`height`, `fps`);
+- `{ path = "http://..." }` (or rtsp://): a camera's MJPEG stream;
+- `{ path = "/data/procedure-12/seg-000001.avi" }`: a recorded file, replayed at `fps`;
+- `{ usb = { vid = ..., pid = ... } }`: the V4L2 camera with that USB id;
+- `{ sim = "camera" }`: the simulator's camera stream (its URL in the run's link directory).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import ClassVar, Self
+
+from pydantic import model_validator
+
+from drivers.transport.discovery import PortResolutionError, SerialPortInfo
+from rig.config.bounds import Bound, field_default, register_bounds
+from rig.config.errors import Problem, cross_check
+from rig.config.ports import ConsolePort, PathPort, UsbPort
+from rig.devices.section import DeviceSection
+
+SIM_URL_FILE = "camera.url"
+"""Where the simulator writes its camera's URL in the link directory (drivers/sim/camera)."""
+URL_FILE_PREFIX = "url-file:"
+"""A port the daemon reads the stream's URL from when it connects (the simulator's)."""
+V4L2_SYSFS = Path("/sys/class/video4linux")
+
+register_bounds(
+    Bound(
+        "devices.camera.width",
+        "px",
+        640,
+        "engineering choice: the bundle carries ~110 samples across its field (docs/camera.md), "
+        "so 640x480 loses nothing; 1920x1080 is the largest a USB 2 MJPG camera sends at 30 fps",
+        160,
+        1920,
+    ),
+    Bound("devices.camera.height", "px", 480, "as devices.camera.width", 120, 1080),
+    Bound(
+        "devices.camera.fps",
+        "Hz",
+        30.0,
+        "engineering choice: 30 fps is what scopes' cameras send; below 5 the surgeon cannot "
+        "steer by the picture",
+        5,
+        60,
+    ),
+    Bound(
+        "devices.camera.video_timeout_ms",
+        "ms",
+        400,
+        "issue 8: loss of video raises its alarm within 0.5 s; no frame for this long is lost "
+        "video (basket closing needs live video, H25). At least a few frame periods",
+        100,
+        2000,
+    ),
+)
+
+
+class CameraDeviceConfig(DeviceSection):
+    """The scope camera (V4L2, a stream, a recorded file, or the simulator's)."""
+
+    _section: ClassVar[str] = "devices.camera"
+
+    width: int = field_default("devices.camera.width")
+    height: int = field_default("devices.camera.height")
+    fps: float = field_default("devices.camera.fps")
+    video_timeout_ms: int = field_default("devices.camera.video_timeout_ms")
+
+    @model_validator(mode="after")
+    def _checks(self) -> Self:
+        problems = []
+        if isinstance(self.port, ConsolePort):
+            problems.append(
+                Problem(
+                    "devices.camera.port",
+                    {"console": self.port.console},
+                    "the camera is attached to the rig: expected a path, usb or sim port",
+                )
+            )
+        if self.video_timeout_ms < 3000 / self.fps:
+            problems.append(
+                Problem(
+                    "devices.camera.video_timeout_ms",
+                    self.video_timeout_ms,
+                    f"at least three frame periods at devices.camera.fps = {self.fps:g} "
+                    f"({3000 / self.fps:.0f} ms)",
+                )
+            )
+        cross_check(problems)
+        return self
+
+    def sim_port(self, name: str, link_dir: Path) -> str:
+        return URL_FILE_PREFIX + str(link_dir / SIM_URL_FILE)
+
+    def real_port(self, attached: Sequence[SerialPortInfo]) -> str:
+        del attached
+        spec = self.port
+        if isinstance(spec, PathPort):
+            return spec.path
+        if isinstance(spec, UsbPort):
+            return v4l2_device(spec.usb.vid, spec.usb.pid, spec.usb.serial_number)
+        raise PortResolutionError(f"devices.camera.port: {spec!r} is not a camera's source")
+
+    def port_override(self, override: str, attached: Sequence[SerialPortInfo]) -> str:
+        return override  # a device path, URL or file, opened as given
+
+
+def v4l2_device(vid: int, pid: int, serial_number: str | None = None) -> str:
+    """The capture node (/dev/videoN, the lowest of the device's) of the USB camera with these
+    ids, from sysfs."""
+    found = []
+    for node in sorted(V4L2_SYSFS.glob("video*")):
+        usb = (node / "device").resolve().parent
+        try:
+            ids = (usb / "idVendor").read_text().strip(), (usb / "idProduct").read_text().strip()
+            serial = (usb / "serial").read_text().strip() if (usb / "serial").exists() else None
+        except OSError:
+            continue
+        if ids == (f"{vid:04x}", f"{pid:04x}") and serial_number in (None, serial):
+            found.append(int(node.name.removeprefix("video")))
+    if not found:
+        raise PortResolutionError(
+            f"devices.camera.port: no V4L2 camera with usb {vid:04x}:{pid:04x} attached"
+        )
+    return f"/dev/video{min(found)}"

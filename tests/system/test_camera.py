@@ -1,0 +1,102 @@
+"""The scope camera on the simulated rig: frames through its own process, health, a snapshot in
+the record, and video lost and back (the `video_live` fact, the alarm, the events)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+from pathlib import Path
+from typing import Any
+
+import cv2
+import pytest
+
+from rig.config import RigProfile
+from rig.devices.camera import CameraDevice
+from rig.devices.camera_config import CameraDeviceConfig
+from rig.events.models import parse_event
+from rig.safety.rules import VIDEO_LIVE
+from tests.system.inprocess import InProcessRig, inprocess_rig
+
+
+def with_camera(profile: RigProfile) -> RigProfile:
+    camera = CameraDeviceConfig.model_validate(
+        {"port": {"sim": "camera"}, "width": 320, "height": 240, "fps": 15.0}
+    )
+    return profile.model_copy(
+        update={"devices": profile.devices.model_copy(update={"camera": camera})}
+    )
+
+
+async def journaled(rig: InProcessRig, kind: str) -> list[Any]:
+    """The committed events of `kind` (through the journal, as the API reads them)."""
+    entries = await rig.daemon.journal.read_after(0, limit=100_000)
+    return [event for _, body in entries if (event := parse_event(body)).kind == kind]
+
+
+def read_one_frame(url: str) -> tuple[bool, Any]:
+    capture = cv2.VideoCapture(url, cv2.CAP_FFMPEG)
+    try:
+        return capture.read()
+    finally:
+        capture.release()
+
+
+def video_alarm(rig: InProcessRig) -> bool:
+    return any(alarm["id"] == "video" for alarm in rig.daemon.alarms.as_list())
+
+
+@pytest.mark.hazard("H25")
+async def test_camera_frames_snapshot_and_video_loss(tmp_path: Path) -> None:
+    async with inprocess_rig(tmp_path, profile=with_camera) as rig:
+        camera = rig.daemon.devices.one(CameraDevice)
+        interlock = rig.daemon.interlock
+        await rig.wait_ready()
+        await rig.wait_for(lambda: interlock.video_live is True, 20.0, "live video")
+        await rig.wait_for(lambda: (camera.link.health.fps or 0) > 5, 5.0, "frames arriving")
+        state = rig.daemon.state(online=True)["camera"]
+        assert state["live"] and state["frames"] > 0, state
+        assert camera.link.pid != os.getpid()  # capture in its own process
+
+        reply: Any = await rig.ok({"op": "camera.snapshot", "note": "empty duct"})
+        png = tmp_path / reply["result"]["path"]
+        meta = json.loads(png.with_suffix(".json").read_text())
+        assert png.read_bytes().startswith(b"\x89PNG") and meta["note"] == "empty duct"
+        assert png.parent == tmp_path / "media"
+        await rig.daemon.journal.wait_committed(reply["seq"], 2.0)
+        (event,) = await journaled(rig, "snapshot")
+        assert event.path == reply["result"]["path"] and event.note == "empty duct"
+
+        # The console's preview, served by the camera process; a recording in segments.
+        url = rig.daemon.state(online=True)["camera"]["preview_url"]
+        ok, frame = await asyncio.to_thread(read_one_frame, url)
+        assert ok and frame.shape == (240, 320, 3)
+        await rig.ok({"op": "camera.record", "recording": "start"})
+        await asyncio.sleep(1.0)
+        await rig.ok({"op": "camera.record", "recording": "stop"})
+        (segment,) = await journaled(rig, "video_segment")
+        assert segment.frames > 5 and (tmp_path / segment.path).stat().st_size > 0
+
+        # The camera unplugged: video lost, the basket may not close, an alarm and an event.
+        assert camera.link.pid is not None
+        sim_camera = rig.sim.camera
+        assert sim_camera is not None
+        await rig.on_sim(sim_camera.unplug)
+        await rig.wait_for(lambda: interlock.video_live is False, 2.0, "video lost")
+        assert video_alarm(rig)
+        assert not VIDEO_LIVE.holds(interlock.facts())  # basket closing refused (H25)
+        await rig.on_sim(sim_camera.plug)
+        await rig.wait_for(lambda: interlock.video_live is True, 10.0, "video back")
+        assert not video_alarm(rig)
+
+        # The capture process killed: lost, then started again and live.
+        os.kill(camera.link.pid, signal.SIGKILL)
+        await rig.wait_for(lambda: interlock.video_live is False, 2.0, "video lost (killed)")
+        await rig.wait_for(lambda: interlock.video_live is True, 15.0, "video back (restarted)")
+        async with asyncio.timeout(5.0):
+            while len(changes := [e.live for e in await journaled(rig, "camera")]) < 5:  # noqa: ASYNC110
+                await asyncio.sleep(0.05)
+        assert changes == [True, False, True, False, True], changes
+        rig.assert_alive()
