@@ -33,7 +33,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
-from drivers.transport.tasks import cancel_and_wait
+from drivers.transport.tasks import cancel_and_wait, reraise_swallowed_cancellation
 
 log = logging.getLogger(__name__)
 
@@ -215,12 +215,14 @@ class MqttEndpoint:
     ) -> None:
         data = payload if isinstance(payload, bytes) else dumps(payload)
         await self._client.publish(topic, data, qos=qos, retain=retain)
+        reraise_swallowed_cancellation()  # aiomqtt's wait for the PUBACK (3.11's wait_for)
 
     async def subscribe(self, topic: str, *, qos: int = 0) -> asyncio.Queue[aiomqtt.Message]:
         """Messages on `topic` (wildcards allowed) arrive in the returned queue."""
         queue: asyncio.Queue[aiomqtt.Message] = asyncio.Queue(maxsize=10_000)
         self._queues.append((topic, queue))
         granted = await self._client.subscribe(topic, qos=qos)
+        reraise_swallowed_cancellation()
         refused = [str(code) for code in granted if getattr(code, "is_failure", False)]
         if refused:
             raise BrokerRefusedError(
@@ -247,12 +249,14 @@ class MqttEndpoint:
             retainHandling=SubscribeOptions.RETAIN_DO_NOT_SEND,
         )
         await self._client.subscribe(topic, options=options)
+        reraise_swallowed_cancellation()
 
     async def request(
         self, topic: str, payload: JsonObject | bytes, *, timeout_s: float = 3.0
     ) -> JsonObject:
         if not self._reply_subscribed:
             await self._client.subscribe(self._reply_topic, qos=1)
+            reraise_swallowed_cancellation()
             self._reply_subscribed = True
         correlation = uuid.uuid4().bytes
         future: asyncio.Future[JsonObject] = asyncio.get_running_loop().create_future()
@@ -266,6 +270,7 @@ class MqttEndpoint:
         refused_before = self._refused_publishes
         try:
             await self._client.publish(topic, data, qos=1, properties=properties)
+            reraise_swallowed_cancellation()
             if self._refused_publishes > refused_before:
                 raise BrokerRefusedError(
                     f"the broker refused the request on {topic}: {self._last_refusal}"
@@ -359,6 +364,7 @@ class MqttEndpoint:
         if correlation is not None and len(correlation) <= MAX_CORRELATION_BYTES:
             properties.CorrelationData = correlation
         await self._client.publish(reply_to, dumps(reply), qos=1, properties=properties)
+        reraise_swallowed_cancellation()
 
 
 _HANDLING: set[asyncio.Task[JsonObject]] = set()

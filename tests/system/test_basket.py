@@ -80,10 +80,10 @@ async def test_refusals_a_fault_mid_close_and_the_tic_unplugged_mid_close(
         await rig.ok({"op": "basket.open"})
         await _state_is(rig, BasketState.OPEN)
 
-        rig.daemon.video.live = False
+        rig.daemon.interlock.set_video_live(False)  # the camera would say so (test_camera)
         reply = await rig.command({"op": "basket.close"})
         assert not reply["ok"] and "no live video" in reply["error"]["message"]  # type: ignore[index]
-        rig.daemon.video.live = True
+        rig.daemon.interlock.set_video_live(True)
 
         observer = await rig.daemon.dispatcher.handle(
             json.dumps({"op": "basket.close"}).encode(), role=Role.OBSERVER, client="obs"
