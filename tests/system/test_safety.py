@@ -74,7 +74,11 @@ async def test_client_estop_stops_everything_latches_and_is_idempotent(
     first = await rig.command({"op": "estop", "source": "test console"})
     second = await rig.command({"op": "estop", "source": "test console again"})
     assert first["ok"] and second["ok"] and first["result"]["state"] == "estop"
-    assert first["result"]["stop"]["figures"] == {"pump_stop": "done", "pump_power_relay": "done"}
+    assert first["result"]["stop"]["figures"] == {
+        "pump_stop": "done",
+        "pump_power_relay": "done",
+        "basket_halt": "done",  # the simulator profile has a basket: the e-stop halts it (H16)
+    }
     state = await rig.wait_sim(
         lambda s: not s["pump"]["running"] and not s["board"]["relay_closed"], 1.0
     )
