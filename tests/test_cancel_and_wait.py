@@ -1,11 +1,10 @@
-"""Cancellations are never lost: cancel_and_wait, reraise_swallowed_cancellation."""
+"""cancel_and_wait: helper tasks end, and the caller's own cancellation is never lost."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 
-from drivers.transport.tasks import cancel_and_wait, reraise_swallowed_cancellation
+from drivers.transport.tasks import cancel_and_wait
 
 
 async def _slow_to_end() -> None:
@@ -46,38 +45,3 @@ async def test_helpers_end_whatever_they_raise_and_none_is_skipped() -> None:
     await asyncio.sleep(0)
     await cancel_and_wait(failing, None, sleeping)
     assert failing.done() and sleeping.cancelled()
-
-
-async def test_a_cancellation_a_callee_swallowed_is_raised_again() -> None:
-    async def publisher() -> int:
-        published = 0
-        while True:
-            with contextlib.suppress(asyncio.CancelledError):
-                await asyncio.sleep(3600)  # as aiomqtt's wait_for that loses the cancellation
-            published += 1
-            reraise_swallowed_cancellation()
-            if published > 3:
-                return published  # without the re-raise: it carries on after its cancellation
-
-    task = asyncio.create_task(publisher())
-    await asyncio.sleep(0)
-    task.cancel()
-    await asyncio.wait([task])
-    assert task.cancelled()
-
-
-async def test_a_cancellation_handled_on_purpose_is_not_raised_again() -> None:
-    async def handles_it() -> str:
-        try:
-            await asyncio.sleep(3600)
-        except asyncio.CancelledError:
-            current = asyncio.current_task()
-            assert current is not None
-            current.uncancel()
-        reraise_swallowed_cancellation()
-        return "carried on"
-
-    task = asyncio.create_task(handles_it())
-    await asyncio.sleep(0)
-    task.cancel()
-    assert await task == "carried on"

@@ -19,21 +19,22 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
 import re
 import secrets
 import uuid
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 import aiomqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
-from drivers.transport.tasks import cancel_and_wait, reraise_swallowed_cancellation
+from drivers.transport.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -54,8 +55,12 @@ MAX_CORRELATION_BYTES = 64
 """Correlation data longer than this is not echoed (ours is 16 bytes)."""
 KEEPALIVE_S = 5
 """A broker that went silent (not closed) is noticed within about 1.5 keep-alive periods."""
+ACK_TIMEOUT_S = 5.0
+"""How long the broker may take to acknowledge a connection, a publish or a subscription."""
 DISCONNECT_TIMEOUT_S = 1.0
 """How long a goodbye to the broker may take before the connection is simply dropped."""
+
+_T = TypeVar("_T")
 
 _REPLY_TOPIC = re.compile(r"reply/[A-Za-z0-9._-]{1,128}")
 """Exactly one level under `reply/`, no wildcards, no `$`, bounded: a client's reply namespace."""
@@ -148,7 +153,7 @@ class MqttEndpoint:
             will=will,
             username=username,
             password=password,
-            timeout=5.0,
+            timeout=ACK_TIMEOUT_S,  # the connection's; publish and subscribe: _acknowledged
             keepalive=keepalive_s,
             properties=connect,
             tls_params=None
@@ -210,19 +215,36 @@ class MqttEndpoint:
         await asyncio.shield(self._reader)
         raise aiomqtt.MqttError("the connection to the broker ended")
 
+    async def _acknowledged(self, operation: Awaitable[_T]) -> _T:
+        """`operation` (an aiomqtt publish or subscribe told to wait without bound), bounded here.
+
+        aiomqtt bounds its own waits for the broker's acknowledgement with asyncio.wait_for,
+        which on Python 3.11 loses a cancellation that arrives as the acknowledgement does
+        (CPython gh-86296, fixed in 3.12). A publishing loop then ran on after its cancellation,
+        and the daemon's shutdown waited for it for ever. With `timeout=math.inf` aiomqtt awaits
+        plainly, and asyncio.timeout keeps both the bound and the cancellation.
+        """
+        try:
+            async with asyncio.timeout(ACK_TIMEOUT_S):
+                return await operation
+        except TimeoutError:
+            raise aiomqtt.MqttError(
+                f"no acknowledgement from the broker within {ACK_TIMEOUT_S:g} s"
+            ) from None
+
     async def publish(
         self, topic: str, payload: JsonObject | bytes, *, retain: bool = False, qos: int = 0
     ) -> None:
         data = payload if isinstance(payload, bytes) else dumps(payload)
-        await self._client.publish(topic, data, qos=qos, retain=retain)
-        reraise_swallowed_cancellation()  # aiomqtt's wait for the PUBACK (3.11's wait_for)
+        await self._acknowledged(
+            self._client.publish(topic, data, qos=qos, retain=retain, timeout=math.inf)
+        )
 
     async def subscribe(self, topic: str, *, qos: int = 0) -> asyncio.Queue[aiomqtt.Message]:
         """Messages on `topic` (wildcards allowed) arrive in the returned queue."""
         queue: asyncio.Queue[aiomqtt.Message] = asyncio.Queue(maxsize=10_000)
         self._queues.append((topic, queue))
-        granted = await self._client.subscribe(topic, qos=qos)
-        reraise_swallowed_cancellation()
+        granted = await self._acknowledged(self._client.subscribe(topic, qos=qos, timeout=math.inf))
         refused = [str(code) for code in granted if getattr(code, "is_failure", False)]
         if refused:
             raise BrokerRefusedError(
@@ -248,15 +270,15 @@ class MqttEndpoint:
             retainAsPublished=True,
             retainHandling=SubscribeOptions.RETAIN_DO_NOT_SEND,
         )
-        await self._client.subscribe(topic, options=options)
-        reraise_swallowed_cancellation()
+        await self._acknowledged(self._client.subscribe(topic, options=options, timeout=math.inf))
 
     async def request(
         self, topic: str, payload: JsonObject | bytes, *, timeout_s: float = 3.0
     ) -> JsonObject:
         if not self._reply_subscribed:
-            await self._client.subscribe(self._reply_topic, qos=1)
-            reraise_swallowed_cancellation()
+            await self._acknowledged(
+                self._client.subscribe(self._reply_topic, qos=1, timeout=math.inf)
+            )
             self._reply_subscribed = True
         correlation = uuid.uuid4().bytes
         future: asyncio.Future[JsonObject] = asyncio.get_running_loop().create_future()
@@ -269,8 +291,9 @@ class MqttEndpoint:
         # request at a time (the daemon and the simulator answer requests, they make none).
         refused_before = self._refused_publishes
         try:
-            await self._client.publish(topic, data, qos=1, properties=properties)
-            reraise_swallowed_cancellation()
+            await self._acknowledged(
+                self._client.publish(topic, data, qos=1, properties=properties, timeout=math.inf)
+            )
             if self._refused_publishes > refused_before:
                 raise BrokerRefusedError(
                     f"the broker refused the request on {topic}: {self._last_refusal}"
@@ -363,8 +386,11 @@ class MqttEndpoint:
         correlation = getattr(message.properties, "CorrelationData", None)
         if correlation is not None and len(correlation) <= MAX_CORRELATION_BYTES:
             properties.CorrelationData = correlation
-        await self._client.publish(reply_to, dumps(reply), qos=1, properties=properties)
-        reraise_swallowed_cancellation()
+        await self._acknowledged(
+            self._client.publish(
+                reply_to, dumps(reply), qos=1, properties=properties, timeout=math.inf
+            )
+        )
 
 
 _HANDLING: set[asyncio.Task[JsonObject]] = set()

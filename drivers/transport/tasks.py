@@ -24,18 +24,3 @@ async def cancel_and_wait(*tasks: asyncio.Task[Any] | None) -> None:
     for task in pending:
         if not task.cancelled():
             task.exception()  # retrieved: the task ended as it was told to, whatever it raised
-
-
-def reraise_swallowed_cancellation() -> None:
-    """Raise CancelledError if this task was cancelled and a callee swallowed it.
-
-    On Python 3.11, `asyncio.wait_for` loses a cancellation that arrives as the awaited future
-    completes (CPython gh-86296, fixed in 3.12). aiomqtt waits for every QoS 1 acknowledgement
-    and subscription with it, so a publishing loop could carry on after its cancellation and
-    keep a shutdown waiting for ever (seen: the daemon's state publisher). A swallowed
-    cancellation leaves the task's `cancelling()` count raised; one handled on purpose is
-    `uncancel()`ed back to zero.
-    """
-    task = asyncio.current_task()
-    if task is not None and task.cancelling():
-        raise asyncio.CancelledError
