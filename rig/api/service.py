@@ -185,8 +185,11 @@ class ApiService:
 
     async def _publish_state(self, mqtt: MqttEndpoint) -> None:
         while True:
-            await mqtt.publish(self.topics.state, self._sources.state(True), retain=True, qos=1)
+            # Cleared before the state is read, not after the publish: a change during the
+            # broker's acknowledgement must wake the next publish, or the retained state stays
+            # stale until the periodic republish (a `rig status` read "closing" after "captured").
             self._state_changed.clear()
+            await mqtt.publish(self.topics.state, self._sources.state(True), retain=True, qos=1)
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(STATE_REPUBLISH_S):
                     await self._state_changed.wait()
