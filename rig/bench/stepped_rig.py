@@ -29,6 +29,7 @@ from drivers.ioboard.codec import (
     PressureSample,
     ResetTrip,
     SetCutoff,
+    SetLight,
     SetPumpRelay,
     ZeroPressure,
 )
@@ -176,6 +177,9 @@ class BoardWire:
 
     async def zero_pressure(self) -> None:
         self.send(ZeroPressure())
+
+    async def set_light(self, permille: int) -> None:
+        self.send(SetLight(permille))
 
 
 class SteppedRig:

@@ -32,6 +32,7 @@ from typing import Any
 
 import cv2
 
+from rig.camera.brightness import FieldMeter
 from rig.camera.recording import SegmentedRecorder
 from rig.camera.shared import CaptureSpec, SharedFrames
 from rig.camera.snapshot import SnapshotMeta, write_snapshot
@@ -86,6 +87,7 @@ class Capture:
         last_ns = 0
         frames = self.frames
         size = (frames.width_px, frames.height_px)
+        meter = FieldMeter(*size)
         while not self.stopping.is_set():
             slot = frames.begin()
             ok, image = capture.read(slot)
@@ -97,7 +99,7 @@ class Capture:
                 cv2.resize(image, size, dst=slot)  # a camera that ignored the asked size
             elif image.ctypes.data != slot.ctypes.data:
                 slot[:] = image
-            frames.commit(t_ns)
+            frames.commit(t_ns, meter.measure(slot))
             if last_ns and t_ns - last_ns > 1.5 * period_ns:
                 frames.count_dropped(round((t_ns - last_ns) / period_ns) - 1)
             last_ns = t_ns

@@ -28,7 +28,8 @@ SLOTS = 3
 _LATEST = 0  # header word: the latest complete slot, -1 before the first frame
 _CAPTURED = 1  # frames captured so far
 _DROPPED = 2  # frames the camera lost (gaps in its stream)
-_SLOT_WORDS = 3  # per slot: seq, capture stamp (ns, CLOCK_MONOTONIC), frame number
+_SLOT_WORDS = 4  # per slot: seq, capture stamp (ns, CLOCK_MONOTONIC), frame number, brightness
+_BRIGHTNESS_SCALE = 1000  # the field's mean luma, stored in thousandths of a grey level
 _HEADER_WORDS = 3 + SLOTS * _SLOT_WORDS
 _HEADER_BYTES = _HEADER_WORDS * 8
 
@@ -51,6 +52,8 @@ class FrameInfo:
     """Frames captured before it since the camera process started (from 1)."""
     t_ns: int
     """When it was captured, `time.monotonic_ns()` (CLOCK_MONOTONIC, shared by the processes)."""
+    brightness: float = 0.0
+    """The field's mean luma, 0..255, measured at capture (rig/camera/brightness.py)."""
 
 
 class SharedFrames:
@@ -110,13 +113,14 @@ class SharedFrames:
         view: Frame = self._slots[slot]
         return view
 
-    def commit(self, t_ns: int) -> None:
+    def commit(self, t_ns: int, brightness: float = 0.0) -> None:
         """The slot `begin` gave holds a whole frame captured at `t_ns`: publish it."""
         slot = self._writing
         base = _SLOT_WORDS * slot + 3
         self._header[_CAPTURED] += 1
         self._header[base + 1] = t_ns
         self._header[base + 2] = self._header[_CAPTURED]
+        self._header[base + 3] = round(brightness * _BRIGHTNESS_SCALE)
         self._header[base] += 1  # even: complete
         self._header[_LATEST] = slot
         self._writing = -1
@@ -158,7 +162,11 @@ class SharedFrames:
             return None
         base = _SLOT_WORDS * slot + 3
         seq = int(self._header[base])
-        info = FrameInfo(number=int(self._header[base + 2]), t_ns=int(self._header[base + 1]))
+        info = FrameInfo(
+            number=int(self._header[base + 2]),
+            t_ns=int(self._header[base + 1]),
+            brightness=int(self._header[base + 3]) / _BRIGHTNESS_SCALE,
+        )
         if seq % 2:
             return info, None
         frame: Frame | None = self._slots[slot].copy() if copy else None

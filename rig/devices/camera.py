@@ -11,7 +11,10 @@ The link is the video: it is up from the first frame and lost when no frame has 
 interlock's `video_live` fact follows it (basket closing needs live video, H25), with a
 `camera` event and the `video` alarm on each change (rig/alarms/conditions.py). The camera
 process reconnects to its source by itself; a camera process that died is started again.
-The camera moves nothing: it hands no actuator to the interlock.
+The camera moves nothing: it hands no actuator to the interlock. It does ask the interlock to
+set the scope's LED (automatic brightness, rig/camera/brightness.py): from
+`light_start_permille` when the video comes up, then a step towards `brightness_target`
+whenever a frame captured after the last step shows the field off target.
 """
 
 from __future__ import annotations
@@ -32,11 +35,13 @@ from typing import Any
 from drivers.transport.backoff import Backoff
 from drivers.transport.linkstats import LinkStats
 from drivers.transport.mqtt import JsonObject
+from drivers.transport.serial import LinkClosedError
+from rig.camera.brightness import next_level
 from rig.camera.shared import CaptureSpec, FrameInfo, SharedFrames
 from rig.devices.camera_config import URL_FILE_PREFIX, CameraDeviceConfig
 from rig.devices.contract import Device, DeviceContext, Task
 from rig.events.models import CameraChanged, SnapshotTaken, VideoSegment
-from rig.safety.interlock import ActuatorSlots
+from rig.safety.interlock import ActuatorSlots, InterlockDeniedError
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +53,10 @@ REQUEST_TIMEOUT_S = 10.0
 """A snapshot (PNG and two fsyncs) or closing a segment takes tens of ms; a camera process that
 has not answered in this long is stuck, and is started again."""
 QUIT_TIMEOUT_S = 2.0
+BRIGHTNESS_PERIOD_S = 0.2
+LIGHT_SETTLE_NS = 100_000_000
+"""A frame counts for the next step only if captured this long after the last level was
+acknowledged: the LED, the sensor's exposure and the stream's own buffering lag behind it."""
 
 
 class CameraError(RuntimeError):
@@ -264,6 +273,10 @@ class CameraDevice(Device):
         self.config = config
         self._link = CameraLink(config, port)
         self._recording: tuple[Path, str | None] | None = None
+        self.light_permille: int | None = None
+        """The LED level the automatic brightness last set; None: none since the video came
+        up (the next step sets `light_start_permille`)."""
+        self._light_set_ns = 0
 
     @property
     def link(self) -> CameraLink:
@@ -273,6 +286,7 @@ class CameraDevice(Device):
         """Nothing: the camera moves no actuator."""
 
     async def on_up(self) -> None:
+        self.light_permille = None  # from the configured level again: maybe another scope
         self._video(live=True, detail=f"frames from {self._link.url}")
         try:
             reply = await self._link.request({"op": "ping"})
@@ -350,7 +364,38 @@ class CameraDevice(Device):
         return {"recording": start}
 
     def tasks(self) -> Sequence[Task]:
-        return [("camera segments", self._report_segments)]
+        return [
+            ("camera segments", self._report_segments),
+            ("camera brightness", self._brightness),
+        ]
+
+    async def _brightness(self) -> None:
+        """Automatic brightness, while the video is live: the LED through the interlock."""
+        settings = self.config.brightness()
+        refused: str | None = None
+        while True:
+            await asyncio.sleep(BRIGHTNESS_PERIOD_S)
+            if self.context.interlock.video_live is not True:
+                continue
+            if self.light_permille is None:
+                level = settings.start_permille
+            else:
+                info = self._link.frames.latest_info()
+                if info is None or info.t_ns < self._light_set_ns + LIGHT_SETTLE_NS:
+                    continue  # no frame yet that shows the last level
+                level = next_level(self.light_permille, info.brightness, settings)
+                if level == self.light_permille:
+                    continue
+            try:
+                await self.context.interlock.set_light(level)
+            except (InterlockDeniedError, LinkClosedError, TimeoutError) as exc:
+                if str(exc) != refused:  # once per reason, not five times a second
+                    log.warning("camera: the light stays as it is: %s", exc)
+                refused = str(exc)
+                continue
+            refused = None
+            self.light_permille = level
+            self._light_set_ns = time.monotonic_ns()
 
     async def _report_segments(self) -> None:
         """While recording, closed segments are asked for every second (the camera process
@@ -383,6 +428,7 @@ class CameraDevice(Device):
             "live": self.context.interlock.video_live is True,
             "source": self._link.url,
             "recording": self._recording is not None,
+            "light_permille": self.light_permille,
             "preview_url": self._link.preview_url if self._link.running else None,
             **self._link.health.as_dict(),
         }

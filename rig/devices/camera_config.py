@@ -17,6 +17,7 @@ from typing import ClassVar, Self
 from pydantic import model_validator
 
 from drivers.transport.discovery import PortResolutionError, SerialPortInfo
+from rig.camera.brightness import BrightnessSettings
 from rig.config.bounds import Bound, field_default, register_bounds
 from rig.config.errors import Problem, cross_check
 from rig.config.ports import ConsolePort, PathPort, UsbPort
@@ -39,6 +40,34 @@ register_bounds(
         1920,
     ),
     Bound("devices.camera.height", "px", 480, "as devices.camera.width", 120, 1080),
+    Bound(
+        "devices.camera.brightness_target",
+        "grey level",
+        60,
+        "engineering choice: the field's mean luma (0..255) the automatic brightness holds, "
+        "the bundle's dark mesh included (it halves the mean): the cores then sit near mid-grey, "
+        "the wall near the tip well below saturation, the far duct still visible",
+        20,
+        200,
+    ),
+    Bound(
+        "devices.camera.light_start_permille",
+        "permille",
+        400,
+        "engineering choice: the LED level set when the camera connects, before any frame is "
+        "measured; the automatic brightness takes it from there",
+        20,
+        1000,
+    ),
+    Bound(
+        "devices.camera.light_max_permille",
+        "permille",
+        1000,
+        "engineering choice: the automatic brightness never sets more (the light at the tip "
+        "warms the tissue it falls on; lower it for a brighter source than the rig's LED)",
+        20,
+        1000,
+    ),
     Bound(
         "devices.camera.fps",
         "Hz",
@@ -69,6 +98,9 @@ class CameraDeviceConfig(DeviceSection):
     height: int = field_default("devices.camera.height")
     fps: float = field_default("devices.camera.fps")
     video_timeout_ms: int = field_default("devices.camera.video_timeout_ms")
+    brightness_target: float = field_default("devices.camera.brightness_target")
+    light_start_permille: int = field_default("devices.camera.light_start_permille")
+    light_max_permille: int = field_default("devices.camera.light_max_permille")
 
     @model_validator(mode="after")
     def _checks(self) -> Self:
@@ -90,8 +122,23 @@ class CameraDeviceConfig(DeviceSection):
                     f"({3000 / self.fps:.0f} ms)",
                 )
             )
+        if self.light_start_permille > self.light_max_permille:
+            problems.append(
+                Problem(
+                    "devices.camera.light_start_permille",
+                    self.light_start_permille,
+                    f"at most devices.camera.light_max_permille = {self.light_max_permille}",
+                )
+            )
         cross_check(problems)
         return self
+
+    def brightness(self) -> BrightnessSettings:
+        return BrightnessSettings(
+            target=self.brightness_target,
+            start_permille=self.light_start_permille,
+            max_permille=self.light_max_permille,
+        )
 
     def sim_port(self, name: str, link_dir: Path) -> str:
         return URL_FILE_PREFIX + str(link_dir / SIM_URL_FILE)

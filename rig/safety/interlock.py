@@ -74,6 +74,7 @@ class RelayActuator(Protocol):
     async def configure_watchdog(self, timeout_ms: int) -> None: ...
     async def set_cutoff(self, mmhg: float) -> None: ...
     async def zero_pressure(self) -> None: ...
+    async def set_light(self, permille: int) -> None: ...
 
 
 class BasketActuator(Protocol):
@@ -478,6 +479,12 @@ class Interlock:
         """The self-test's reset of the watchdog trip it provoked on purpose."""
         self.require(Action.BOARD_REARM)
         await self._relay.reset_trip()
+
+    async def set_light(self, permille: int) -> None:
+        """The scope's LED at `permille` of full (the camera's automatic brightness,
+        rig/devices/camera.py); allowed in every state (rig/safety/rules.py: light.set)."""
+        self.require(Action.LIGHT)
+        await _relay_step(self._relay.set_light(permille))
 
     async def restore_pump_power(self) -> None:
         """Close the pump's power relay; refused in FAULT and ESTOP."""

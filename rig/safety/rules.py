@@ -141,7 +141,11 @@ RULES: dict[Action, Rule] = {
         # the pump unpowered and the line at rest, which the self-test has arranged.
         Rule(Action.BOARD_ZERO, frozenset({RigState.SELF_TEST}), (BOARD_CONNECTED,)),
         Rule(Action.BOARD_REARM, frozenset({RigState.SELF_TEST}), (BOARD_CONNECTED,)),
-        # The light dims or brightens in any state: darkness during a fault helps nobody.
+        # The scope's LED dims or brightens in any state, and no stop switches it off: it moves
+        # nothing and pressurises nothing, and after a stop the surgeon must still see to
+        # withdraw the scope (darkness during a fault or an e-stop helps nobody). What bounds
+        # it is its level: the camera's automatic brightness never sets more than
+        # devices.camera.light_max_permille (rig/devices/camera.py).
         Rule(Action.LIGHT, frozenset(RigState), (BOARD_CONNECTED,)),
         Rule(
             Action.SELF_TEST,

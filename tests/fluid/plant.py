@@ -127,6 +127,9 @@ class RecordingRelay:
     async def zero_pressure(self) -> None:
         self.calls.append("zero")
 
+    async def set_light(self, permille: int) -> None:
+        self.calls.append(f"light {permille}")
+
 
 class Plant:
     def __init__(

@@ -247,6 +247,17 @@ async def test_reset_clears_the_latch_and_restores_power_but_not_motion() -> Non
     assert "run" not in pump.calls
 
 
+async def test_the_light_stays_settable_through_an_estop_but_not_without_the_board() -> None:
+    interlock, _, relay = make_interlock()
+    interlock.estop("button")
+    await interlock.set_light(300)  # the surgeon must still see to withdraw the scope
+    assert relay.calls[-1] == "light 300"
+    interlock.set_links(board=False)
+    with pytest.raises(InterlockDeniedError, match="I/O board is not connected"):
+        await interlock.set_light(400)
+    assert relay.calls[-1] == "light 300"
+
+
 async def test_reset_without_a_passed_self_test_goes_offline() -> None:
     interlock, _, _ = make_interlock(ready=False)
     interlock.set_links(pump=True, board=True)

@@ -35,6 +35,9 @@ class _Relay:
     async def zero_pressure(self) -> None:
         pass
 
+    async def set_light(self, permille: int) -> None:
+        pass
+
 
 @pytest.mark.parametrize("stop_after", RELIEF_COMMANDS)
 async def test_a_stop_at_any_step_of_the_relief_withdraw_cancels_the_rest(

@@ -60,6 +60,16 @@ async def test_camera_frames_snapshot_and_video_loss(tmp_path: Path) -> None:
         assert state["live"] and state["frames"] > 0, state
         assert camera.link.pid != os.getpid()  # capture in its own process
 
+        # Automatic brightness: the board's LED set through the interlock, the field lit to
+        # near its target (black until something sets the light).
+        def brightness() -> float:
+            info = camera.link.frames.latest_info()
+            return 0.0 if info is None else info.brightness
+
+        target = camera.config.brightness_target
+        await rig.wait_for(lambda: brightness() > 0.8 * target, 5.0, "a lit field")
+        assert rig.sim.board.light_permille == camera.light_permille, camera.light_permille
+
         reply: Any = await rig.ok({"op": "camera.snapshot", "note": "empty duct"})
         png = tmp_path / reply["result"]["path"]
         meta = json.loads(png.with_suffix(".json").read_text())
@@ -72,7 +82,7 @@ async def test_camera_frames_snapshot_and_video_loss(tmp_path: Path) -> None:
         # The console's preview, served by the camera process; a recording in segments.
         url = rig.daemon.state(online=True)["camera"]["preview_url"]
         ok, frame = await asyncio.to_thread(read_one_frame, url)
-        assert ok and frame.shape == (240, 320, 3)
+        assert ok and frame.shape == (240, 320, 3) and frame.mean() > 10  # not black
         await rig.ok({"op": "camera.record", "recording": "start"})
         await asyncio.sleep(1.0)
         await rig.ok({"op": "camera.record", "recording": "stop"})
