@@ -186,16 +186,26 @@ class Recorder:
         self._thread.start()
 
     def _run(self) -> None:
-        frames, seen = self._capture.frames, 0
+        frames, seen, last_ns = self._capture.frames, 0, 0
+        gap_ns = self._capture.spec.gap_ms * 1_000_000
+        recorder = self._recorder
         while not self._stop.is_set():
             with self._capture.new_frame:
-                self._capture.new_frame.wait(0.5)
+                self._capture.new_frame.wait(0.1)
+            # Video lost (unplugged, a dead stream): the open segment is closed now, durable
+            # and in the index, and the video that comes back goes into a new one.
+            if recorder.open_segment is not None and time.monotonic_ns() - last_ns > gap_ns:
+                recorder.close()
+                self._note()
+            info = frames.latest_info()
+            if info is None or info.number == seen:
+                continue
             got = frames.latest()
-            if got is None or got[0].number == seen:
+            if got is None:
                 continue
             info, frame = got
-            seen = info.number
-            self._recorder.write(frame, info.t_ns)
+            seen, last_ns = info.number, info.t_ns
+            recorder.write(frame, info.t_ns)
             self._note()
         self._recorder.close()
         self._note()

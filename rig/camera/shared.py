@@ -44,6 +44,9 @@ class CaptureSpec:
     height_px: int
     fps: float
     shm_name: str
+    gap_ms: int = 400
+    """No frame for this long is lost video (the daemon's devices.camera.video_timeout_ms):
+    the recording's open segment is closed, and the video that comes back starts a new one."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -141,7 +141,12 @@ class CameraLink:
 
     async def _start_process(self, source: str) -> None:
         spec = CaptureSpec(
-            source, self.config.width, self.config.height, self.config.fps, self.frames.name
+            source,
+            self.config.width,
+            self.config.height,
+            self.config.fps,
+            self.frames.name,
+            gap_ms=self.config.video_timeout_ms,
         )
         self._process = await asyncio.create_subprocess_exec(
             sys.executable,
@@ -202,8 +207,15 @@ class CameraLink:
             await asyncio.sleep(POLL_S)
 
     async def wait_closed(self) -> None:
-        while self._process_alive() and self._fresh() and not self._closing:  # noqa: ASYNC110 - polls shared memory, which has no event to wait on
-            await asyncio.sleep(POLL_S)
+        while self._process_alive() and self._fresh() and not self._closing:
+            # Next look at the poll period or right when the latest frame would be too old,
+            # whichever comes first: the loss is seen at the bound, not up to a poll after it.
+            last = self.health.last
+            delay_s = POLL_S
+            if last is not None:
+                due_s = (last.t_ns + self._timeout_ns - time.monotonic_ns()) / 1e9 + 0.001
+                delay_s = min(delay_s, max(0.001, due_s))
+            await asyncio.sleep(delay_s)
         self.stats.connected = False
 
     async def close(self) -> None:
