@@ -7,6 +7,7 @@ import asyncio
 import json
 import os
 import signal
+import sqlite3
 import time
 from pathlib import Path
 from typing import Any
@@ -15,11 +16,14 @@ import cv2
 import pytest
 
 from rig.camera.recording import read_index
-from rig.config import RigProfile
+from rig.camera.snapshot import list_snapshots
+from rig.config import DEFAULT_PROFILE, RigProfile
 from rig.devices.camera import CameraDevice
 from rig.devices.camera_config import CameraDeviceConfig
+from rig.events.journal import JOURNAL_FILE
 from rig.events.models import parse_event
 from rig.safety.rules import VIDEO_LIVE
+from tests.system.harness import running_rig
 from tests.system.inprocess import InProcessRig, inprocess_rig
 
 
@@ -132,3 +136,49 @@ async def test_camera_frames_snapshot_and_video_loss(tmp_path: Path) -> None:
                 await asyncio.sleep(0.05)
         assert changes == [True, False, True, False, True], changes
         rig.assert_alive()
+
+
+CAMERA_SECTION = """
+[devices.camera]
+port = { sim = "camera" }
+width = 320
+height = 240
+fps = 15
+"""
+
+
+async def test_a_snapshot_with_its_note_is_kept_through_a_daemon_sigkill(tmp_path: Path) -> None:
+    """The subprocess rig (as `rig sim` runs it): a snapshot acknowledged, then the daemon
+    killed; its picture, its metadata and its journaled event are all there."""
+    profile = tmp_path / "sim-camera.toml"
+    profile.write_text(DEFAULT_PROFILE.read_text() + CAMERA_SECTION)
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    async with running_rig(run_dir, profile_path=profile) as rig:
+        await rig.wait_ready()
+        await rig.wait_until(
+            lambda s: bool(s["camera"]["live"] and s["camera"]["light_permille"]), 20.0
+        )
+        await rig.prime()  # the pump has moved: the snapshot's figures are the rig's own
+        reply = await rig.command({"op": "camera.snapshot", "note": "empty duct"}, timeout_s=10.0)
+        assert reply["ok"], reply
+        assert rig.rig.daemon is not None
+        rig.kill_daemon(signal.SIGKILL)
+        await rig.rig.daemon.wait()
+
+    (snapshot,) = list_snapshots(run_dir / "media")
+    assert snapshot.png == run_dir / reply["result"]["path"]
+    meta = snapshot.meta
+    assert meta.note == "empty duct" and meta.volume_ml is not None and meta.volume_ml > 0
+    assert meta.pressure_mmhg is not None and meta.flow_ml_min is not None
+    image = cv2.imread(str(snapshot.png))
+    assert (
+        image is not None and image.shape == (240, 320, 3) and image.mean() > 10
+    )  # a picture, lit
+    db = sqlite3.connect(run_dir / JOURNAL_FILE)
+    try:
+        bodies = [body for (body,) in db.execute("SELECT body FROM events ORDER BY seq")]
+    finally:
+        db.close()
+    (event,) = [e for body in bodies if (e := parse_event(body)).kind == "snapshot"]
+    assert event.path == reply["result"]["path"] and event.note == "empty duct"
