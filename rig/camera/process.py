@@ -36,6 +36,7 @@ from rig.camera.brightness import FieldMeter
 from rig.camera.recording import SegmentedRecorder
 from rig.camera.shared import CaptureSpec, SharedFrames
 from rig.camera.snapshot import SnapshotMeta, write_snapshot
+from rig.camera.view import LiveView
 
 log = logging.getLogger(__name__)
 
@@ -114,9 +115,8 @@ class Preview:
     shows in an <img>), served from this process. Each connected viewer gets every new frame,
     encoded for it; nobody watching costs nothing."""
 
-    def __init__(self, capture: Capture, host: str = PREVIEW_HOST) -> None:
-        self._capture = capture
-        self._server = ThreadingHTTPServer((host, 0), _preview_handler(capture))
+    def __init__(self, capture: Capture, view: LiveView, host: str = PREVIEW_HOST) -> None:
+        self._server = ThreadingHTTPServer((host, 0), _preview_handler(capture, view))
         self._server.daemon_threads = True
         self._thread = threading.Thread(
             target=self._server.serve_forever, name="camera preview", daemon=True
@@ -133,7 +133,7 @@ class Preview:
         self._server.server_close()
 
 
-def _preview_handler(capture: Capture) -> type[BaseHTTPRequestHandler]:
+def _preview_handler(capture: Capture, view: LiveView) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
             if self.path != "/preview.mjpg":
@@ -147,13 +147,13 @@ def _preview_handler(capture: Capture) -> type[BaseHTTPRequestHandler]:
             params = [cv2.IMWRITE_JPEG_QUALITY, PREVIEW_JPEG_QUALITY]
             try:
                 while not capture.stopping.is_set():
-                    with capture.new_frame:
-                        capture.new_frame.wait(1.0)
-                    got = capture.frames.latest()
-                    if got is None or got[0].number == seen:
+                    with view.new_view:
+                        view.new_view.wait(1.0)
+                    got = view.latest
+                    if got is None or got.info.number == seen:
                         continue
-                    seen = got[0].number
-                    ok, jpeg = cv2.imencode(".jpg", got[1], params)
+                    seen = got.info.number
+                    ok, jpeg = cv2.imencode(".jpg", got.image, params)
                     if not ok:
                         continue
                     self.wfile.write(
@@ -173,12 +173,16 @@ def _preview_handler(capture: Capture) -> type[BaseHTTPRequestHandler]:
 
 
 class Recorder:
-    """Writes every new frame to segments while recording (its own thread)."""
+    """Writes every new view to segments while recording (its own thread). The segments are
+    at the view's size; should it change (the pipeline calibrated after the first lit frame),
+    the open segment is closed and the next one has the new size."""
 
-    def __init__(self, capture: Capture, directory: Path, segments: list[dict[str, Any]]) -> None:
-        self._capture = capture
-        spec = capture.spec
-        self._recorder = SegmentedRecorder(directory, spec.width_px, spec.height_px, spec.fps)
+    def __init__(
+        self, spec: CaptureSpec, view: LiveView, directory: Path, segments: list[dict[str, Any]]
+    ) -> None:
+        self._spec = spec
+        self._view = view
+        self._recorder: SegmentedRecorder | None = None
         self._directory = directory
         self._segments = segments
         self._stop = threading.Event()
@@ -186,31 +190,41 @@ class Recorder:
         self._thread.start()
 
     def _run(self) -> None:
-        frames, seen, last_ns = self._capture.frames, 0, 0
-        gap_ns = self._capture.spec.gap_ms * 1_000_000
-        recorder = self._recorder
+        view, seen, last_ns = self._view, 0, 0
+        gap_ns = self._spec.gap_ms * 1_000_000
         while not self._stop.is_set():
-            with self._capture.new_frame:
-                self._capture.new_frame.wait(0.1)
+            with view.new_view:
+                view.new_view.wait(0.1)
+            recorder = self._recorder
             # Video lost (unplugged, a dead stream): the open segment is closed now, durable
             # and in the index, and the video that comes back goes into a new one.
-            if recorder.open_segment is not None and time.monotonic_ns() - last_ns > gap_ns:
+            if (
+                recorder is not None
+                and recorder.open_segment is not None
+                and time.monotonic_ns() - last_ns > gap_ns
+            ):
                 recorder.close()
                 self._note()
-            info = frames.latest_info()
-            if info is None or info.number == seen:
+            got = view.latest
+            if got is None or got.info.number == seen:
                 continue
-            got = frames.latest()
-            if got is None:
-                continue
-            info, frame = got
-            seen, last_ns = info.number, info.t_ns
-            recorder.write(frame, info.t_ns)
+            seen, last_ns = got.info.number, got.info.t_ns
+            height, width = got.image.shape[:2]
+            if recorder is None or recorder.size_px != (width, height):
+                if recorder is not None:
+                    recorder.close()
+                    self._note()
+                recorder = self._recorder = SegmentedRecorder(
+                    self._directory, width, height, self._spec.fps
+                )
+            recorder.write(got.image, got.info.t_ns)
             self._note()
-        self._recorder.close()
-        self._note()
+        if self._recorder is not None:
+            self._recorder.close()
+            self._note()
 
     def _note(self) -> None:
+        assert self._recorder is not None
         closed = self._recorder.closed_segments
         while closed:
             segment = closed.pop(0)
@@ -240,7 +254,10 @@ def serve(spec: CaptureSpec) -> None:
     frames = SharedFrames.attach(spec.shm_name, spec.width_px, spec.height_px)
     capture = Capture(spec, frames)
     capture.thread.start()
-    preview = Preview(capture)
+    white = None if spec.white_target is None else Path(spec.white_target)
+    view = LiveView(frames, capture.new_frame, capture.stopping, white)
+    view.thread.start()
+    preview = Preview(capture, view)
     recorder: Recorder | None = None
     segments: list[dict[str, Any]] = []
     try:
@@ -250,8 +267,9 @@ def serve(spec: CaptureSpec) -> None:
                 return  # the daemon went: so does its camera process
             request = json.loads(line)
             try:
-                result, recorder = _handle(request, capture, recorder, segments)
+                result, recorder = _handle(request, capture, view, recorder, segments)
                 result["preview_url"] = preview.url
+                result["pipeline"] = view.figures()
                 reply: dict[str, Any] = {"ok": True, "result": result}
             except Exception as exc:
                 log.warning("camera request %s failed: %r", request.get("op"), exc)
@@ -267,12 +285,14 @@ def serve(spec: CaptureSpec) -> None:
         if recorder is not None:
             recorder.stop()
         capture.thread.join(timeout=2.0)
+        view.thread.join(timeout=2.0)
         frames.close()
 
 
 def _handle(
     request: dict[str, Any],
     capture: Capture,
+    view: LiveView,
     recorder: Recorder | None,
     segments: list[dict[str, Any]],
 ) -> tuple[dict[str, Any], Recorder | None]:
@@ -290,11 +310,12 @@ def _handle(
             volume_ml=request.get("volume_ml"),
             note=request.get("note", ""),
         )
-        snapshot = write_snapshot(Path(request["directory"]), frame, meta)
+        # The view the surgeon saw, and the raw frame it came from (rig/camera/view.py).
+        snapshot = write_snapshot(Path(request["directory"]), view.process(frame), meta, raw=frame)
         return {"png": str(snapshot.png)}, recorder
     if op == "record_start":
         if recorder is None:
-            recorder = Recorder(capture, Path(request["directory"]), segments)
+            recorder = Recorder(capture.spec, view, Path(request["directory"]), segments)
         return {"recording": True}, recorder
     if op == "record_stop":
         if recorder is not None:

@@ -16,13 +16,17 @@ Layout: a header of int64 words, then the slots' pixels (height x width x 3, uin
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing import resource_tracker, shared_memory
+from typing import TypeVar
 
 import numpy as np
 import numpy.typing as npt
 
 from rig.camera.frames import Frame
+
+T = TypeVar("T")
 
 SLOTS = 3
 _LATEST = 0  # header word: the latest complete slot, -1 before the first frame
@@ -44,6 +48,9 @@ class CaptureSpec:
     height_px: int
     fps: float
     shm_name: str
+    white_target: str | None = None
+    """A PNG of a white target seen through the scope: the core interpolation's calibration
+    (rig/camera/view.py); without it the Gaussian, on the field of the first lit frame."""
     gap_ms: int = 400
     """No frame for this long is lost video (the daemon's devices.camera.video_timeout_ms):
     the recording's open segment is closed, and the video that comes back starts a new one."""
@@ -159,17 +166,38 @@ class SharedFrames:
                 return info, frame
         return None  # the writer lapped us every time: a reader that slow has no frame
 
+    def latest_through(self, work: Callable[[Frame], T]) -> tuple[FrameInfo, T] | None:
+        """`work` done on the latest frame where it lies, without copying it out; its result
+        is kept only if the writer did not start on that slot meanwhile (the writer has two
+        frame periods before it does). None before the first frame or if overtaken. `work`
+        must not keep the frame it is given (a view into the slot)."""
+        slot = int(self._header[_LATEST])
+        if slot < 0:
+            return None
+        base = _SLOT_WORDS * slot + 3
+        seq = int(self._header[base])
+        if seq % 2:
+            return None
+        info = self._info(base)
+        result = work(self._slots[slot])
+        if int(self._header[base]) != seq:
+            return None
+        return info, result
+
+    def _info(self, base: int) -> FrameInfo:
+        return FrameInfo(
+            number=int(self._header[base + 2]),
+            t_ns=int(self._header[base + 1]),
+            brightness=int(self._header[base + 3]) / _BRIGHTNESS_SCALE,
+        )
+
     def _read(self, *, copy: bool) -> tuple[FrameInfo, Frame | None] | None:
         slot = int(self._header[_LATEST])
         if slot < 0:
             return None
         base = _SLOT_WORDS * slot + 3
         seq = int(self._header[base])
-        info = FrameInfo(
-            number=int(self._header[base + 2]),
-            t_ns=int(self._header[base + 1]),
-            brightness=int(self._header[base + 3]) / _BRIGHTNESS_SCALE,
-        )
+        info = self._info(base)
         if seq % 2:
             return info, None
         frame: Frame | None = self._slots[slot].copy() if copy else None

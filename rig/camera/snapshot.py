@@ -1,7 +1,9 @@
 """Snapshots: a PNG of the frame and a JSON of what the rig read at that moment, and a note.
 
 `snap-000042.png` and `snap-000042.json` (time, the frame's capture stamp, pressure, flow,
-volume, the note). Both are written atomically, the PNG first: each goes to a temporary name in
+volume, the note), and with them `snap-000042.raw.png`, the raw frame the picture was made
+from, where one is given (rig/camera/view.py says why). All are written atomically, the
+pictures first: each goes to a temporary name in
 the same directory, is fsynced, renamed into place, and the directory is fsynced. The JSON is
 the commit: a snapshot exists when its JSON does, and then its PNG is complete. So a snapshot
 that `write_snapshot` has returned is readable after a SIGKILL or a power cut, and one that was
@@ -25,6 +27,7 @@ from rig.camera.frames import Frame
 
 MAX_NOTE_CHARS = 500
 _NAME = re.compile(r"^snap-(\d{6})\.json$")
+_NUMBER = re.compile(r"^snap-(\d{6})\.")
 
 
 class SnapshotError(RuntimeError):
@@ -68,19 +71,31 @@ class Snapshot(BaseModel):
     number: int
     png: Path
     meta: SnapshotMeta
+    raw_png: Path | None = None
+    """The raw frame the picture was made from, if it was kept."""
 
 
-def write_snapshot(directory: Path, frame: Frame, meta: SnapshotMeta) -> Snapshot:
-    """Writes the next snapshot of `directory`; when it returns, both files are on disk."""
+def write_snapshot(
+    directory: Path, frame: Frame, meta: SnapshotMeta, raw: Frame | None = None
+) -> Snapshot:
+    """Writes the next snapshot of `directory`; when it returns, its files are on disk."""
     directory.mkdir(parents=True, exist_ok=True)
+    number = _next_number(directory)
+    raw_path = None
+    if raw is not None:
+        raw_path = directory / f"snap-{number:06d}.raw.png"
+        _write_atomic(raw_path, _png(raw))
+    png_path = directory / f"snap-{number:06d}.png"
+    _write_atomic(png_path, _png(frame))
+    _write_atomic(directory / f"snap-{number:06d}.json", meta.model_dump_json(indent=1).encode())
+    return Snapshot(number=number, png=png_path, meta=meta, raw_png=raw_path)
+
+
+def _png(frame: Frame) -> bytes:
     ok, png = cv2.imencode(".png", frame)
     if not ok:
         raise SnapshotError(f"frame of shape {frame.shape}: PNG encoding failed")
-    number = _next_number(directory)
-    png_path = directory / f"snap-{number:06d}.png"
-    _write_atomic(png_path, png.tobytes())
-    _write_atomic(directory / f"snap-{number:06d}.json", meta.model_dump_json(indent=1).encode())
-    return Snapshot(number=number, png=png_path, meta=meta)
+    return bytes(png.tobytes())
 
 
 def list_snapshots(directory: Path) -> list[Snapshot]:
@@ -91,15 +106,21 @@ def list_snapshots(directory: Path) -> list[Snapshot]:
         if match is None:
             continue
         meta = SnapshotMeta.model_validate_json(path.read_bytes())
+        raw = path.with_suffix(".raw.png")
         snapshots.append(
-            Snapshot(number=int(match.group(1)), png=path.with_suffix(".png"), meta=meta)
+            Snapshot(
+                number=int(match.group(1)),
+                png=path.with_suffix(".png"),
+                meta=meta,
+                raw_png=raw if raw.exists() else None,
+            )
         )
     return snapshots
 
 
 def _next_number(directory: Path) -> int:
     # Orphan PNGs count too: a number is never reused, even after an interrupted snapshot.
-    numbers = [int(p.stem[5:]) for p in directory.glob("snap-*.*") if p.stem[5:].isdigit()]
+    numbers = [int(m.group(1)) for p in directory.glob("snap-*") if (m := _NUMBER.match(p.name))]
     return max(numbers, default=0) + 1
 
 

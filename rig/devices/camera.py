@@ -121,6 +121,8 @@ class CameraLink:
         self._closing = False
         self.recording_asked = False
         """This camera process was asked to record (a new one has not been)."""
+        self.pipeline: JsonObject | None = None
+        """The camera process's pipeline: its method and cost per frame (rig/camera/view.py)."""
         self.preview_url: str | None = None
         """The camera process's live MJPEG preview (rig/camera/process.py)."""
         self._backoff = Backoff(initial_s=0.2, maximum_s=2.0)
@@ -140,12 +142,14 @@ class CameraLink:
         return self.port
 
     async def _start_process(self, source: str) -> None:
+        white = self.config.white_target_for(self.port)
         spec = CaptureSpec(
             source,
             self.config.width,
             self.config.height,
             self.config.fps,
             self.frames.name,
+            white_target=None if white is None else str(white),
             gap_ms=self.config.video_timeout_ms,
         )
         self._process = await asyncio.create_subprocess_exec(
@@ -254,6 +258,7 @@ class CameraLink:
             reply = await self._exchange(process, request, REQUEST_TIMEOUT_S)
         if not reply.get("ok"):
             raise CameraError(str(reply.get("error")))
+        self.pipeline = reply["result"].get("pipeline")
         return reply
 
     @staticmethod
@@ -410,18 +415,19 @@ class CameraDevice(Device):
             self._light_set_ns = time.monotonic_ns()
 
     async def _report_segments(self) -> None:
-        """While recording, closed segments are asked for every second (the camera process
-        answers only requests)."""
+        """Every second the camera process is asked for its closed segments (while recording)
+        and its pipeline's figures (it answers only requests)."""
         while True:
             await asyncio.sleep(1.0)
-            if self._recording is not None and self._link.running:
-                record_dir, procedure = self._recording
-                try:
-                    reply = await self._link.request({"op": "ping"})
-                except CameraError as exc:
-                    log.warning("camera: %s", exc)
-                    continue
-                self._segments(reply, record_dir, procedure)
+            if not self._link.running:
+                continue
+            try:
+                reply = await self._link.request({"op": "ping"})
+            except CameraError as exc:
+                log.warning("camera: %s", exc)
+                continue
+            if self._recording is not None:
+                self._segments(reply, *self._recording)
 
     def _segments(self, reply: dict[str, Any], record_dir: Path, procedure: str | None) -> None:
         for segment in reply.get("segments", []):
@@ -441,6 +447,7 @@ class CameraDevice(Device):
             "source": self._link.url,
             "recording": self._recording is not None,
             "light_permille": self.light_permille,
+            "pipeline": self._link.pipeline if self._link.running else None,
             "preview_url": self._link.preview_url if self._link.running else None,
             **self._link.health.as_dict(),
         }

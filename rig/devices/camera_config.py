@@ -26,6 +26,8 @@ from rig.devices.section import DeviceSection
 SIM_URL_FILE = "camera.url"
 """Where the simulator writes its camera's URL in the link directory (drivers/sim/camera)."""
 URL_FILE_PREFIX = "url-file:"
+SIM_WHITE_FILE = "camera-white.png"
+"""The simulator's white target, beside its URL (drivers/sim/camera/stream.py)."""
 """A port the daemon reads the stream's URL from when it connects (the simulator's)."""
 V4L2_SYSFS = Path("/sys/class/video4linux")
 
@@ -101,6 +103,9 @@ class CameraDeviceConfig(DeviceSection):
     brightness_target: float = field_default("devices.camera.brightness_target")
     light_start_permille: int = field_default("devices.camera.light_start_permille")
     light_max_permille: int = field_default("devices.camera.light_max_permille")
+    white_target: Path | None = None
+    """A PNG of a white target through the scope at this size (the core interpolation's
+    calibration, rig/camera/view.py); None: the Gaussian. The simulator's is found by itself."""
 
     @model_validator(mode="after")
     def _checks(self) -> Self:
@@ -132,6 +137,12 @@ class CameraDeviceConfig(DeviceSection):
             )
         cross_check(problems)
         return self
+
+    def white_target_for(self, port: str) -> Path | None:
+        """The white target for the source `port`: the simulator's own, or the configured one."""
+        if port.startswith(URL_FILE_PREFIX):
+            return Path(port.removeprefix(URL_FILE_PREFIX)).parent / SIM_WHITE_FILE
+        return self.white_target
 
     def brightness(self) -> BrightnessSettings:
         return BrightnessSettings(

@@ -31,6 +31,9 @@ from drivers.sim.camera.scene import DuctScene, DuctSceneParams, View
 log = logging.getLogger(__name__)
 
 URL_FILE = "camera.url"
+WHITE_FILE = "camera-white.png"
+"""What this camera shows of a white target (its bundle's transmission): the calibration a real
+procedure takes at its start, holding the scope to a white card, written once at start."""
 BOUNDARY = "simcamframe"
 JPEG_QUALITY = 80
 
@@ -73,6 +76,7 @@ class SimCameraStream:
     ) -> None:
         self.settings = settings
         self._url_file = link_dir / URL_FILE
+        self._white_file = link_dir / WHITE_FILE
         self._world = world
         self._scene = DuctScene(
             settings.seed,
@@ -104,6 +108,7 @@ class SimCameraStream:
         return self._frames
 
     def start(self) -> None:
+        cv2.imwrite(str(self._white_file), self._scene.bundle.transmission)
         for thread in self._threads:
             thread.start()
         self._url_file.write_text(self.url + "\n")
