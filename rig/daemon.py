@@ -438,6 +438,7 @@ class RigDaemon:
             "storage": self.storage.as_dict(),
             "basket": None if (basket := self._basket()) is None else basket.as_dict(),
             "camera": None if (camera := self._camera()) is None else camera.as_dict(),
+            "loop_lateness_ms": self.stall_guard.lateness_ms(),
         }
 
     def telemetry(self) -> JsonObject:

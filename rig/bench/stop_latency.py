@@ -43,9 +43,11 @@ def stop_floor_ms(profile: RigProfile) -> float:
     return SAMPLE_PERIOD_S * 1000.0 + stop_wire_ms(profile)
 
 
-async def _trial(
+async def stop_trial(
     session: BenchSession, rng: random.Random, flow_ml_min: float
 ) -> tuple[float, float, str]:
+    """One trial: irrigate, the tip meets the wall, the stop read; (latency ms, bolus uL,
+    cause). The line must be primed (BenchSession.ready); rig bench camera runs these too."""
     await session.sim("clear")
     await session.command({"op": "fault.reset"})
     reply = await session.command({"op": "fluid.irrigate", "flow_ml_min": flow_ml_min})
@@ -90,7 +92,7 @@ async def run_stop_latency(
             await session.ready()
             for index in range(trials):
                 try:
-                    latency_ms, bolus_ul, cause = await _trial(session, rng, flow_ml_min)
+                    latency_ms, bolus_ul, cause = await stop_trial(session, rng, flow_ml_min)
                 except BenchError as exc:
                     raise BenchError(
                         f"trial {index + 1} of {trials}: {exc} (logs in {rig.run_dir})"

@@ -156,9 +156,12 @@ def _preview_handler(capture: Capture, view: LiveView) -> type[BaseHTTPRequestHa
                     ok, jpeg = cv2.imencode(".jpg", got.image, params)
                     if not ok:
                         continue
+                    # The capture stamp (CLOCK_MONOTONIC, ns) with each frame: a viewer on
+                    # this host measures the latency from capture (rig bench camera).
                     self.wfile.write(
                         f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\n"
-                        f"Content-Length: {len(jpeg)}\r\n\r\n".encode()
+                        f"Content-Length: {len(jpeg)}\r\n"
+                        f"X-Capture-Ns: {got.info.t_ns}\r\n\r\n".encode()
                         + jpeg.tobytes()
                         + b"\r\n"
                     )

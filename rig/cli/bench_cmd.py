@@ -16,11 +16,20 @@ from rig.config import DEFAULT_PROFILE, ProfileError, RigProfile, load_profile
 # pull in OpenCV, SciPy, aiohttp and Playwright, which every other `rig` command (and the daemon,
 # started as `rig daemon`) would otherwise pay for at each start.
 
-BENCHMARKS = ("stop-latency", "envelope", "camera-filters", "pedal", "record-crash", "telemetry")
+BENCHMARKS = (
+    "stop-latency",
+    "envelope",
+    "camera-filters",
+    "camera",
+    "pedal",
+    "record-crash",
+    "telemetry",
+)
 DEFAULT_TRIALS = {
     "stop-latency": 200,
     "envelope": 5,
     "camera-filters": 60,
+    "camera": 50,
     "pedal": 500,
     "record-crash": 50,
     "telemetry": 60,
@@ -43,6 +52,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
             "interpolation) on frames of the simulated scope camera: cost per frame, residual "
             "honeycomb, papilloma edge, detail kept; PyFibreBundle side by side where installed "
             "(about 15 s at 640x480). "
+            "camera: the real daemon on the simulator with its camera at --frame-size "
+            "(default 1920x1080) and --fps (30) through capture, brightness, pipeline, recording "
+            "and a preview viewer, while stop-latency's trial runs --trials times (default 50, "
+            "about 2 s each): frames dropped, latency to the preview, the camera process's CPU "
+            "per frame against bare OpenCV decode and encode, the event loop's jitter, stop "
+            "latency. "
             "pedal: the real daemon on the simulator with the emulated foot pedal on its USB "
             "bus; the irrigate pedal is pressed and let go, and the time from the release "
             "report to the pump's stop command at the pump is measured (about 0.4 s a trial). "
@@ -61,7 +76,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         type=int,
         default=None,
         help="stop-latency: trials (default 200); envelope: wall and occlusion trials per grid "
-        "point (default 5); camera-filters: frames (default 60); pedal: trials (default 500); "
+        "point (default 5); camera-filters: frames (default 60); camera: stop trials during the "
+        "video (default 50); pedal: trials (default 500); "
         "record-crash: kill cycles (default 50); telemetry: seconds (default 60)",
     )
     bench.add_argument(
@@ -80,8 +96,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     bench.add_argument(
         "--frame-size",
-        default="640x480",
-        help="camera-filters: the camera's frame size, WIDTHxHEIGHT (default 640x480)",
+        default=None,
+        help="camera-filters, camera: the camera's frame size, WIDTHxHEIGHT (default 640x480 "
+        "for camera-filters, 1920x1080 for camera)",
+    )
+    bench.add_argument(
+        "--fps", type=float, default=30.0, help="camera: the camera's rate (default 30)"
     )
     bench.add_argument(
         "--profile",
@@ -109,7 +129,25 @@ def _bench(args: argparse.Namespace) -> int:
         if args.name == "envelope":
             result = _envelope(args, profile, trials)
         elif args.name == "camera-filters":
-            result = _camera_filters(args.frame_size, trials)
+            result = _camera_filters(args.frame_size or "640x480", trials)
+        elif args.name == "camera":
+            from rig.bench.camera import run_camera
+
+            width, height = _frame_size(args.frame_size or "1920x1080")
+            if not 5 <= args.fps <= 60:
+                print(f"--fps = {args.fps:g}: expected 5 to 60", file=sys.stderr)
+                return 2
+            result = asyncio.run(
+                run_camera(
+                    args.profile,
+                    profile,
+                    trials,
+                    width_px=width,
+                    height_px=height,
+                    fps=args.fps,
+                    progress=not args.json,
+                )
+            )
         elif args.name == "telemetry":
             from rig.bench.telemetry_latency import run_telemetry_latency
 
@@ -163,6 +201,11 @@ def _bench(args: argparse.Namespace) -> int:
 
 def _camera_filters(frame_size: str, frames: int) -> dict[str, Any]:
     from rig.bench.camera_filters import run_camera_filters
+
+    return run_camera_filters(*_frame_size(frame_size), frames)
+
+
+def _frame_size(frame_size: str) -> tuple[int, int]:
     from rig.bench.session import BenchError
 
     width, _, height = frame_size.partition("x")
@@ -175,7 +218,7 @@ def _camera_filters(frame_size: str, frames: int) -> dict[str, Any]:
         raise BenchError(
             f"--frame-size = {frame_size!r}: expected WIDTHxHEIGHT from 160x120 to 3840x2160"
         )
-    return run_camera_filters(int(width), int(height), frames)
+    return int(width), int(height)
 
 
 def _envelope(args: argparse.Namespace, profile: RigProfile, trials: int) -> dict[str, Any]:

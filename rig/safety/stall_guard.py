@@ -17,9 +17,13 @@ import threading
 import time
 from collections.abc import Callable
 
+import numpy as np
+
 log = logging.getLogger(__name__)
 
 BEAT_PERIOD_S = 0.005
+LATENESS_BEATS = 12_000
+"""The beats whose lateness is kept: a minute or a little more."""
 
 
 class LoopStallGuard:
@@ -40,6 +44,29 @@ class LoopStallGuard:
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self.stops_written = 0
+        self._lateness_ms = np.zeros(LATENESS_BEATS, np.float32)
+        self._beats = 0
+        self._figures: dict[str, float] | None = None
+        self._figures_at_s = -1.0
+
+    def lateness_ms(self) -> dict[str, float] | None:
+        """How late the loop's beats woke over the last minute: the event loop's jitter, which
+        every timer of the fluid loop shares (rig bench camera reports it with video running)."""
+        now_s = time.monotonic()
+        if now_s - self._figures_at_s < 1.0:
+            return self._figures  # the state is read often; these change slowly
+        kept = self._lateness_ms[: min(self._beats, LATENESS_BEATS)]
+        if kept.size == 0:
+            return None
+        p50, p99 = np.percentile(kept, (50, 99))
+        self._figures_at_s = now_s
+        self._figures = {
+            "p50": round(float(p50), 3),
+            "p99": round(float(p99), 3),
+            "max": round(float(kept.max()), 3),
+            "beats": int(kept.size),
+        }
+        return self._figures
 
     async def run(self) -> None:
         """Beat on the loop and run the watcher thread, until cancelled."""
@@ -54,6 +81,9 @@ class LoopStallGuard:
                     stall_s = now_s - (self._stall_started_s or now_s)
                     self._fired.clear()
                     self._on_stall_reported(stall_s)
+                late_s = now_s - self._last_beat_s - BEAT_PERIOD_S
+                self._lateness_ms[self._beats % LATENESS_BEATS] = max(0.0, late_s * 1000.0)
+                self._beats += 1
                 self._last_beat_s = now_s
                 await asyncio.sleep(BEAT_PERIOD_S)
         finally:
