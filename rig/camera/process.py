@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 import threading
 import time
@@ -47,6 +48,7 @@ PREVIEW_JPEG_QUALITY = 80
 BOUNDARY = "rigpreview"
 REOPEN_MIN_S = 0.1
 REOPEN_MAX_S = 1.0
+VIDEO_NICE = 10
 
 
 def open_source(spec: CaptureSpec) -> cv2.VideoCapture:
@@ -250,6 +252,9 @@ def main() -> None:
         stream=sys.stderr,
         format="%(asctime)s camera %(levelname)s %(name)s: %(message)s",
     )
+    # Below the daemon: when the CPUs are short, the fluid loop gets them first and video
+    # gives (a late frame is a dropped frame; a late pressure sample stops the pump).
+    os.nice(VIDEO_NICE)
     serve(CaptureSpec(**json.loads(sys.argv[1])))
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from rig.bench.camera import run_camera
 from rig.bench.pedal_latency import run_pedal_latency
 from rig.bench.record_crash import run_record_crash
 from rig.bench.stop_latency import run_stop_latency, stop_floor_ms, stop_wire_ms
@@ -22,6 +23,19 @@ async def test_stop_latency_benchmark_reports_figures() -> None:
     # Physics: no stop can beat one sample period plus the stop command's wire time.
     assert result["p50_ms"] >= result["floor_ms"] == round(stop_floor_ms(profile), 3)
     assert sum(result["causes"].values()) == 3
+
+
+async def test_camera_benchmark_reports_figures() -> None:
+    profile = load_profile(DEFAULT_PROFILE)
+    result = await run_camera(DEFAULT_PROFILE, profile, 3, width_px=320, height_px=240, fps=15.0)
+    assert result["stop_trials"] == 3 and result["frame_size"] == "320x240"
+    assert result["fps_mean"] > 0 and result["preview_frames"] > 0
+    assert isinstance(result["dropped_frames"], int)
+    for key in ("latency_p95_ms", "cpu_per_frame_ms", "baseline_cpu_per_frame_ms"):
+        assert result[key] > 0, key
+    assert result["fluid_loop_jitter_p99_ms"] >= 0
+    assert result["stop_latency_p99_ms"] >= result["floor_ms"] == round(stop_floor_ms(profile), 3)
+    assert result["pipeline"]["method"] == "gaussian"  # 320x240 does not resolve the cores
 
 
 def test_floor_is_one_sample_period_plus_the_stop_frame_on_the_wire() -> None:

@@ -17,6 +17,7 @@ CPU: at 320x240 a frame costs about 1 ms to render and 1 ms to encode; the threa
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -36,6 +37,7 @@ WHITE_FILE = "camera-white.png"
 procedure takes at its start, holding the scope to a white card, written once at start."""
 BOUNDARY = "simcamframe"
 JPEG_QUALITY = 80
+RENDER_NICE = 10
 
 
 @dataclass(frozen=True)
@@ -140,6 +142,9 @@ class SimCameraStream:
         }
 
     def _render_loop(self) -> None:
+        # This thread alone below the simulator's emulators (Linux's nice is per thread): a
+        # frame rendered late must not make the board's pressure samples late.
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), RENDER_NICE)
         period_s = 1.0 / self.settings.fps
         params = [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY]
         last_s = next_s = time.monotonic()
