@@ -5,11 +5,18 @@ A network camera (or `ffmpeg`/`mjpg-streamer` in front of a V4L2 one) serves its
 the rig's capture path is the same code for the simulator and a bench, and no frame is handed
 over in memory.
 
+The camera is a process of its own (`SimCameraStream` starts it; `CameraServer` runs in it), at
+nice 10: a real camera is its own hardware, and rendering 1080p at 30 fps is about a core of
+work, which in the simulator's process made the emulated board's pressure samples late (the
+daemon stopped the pump for stale pressure). The simulator feeds it the world it needs (the LED
+level, whether saline flows, the basket) through a few shared numbers every 20 ms, and reads
+back its frame count and haze.
+
 One render thread draws the scene (`DuctScene`) at the configured rate from the simulator's
-world as it is at that moment (the LED level, whether saline flows), encodes it once, and every
-connected client gets that JPEG. `unplug()` drops every client and refuses new ones (an
-unplugged camera); `plug()` serves again. The URL is written to `<link_dir>/camera.url` for the
-daemon to find, like the pseudo-terminals' links.
+world as it is at that moment, encodes it once, and every connected client gets that JPEG.
+`unplug()` drops every client and refuses new ones (an unplugged camera); `plug()` serves
+again. The URL is written to `<link_dir>/camera.url` for the daemon to find, like the
+pseudo-terminals' links.
 
 CPU: at 320x240 a frame costs about 1 ms to render and 1 ms to encode; the thread sleeps the rest.
 """
@@ -17,6 +24,7 @@ CPU: at 320x240 a frame costs about 1 ms to render and 1 ms to encode; the threa
 from __future__ import annotations
 
 import logging
+import multiprocessing
 import os
 import threading
 import time
@@ -24,6 +32,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import cv2
 
@@ -72,7 +81,9 @@ class WorldView:
     basket_deployed: bool = False
 
 
-class SimCameraStream:
+class CameraServer:
+    """The render thread and the HTTP server (in the camera's own process)."""
+
     def __init__(
         self, settings: CameraSettings, link_dir: Path, world: Callable[[], WorldView]
     ) -> None:
@@ -133,18 +144,11 @@ class SimCameraStream:
     def plug(self) -> None:
         self.plugged = True
 
-    def state(self) -> dict[str, object]:
-        return {
-            "plugged": self.plugged,
-            "frames": self._frames,
-            "haze": round(self._scene.haze, 3),
-            "url": self.url,
-        }
+    @property
+    def haze(self) -> float:
+        return float(self._scene.haze)
 
     def _render_loop(self) -> None:
-        # This thread alone below the simulator's emulators (Linux's nice is per thread): a
-        # frame rendered late must not make the board's pressure samples late.
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), RENDER_NICE)
         period_s = 1.0 / self.settings.fps
         params = [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY]
         last_s = next_s = time.monotonic()
@@ -186,7 +190,7 @@ class SimCameraStream:
         return self._plug_epoch
 
 
-def _handler(stream: SimCameraStream) -> type[BaseHTTPRequestHandler]:
+def _handler(stream: CameraServer) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
             if self.path != "/stream.mjpg":
@@ -217,3 +221,104 @@ def _handler(stream: SimCameraStream) -> type[BaseHTTPRequestHandler]:
             log.debug("sim camera http: " + format, *args)
 
     return Handler
+
+
+# The numbers the simulator and its camera process share (float64 each).
+_LED, _FLOWING, _BASKET, _PLUGGED, _STOP, _FRAMES, _HAZE = range(7)
+FEED_PERIOD_S = 0.02
+
+
+class SimCameraStream:
+    """The simulator's handle on its camera process."""
+
+    def __init__(
+        self, settings: CameraSettings, link_dir: Path, world: Callable[[], WorldView]
+    ) -> None:
+        self.settings = settings
+        self._url_file = link_dir / URL_FILE
+        self._world = world
+        context = multiprocessing.get_context("spawn")  # a fresh interpreter: no sim threads
+        self._shared = context.RawArray("d", 7)
+        self._shared[_PLUGGED] = 1.0
+        self._process = context.Process(
+            target=_camera_process,
+            args=(settings, link_dir, self._shared, os.getpid()),
+            name="sim camera",
+            daemon=True,
+        )
+        self._stopping = threading.Event()
+        self._feeder = threading.Thread(target=self._feed, name="sim camera feed", daemon=True)
+
+    @property
+    def plugged(self) -> bool:
+        return bool(self._shared[_PLUGGED])
+
+    @property
+    def frames(self) -> int:
+        return int(self._shared[_FRAMES])
+
+    @property
+    def url(self) -> str | None:
+        try:
+            return self._url_file.read_text().strip() or None
+        except OSError:
+            return None  # not serving yet
+
+    def start(self) -> None:
+        self._feed_once()
+        self._process.start()
+        self._feeder.start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._shared[_STOP] = 1.0
+        self._process.join(timeout=3.0)
+        if self._process.is_alive():
+            self._process.kill()
+            self._process.join()
+        self._feeder.join(timeout=1.0)
+
+    def unplug(self) -> None:
+        self._shared[_PLUGGED] = 0.0
+
+    def plug(self) -> None:
+        self._shared[_PLUGGED] = 1.0
+
+    def state(self) -> dict[str, object]:
+        return {
+            "plugged": self.plugged,
+            "frames": self.frames,
+            "haze": round(self._shared[_HAZE], 3),
+            "url": self.url,
+        }
+
+    def _feed(self) -> None:
+        while not self._stopping.wait(FEED_PERIOD_S):
+            self._feed_once()
+
+    def _feed_once(self) -> None:
+        world = self._world()
+        self._shared[_LED] = world.led_level
+        self._shared[_FLOWING] = float(world.saline_flowing)
+        self._shared[_BASKET] = float(world.basket_deployed)
+
+
+def _camera_process(settings: CameraSettings, link_dir: Path, shared: Any, parent_pid: int) -> None:
+    """The camera process: serves until told to stop or its simulator is gone."""
+    os.nice(RENDER_NICE)
+
+    def world() -> WorldView:
+        return WorldView(shared[_LED], bool(shared[_FLOWING]), bool(shared[_BASKET]))
+
+    server = CameraServer(settings, link_dir, world)
+    server.start()
+    try:
+        while not shared[_STOP] and os.getppid() == parent_pid:
+            plugged = bool(shared[_PLUGGED])
+            if plugged != server.plugged:
+                (server.plug if plugged else server.unplug)()
+            shared[_FRAMES] = float(server.frames)
+            shared[_HAZE] = server.haze
+            time.sleep(FEED_PERIOD_S)
+    finally:
+        server.stop()
