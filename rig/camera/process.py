@@ -48,7 +48,7 @@ PREVIEW_JPEG_QUALITY = 80
 BOUNDARY = "rigpreview"
 REOPEN_MIN_S = 0.1
 REOPEN_MAX_S = 1.0
-VIDEO_NICE = 10
+VIDEO_NICE = 19
 
 
 def open_source(spec: CaptureSpec) -> cv2.VideoCapture:

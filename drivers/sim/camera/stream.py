@@ -6,7 +6,7 @@ the rig's capture path is the same code for the simulator and a bench, and no fr
 over in memory.
 
 The camera is a process of its own (`SimCameraStream` starts it; `CameraServer` runs in it), at
-nice 10: a real camera is its own hardware, and rendering 1080p at 30 fps is about a core of
+nice 19: a real camera is its own hardware, and rendering 1080p at 30 fps is about a core of
 work, which in the simulator's process made the emulated board's pressure samples late (the
 daemon stopped the pump for stale pressure). The simulator feeds it the world it needs (the LED
 level, whether saline flows, the basket) through a few shared numbers every 20 ms, and reads
@@ -46,7 +46,7 @@ WHITE_FILE = "camera-white.png"
 procedure takes at its start, holding the scope to a white card, written once at start."""
 BOUNDARY = "simcamframe"
 JPEG_QUALITY = 80
-RENDER_NICE = 10
+RENDER_NICE = 19
 
 
 @dataclass(frozen=True)
