@@ -27,15 +27,17 @@ async def test_stop_latency_benchmark_reports_figures() -> None:
 
 async def test_camera_benchmark_reports_figures() -> None:
     profile = load_profile(DEFAULT_PROFILE)
-    result = await run_camera(DEFAULT_PROFILE, profile, 3, width_px=320, height_px=240, fps=15.0)
-    assert result["stop_trials"] == 3 and result["frame_size"] == "320x240"
+    # The smallest camera: the test checks the figures are there, and a loaded CI machine's
+    # false stale-pressure stop (samples over 50 ms apart) is what more video would risk.
+    result = await run_camera(DEFAULT_PROFILE, profile, 3, width_px=160, height_px=120, fps=10.0)
+    assert result["stop_trials"] == 3 and result["frame_size"] == "160x120"
     assert result["fps_mean"] > 0 and result["preview_frames"] > 0
     assert isinstance(result["dropped_frames"], int)
     for key in ("latency_p95_ms", "cpu_per_frame_ms", "baseline_cpu_per_frame_ms"):
         assert result[key] > 0, key
     assert result["fluid_loop_jitter_p99_ms"] >= 0
     assert result["stop_latency_p99_ms"] >= result["floor_ms"] == round(stop_floor_ms(profile), 3)
-    assert result["pipeline"]["method"] == "gaussian"  # 320x240 does not resolve the cores
+    assert result["pipeline"]["method"] == "gaussian"  # 160x120 does not resolve the cores
 
 
 def test_floor_is_one_sample_period_plus_the_stop_frame_on_the_wire() -> None:
