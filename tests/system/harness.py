@@ -120,6 +120,23 @@ class RigUnderTest:
         os.kill(self.rig.daemon.pid, signum)
 
 
+SIM_CAMERA_SECTION = """
+[devices.camera]
+port = { sim = "camera" }
+width = 320
+height = 240
+fps = 15
+"""
+
+
+def sim_profile_with_camera(directory: Path) -> Path:
+    """config/sim.toml with the simulated scope camera (off there: a camera process per rig),
+    written into `directory`."""
+    path = directory / "sim-camera.toml"
+    path.write_text(DEFAULT_PROFILE.read_text() + SIM_CAMERA_SECTION)
+    return path
+
+
 @contextlib.asynccontextmanager
 async def running_rig(
     run_dir: Path,
