@@ -411,7 +411,7 @@ class Interlock:
             lambda: pump.clear_dispensed(Direction.INFUSE),
             pump.run,
         )
-        await self._motion(action, steps)
+        await self._motion(action, steps, exchange=_pump_step)
         self.motion_started(action)
 
     async def set_rate(self, action: Action, rate_ml_min: float) -> None:
@@ -434,20 +434,32 @@ class Interlock:
             pump.run,
         )
         try:
-            await self._motion(Action.RELIEF, steps)
+            await self._motion(Action.RELIEF, steps, exchange=_pump_step)
         finally:
             self._relief_after_stop = None  # one relief per stop, whether it ran or not
 
     async def _motion(
-        self, action: Action, steps: tuple[Callable[[], Awaitable[None]], ...]
+        self,
+        action: Action,
+        steps: tuple[Callable[[], Awaitable[None]], ...],
+        *,
+        exchange: Callable[[Awaitable[None]], Awaitable[None]] | None = None,
+        halt_late: Callable[[], None] | None = None,
     ) -> None:
-        """Run the steps of one motion, each after the rules and a check that no stop came."""
+        """Run the steps of one motion, each after the rules and a check that no stop came.
+
+        `exchange` runs each step (the pump's maps its device's failures to a pump fault);
+        `halt_late` halts what the last step started when a stop came while it was on the wire
+        (the basket's move counts as started only once its target is sent)."""
         stops_at_start = self.stops
         for step in steps:
             if self.stops != stops_at_start:
                 raise MotionCancelledError(f"{action} cancelled: a stop came while it started")
             self.require(action)
-            await _pump_step(step())
+            await (step() if exchange is None else exchange(step()))
+        if halt_late is not None and self.stops != stops_at_start:
+            halt_late()
+            raise MotionCancelledError(f"{action} cancelled: a stop came while it started")
 
     async def stop(self) -> None:
         """An ordinary, confirmed stop (shutdown): always allowed."""
@@ -511,22 +523,7 @@ class Interlock:
             tic.exit_safe_start,
             lambda: tic.set_target_position(target_usteps),
         )
-        await self._basket_motion(action, steps)
-
-    async def _basket_motion(
-        self, action: Action, steps: tuple[Callable[[], Awaitable[None]], ...]
-    ) -> None:
-        stops_at_start = self.stops
-        for step in steps:
-            if self.stops != stops_at_start:
-                raise MotionCancelledError(f"{action} cancelled: a stop came while it started")
-            self.require(action)
-            await step()
-        if self.stops != stops_at_start:
-            # A stop came while the target was on the wire, before the basket counted as
-            # moving: halt what that target started.
-            self.halt_basket_nowait()
-            raise MotionCancelledError(f"{action} cancelled: a stop came while it started")
+        await self._motion(action, steps, halt_late=self.halt_basket_nowait)
 
     async def hold_basket(self, position_usteps: int) -> None:
         """Stop the basket where it stands and call that its position (the grasp: the counter
