@@ -87,19 +87,9 @@ def plot_trends(report: Report, figure: Figure, *, top: float = 0.93) -> None:
         for mark in report.basket:
             ax.axvline(mark.t_s, color=BASKET_COLOUR, linestyle=(0, (1, 2)), linewidth=1.2)
     axes[3].legend(fontsize=7, loc="upper left")
-    for stop in report.stops:
-        if stop.latched:
-            axes[0].annotate(
-                stop.label.replace("_", " "),
-                (stop.t_s, 1.0),
-                xycoords=("data", "axes fraction"),
-                rotation=90,
-                fontsize=6,
-                color=LATCHED_COLOUR,
-                va="top",
-                ha="right",
-            )
+    latched = [(m.t_s, m.label.replace("_", " ")) for m in report.stops if m.latched]
     for ax, colour, notes in (
+        (axes[0], LATCHED_COLOUR, latched),
         (axes[3], SNAPSHOT_COLOUR, [(shot.t_s, shot.note) for shot in report.snapshots]),
         (axes[1], BASKET_COLOUR, [(m.t_s, m.label) for m in report.basket]),
     ):

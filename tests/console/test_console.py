@@ -15,7 +15,7 @@ from rig.api.roles import Role
 from rig.bench.telemetry_latency import run_telemetry_latency
 from rig.config import DEFAULT_PROFILE, load_profile
 from tests.console.conftest import console_page
-from tests.system.harness import RigUnderTest, running_rig, sim_profile_with_camera
+from tests.system.harness import RigUnderTest, ready_rig_with_camera
 
 pytestmark = [pytest.mark.system, pytest.mark.timeout(120)]
 
@@ -123,9 +123,7 @@ async def test_an_observers_page_cannot_command(rig: RigUnderTest) -> None:
 async def test_the_scope_video_plays_and_a_snapshot_with_a_note_from_the_page_is_recorded(
     tmp_path: Path,
 ) -> None:
-    profile = sim_profile_with_camera(tmp_path)
-    async with running_rig(tmp_path / "run", profile_path=profile) as rig:
-        await rig.wait_ready()
+    async with ready_rig_with_camera(tmp_path) as rig:
         assert (await rig.command({"op": "procedure.start", "ref": "console-1"}))["ok"]
         async with console_page(rig, "video-and-snapshot") as page:
             await page.wait_for_function(

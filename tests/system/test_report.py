@@ -22,7 +22,7 @@ from rig.fluid.events import StopCause
 from rig.report.archive import verify
 from rig.report.model import build_report
 from rig.report.query import find_procedure, procedure_events
-from tests.system.harness import RigUnderTest, running_rig, sim_profile_with_camera
+from tests.system.harness import RigUnderTest, ready_rig_with_camera
 
 pytestmark = [pytest.mark.system, pytest.mark.timeout(180)]
 
@@ -69,9 +69,7 @@ async def _procedure(rig: RigUnderTest) -> None:
 async def test_a_procedure_report_shows_each_step_and_its_archive_verifies(
     tmp_path: Path,
 ) -> None:
-    profile = sim_profile_with_camera(tmp_path)
-    async with running_rig(tmp_path / "run", profile_path=profile) as rig:
-        await rig.wait_ready()
+    async with ready_rig_with_camera(tmp_path) as rig:
         await _procedure(rig)
     journal = tmp_path / "run" / JOURNAL_FILE
 
