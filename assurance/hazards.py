@@ -148,7 +148,7 @@ _BOARD_CUTOFF = _c(
 )
 _STALE = _c(
     SUP,
-    "no pressure sample for 50 ms while fluid moves: stop (pressure_data_stale)",
+    "no pressure sample for 100 ms while fluid moves: stop (pressure_data_stale)",
     "rig.fluid.supervision:StopSupervisor.check_freshness",
 )
 _PLAUSIBILITY = _c(

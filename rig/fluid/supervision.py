@@ -65,8 +65,12 @@ from rig.safety.supervisors import Finding, PlausibilitySettings, PlausibilitySu
 LEAK_SETTLE_S = 0.5
 """How long a steady irrigation runs before its resistance is the leak check's yardstick."""
 LEAK_PERSISTENCE_S = 0.1
-STALE_AFTER_S = 0.05
-"""No pressure sample for 25 sample periods while fluid moves: the rig is blind; stop."""
+STALE_AFTER_S = 0.1
+"""No pressure sample for 50 sample periods while fluid moves: the rig is blind; stop. As long
+as the loop-stall guard's default (fluid.loop_stall_timeout_ms): a stall of the event loop that
+the guard tolerates must not stop the fluid as blindness (50 ms did, on a loaded 2-core host:
+a 56 ms gap during a bolus). Well inside the board's 250 ms watchdog; meanwhile the board's own
+hard cut-off acts on every sample."""
 RUNAWAY_GRACE_S = 0.1
 """A pump still infusing this long after its stop was written is a runaway: cut its power."""
 
