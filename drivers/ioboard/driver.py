@@ -54,7 +54,7 @@ DEFAULT_BAUDRATE = 460800
 PROBE_INTERVAL_S = 0.1
 
 _ReplyT = TypeVar("_ReplyT", BoardStatus, BoardIdent)
-_MessageT = TypeVar("_MessageT", PressureSample, BoardEvent | ResistanceTrip)
+_MessageT = TypeVar("_MessageT", PressureSample, BoardEvent, ResistanceTrip)
 
 
 class BoardTimeoutError(TimeoutError):
@@ -79,13 +79,15 @@ class IoBoard:
         clock: Clock = REAL_CLOCK,
         stats: LinkStats | None = None,
         on_sample: Callable[[PressureSample], None] | None = None,
-        on_event: Callable[[BoardEvent | ResistanceTrip], None] | None = None,
+        on_event: Callable[[BoardEvent], None] | None = None,
+        on_resistance_trip: Callable[[ResistanceTrip], None] | None = None,
         command_timeout_s: float = 0.5,
     ) -> None:
         self.url = url
         self.stats = stats if stats is not None else LinkStats()
         self.on_sample = on_sample
         self.on_event = on_event
+        self.on_resistance_trip = on_resistance_trip
         self.command_timeout_s = command_timeout_s
         self._clock = clock
         self._link = SerialLink(
@@ -311,8 +313,8 @@ class IoBoard:
                 new = message != self.last_resistance_trip
                 self.last_resistance_trip = message
                 # Once per trip: the same report rides with every STATUS while it is latched.
-                if new and self.on_event is not None:
-                    self._call(self.on_event, message)
+                if new and self.on_resistance_trip is not None:
+                    self._call(self.on_resistance_trip, message)
             elif isinstance(message, BoardStatus):
                 self.last_status = message
             elif isinstance(message, BoardIdent):

@@ -15,7 +15,8 @@ business of the tests over real ptys, not of this harness.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 from drivers.clock import ManualClock
 from drivers.ioboard.codec import BoardEvent as BoardEventMessage
@@ -28,7 +29,9 @@ from drivers.ioboard.codec import (
     Nack,
     PressureSample,
     ResetTrip,
+    ResistanceTrip,
     SetCutoff,
+    SetFlow,
     SetPumpRelay,
     ZeroPressure,
 )
@@ -57,6 +60,7 @@ from drivers.sim.scenarios import Scenario
 from drivers.sim.world import FluidWorld, FluidWorldParams
 from drivers.transport.serial import wire_time_s
 from rig.config import RigProfile
+from rig.devices.board import board_resistance_stop
 from rig.fluid.controller import SAMPLE_PERIOD_S, FluidController, PumpReading
 from rig.fluid.events import StopCause, StopEvent
 from rig.safety.interlock import Interlock, PumpFaultError
@@ -177,6 +181,10 @@ class BoardWire:
     async def zero_pressure(self) -> None:
         self.send(ZeroPressure())
 
+    def set_flow_nowait(self, message: SetFlow) -> float | None:
+        self.send(message)
+        return self._clock.monotonic()
+
 
 class SteppedRig:
     """One rig, fresh from its self-test: zeroed at rest, pump powered, line primed."""
@@ -219,9 +227,18 @@ class SteppedRig:
         self._step_samples(1)
         self.pump = PumpWire(self.pump_device, self.clock, baudrate=pump_cfg.baudrate)
         self.interlock = Interlock(self.pump, self.board)
+        _now(
+            self.interlock.configure_board(
+                watchdog_timeout_ms=board_cfg.watchdog_timeout_ms,
+                cutoff_mmhg=profile.limits.board_cutoff_mmhg,
+                resistance_stop=board_resistance_stop(board_cfg, profile.fluid),
+            )
+        )
         self.controller = FluidController(profile.limits, profile.fluid, self.interlock, self.clock)
         self._on_sample = self.controller.on_sample
         self.stops: list[StopEvent] = []
+        self.resistance_trips: list[ResistanceTrip] = []
+        """The board's resistance-stop reports, in order."""
         self.interlock.add_stop_listener(self.stops.append)
         self.interlock.self_test_passed = True
         self.interlock.set_links(pump=True, board=True)
@@ -289,6 +306,14 @@ class SteppedRig:
                 now_s,
                 message.sample_counter,
             )
+        elif isinstance(message, ResistanceTrip):
+            self.resistance_trips.append(message)
+            self.interlock.trip(
+                StopCause.BOARD_RESISTANCE_STOP,
+                "I/O board: resistance stop",
+                mode=self.controller.setpoint.mode,
+                figures={"board_stop_ms": message.latency_ms},
+            )
         elif isinstance(message, BoardEventMessage) and message.kind is EventKind.CUTOFF_TRIP:
             self.interlock.trip(
                 StopCause.BOARD_TRIP,
@@ -296,6 +321,17 @@ class SteppedRig:
                 mode=self.controller.setpoint.mode,
                 figures={"pressure_mmhg": message.pressure_mmhg},
             )
+
+
+def _now(coroutine: Coroutine[Any, Any, None]) -> None:
+    """Run a coroutine that never suspends (the wires here answer within the call) to its end,
+    from synchronous code."""
+    try:
+        coroutine.send(None)
+    except StopIteration:
+        return
+    coroutine.close()
+    raise RuntimeError("a bench wire suspended: it must answer within the call")
 
 
 def _ignore_sample(t_us: int, pressure_mmhg: float, rx_time_s: float, counter: int) -> None:

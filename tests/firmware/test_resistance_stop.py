@@ -8,7 +8,7 @@ import struct
 
 import pytest
 
-from drivers.ioboard.codec import ResistanceTrip, SetFlow, decode_board_payload
+from drivers.ioboard.codec import BoardMessage, ResistanceTrip, SetFlow, decode_board_payload
 from drivers.sim.world import FluidWorld, FluidWorldParams
 from firmware import protocol as p
 from firmware.board import Board
@@ -140,7 +140,7 @@ def test_the_trip_latches_until_reset_and_rides_with_every_status() -> None:
     assert not rig.hal.relay and rig.board.trips == p.TRIP_RESISTANCE
     deframer = Deframer()
     deframer.feed(bytes(rig.hal.sent))
-    answers = []
+    answers: list[BoardMessage] = []
     while (frame := deframer.next_frame()) is not None:
         answers += decode_board_payload(frame[1])
     kinds = [type(m).__name__ for m in answers]

@@ -414,7 +414,9 @@ def test_board_timestamps_are_unwrapped_near_the_host_clock_and_across_the_wrap(
     )
 
 
-def test_the_firmware_builds_the_golden_resistance_trip_frame_and_runs_the_golden_set_flow() -> None:
+def test_the_firmware_builds_the_golden_resistance_trip_frame_and_runs_the_golden_set_flow() -> (
+    None
+):
     """Both ends byte for byte: firmware/board.py packs RESISTANCE_TRIP into its preallocated
     frame exactly as the golden frame, and executes the golden SET_FLOW."""
     from firmware.board import Board
