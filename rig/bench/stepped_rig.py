@@ -212,6 +212,10 @@ class SteppedRig:
         self._samples = 0
         self._on_sample: Callable[[int, float, float, int], None] = _ignore_sample
         self.on_step: Callable[[SteppedRig], None] | None = None
+        self.resistance_trips: list[ResistanceTrip] = []
+        """The board's resistance-stop reports, in order, as the board sent them."""
+        self._host_blind = False
+        self._unheard: list[ResistanceTrip] = []
         # The self-test's part that matters here: the zero taken at rest with the relay open,
         # the cut-off set, then the pump's power on (it boots, ignores the first command and
         # reports alarm R, which PumpWire consumes) and the rig ready.
@@ -237,8 +241,6 @@ class SteppedRig:
         self.controller = FluidController(profile.limits, profile.fluid, self.interlock, self.clock)
         self._on_sample = self.controller.on_sample
         self.stops: list[StopEvent] = []
-        self.resistance_trips: list[ResistanceTrip] = []
-        """The board's resistance-stop reports, in order."""
         self.interlock.add_stop_listener(self.stops.append)
         self.interlock.self_test_passed = True
         self.interlock.set_links(pump=True, board=True)
@@ -255,13 +257,28 @@ class SteppedRig:
         self.scenario = None
         self.world.clear()
 
+    # -- the host ---------------------------------------------------------------------------
+
+    def blind_host(self) -> None:
+        """From now on the host's fluid loop sees no sample and does not actuate, while its
+        heartbeat runs on: supervision disabled, or a loop stuck where the heartbeat is not.
+        Only the board can stop the pump (rig bench board-stop)."""
+        self._host_blind = True
+
+    def restore_host(self) -> None:
+        """The host sees again, and hears what the board reported meanwhile."""
+        self._host_blind = False
+        unheard, self._unheard = self._unheard, []
+        for trip in unheard:
+            self._host_hears(trip)
+
     # -- stepping ---------------------------------------------------------------------------
 
     async def run_for(self, seconds: float) -> None:
         """Advance sample by sample; the controller actuates every 20 ms, as in the daemon."""
         for _ in range(round(seconds / SAMPLE_PERIOD_S)):
             self._step_samples(1)
-            if self._samples % ACTUATION_EVERY_SAMPLES == 0:
+            if self._samples % ACTUATION_EVERY_SAMPLES == 0 and not self._host_blind:
                 await self.controller.actuate_once(self.pump.read)
 
     async def run_until(self, done: Callable[[], bool], timeout_s: float) -> float:
@@ -299,20 +316,20 @@ class SteppedRig:
                 self.on_step(self)
 
     def _on_board_message(self, message: object, now_s: float) -> None:
-        if isinstance(message, PressureSample):
+        if isinstance(message, ResistanceTrip):
+            self.resistance_trips.append(message)
+            if self._host_blind:
+                self._unheard.append(message)
+            else:
+                self._host_hears(message)
+        elif self._host_blind:
+            return
+        elif isinstance(message, PressureSample):
             self._on_sample(
                 round(message.board_time_s * 1_000_000),
                 message.pressure_mmhg,
                 now_s,
                 message.sample_counter,
-            )
-        elif isinstance(message, ResistanceTrip):
-            self.resistance_trips.append(message)
-            self.interlock.trip(
-                StopCause.BOARD_RESISTANCE_STOP,
-                "I/O board: resistance stop",
-                mode=self.controller.setpoint.mode,
-                figures={"board_stop_ms": message.latency_ms},
             )
         elif isinstance(message, BoardEventMessage) and message.kind is EventKind.CUTOFF_TRIP:
             self.interlock.trip(
@@ -321,6 +338,14 @@ class SteppedRig:
                 mode=self.controller.setpoint.mode,
                 figures={"pressure_mmhg": message.pressure_mmhg},
             )
+
+    def _host_hears(self, trip: ResistanceTrip) -> None:
+        self.interlock.trip(
+            StopCause.BOARD_RESISTANCE_STOP,
+            "I/O board: resistance stop",
+            mode=self.controller.setpoint.mode,
+            figures={"board_stop_ms": trip.latency_ms},
+        )
 
 
 def _now(coroutine: Coroutine[Any, Any, None]) -> None:
