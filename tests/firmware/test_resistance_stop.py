@@ -103,6 +103,7 @@ class Rig:
         return out
 
 
+@pytest.mark.hazard("H02")
 def test_a_wall_trips_within_two_samples_and_reports_both_board_times() -> None:
     rig = Rig(noise_cmmhg=0)
     rig.flow(1.0)
@@ -123,6 +124,7 @@ def test_a_wall_trips_within_two_samples_and_reports_both_board_times() -> None:
     assert trip.flow_ml_min == pytest.approx(1.0, abs=0.002)
 
 
+@pytest.mark.hazard("H02")
 def test_the_trip_latches_until_reset_and_rides_with_every_status() -> None:
     rig = Rig(noise_cmmhg=0)
     rig.flow(0.3)
