@@ -82,6 +82,9 @@ class PumpWire:
         self._clock = clock
         self._baudrate = baudrate
         self._codec = Ne1000Codec(device.address)
+        # The daemon's pump runs in safe mode (mandatory in this product): its stop frame is the
+        # safe-mode one, 9 bytes on the wire where the basic-mode exchange here sends 5.
+        self._stop_frame_bytes = len(Ne1000Codec(device.address, safe_mode=True).encode(Stop()))
         # The pump ignores the first command after power-up and then reports alarm R.
         self._exchange_frames(Query())
         self._exchange_frames(Query())
@@ -105,9 +108,8 @@ class PumpWire:
         return replies[-1]
 
     def stop_nowait(self) -> float:
-        frame = self._codec.encode(Stop())
         self._exchange(Stop())
-        return self._clock.monotonic() + wire_time_s(len(frame), self._baudrate)
+        return self._clock.monotonic() + wire_time_s(self._stop_frame_bytes, self._baudrate)
 
     async def stop(self) -> None:
         self._exchange(Stop())
