@@ -49,13 +49,15 @@ async def test_with_the_hosts_supervision_blind_the_board_alone_stops_a_wall(
         await rig.wait_for(lambda: not rig.sim.pump.running, 1.0, "the pump unpowered")
         assert rig.daemon.interlock.state is RigState.FAULT
         figures = stop.figures
+        board_stop_ms, resistance = figures["board_stop_ms"], figures["resistance_mmhg_min_per_ml"]
+        assert isinstance(board_stop_ms, float) and isinstance(resistance, float)
         # the board's own times: the relay opened at the second sample over the limit (plus
         # however late the simulated board got to run it)
-        assert figures["board_stop_ms"] >= 2.0
+        assert board_stop_ms >= 2.0
         assert figures["board_relay_open_t_us"] != figures["board_trigger_t_us"]
-        assert figures["resistance_mmhg_min_per_ml"] >= 60.0
+        assert resistance >= 60.0
         assert "resistance passed the board's own limit" in stop.cause.in_plain_words
-        hazard_evidence.detection_ms(float(figures["board_stop_ms"]))
+        hazard_evidence.detection_ms(board_stop_ms)
 
         # Recovery: the wall gone, the fault reset: the relay closes, nothing flows, and the
         # board is told no flow (the old setpoint is not resumed).
