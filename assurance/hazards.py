@@ -140,6 +140,17 @@ _LATCH = _c(
     "resets it",
     "rig.safety.interlock:Interlock.infuse",
 )
+_BOARD_RESISTANCE_STOP = _c(
+    DEV,
+    "the I/O board's own resistance stop, independent of the host's: the host tells it every "
+    "commanded flow (0 at every stop and reset) with its limit, looser than the host's "
+    "(devices.board.resistance_stop_mmhg_min_per_ml, 60); the board divides its own pressure "
+    "samples by the largest of that flow and two lags of it and opens the pump relay itself "
+    "after 2 samples at or over the limit (2 ms from its trigger sample, no serial wire in the "
+    "path), latching a trip the host reports as board_resistance_stop (the firmware, "
+    "firmware/board.py Board._check_resistance, which the simulator runs)",
+    "drivers.ioboard.driver:IoBoard.set_flow_nowait",
+)
 _BOARD_CUTOFF = _c(
     DEV,
     "the I/O board opens the pump relay at its hard pressure cut-off (set by the host at "
@@ -278,6 +289,7 @@ HAZARDS: tuple[Hazard, ...] = (
             ),
             _TRIP,
             _STOP_FRAME,
+            _BOARD_RESISTANCE_STOP,
         ),
     ),
     Hazard(

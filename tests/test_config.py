@@ -545,3 +545,19 @@ def test_simulator_time_scale_is_refused_with_the_reason_it_does_not_exist() -> 
     path, value, expected = only_problem(set_path(sim_data(), "simulator.time_scale", 1.0))
     assert (path, value) == ("simulator.time_scale", 1.0)
     assert "real time" in expected and "remove the key" in expected
+
+
+@pytest.mark.parametrize("limit", [40.0, 30.0])
+def test_the_boards_resistance_stop_must_be_looser_than_the_hosts(limit: float) -> None:
+    data = set_path(sim_data(), "devices.board.resistance_stop_mmhg_min_per_ml", limit)
+    path, value, expected = only_problem(data)
+    assert (path, value) == ("devices.board.resistance_stop_mmhg_min_per_ml", limit)
+    assert "above limits.max_resistance_mmhg_min_per_ml (40)" in expected
+    assert "must not pre-empt it" in expected
+
+
+def test_the_boards_resistance_stop_has_hard_bounds() -> None:
+    data = set_path(sim_data(), "devices.board.resistance_stop_samples", 51)
+    path, value, expected = only_problem(data)
+    assert (path, value) == ("devices.board.resistance_stop_samples", 51)
+    assert "50" in expected

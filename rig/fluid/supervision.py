@@ -37,7 +37,9 @@ Other stop causes and where they are raised (the rest of `StopCause`):
   FluidController.actuate_once (the pump did not answer a command or poll).
 - `board_link_lost`: BoardDevice.on_lost (rig/devices/board.py). `board_trip`:
   BoardDevice.configure (a trip latched before this start), BoardDevice._handle_event (the
-  board's watchdog or cut-off opened the relay).
+  board's watchdog or cut-off opened the relay). `board_resistance_stop`:
+  BoardDevice._handle_event (the board's own resistance stop opened the relay, firmware/board.py;
+  the host's limits here are tighter, so it acts only when these did not).
 - `estop`: Interlock.estop (rig/safety/interlock.py), from BoardDevice._handle_event (the
   button) and the dispatcher's `estop` op (rig/api/dispatch.py).
 - `loop_stall`: RigDaemon._on_loop_stall, after rig/safety/stall_guard.py's thread has stopped

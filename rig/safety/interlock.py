@@ -20,7 +20,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from drivers.ioboard import BoardCommandRejectedError
+from drivers.ioboard import BoardCommandRejectedError, SetFlow
 from drivers.ne1000 import Direction, PumpError, PumpTimeoutError
 from rig.fluid.events import Figure, StopCause, StopEvent
 from rig.safety.rules import BOARD, FLUID_LINKS, PUMP, Action, Facts, refusal
@@ -74,6 +74,7 @@ class RelayActuator(Protocol):
     async def configure_watchdog(self, timeout_ms: int) -> None: ...
     async def set_cutoff(self, mmhg: float) -> None: ...
     async def zero_pressure(self) -> None: ...
+    def set_flow_nowait(self, message: SetFlow) -> float | None: ...
 
 
 class BasketActuator(Protocol):
@@ -99,6 +100,28 @@ class BasketLimits:
     max_accel_usteps_per_100s2: int
     max_decel_usteps_per_100s2: int
     current_limit_code: int
+
+
+@dataclass(frozen=True)
+class BoardResistanceStop:
+    """The board's own resistance stop (docs/firmware.md), sent with every flow the board is
+    told ([devices.board], the line's time constants from [fluid])."""
+
+    limit_mmhg_min_per_ml: float
+    lag_short_ms: int
+    """The line's time constant at the nominal duct (fluid.line_time_constant_ms)."""
+    lag_long_ms: int
+    """The line's time constant at the board's limit: a duct that tight drains this slowly."""
+    persistence_samples: int
+
+    def message(self, flow_ml_min: float) -> SetFlow:
+        return SetFlow(
+            flow_ml_min,
+            self.limit_mmhg_min_per_ml,
+            self.lag_short_ms,
+            self.lag_long_ms,
+            self.persistence_samples,
+        )
 
 
 @dataclass(frozen=True)
@@ -174,6 +197,10 @@ class Interlock:
         """How many stops (trip, e-stop, power cut) so far: a motion started before the latest
         one is cancelled at its next step."""
         self._relief_after_stop: int | None = None
+        self._board_stop: BoardResistanceStop | None = None
+        """Set at the board's configuration; until then the board is told no flow."""
+        self.board_flow_ml_min = 0.0
+        """The flow the board was last told (0 at rest: its resistance stop disarmed)."""
         self._emergency_handlers: list[EmergencyHandler] = [
             ("pump_stop", self._pump.stop_nowait),
             ("pump_power_relay", self._relay.open_pump_relay_nowait),
@@ -236,6 +263,7 @@ class Interlock:
     ) -> StopEvent:
         """Stop the pump now and record why. A later cause never replaces the first."""
         tx_done_s = self._stop_pump_now()
+        self._tell_board_flow(0.0)
         if cause.latches:
             self._halt_basket_now()
         self.stops += 1
@@ -263,6 +291,7 @@ class Interlock:
         except Exception as exc:
             log.critical("the pump ignores its stop and its relay cannot be opened: %s", exc)
             tx_done_s = None
+        self._tell_board_flow(0.0)
         self.stops += 1
         event = StopEvent(
             cause=cause,
@@ -286,6 +315,7 @@ class Interlock:
             except Exception as exc:
                 log.error("e-stop handler %s failed: %s", name, exc)
                 outcomes[name] = f"failed: {exc}"
+        self._tell_board_flow(0.0)
         self.stops += 1
         event = StopEvent(
             StopCause.ESTOP, f"emergency stop from {source}", mode=mode, figures=outcomes
@@ -318,6 +348,22 @@ class Interlock:
         except Exception as exc:
             log.critical("neither the pump nor its relay could be commanded: %s", exc)
             return None
+
+    def _tell_board_flow(self, flow_ml_min: float) -> None:
+        """Tell the board the flow the pump was told, for its own resistance stop. Never awaits
+        and never raises: a stop calls it, and a board that cannot be told keeps its last flow
+        (a flow it was told that no longer runs only makes its stop quieter)."""
+        if self._board_stop is None:
+            return
+        try:
+            self._relay.set_flow_nowait(self._board_stop.message(flow_ml_min))
+        except Exception as exc:
+            log.error("the I/O board could not be told the flow (%g mL/min): %s", flow_ml_min, exc)
+            return
+        self.board_flow_ml_min = flow_ml_min
+
+    async def _board_flow_step(self, flow_ml_min: float) -> None:
+        self._tell_board_flow(flow_ml_min)
 
     def _halt_basket_now(self) -> None:
         """A latched fault halts a moving basket where it is, and it holds there (H18): it is
@@ -409,14 +455,24 @@ class Interlock:
             lambda: pump.set_rate(rate_ml_min),
             lambda: pump.set_volume_ul(volume_ul or 0.0),
             lambda: pump.clear_dispensed(Direction.INFUSE),
+            # the board learns the flow before the pump runs it: armed from the first drop
+            lambda: self._board_flow_step(rate_ml_min),
             pump.run,
         )
         await self._motion(action, steps, exchange=_pump_step)
         self.motion_started(action)
 
     async def set_rate(self, action: Action, rate_ml_min: float) -> None:
+        """A new rate for the running pump. The board hears of a rise before the pump and of a
+        fall after it, so its divisor is never below the flow the pump runs."""
         self.require(action)
+        stops_at_start = self.stops
+        rising = rate_ml_min > self.board_flow_ml_min
+        if rising:
+            self._tell_board_flow(rate_ml_min)
         await _pump_step(self._pump.set_rate(rate_ml_min))
+        if not rising and self.stops == stops_at_start:
+            self._tell_board_flow(rate_ml_min)
 
     def arm_relief(self) -> None:
         """Allow one relief withdraw after the stop just announced (a pressure stop); any later
@@ -464,6 +520,7 @@ class Interlock:
     async def stop(self) -> None:
         """An ordinary, confirmed stop (shutdown): always allowed."""
         await self._pump.stop()
+        self._tell_board_flow(0.0)
 
     def stop_from_thread(self) -> None:
         """The loop-stall guard's stop, from its own thread while the event loop is stuck:
@@ -475,11 +532,21 @@ class Interlock:
         self.require(Action.PUMP_CONFIGURE)
         await self._pump.set_diameter(syringe_diameter_mm)
 
-    async def configure_board(self, *, watchdog_timeout_ms: int, cutoff_mmhg: float) -> None:
-        """At connect: the board's host watchdog and its hard pressure cut-off."""
+    async def configure_board(
+        self,
+        *,
+        watchdog_timeout_ms: int,
+        cutoff_mmhg: float,
+        resistance_stop: BoardResistanceStop,
+    ) -> None:
+        """At connect: the board's host watchdog, its hard pressure cut-off, and its resistance
+        stop's limits with no flow (a reconnected board never resumes a flow it was told
+        before: the next start tells it)."""
         self.require(Action.BOARD_CONFIGURE)
         await self._relay.configure_watchdog(watchdog_timeout_ms)
         await self._relay.set_cutoff(cutoff_mmhg)
+        self._board_stop = resistance_stop
+        self._tell_board_flow(0.0)
 
     async def zero_pressure(self) -> None:
         """The self-test's zero of the transducer (the board refuses it with the relay closed)."""
@@ -543,6 +610,7 @@ class Interlock:
         """
         if self.relay_link_up:
             await _relay_step(self._relay.reset_trip())
+            self._tell_board_flow(0.0)
         cleared, self.latched = self.latched, None
         if self.state in LATCHED_STATES:
             whole = self.fluid_links_up and self.self_test_passed
