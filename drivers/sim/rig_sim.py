@@ -348,6 +348,12 @@ class RigSimulator:
                 "down": sorted(p.value for p in self.usb.pedal.down),
                 "report_at_s": report_at_s,
             }
+        if op == "basket_obstacle":
+            at = request.get("at_usteps")
+            if at is not None and (isinstance(at, bool) or not isinstance(at, int | float)):
+                raise SimError(f"at_usteps = {at!r}: expected a number of usteps, or null")
+            self.usb.place_obstacle(None if at is None else float(at))
+            return {"obstacle_usteps": at}
         if op == "sensor_fault":
             board = self.board
             board.sensor_disconnected = bool(request.get("disconnected", False))
@@ -379,7 +385,7 @@ class RigSimulator:
             }
         raise SimError(
             f"op = {op!r}: expected one of state, scenario, clear, link_fault, unplug, replug, "
-            "pedal, relay_welded, sensor_fault, pump_fault, estop, volume_since"
+            "pedal, basket_obstacle, relay_welded, sensor_fault, pump_fault, estop, volume_since"
         )
 
 

@@ -10,7 +10,9 @@ poll, and drives the basket's state machine (rig/devices/basket_machine.py) with
   uncertain (after its power-up, a halt, a replug): the basket's state is known again before
   any move. What the stage held before a loss, it still holds.
 - A grasp (the position error past `grasp_error_usteps` while closing) halts the stage where it
-  stands (counter := encoder) and the basket reports `captured`.
+  stands (counter := encoder) and the basket reports `captured`. A close's target is moved on
+  at each status, never further than `force_limit_usteps` past the encoder (the machine's
+  `leashed`): a late poll leaves the Tic stopped at the force limit (H17).
 - Any latched fault or e-stop halts a moving basket through the interlock (Interlock.trip and its
   emergency handler) and the machine goes to FAULT; it holds. The rig's reset brings it back to
   where it is (captured if it held a lesion), and starts nothing.
@@ -42,7 +44,7 @@ from rig.devices.contract import Device, DeviceContext, ResetNotes, Task
 from rig.devices.usb_port import UsbPortAddress
 from rig.events.models import BasketChanged
 from rig.fluid.events import StopEvent
-from rig.safety.interlock import ActuatorSlots, InterlockDeniedError
+from rig.safety.interlock import ActuatorSlots, InterlockDeniedError, MotionCancelledError
 from rig.safety.links import BasketLink
 from rig.safety.rules import Action
 
@@ -88,6 +90,8 @@ class BasketDevice(Device):
             )
         )
         self._up = asyncio.Event()
+        self._target_sent: int | None = None
+        """The target the move under way was last given (a close's leash)."""
 
     @property
     def link(self) -> BasketLink:
@@ -175,7 +179,31 @@ class BasketDevice(Device):
                 except LINK_ERRORS as exc:
                     # Gone mid-grasp: its command timeout holds it; the loss is reported.
                     log.warning("basket: the grasp's hold could not be sent: %s", exc)
+            await self._steer()
             await clock.sleep(period_s)
+
+    async def _steer(self) -> None:
+        """Move a close's leash on with the encoder; refused (the video lost, say), the basket
+        halts where it stands."""
+        target = self.machine.target_now()
+        move = self.machine.move
+        if target is None or move is None or target == self._target_sent:
+            return
+        try:
+            await self.context.interlock.steer_basket(_ACTIONS[move.op], target)
+        except MotionCancelledError:
+            return  # a stop came: the interlock halted it, and the machine is in FAULT
+        except InterlockDeniedError as exc:
+            try:
+                self.context.interlock.halt_basket_nowait()
+            except LINK_ERRORS as link_exc:
+                log.warning("basket: halt not sent (%s); its command timeout holds it", link_exc)
+            self._apply(self.machine.halted(self._now(), f"halted: {exc}"), self._link.last_status)
+            return
+        except LINK_ERRORS as exc:
+            log.warning("basket: the close's target could not be moved on: %s", exc)
+            return
+        self._target_sent = target
 
     # -- commands (the dispatcher's basket ops) -----------------------------------------------
 
@@ -193,10 +221,13 @@ class BasketDevice(Device):
             self._apply(self.machine.halted(self._now()), self._link.last_status)
             return self.as_dict()
         move = self.machine.plan(op)
+        target = self.machine.leashed(move)
+        self._target_sent = None
         try:
-            await self.context.interlock.move_basket(_ACTIONS[op], move.target_usteps, move.speed)
+            await self.context.interlock.move_basket(_ACTIONS[op], target, move.speed)
         except LINK_ERRORS as exc:
             raise BasketUnavailableError(f"basket.{op}: the Tic did not answer: {exc}") from exc
+        self._target_sent = target
         self._apply(self.machine.started(move, self._now()), self._link.last_status)
         return self.as_dict()
 

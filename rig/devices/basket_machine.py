@@ -4,7 +4,10 @@ The basket wire moves on one axis, in the Tic's microsteps: retracted (in the wo
 < deployed open < closed. Closing moves forward; on something (a lesion, the wall) the stepper
 stalls, its position counter runs on and the stage's encoder does not: the position error
 (position - encoder) is the grasp's force proxy. Past `grasp_error_usteps` while closing the
-basket has closed on something: it is held there (captured), never pushed further.
+basket has closed on something: it is held there (captured), never pushed further. A close is
+also kept on a leash (`leashed`): the Tic is never sent further than `force_limit_usteps`
+past the encoder's last reading, so a host late to see a stall (a stalled poll, a busy machine)
+leaves the stage stopped at the force limit by the Tic itself (H17).
 
 FAULT is an ordinary state, reached from any state (a rig fault or e-stop, the Tic's link lost,
 the Tic's own error); the basket is halted in it and holds. It is left only by `recovered`
@@ -144,6 +147,20 @@ class BasketMachine:
             return Move(op, g.closed_usteps, g.close_speed)
         return Move(op, g.retracted_usteps, g.open_speed)
 
+    def target_now(self) -> int | None:
+        """The target to send the Tic now for the move under way (None when none is)."""
+        return self.leashed(self.move) if self.moving and self.move is not None else None
+
+    def leashed(self, move: Move) -> int:
+        """The target to send the Tic for `move` now: a close is leashed to
+        `force_limit_usteps` past the last encoder reading, so against an obstacle the position
+        error can never pass the force limit, however late the host reads the status next
+        (H17). The other moves go straight to their target."""
+        if move.op != "close" or self.last_reading is None:
+            return move.target_usteps
+        leash = self.last_reading.encoder_usteps + self.geometry.force_limit_usteps
+        return min(move.target_usteps, leash)
+
     def started(self, move: Move, t_s: float) -> Change:
         self.move = move
         if move.op in ("open", "retract"):
@@ -178,12 +195,13 @@ class BasketMachine:
                 return self._go(_ARRIVED[self.state], "arrived", t_s)
         return None
 
-    def halted(self, t_s: float) -> Change | None:
-        """Halted on request (basket.halt: the basket pedal let go): where it stands, it holds;
-        part-way is `closed` (open or retract from there)."""
+    def halted(self, t_s: float, cause: str = "halted (basket.halt)") -> Change | None:
+        """Halted on request (basket.halt: the basket pedal let go), or its move refused on the
+        way (a close's leash not extended): where it stands, it holds; part-way is `closed`
+        (open or retract from there)."""
         if not self.moving:
             return None
-        return self._go(BasketState.CLOSED, "halted (basket.halt)", t_s)
+        return self._go(BasketState.CLOSED, cause, t_s)
 
     def fault(self, cause: str, t_s: float) -> Change | None:
         """Halted: a rig fault or e-stop, the link lost, the Tic's own error."""

@@ -525,6 +525,17 @@ class Interlock:
         )
         await self._motion(action, steps, halt_late=self.halt_basket_nowait)
 
+    async def steer_basket(self, action: Action, target_usteps: int) -> None:
+        """Give the move under way a new target (a close's leash moved on, as its encoder
+        moves): the same rules as its start; no exit of safe start, so a Tic that stopped on
+        its own (its command timeout, an error) stays stopped."""
+        tic = self._tic()
+        await self._motion(
+            action,
+            (lambda: tic.set_target_position(target_usteps),),
+            halt_late=self.halt_basket_nowait,
+        )
+
     async def hold_basket(self, position_usteps: int) -> None:
         """Stop the basket where it stands and call that its position (the grasp: the counter
         is set to the encoder's count, so the stage's position stays known). Always allowed:

@@ -152,3 +152,13 @@ async def test_a_refused_move_sends_nothing() -> None:
     with pytest.raises(InterlockDeniedError, match="no live video"):
         await interlock.move_basket(Action.BASKET_CLOSE, 8000, 10_000_000)
     assert tic.calls == []
+
+
+async def test_steering_sends_only_the_target_and_meets_the_rules() -> None:
+    interlock, tic = make()
+    await interlock.steer_basket(Action.BASKET_CLOSE, 2400)
+    assert tic.calls == ["target 2400"]  # no exit of safe start: a stopped Tic stays stopped
+    interlock.set_video_live(False)
+    with pytest.raises(InterlockDeniedError, match="no live video"):
+        await interlock.steer_basket(Action.BASKET_CLOSE, 2800)
+    assert tic.calls == ["target 2400"]

@@ -8,6 +8,7 @@ requests), never through the daemon.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -70,6 +71,14 @@ class SimUsbRig:
     def plug(self, name: str) -> None:
         self.bus.plug(self.device(name))
 
+    def place_obstacle(self, at_usteps: float | None) -> None:
+        """Put something in the basket's way at `at_usteps` on the stage's axis (the lesion, the
+        duct wall: closing forward stalls there), or nothing (None: closing reaches closed)."""
+        with self.tic.lock:
+            model = self.tic.model
+            model.advance(self._clock.monotonic())
+            model.stage = replace(model.stage, obstacle_usteps=at_usteps)
+
     def plug_all(self) -> None:
         for device in self.devices.values():
             self.bus.plug(device)
@@ -101,6 +110,7 @@ class SimUsbRig:
                 "plugged": self.bus.is_plugged(self.tic),
                 "position_usteps": tic.physical_usteps,
                 "stalled": tic.stalled,
+                "obstacle_usteps": tic.stage.obstacle_usteps,
                 "energized": tic.energized,
                 "velocity_usteps_s": tic.velocity_usteps_s,
                 "halt_request_at_s": self.tic.halt_request_at_s,
