@@ -34,6 +34,7 @@ from rig.devices.basket_config import BasketDeviceConfig
 from rig.devices.basket_machine import (
     BasketGeometry,
     BasketMachine,
+    BasketState,
     BasketUnavailableError,
     Change,
     MoveOp,
@@ -57,6 +58,7 @@ _ACTIONS: dict[MoveOp, Action] = {
     "open": Action.BASKET_OPEN,
     "close": Action.BASKET_CLOSE,
     "retract": Action.BASKET_RETRACT,
+    "home": Action.BASKET_HOME,
 }
 
 
@@ -92,6 +94,11 @@ class BasketDevice(Device):
         self._up = asyncio.Event()
         self._target_sent: int | None = None
         """The target the move under way was last given (a close's leash)."""
+        self._encoder_offset: int | None = 0 if config.encoder_absolute else None
+        """The stage's position is the encoder's count less this: known from the start with an
+        absolute encoder; else learnt when the Tic's counter is trusted at connect, or when it
+        is homed, and forgotten when the Tic restarts."""
+        self._tic_up_ms: int | None = None
 
     @property
     def link(self) -> BasketLink:
@@ -117,13 +124,12 @@ class BasketDevice(Device):
         interlock = self.context.interlock
         await interlock.configure_basket(self.config.limits())
         status = await self._link.status()
-        if status.position_uncertain or status.position_usteps != status.encoder_position:
-            await interlock.hold_basket(status.encoder_position)
-            status = await self._link.status()
-        self._apply(
-            self.machine.recovered(_reading(status), "connected: position read", self._now()),
-            status,
-        )
+        self._track(status)
+        if self._encoder_offset is None and not status.position_uncertain:
+            # The Tic's counter is trusted (it has not lost it since it was set): so is the
+            # encoder, by the difference between them now, at rest.
+            self._encoder_offset = status.encoder_position - status.position_usteps
+        await self._settle(status, "connected: position read")
 
     async def on_up(self) -> None:
         self._up.set()
@@ -134,14 +140,44 @@ class BasketDevice(Device):
         self._apply(self.machine.lost("the Tic's link was lost", self._now()), None)
 
     async def after_reset(self, notes: ResetNotes) -> None:
-        if not self.connected:
-            return  # it will be read when it connects again
+        if not self.connected or self.machine.state is not BasketState.FAULT:
+            return  # it will be read when it connects again; or it was never halted
         try:
             status = await self._link.status()
+            self._track(status)
+            await self._settle(status, "rig reset")
         except LINK_ERRORS as exc:
             log.warning("basket: no status at the reset (%s); read when it reconnects", exc)
+
+    async def _settle(self, status: TicStatus, cause: str) -> None:
+        """Where the basket is, from the encoder, without moving it: the Tic's counter set from
+        the encoder if it differs or is uncertain; `unhomed` when the encoder says nothing."""
+        at = self._stage_position(status)
+        now = self._now()
+        if at is None:
+            why = (
+                f"{cause}: its position is unknown (uncertain, not homed since the Tic's power-up)"
+            )
+            self._apply(self.machine.unhomed(self._reading(status), why, now), status)
             return
-        self._apply(self.machine.recovered(_reading(status), "rig reset", self._now()), status)
+        if status.position_uncertain or status.position_usteps != at:
+            await self.context.interlock.hold_basket(at)
+            status = await self._link.status()
+        self._apply(self.machine.recovered(self._reading(status), cause, now), status)
+
+    def _track(self, status: TicStatus) -> bool:
+        """Whether the Tic restarted (its up time went back): its counter is lost, and an
+        incremental encoder counts from a new zero, so not the stage's position until homed."""
+        restarted = self._tic_up_ms is not None and status.up_time_ms < self._tic_up_ms
+        self._tic_up_ms = status.up_time_ms
+        if restarted and not self.config.encoder_absolute:
+            self._encoder_offset = None
+        return restarted
+
+    def _stage_position(self, status: TicStatus) -> int | None:
+        if self._encoder_offset is None:
+            return None
+        return status.encoder_position - self._encoder_offset
 
     def _on_stop(self, event: StopEvent) -> None:
         if event.latched:
@@ -169,7 +205,15 @@ class BasketDevice(Device):
                 await self._link.close()
                 self._up.clear()
                 continue
-            change = self.machine.on_reading(_reading(status), self._now())
+            if self._track(status):
+                # Restarted under us (its supply, a brown-out): it is to be read again, as
+                # after a fault, at the rig's reset.
+                self._apply(self.machine.fault("the Tic restarted", self._now()), status)
+            change = self.machine.on_reading(self._reading(status), self._now())
+            homed = change is not None and change.from_state is BasketState.HOMING
+            if homed and not self.config.encoder_absolute:
+                # At the switch, position 0: the encoder's count there is the stage's zero.
+                self._encoder_offset = status.encoder_position - status.position_usteps
             # Recorded at once, in the machine's order: a fault while the hold is on its way
             # is recorded after the grasp, as it happened.
             self._apply(change, status)
@@ -208,7 +252,7 @@ class BasketDevice(Device):
     # -- commands (the dispatcher's basket ops) -----------------------------------------------
 
     async def command(self, op: Op) -> JsonObject:
-        """basket.open, basket.close, basket.retract: planned by the machine (BasketConflictError
+        """basket.open, basket.close, basket.retract, basket.home: planned by the machine (BasketConflictError
         when not from here), moved through the interlock's rules (InterlockDeniedError);
         basket.halt: halted now, always."""
         if not self.connected:
@@ -224,7 +268,10 @@ class BasketDevice(Device):
         target = self.machine.leashed(move)
         self._target_sent = None
         try:
-            await self.context.interlock.move_basket(_ACTIONS[op], target, move.speed)
+            if op == "home":
+                await self.context.interlock.home_basket()
+            else:
+                await self.context.interlock.move_basket(_ACTIONS[op], target, move.speed)
         except LINK_ERRORS as exc:
             raise BasketUnavailableError(f"basket.{op}: the Tic did not answer: {exc}") from exc
         self._target_sent = target
@@ -263,11 +310,15 @@ class BasketDevice(Device):
     def _now(self) -> float:
         return self.context.clock.monotonic()
 
-
-def _reading(status: TicStatus) -> Reading:
-    return Reading(
-        position_usteps=status.position_usteps,
-        encoder_usteps=status.encoder_position,
-        velocity=status.velocity_usteps_per_10ks,
-        errors=int(status.errors & ~TicErrors.SAFE_START_VIOLATION),
-    )
+    def _reading(self, status: TicStatus) -> Reading:
+        """The status in the stage's terms: the encoder less its offset (the raw count while
+        the offset is unknown: nothing but homing moves it then)."""
+        at = self._stage_position(status)
+        return Reading(
+            position_usteps=status.position_usteps,
+            encoder_usteps=status.encoder_position if at is None else at,
+            velocity=status.velocity_usteps_per_10ks,
+            errors=int(status.errors & ~TicErrors.SAFE_START_VIOLATION),
+            homing=status.homing,
+            position_uncertain=status.position_uncertain,
+        )

@@ -116,6 +116,24 @@ register_bounds(
         100_000_000,
     ),
     Bound(
+        f"{_S}.homing_speed_towards_usteps_per_10ks",
+        "usteps/10ks",
+        10_000_000,
+        "engineering choice: 1000 usteps/s towards the reverse switch (basket.home); written to "
+        "the Tic's settings at connect (its own default is 100 usteps/s)",
+        1,
+        100_000_000,
+    ),
+    Bound(
+        f"{_S}.homing_speed_away_usteps_per_10ks",
+        "usteps/10ks",
+        2_000_000,
+        "engineering choice: 200 usteps/s away from the switch until it releases: slow, so the "
+        "home is found within a microstep or so",
+        1,
+        100_000_000,
+    ),
+    Bound(
         f"{_S}.grasp_error_usteps",
         "usteps",
         100,
@@ -153,6 +171,17 @@ class BasketDeviceConfig(UsbDeviceSection):
     closed_usteps: int = field_default(f"{_S}.closed_usteps")
     open_speed_usteps_per_10ks: int = field_default(f"{_S}.open_speed_usteps_per_10ks")
     close_speed_usteps_per_10ks: int = field_default(f"{_S}.close_speed_usteps_per_10ks")
+    homing_speed_towards_usteps_per_10ks: int = field_default(
+        f"{_S}.homing_speed_towards_usteps_per_10ks"
+    )
+    homing_speed_away_usteps_per_10ks: int = field_default(
+        f"{_S}.homing_speed_away_usteps_per_10ks"
+    )
+    encoder_absolute: bool = False
+    """True: the stage's encoder counts from the reverse switch, so the position is known at
+    connect whatever the Tic says (the simulator's stage); False (a Tic's own encoder input,
+    counting from its power-up): a Tic whose position is uncertain and that this daemon has not
+    seen homed since its power-up is `unhomed` until `basket.home`."""
     grasp_error_usteps: int = field_default(f"{_S}.grasp_error_usteps")
     force_limit_usteps: int = field_default(f"{_S}.force_limit_usteps")
 
@@ -193,4 +222,6 @@ class BasketDeviceConfig(UsbDeviceSection):
             max_accel_usteps_per_100s2=self.max_accel_usteps_per_100s2,
             max_decel_usteps_per_100s2=self.max_decel_usteps_per_100s2,
             current_limit_code=self.current_limit_code,
+            homing_speed_towards_usteps_per_10ks=self.homing_speed_towards_usteps_per_10ks,
+            homing_speed_away_usteps_per_10ks=self.homing_speed_away_usteps_per_10ks,
         )

@@ -155,3 +155,19 @@ def test_a_close_is_leashed_to_the_force_limit_past_the_encoder() -> None:
 def test_opening_and_retracting_are_not_leashed() -> None:
     machine = _open_basket()
     assert machine.leashed(machine.plan("retract")) == GEOMETRY.retracted_usteps
+
+
+def test_an_unhomed_basket_only_homes_and_is_retracted_at_the_switch() -> None:
+    machine = BasketMachine(GEOMETRY)
+    change = machine.unhomed(_at(0), "connected: position unknown", 0.0)
+    assert change is not None and change.to_state is BasketState.UNHOMED
+    for op in ("open", "close", "retract"):
+        with pytest.raises(BasketConflictError, match=r"basket\.home first"):
+            machine.plan(op)
+    move = machine.plan("home")
+    machine.started(move, 0.1)
+    assert machine.state is BasketState.HOMING and machine.target_now() is None
+    homing = Reading(0, 0, -10_000_000, 0, homing=True, position_uncertain=True)
+    assert machine.on_reading(homing, 0.5) is None
+    change = machine.on_reading(_at(0), 1.0)
+    assert change is not None and change.to_state is BasketState.RETRACTED

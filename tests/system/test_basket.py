@@ -1,6 +1,7 @@
 """The basket on the simulated rig: the Tic on the simulator's USB bus, the daemon's controller,
 the interlock's rules; one in-process rig for the whole capture (then closing on nothing, and on
-the wall with a stalled host), one for the refusals."""
+the wall with a stalled host), one for homing (an incremental encoder, the Tic powered up with
+the basket left out) and the refusals."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from drivers.sim.rig_sim import RigSimulator
 from rig.api.roles import Role
 from rig.config import RigProfile
 from rig.devices.basket import BasketDevice
@@ -117,13 +119,42 @@ async def test_closing_on_the_lesion_captures_it_on_nothing_closes_and_on_the_wa
     assert at_the_wall.error_usteps == geometry.force_limit_usteps, at_the_wall
 
 
+LEFT_OUT_USTEPS = 1500.0
+
+
+def _incremental_encoder(profile: RigProfile) -> RigProfile:
+    basket = profile.devices.basket
+    assert basket is not None
+    counting = basket.model_copy(update={"encoder_absolute": False})
+    return profile.model_copy(
+        update={"devices": profile.devices.model_copy(update={"basket": counting})}
+    )
+
+
+def _left_out_and_power_cycled(sim: RigSimulator) -> None:
+    """The Tic powered up with the basket left deployed, its encoder counting from there."""
+    sim.usb.power_cycle_tic(LEFT_OUT_USTEPS, encoder_absolute=False)
+
+
 @pytest.mark.hazard("H25", "H18", "H17")
-async def test_refusals_a_fault_mid_close_and_the_tic_unplugged_mid_close(
+async def test_homing_refusals_a_fault_mid_close_and_the_tic_unplugged_mid_close(
     tmp_path: Path,
 ) -> None:
-    async with inprocess_rig(tmp_path) as rig:
+    async with inprocess_rig(
+        tmp_path, before_daemon=_left_out_and_power_cycled, profile=_incremental_encoder
+    ) as rig:
+        # Its position unknown at connect: nothing moves it but an asked-for homing.
         await rig.wait_ready()
+        await _state_is(rig, BasketState.UNHOMED)
+        reply = await rig.command({"op": "basket.open"})
+        assert not reply["ok"] and "basket.home first" in reply["error"]["message"]  # type: ignore[index]
+        await asyncio.sleep(0.2)
+        assert _stage_usteps(rig) == pytest.approx(LEFT_OUT_USTEPS, abs=1)
+        await rig.ok({"op": "basket.home"})
         await _state_is(rig, BasketState.RETRACTED)
+        assert _stage_usteps(rig) == pytest.approx(0.0, abs=2)
+        assert not rig.sim.usb.tic.sync().homing
+
         await rig.ok({"op": "basket.open"})
         await _state_is(rig, BasketState.OPEN)
 

@@ -79,6 +79,15 @@ class SimUsbRig:
             model.advance(self._clock.monotonic())
             model.stage = replace(model.stage, obstacle_usteps=at_usteps)
 
+    def power_cycle_tic(self, at_usteps: float, *, encoder_absolute: bool) -> None:
+        """The Tic powered up with the stage where it was left (`at_usteps` from the switch):
+        its position uncertain, and with an incremental encoder nothing says where it is."""
+        with self.tic.lock:
+            model = self.tic.model
+            model.stage = replace(model.stage, encoder_absolute=encoder_absolute)
+            model.physical_usteps = at_usteps
+            model.power_up(self._clock.monotonic())
+
     def plug_all(self) -> None:
         for device in self.devices.values():
             self.bus.plug(device)
