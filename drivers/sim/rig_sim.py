@@ -42,6 +42,8 @@ PUMPED_HISTORY_STEPS = 20_000
 
 
 DEFAULT_BAUDRATES: Mapping[str, int] = {"pump": 19200, "board": 460800}
+SERIAL_DEVICES = (*DEFAULT_BAUDRATES, "basket")
+"""The devices with a serial face: the basket's Tic has one when it is given a rate."""
 
 
 @dataclass(frozen=True)
@@ -97,7 +99,10 @@ class RigSimulator:
             seed=settings.seed + 1,
         )
         self.ports = {"pump": self.pump_port, "board": self.board_port}
-        self.usb = SimUsbRig(settings.link_dir, clock=clock)
+        """The pseudo-terminals (the basket's too when it is on serial): unplugged by name."""
+        self.usb = SimUsbRig(
+            settings.link_dir, clock=clock, tic_serial_baudrate=settings.baudrates.get("basket")
+        )
         """The basket's Tic and the foot pedal, on a USB bus served next to the ptys."""
         self.camera = (
             None
@@ -105,6 +110,8 @@ class RigSimulator:
             else SimCameraStream(settings.camera, settings.link_dir, self._camera_view)
         )
         """The scope camera, an MJPEG-over-HTTP stream (drivers/sim/camera/stream.py)."""
+        if self.usb.tic_serial is not None:
+            self.ports["basket"] = self.usb.tic_serial.port
         self.scenario: Scenario | None = None
         self.relay_welded = False
         """A relay whose contact has welded shut: the board opens it, the pump keeps its power."""
@@ -324,7 +331,7 @@ class RigSimulator:
             device = str(request.get("device"))
             if device == "camera" and self.camera is not None:
                 self.camera.unplug()
-            elif device in self.usb.devices:
+            elif device in self.usb.devices and device not in self.ports:
                 self.usb.unplug(device)
             else:
                 self.port(device).unplug()
@@ -333,7 +340,7 @@ class RigSimulator:
             device = str(request.get("device"))
             if device == "camera" and self.camera is not None:
                 self.camera.plug()
-            elif device in self.usb.devices:
+            elif device in self.usb.devices and device not in self.ports:
                 self.usb.plug(device)
             else:
                 self.port(device).plug()

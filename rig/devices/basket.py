@@ -1,4 +1,5 @@
-"""The basket's actuator (a Pololu Tic on USB) as a device of the rig, with its controller.
+"""The basket's actuator (a Pololu Tic, on USB or its TTL serial port) as a device of the rig,
+with its controller.
 
 Its section is `[devices.basket]` (rig/devices/basket_config.py). The Tic's driver goes to the
 interlock, which alone moves, halts or configures it; this module keeps the link facet
@@ -25,7 +26,8 @@ import logging
 from collections.abc import Sequence
 
 from drivers.tic.codec import TicErrors, TicStatus
-from drivers.tic.driver import TicStepper
+from drivers.tic.driver import TicConfigurationError, TicStepper, TicTransport
+from drivers.tic.serial import TicSerialTransport
 from drivers.tic.usb import TicUsbTransport
 from drivers.transport.mqtt import JsonObject
 from drivers.transport.serial import LinkClosedError
@@ -64,20 +66,13 @@ _ACTIONS: dict[MoveOp, Action] = {
 
 class BasketDevice(Device):
     name = "basket"
-    connect_errors = (*LINK_ERRORS, InterlockDeniedError)
+    connect_errors = (*LINK_ERRORS, InterlockDeniedError, TicConfigurationError)
 
     def __init__(self, config: BasketDeviceConfig, port: str, context: DeviceContext) -> None:
         super().__init__(context)
         self.config = config
-        address = UsbPortAddress.parse(port)
         self._driver: TicStepper | None = TicStepper(
-            TicUsbTransport(
-                serial_number=address.serial_number,
-                backend=address.backend(),
-                timeout_ms=config.usb_timeout_ms,
-                clock=context.clock,
-            ),
-            clock=context.clock,
+            _transport(config, port, context), clock=context.clock
         )
         self._link = BasketLink(self._driver)
         self.machine = BasketMachine(
@@ -322,3 +317,23 @@ class BasketDevice(Device):
             homing=status.homing,
             position_uncertain=status.position_uncertain,
         )
+
+
+def _transport(config: BasketDeviceConfig, port: str, context: DeviceContext) -> TicTransport:
+    """The Tic on USB (its ids, or the simulator's bus), or on its TTL serial port."""
+    if config.transport == "serial":
+        return TicSerialTransport(
+            port,
+            baudrate=config.baudrate,
+            device_number=config.device_number,
+            crc=config.crc,
+            reply_timeout_s=config.serial_reply_timeout_ms / 1000,
+            clock=context.clock,
+        )
+    address = UsbPortAddress.parse(port)
+    return TicUsbTransport(
+        serial_number=address.serial_number,
+        backend=address.backend(),
+        timeout_ms=config.usb_timeout_ms,
+        clock=context.clock,
+    )

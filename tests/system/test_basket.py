@@ -1,7 +1,8 @@
 """The basket on the simulated rig: the Tic on the simulator's USB bus, the daemon's controller,
 the interlock's rules; one in-process rig for the whole capture (then closing on nothing, and on
-the wall with a stalled host), one for homing (an incremental encoder, the Tic powered up with
-the basket left out) and the refusals."""
+the wall with a stalled host); one with the Tic on its TTL serial port for homing (an
+incremental encoder, the Tic powered up with the basket left out), the refusals and the Tic
+unplugged mid-close."""
 
 from __future__ import annotations
 
@@ -122,10 +123,20 @@ async def test_closing_on_the_lesion_captures_it_on_nothing_closes_and_on_the_wa
 LEFT_OUT_USTEPS = 1500.0
 
 
-def _incremental_encoder(profile: RigProfile) -> RigProfile:
+def _on_serial_with_an_incremental_encoder(profile: RigProfile) -> RigProfile:
+    """The Tic on its TTL serial port (the simulator's pty), its encoder counting from its
+    power-up. Replies may be late here: the simulator shares this process and its GIL, as the
+    rig's loop-stall guard and watchdog limits in tests/system/inprocess.py say."""
     basket = profile.devices.basket
     assert basket is not None
-    counting = basket.model_copy(update={"encoder_absolute": False})
+    counting = basket.model_copy(
+        update={
+            "encoder_absolute": False,
+            "transport": "serial",
+            "baudrate": 115_200,
+            "serial_reply_timeout_ms": 500,
+        }
+    )
     return profile.model_copy(
         update={"devices": profile.devices.model_copy(update={"basket": counting})}
     )
@@ -141,8 +152,11 @@ async def test_homing_refusals_a_fault_mid_close_and_the_tic_unplugged_mid_close
     tmp_path: Path,
 ) -> None:
     async with inprocess_rig(
-        tmp_path, before_daemon=_left_out_and_power_cycled, profile=_incremental_encoder
+        tmp_path,
+        before_daemon=_left_out_and_power_cycled,
+        profile=_on_serial_with_an_incremental_encoder,
     ) as rig:
+        assert rig.sim.usb.tic_serial is not None
         # Its position unknown at connect: nothing moves it but an asked-for homing.
         await rig.wait_ready()
         await _state_is(rig, BasketState.UNHOMED)
@@ -190,13 +204,13 @@ async def test_homing_refusals_a_fault_mid_close_and_the_tic_unplugged_mid_close
         await _state_is(rig, BasketState.OPEN)
         await rig.ok({"op": "basket.close"})
         await rig.wait_for(lambda: _stage_usteps(rig) > 2500, 10.0, "closing")
-        await rig.on_sim(lambda: rig.sim.usb.unplug("basket"))
+        await rig.on_sim(lambda: rig.sim.handle({"op": "unplug", "device": "basket"}))
         await _state_is(rig, BasketState.FAULT)
         assert not rig.daemon.state(online=True)["devices"]["basket"]
         await rig.wait_for(lambda: rig.sim.usb.tic.sync().velocity_usteps_s == 0, 3.0, "held")
         held_at = _stage_usteps(rig)
         assert held_at < 7000, "the Tic's own timeout stopped it short of closed"
-        await rig.on_sim(lambda: rig.sim.usb.plug("basket"))
+        await rig.on_sim(lambda: rig.sim.handle({"op": "replug", "device": "basket"}))
         await _state_is(rig, BasketState.CLOSED)
         assert rig.daemon.state(online=True)["devices"]["basket"]
         await asyncio.sleep(0.3)

@@ -14,7 +14,8 @@ from typing import Any
 
 from drivers.clock import Clock
 from drivers.pedal.reports import Pedal
-from drivers.sim.tic_device import StageSettings, TicModel
+from drivers.sim.tic_device import StageSettings, TicDefaults, TicModel
+from drivers.sim.tic_serial import SimTicSerial
 from drivers.sim.usb.backend import SimUsbBackend
 from drivers.sim.usb.device import SimUsbDevice
 from drivers.sim.usb.pedals import SimVecPedal
@@ -29,6 +30,14 @@ and closed positions): the basket's loops reach the papilloma the scene shows ah
 (drivers/sim/camera/scene.py, papilloma_depth_mm), and closing there stalls on it."""
 BASKET_STAGE = StageSettings(start_usteps=0.0, obstacle_usteps=LESION_USTEPS)
 """The basket starts retracted (at the home switch) and the lesion is there to capture."""
+RIG_TIC_SETTINGS = TicDefaults(
+    command_timeout_ms=1000,
+    homing_speed_towards_usteps_per_10ks=10_000_000,
+    homing_speed_away_usteps_per_10ks=2_000_000,
+)
+"""The simulator's Tic as set up for the rig with the Tic Control Center (the defaults of
+[devices.basket]): over serial, which cannot write settings, the daemon checks them and finds
+them so; over USB it writes them anyway."""
 PEDAL_ACTIONS = ("press", "release", "bounce")
 
 
@@ -37,14 +46,36 @@ class SimUsbError(ValueError):
 
 
 class SimUsbRig:
-    def __init__(self, link_dir: Path, *, clock: Clock, stage: StageSettings | None = None):
+    def __init__(
+        self,
+        link_dir: Path,
+        *,
+        clock: Clock,
+        stage: StageSettings | None = None,
+        tic_serial_baudrate: int | None = None,
+    ):
         self._clock = clock
         self.bus = SimUsbBackend()
         self.tic = SimTicUsb(
-            TicModel(stage if stage is not None else BASKET_STAGE),
+            TicModel(stage if stage is not None else BASKET_STAGE, RIG_TIC_SETTINGS),
             serial_number=TIC_SERIAL_NUMBER,
             clock=clock,
         )
+        self.tic_serial = (
+            None
+            if tic_serial_baudrate is None
+            else SimTicSerial(
+                self.tic.model,
+                link_dir=link_dir,
+                baudrate=tic_serial_baudrate,
+                clock=clock,
+                lock=self.tic.lock,
+                name="basket",
+            )
+        )
+        """The same Tic's TTL serial face, on the pseudo-terminal `<link dir>/basket`, when the
+        profile's basket is on serial (its `baudrate`); the simulator starts its port with the
+        others (the Tic is powered by its attachment to the bus)."""
         self.pedal = SimVecPedal()
         self.devices: dict[str, SimUsbDevice] = {"basket": self.tic, "pedal": self.pedal}
         for device in self.devices.values():
