@@ -94,6 +94,8 @@ class BasketDevice(Device):
         absolute encoder; else learnt when the Tic's counter is trusted at connect, or when it
         is homed, and forgotten when the Tic restarts."""
         self._tic_up_ms: int | None = None
+        self._halts = 0
+        """basket.halt requests so far: a target sent across one is halted again."""
 
     @property
     def link(self) -> BasketLink:
@@ -228,8 +230,12 @@ class BasketDevice(Device):
         move = self.machine.move
         if target is None or move is None or target == self._target_sent:
             return
+        halts = self._halts
         try:
             await self.context.interlock.steer_basket(_ACTIONS[move.op], target)
+            if self._halts != halts:
+                self._halt_again()
+                return
         except MotionCancelledError:
             return  # a stop came: the interlock halted it, and the machine is in FAULT
         except InterlockDeniedError as exc:
@@ -247,12 +253,13 @@ class BasketDevice(Device):
     # -- commands (the dispatcher's basket ops) -----------------------------------------------
 
     async def command(self, op: Op) -> JsonObject:
-        """basket.open, basket.close, basket.retract, basket.home: planned by the machine (BasketConflictError
-        when not from here), moved through the interlock's rules (InterlockDeniedError);
+        """basket.open, basket.close, basket.retract, basket.home: planned by the machine
+        (BasketConflictError when not from here), moved through the interlock's rules (InterlockDeniedError);
         basket.halt: halted now, always."""
         if not self.connected:
             raise BasketUnavailableError(f"basket.{op} refused: the basket's Tic is not connected")
         if op == "halt":
+            self._halts += 1
             try:
                 self.context.interlock.halt_basket_nowait()
             except LINK_ERRORS as exc:
@@ -262,6 +269,7 @@ class BasketDevice(Device):
         move = self.machine.plan(op)
         target = self.machine.leashed(move)
         self._target_sent = None
+        halts = self._halts
         try:
             if op == "home":
                 await self.context.interlock.home_basket()
@@ -271,7 +279,18 @@ class BasketDevice(Device):
             raise BasketUnavailableError(f"basket.{op}: the Tic did not answer: {exc}") from exc
         self._target_sent = target
         self._apply(self.machine.started(move, self._now()), self._link.last_status)
+        if self._halts != halts:
+            self._halt_again()
         return self.as_dict()
+
+    def _halt_again(self) -> None:
+        """A basket.halt came while a target was on its way to the Tic (queued behind the
+        link's lock, so it arrived after the halt): halt what it started."""
+        try:
+            self.context.interlock.halt_basket_nowait()
+        except LINK_ERRORS as exc:
+            log.warning("basket: halt not sent (%s); its command timeout holds it", exc)
+        self._apply(self.machine.halted(self._now()), self._link.last_status)
 
     def as_dict(self) -> JsonObject:
         reading = self.machine.last_reading
