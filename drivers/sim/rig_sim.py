@@ -23,12 +23,13 @@ from typing import Any
 import aiomqtt
 
 from drivers.clock import REAL_CLOCK, Clock
+from drivers.sim.camera.scene import DuctSceneParams
 from drivers.sim.camera.stream import CameraSettings, SimCameraStream, WorldView
 from drivers.sim.ioboard_device import IoBoardDevice
 from drivers.sim.ne1000_device import COMMAND_KEYS, Ne1000Device, ReplyFault
 from drivers.sim.pty import LinkFaults, PtyPort
 from drivers.sim.scenarios import Scenario, make_scenario
-from drivers.sim.usb.rig_bus import SimUsbRig
+from drivers.sim.usb.rig_bus import SimUsbRig, basket_stage
 from drivers.sim.world import FluidWorld, FluidWorldParams
 from drivers.transport.backoff import Backoff
 from drivers.transport.mqtt import JsonObject, MqttEndpoint, Request, dumps
@@ -101,7 +102,13 @@ class RigSimulator:
         self.ports = {"pump": self.pump_port, "board": self.board_port}
         """The pseudo-terminals (the basket's too when it is on serial): unplugged by name."""
         self.usb = SimUsbRig(
-            settings.link_dir, clock=clock, tic_serial_baudrate=settings.baudrates.get("basket")
+            settings.link_dir,
+            clock=clock,
+            stage=basket_stage(
+                DuctSceneParams().papilloma_depth_mm,
+                (settings.camera or CameraSettings()).depth_mm,
+            ),
+            tic_serial_baudrate=settings.baudrates.get("basket"),
         )
         """The basket's Tic and the foot pedal, on a USB bus served next to the ptys."""
         self.camera = (

@@ -24,12 +24,27 @@ from drivers.sim.usb.tic import SimTicUsb
 from drivers.transport.usb_remote import BUS_SOCKET_NAME
 
 TIC_SERIAL_NUMBER = "00200001"
-LESION_USTEPS = 5000.0
-"""Where the closing basket meets the lesion, on the stage's axis (between the profile's open
-and closed positions): the basket's loops reach the papilloma the scene shows ahead of the tip
-(drivers/sim/camera/scene.py, papilloma_depth_mm), and closing there stalls on it."""
-BASKET_STAGE = StageSettings(start_usteps=0.0, obstacle_usteps=LESION_USTEPS)
-"""The basket starts retracted (at the home switch) and the lesion is there to capture."""
+USTEPS_PER_MM = 1600.0
+"""The basket's stage: a 1 mm lead screw, 200 full steps a turn, 8 microsteps a step."""
+TIP_USTEPS = 1000.0
+"""Where the basket's loops leave the scope's tip, on the stage's axis (retracted, 0, is inside
+the working channel; the profile's open position, 2000, just past the tip)."""
+
+
+def lesion_usteps(papilloma_depth_mm: float, tip_depth_mm: float) -> float:
+    """Where the closing basket meets the lesion on the stage's axis: the papilloma the scene
+    shows (drivers/sim/camera/scene.py, `papilloma_depth_mm`) is this far ahead of the tip
+    (the camera's `depth_mm`), and the loops reach it that far past the tip."""
+    return TIP_USTEPS + (papilloma_depth_mm - tip_depth_mm) * USTEPS_PER_MM
+
+
+def basket_stage(papilloma_depth_mm: float, tip_depth_mm: float) -> StageSettings:
+    """The basket starts retracted (at the home switch) with the scene's lesion to capture."""
+    return StageSettings(
+        start_usteps=0.0, obstacle_usteps=lesion_usteps(papilloma_depth_mm, tip_depth_mm)
+    )
+
+
 RIG_TIC_SETTINGS = TicDefaults(
     command_timeout_ms=1000,
     homing_speed_towards_usteps_per_10ks=10_000_000,
@@ -57,7 +72,7 @@ class SimUsbRig:
         self._clock = clock
         self.bus = SimUsbBackend()
         self.tic = SimTicUsb(
-            TicModel(stage if stage is not None else BASKET_STAGE, RIG_TIC_SETTINGS),
+            TicModel(stage if stage is not None else StageSettings(), RIG_TIC_SETTINGS),
             serial_number=TIC_SERIAL_NUMBER,
             clock=clock,
         )
