@@ -64,9 +64,11 @@ class RecordingTic:
             self.on_target()
 
 
-def make(*, video: bool | None = True, moving: bool = True) -> tuple[Interlock, RecordingTic]:
+def make(
+    *, video: bool | None = True, moving: bool = True, tic: RecordingTic | None = None
+) -> tuple[Interlock, RecordingTic]:
     clock = ManualClock(10.0)
-    tic = RecordingTic()
+    tic = tic if tic is not None else RecordingTic()
     interlock = Interlock(RecordingPump(clock), RecordingRelay(clock), tic)
     interlock.fluid_facts = lambda: HEALTHY
     interlock.set_video_live(video)
