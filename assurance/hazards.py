@@ -686,6 +686,13 @@ HAZARDS: tuple[Hazard, ...] = (
             ),
             _c(
                 DEV,
+                "the close's leash: the Tic is never sent further than force_limit_usteps past "
+                "the encoder's last reading, so a host late to read the status (a stalled loop, "
+                "a slow bus) leaves the stage stopped at the force limit by the Tic itself",
+                "rig.devices.basket_machine:BasketMachine.leashed",
+            ),
+            _c(
+                DEV,
                 "the Tic's command timeout, armed at connect and fed by the heartbeat: a silent "
                 "host and the Tic decelerates to hold (emulated in TicModel._step)",
                 "drivers.tic.driver:TicStepper.configure_command_timeout",

@@ -40,7 +40,7 @@ from rig.events.models import (
     VideoSegment,
 )
 
-BASKET_MOVES = frozenset({"opening", "closing", "retracting"})
+BASKET_MOVES = frozenset({"opening", "closing", "retracting", "homing"})
 """The basket's states on its way. The plots mark a grasp (captured) and a fault's halt of a
 move; a fault that finds the basket at rest halts nothing, and the timeline has every change."""
 

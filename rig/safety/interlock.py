@@ -16,12 +16,13 @@ from __future__ import annotations
 import logging
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
 from drivers.ioboard import BoardCommandRejectedError, SetFlow
 from drivers.ne1000 import Direction, PumpError, PumpTimeoutError
+from drivers.tic.codec import Field, HomeDirection, Setting
 from rig.fluid.events import Figure, StopCause, StopEvent
 from rig.safety.rules import BOARD, FLUID_LINKS, PUMP, Action, Facts, refusal
 from rig.safety.states import LATCHED_STATES, RigState, StateMachine
@@ -83,6 +84,8 @@ class BasketActuator(Protocol):
     def halt_and_hold_nowait(self) -> None: ...
     async def halt_and_set_position(self, position_usteps: int) -> None: ...
     async def configure_command_timeout(self, timeout_ms: int) -> None: ...
+    async def configure_settings(self, values: Mapping[Field, int]) -> None: ...
+    async def go_home(self, direction: HomeDirection = HomeDirection.REVERSE) -> None: ...
     async def set_max_accel(self, accel_usteps_per_100s2: int) -> None: ...
     async def set_max_decel(self, decel_usteps_per_100s2: int) -> None: ...
     async def set_current_limit_code(self, code: int) -> None: ...
@@ -100,6 +103,8 @@ class BasketLimits:
     max_accel_usteps_per_100s2: int
     max_decel_usteps_per_100s2: int
     current_limit_code: int
+    homing_speed_towards_usteps_per_10ks: int
+    homing_speed_away_usteps_per_10ks: int
 
 
 @dataclass(frozen=True)
@@ -576,6 +581,12 @@ class Interlock:
         self.require(Action.BASKET_CONFIGURE)
         tic = self._tic()
         await tic.configure_command_timeout(limits.command_timeout_ms)
+        await tic.configure_settings(
+            {
+                Setting.HOMING_SPEED_TOWARDS: limits.homing_speed_towards_usteps_per_10ks,
+                Setting.HOMING_SPEED_AWAY: limits.homing_speed_away_usteps_per_10ks,
+            }
+        )
         await tic.set_max_accel(limits.max_accel_usteps_per_100s2)
         await tic.set_max_decel(limits.max_decel_usteps_per_100s2)
         await tic.set_current_limit_code(limits.current_limit_code)
@@ -591,6 +602,27 @@ class Interlock:
             lambda: tic.set_target_position(target_usteps),
         )
         await self._motion(action, steps, halt_late=self.halt_basket_nowait)
+
+    async def home_basket(self) -> None:
+        """Home the basket against its reverse switch (the Tic's go-home, at the homing speeds
+        set at connect): its position is known again at the switch."""
+        tic = self._tic()
+        await self._motion(
+            Action.BASKET_HOME,
+            (tic.exit_safe_start, lambda: tic.go_home(HomeDirection.REVERSE)),
+            halt_late=self.halt_basket_nowait,
+        )
+
+    async def steer_basket(self, action: Action, target_usteps: int) -> None:
+        """Give the move under way a new target (a close's leash moved on, as its encoder
+        moves): the same rules as its start; no exit of safe start, so a Tic that stopped on
+        its own (its command timeout, an error) stays stopped."""
+        tic = self._tic()
+        await self._motion(
+            action,
+            (lambda: tic.set_target_position(target_usteps),),
+            halt_late=self.halt_basket_nowait,
+        )
 
     async def hold_basket(self, position_usteps: int) -> None:
         """Stop the basket where it stands and call that its position (the grasp: the counter
