@@ -140,6 +140,17 @@ _LATCH = _c(
     "resets it",
     "rig.safety.interlock:Interlock.infuse",
 )
+_BOARD_RESISTANCE_STOP = _c(
+    DEV,
+    "the I/O board's own resistance stop, independent of the host's: the host tells it every "
+    "commanded flow (0 at every stop and reset) with its limit, looser than the host's "
+    "(devices.board.resistance_stop_mmhg_min_per_ml, 60); the board divides its own pressure "
+    "samples by the largest of that flow and two lags of it and opens the pump relay itself "
+    "after 2 samples at or over the limit (2 ms from its trigger sample, no serial wire in the "
+    "path), latching a trip the host reports as board_resistance_stop (the firmware, "
+    "firmware/board.py Board._check_resistance, which the simulator runs)",
+    "drivers.ioboard.driver:IoBoard.set_flow_nowait",
+)
 _BOARD_CUTOFF = _c(
     DEV,
     "the I/O board opens the pump relay at its hard pressure cut-off (set by the host at "
@@ -148,7 +159,7 @@ _BOARD_CUTOFF = _c(
 )
 _STALE = _c(
     SUP,
-    "no pressure sample for 50 ms while fluid moves: stop (pressure_data_stale)",
+    "no pressure sample for 100 ms while fluid moves: stop (pressure_data_stale)",
     "rig.fluid.supervision:StopSupervisor.check_freshness",
 )
 _PLAUSIBILITY = _c(
@@ -278,6 +289,7 @@ HAZARDS: tuple[Hazard, ...] = (
             ),
             _TRIP,
             _STOP_FRAME,
+            _BOARD_RESISTANCE_STOP,
         ),
     ),
     Hazard(
@@ -671,6 +683,13 @@ HAZARDS: tuple[Hazard, ...] = (
                 "where it stands and the basket holds (captured); a grasp at the force limit "
                 "(force_limit_usteps) is recorded as such",
                 "rig.devices.basket_machine:BasketMachine.on_reading",
+            ),
+            _c(
+                DEV,
+                "the close's leash: the Tic is never sent further than force_limit_usteps past "
+                "the encoder's last reading, so a host late to read the status (a stalled loop, "
+                "a slow bus) leaves the stage stopped at the force limit by the Tic itself",
+                "rig.devices.basket_machine:BasketMachine.leashed",
             ),
             _c(
                 DEV,

@@ -1,7 +1,7 @@
 """The I/O board's behaviour (docs/protocols/ioboard.md section 5), on any HAL.
 
 Sampling at fixed instants with tick timestamps, the host-heartbeat watchdog, the hard pressure
-cut-off, the e-stop with debounce, latched trips, the pump relay and the LED, and the host's
+cut-off, the resistance stop, the e-stop with debounce, latched trips, the pump relay and the LED, and the host's
 commands. The real board (`firmware.main`) and the simulator (drivers/sim/ioboard_device.py) run
 this same class; only the HAL differs.
 
@@ -12,6 +12,7 @@ integer centi-mmHg. MicroPython's garbage collector runs when an allocation fail
 little (struct.unpack_from's tuple), at most once per host message.
 """
 
+import math
 import struct
 
 from firmware import protocol as p
@@ -26,7 +27,7 @@ from firmware.hal import Hal
 from firmware.link import DeviceLink
 from firmware.ticks import ticks_add, ticks_diff
 
-FIRMWARE_VERSION = (1, 1, 0)
+FIRMWARE_VERSION = (1, 2, 0)
 SAMPLE_PERIOD_US = 2000
 """500 Hz: the ADS1220 converts at 1000 SPS, so each instant has a fresh conversion."""
 CUTOFF_CEILING_CMMHG = 30000
@@ -45,6 +46,7 @@ advances, so the host sees the gap) instead of flooding the link with a stale bu
 
 _SAMPLE_FRAME_BYTES = 1 + struct.calcsize(p.SAMPLE_ARGS) + 5
 _EVENT_FRAME_BYTES = 1 + struct.calcsize(p.EVENT_ARGS) + 5
+_RESISTANCE_FRAME_BYTES = 1 + struct.calcsize(p.RESISTANCE_TRIP_ARGS) + 5
 _ARGS_OFFSET = PAYLOAD_OFFSET + 1
 _RAIL_HIGH = p.PRESSURE_RAIL_HIGH_CMMHG
 _RAIL_LOW = p.PRESSURE_RAIL_LOW_CMMHG
@@ -54,6 +56,18 @@ _EV_ESTOP_PRESSED = 1
 _EV_ESTOP_RELEASED = 2
 _EV_CUTOFF = 4
 _EV_WATCHDOG = 8
+_EV_RESISTANCE = 16
+
+# The resistance stop's flow lags in fixed point (section 5.9), so that the sample path computes
+# with small integers only (31-bit on the RP2040: a product at or above 2^30 would allocate a big
+# integer). A lag holds uL/min << _LAG_SHIFT (at most 10000 << 6 = 640,000); its coefficient is
+# alpha << _ALPHA_SHIFT, at most _ALPHA_MAX (alpha 0.039 for a 50 ms lag at 2 ms samples), so the
+# product of the two stays below 2^30.
+_LAG_SHIFT = 6
+_ALPHA_SHIFT = 15
+_ALPHA_MAX = 1600
+_CR_PER_CMMHG_PER_UL_MIN = 1000
+"""R in 0.01 mmHg*min/mL is cmmHg * 1000 / (uL/min)."""
 
 
 class Board:
@@ -82,6 +96,23 @@ class Board:
         self.watchdog_timeout_ms = 0
         """0 until the first CONFIG_WATCHDOG arms it; it cannot be disarmed."""
         self._last_heartbeat = 0
+
+        # the resistance stop (section 5.9): disarmed until the host tells a flow
+        self.flow_ul_min = 0
+        self.resistance_limit_cr = 0xFFFF
+        self.resistance_persistence = 1
+        self._alpha_short = 0
+        self._alpha_long = 0
+        self._lag_short = 0
+        self._lag_long = 0
+        self._over_count = 0
+        self._over_first = 0
+        # the latched trip's report (RESISTANCE_TRIP): trigger and relay-opening ticks, R, flow
+        self.resistance_trigger_t_us = 0
+        self.resistance_relay_t_us = 0
+        self.resistance_trip_cr = 0
+        self.resistance_trip_flow_ul_min = 0
+        self.resistance_trip_cmmhg = 0
         hal.set_relay(False)
         hal.set_light(0)
 
@@ -108,6 +139,9 @@ class Board:
         self._event_buf = bytearray(_EVENT_FRAME_BYTES)
         self._event_buf[PAYLOAD_OFFSET] = p.EVENT
         self._event_mv = memoryview(self._event_buf)
+        self._resistance_buf = bytearray(_RESISTANCE_FRAME_BYTES)
+        self._resistance_buf[PAYLOAD_OFFSET] = p.RESISTANCE_TRIP
+        self._resistance_mv = memoryview(self._resistance_buf)
         self._reply_buf = bytearray(FRAME_MAX_BYTES)
         self._reply_mv = memoryview(self._reply_buf)
         self._reply_len = 0
@@ -169,6 +203,8 @@ class Board:
         ):
             self._trip(p.TRIP_WATCHDOG)
             events |= _EV_WATCHDOG
+        if self._check_resistance(instant, raw, reading):
+            events |= _EV_RESISTANCE
 
         buf = self._sample_buf
         struct.pack_into(p.SAMPLE_ARGS, buf, _ARGS_OFFSET, instant, self.sample_counter, reading)
@@ -185,6 +221,69 @@ class Board:
                 self._send_event(instant, p.EVENT_CUTOFF_TRIP, reading)
             if events & _EV_WATCHDOG:
                 self._send_event(instant, p.EVENT_WATCHDOG_TRIP, reading)
+            if events & _EV_RESISTANCE:
+                self._send_resistance_trip()
+
+    def _check_resistance(self, instant: int, raw: int, reading: int) -> bool:
+        """Section 5.9: R = P / max(Q, Q lagged short, Q lagged long) at or above the limit for
+        `resistance_persistence` samples in a row latches the trip. True when it latched now.
+
+        Both lags follow the commanded flow at every instant, armed or not, so a restart after
+        a short stop still divides by the flow the line holds. No division here: the test is
+        P * 1000 >= limit * Q, all small integers."""
+        target = self.flow_ul_min << _LAG_SHIFT
+        self._lag_short += ((target - self._lag_short) * self._alpha_short) >> _ALPHA_SHIFT
+        self._lag_long += ((target - self._lag_long) * self._alpha_long) >> _ALPHA_SHIFT
+        flow = self.flow_ul_min
+        if (
+            not flow
+            or self.trips & p.TRIP_RESISTANCE
+            or raw == _RAIL_HIGH  # a sensor fault, not a resistance: the cut-off's and the host's
+            or raw == _RAIL_LOW
+        ):
+            self._over_count = 0
+            return False
+        lagged = self._lag_short >> _LAG_SHIFT
+        if lagged > flow:
+            flow = lagged
+        lagged = self._lag_long >> _LAG_SHIFT
+        if lagged > flow:
+            flow = lagged
+        if reading * _CR_PER_CMMHG_PER_UL_MIN < self.resistance_limit_cr * flow:
+            self._over_count = 0
+            return False
+        if not self._over_count:
+            self._over_first = instant
+        self._over_count += 1
+        if self._over_count < self.resistance_persistence:
+            return False
+        self._trip(p.TRIP_RESISTANCE)
+        self.resistance_relay_t_us = self.hal.ticks_us()
+        self.resistance_trigger_t_us = self._over_first
+        cr = reading * _CR_PER_CMMHG_PER_UL_MIN // flow
+        self.resistance_trip_cr = cr if cr < 0xFFFF else 0xFFFF
+        self.resistance_trip_flow_ul_min = flow
+        self.resistance_trip_cmmhg = reading
+        self._over_count = 0
+        return True
+
+    def _pack_resistance_trip(self, buf: bytearray, at: int) -> None:
+        struct.pack_into(
+            p.RESISTANCE_TRIP_ARGS,
+            buf,
+            at,
+            self.resistance_trigger_t_us,
+            self.resistance_relay_t_us,
+            self.resistance_trip_cr,
+            self.resistance_trip_flow_ul_min,
+            self.resistance_trip_cmmhg,
+        )
+
+    def _send_resistance_trip(self) -> None:
+        buf = self._resistance_buf
+        self._pack_resistance_trip(buf, _ARGS_OFFSET)
+        finish_frame(buf, self.link.expected_seq, _RESISTANCE_FRAME_BYTES - 5)
+        self.hal.write(self._resistance_mv)
 
     def _check_estop(self, instant: int) -> int:
         hal = self.hal
@@ -259,6 +358,15 @@ class Board:
             if pos + 1 + size > end:
                 self._nack(msg_id, p.NACK_MALFORMED)
                 return
+            if msg_id == p.SET_FLOW:
+                args = struct.unpack_from(layout, payload, pos + 1)
+                reason = p.check_set_flow(*args)
+                if reason:
+                    self._nack(msg_id, reason)
+                    return
+                self._set_flow(*args)
+                pos += 1 + size
+                continue
             value = struct.unpack_from(layout, payload, pos + 1)[0] if size else 0
             reason = p.check_host_arg(msg_id, value)
             if reason:
@@ -297,6 +405,26 @@ class Board:
             )
         elif msg_id == p.ZERO_PRESSURE:
             self._zero()
+
+    def _set_flow(
+        self, flow_ul_min: int, limit_cr: int, lag_short_ms: int, lag_long_ms: int, persistence: int
+    ) -> None:
+        """SET_FLOW: the flow the pump was told (0: stopped, the stop disarmed) and the limits.
+        The lags keep their state: they follow the flow through every change."""
+        self.flow_ul_min = flow_ul_min
+        self.resistance_limit_cr = limit_cr
+        self.resistance_persistence = persistence
+        self._alpha_short = self._alpha(lag_short_ms)
+        self._alpha_long = self._alpha(lag_long_ms)
+        if not flow_ul_min:
+            self._over_count = 0
+
+    def _alpha(self, lag_ms: int) -> int:
+        # The exact first-order lag over one sample period, in fixed point (command path: the
+        # float here is allowed).
+        alpha = 1.0 - math.exp(-self.sample_period_us / (lag_ms * 1000.0))
+        fixed = int(alpha * (1 << _ALPHA_SHIFT) + 0.5)
+        return fixed if fixed < _ALPHA_MAX else _ALPHA_MAX
 
     def _relay_command(self, close: bool) -> None:
         """Section 5.2: opening is always obeyed; closing only with no e-stop, no latched trip and
@@ -343,6 +471,18 @@ class Board:
             self.cutoff_cmmhg,
             self.zero_offset_cmmhg,
         )
+        if self.trips & p.TRIP_RESISTANCE:
+            # the latched trip's report rides with the status: its EVENT frame may be lost
+            self._reply_resistance_trip()
+
+    def _reply_resistance_trip(self) -> None:
+        size = 1 + struct.calcsize(p.RESISTANCE_TRIP_ARGS)
+        if self._reply_len + size > PAYLOAD_MAX_BYTES:
+            self._send_reply_frame()
+        at = PAYLOAD_OFFSET + self._reply_len
+        self._reply_buf[at] = p.RESISTANCE_TRIP
+        self._pack_resistance_trip(self._reply_buf, at + 1)
+        self._reply_len += size
 
     def _nack(self, msg_id: int, reason: int) -> None:
         self._reply(p.NACK_ARGS, p.NACK, msg_id, reason)

@@ -18,6 +18,7 @@ RESET_TRIP = 0x06
 GET_STATUS = 0x07
 IDENTIFY = 0x08
 ZERO_PRESSURE = 0x09
+SET_FLOW = 0x0A
 
 # board -> host
 PRESSURE_SAMPLE = 0x81
@@ -25,6 +26,7 @@ STATUS = 0x82
 EVENT = 0x83
 IDENT = 0x84
 NACK = 0x85
+RESISTANCE_TRIP = 0x86
 
 HOST_ARGS = {
     HEARTBEAT: "<",
@@ -36,19 +38,22 @@ HOST_ARGS = {
     GET_STATUS: "<",
     IDENTIFY: "<",
     ZERO_PRESSURE: "<",
+    SET_FLOW: "<HHHHB",
 }
-"""Every host message has at most one argument."""
+"""Every host message but SET_FLOW has at most one argument."""
 
 SAMPLE_ARGS = "<IHh"
 STATUS_ARGS = "<IBBBHHHh"
 EVENT_ARGS = "<IBh"
 IDENT_ARGS = "<BBBB16s"
 NACK_ARGS = "<BB"
+RESISTANCE_TRIP_ARGS = "<IIHHh"
 
 # trips (STATUS bitmask)
 TRIP_WATCHDOG = 0x01
 TRIP_CUTOFF = 0x02
 TRIP_ESTOP = 0x04
+TRIP_RESISTANCE = 0x08
 
 # EVENT kinds
 EVENT_ESTOP_PRESSED = 1
@@ -78,6 +83,15 @@ WATCHDOG_MIN_MS = 20
 WATCHDOG_MAX_MS = 2000
 LIGHT_MAX_PERMILLE = 1000
 
+# SET_FLOW (section 5.9): flow in uL/min, limit in 0.01 mmHg*min/mL, lags in ms
+FLOW_MAX_UL_MIN = 10000
+RESISTANCE_LIMIT_MIN_CR = 100
+LAG_MIN_MS = 50
+"""The board's lag arithmetic stays within 31-bit small integers for time constants of 50 ms
+and more (firmware/board.py, `_LAG_SHIFT`)."""
+LAG_MAX_MS = 60000
+PERSISTENCE_MAX_SAMPLES = 50
+
 
 def check_host_arg(msg_id: int, value: int) -> int:
     """The range checks that need no board state (section 4.1): a NACK reason, or 0."""
@@ -88,5 +102,18 @@ def check_host_arg(msg_id: int, value: int) -> int:
     if msg_id == SET_LIGHT and value > LIGHT_MAX_PERMILLE:
         return NACK_OUT_OF_RANGE
     if msg_id == SET_CUTOFF and value == 0:
+        return NACK_OUT_OF_RANGE
+    return 0
+
+
+def check_set_flow(
+    flow_ul_min: int, limit_cr: int, lag_short_ms: int, lag_long_ms: int, persistence: int
+) -> int:
+    """SET_FLOW's ranges (section 4.1): a NACK reason, or 0."""
+    if flow_ul_min > FLOW_MAX_UL_MIN or limit_cr < RESISTANCE_LIMIT_MIN_CR:
+        return NACK_OUT_OF_RANGE
+    if not LAG_MIN_MS <= lag_short_ms <= lag_long_ms <= LAG_MAX_MS:
+        return NACK_OUT_OF_RANGE
+    if not 1 <= persistence <= PERSISTENCE_MAX_SAMPLES:
         return NACK_OUT_OF_RANGE
     return 0

@@ -1,6 +1,9 @@
 """Pololu Tic conformance: assertions a real Tic and the emulated one must both pass.
 
-On the emulator (the default) the Tic sits on the simulated USB bus. With ``--bench-profile``
+On the emulator (the default) every test runs twice: the Tic on the simulated USB bus, and on
+its TTL serial port (a pseudo-terminal, 115200 baud, compact protocol; the emulated Tic then
+comes with its command timeout already set to `TIMEOUT_MS`, as a bench Tic set up over USB
+would, since serial cannot write settings). With ``--bench-profile``
 these tests are skipped until the profile has a basket section naming the Tic (issue 9's
 device modules add it); they are written for both: small moves (at most `MOVE_USTEPS` from
 where the motor is), the command timeout armed at `TIMEOUT_MS`, the motor de-energized at the
@@ -13,14 +16,17 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
-from drivers.sim.tic_device import TicModel
+from drivers.sim.tic_device import TicDefaults, TicModel
+from drivers.sim.tic_serial import SimTicSerial
 from drivers.sim.usb.backend import SimUsbBackend
 from drivers.sim.usb.tic import SimTicUsb
 from drivers.tic.codec import OperationState, Setting, TicErrors, TicProduct
 from drivers.tic.driver import TicStepper
+from drivers.tic.serial import TicSerialTransport
 from drivers.tic.usb import TicUsbTransport
 
 MOVE_USTEPS = 200
@@ -30,27 +36,41 @@ TIMEOUT_MS = 300
 HEARTBEAT_S = 0.05
 
 
+SERIAL_BAUD = 115_200
+
+
 @dataclass
 class TicTarget:
     tic: TicStepper
-    emulated: SimTicUsb | None
+    transport: str
+    """usb or serial."""
 
 
-@pytest.fixture
-async def target(request: pytest.FixtureRequest) -> AsyncIterator[TicTarget]:
+@pytest.fixture(params=["usb", "serial"])
+async def target(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[TicTarget]:
     if request.config.getoption("--bench-profile", default=None) is not None:
         pytest.skip("a bench profile has no basket (Tic) section yet: issue 9's device modules")
-    bus = SimUsbBackend()
-    device = SimTicUsb(TicModel())
-    bus.attach(device)
-    tic = TicStepper(TicUsbTransport(backend=bus))
-    await tic.connect()
-    try:
-        yield TicTarget(tic, device)
-    finally:
-        with contextlib.suppress(Exception):
-            await tic.deenergize()
-        await tic.close()
+    async with contextlib.AsyncExitStack() as stack:
+        if request.param == "usb":
+            bus = SimUsbBackend()
+            bus.attach(SimTicUsb(TicModel()))
+            tic = TicStepper(TicUsbTransport(backend=bus))
+        else:
+            face = SimTicSerial(
+                TicModel(defaults=TicDefaults(command_timeout_ms=TIMEOUT_MS)),
+                link_dir=tmp_path,
+                baudrate=SERIAL_BAUD,
+            )
+            await face.start()
+            stack.push_async_callback(face.stop)
+            tic = TicStepper(TicSerialTransport(str(face.path), baudrate=SERIAL_BAUD))
+        await tic.connect()
+        try:
+            yield TicTarget(tic, request.param)
+        finally:
+            with contextlib.suppress(Exception):
+                await tic.deenergize()
+            await tic.close()
 
 
 @contextlib.asynccontextmanager
@@ -65,6 +85,8 @@ async def heartbeats(tic: TicStepper) -> AsyncIterator[None]:
 
 
 async def test_the_tic_identifies_itself(target: TicTarget) -> None:
+    if target.transport != "usb":
+        pytest.skip("a Tic identifies itself by its USB descriptors only")
     link = target.tic.transport
     assert isinstance(link, TicUsbTransport)
     assert link.link.product_id in {int(p) for p in TicProduct}

@@ -39,7 +39,7 @@ from rig.api.roles import (
 from rig.api.topics import RigTopics
 from rig.broker import PrivateBroker
 from rig.config import RigProfile, SimPort
-from rig.devices.section import DeviceSection, SerialDeviceSection
+from rig.devices.section import DeviceSection
 from rig.events.journal import JOURNAL_FILE
 from rig.runtime import RunningRig, pid_alive
 
@@ -149,9 +149,9 @@ def sim_camera_args(profile: RigProfile) -> list[str]:
 def sim_baudrates(profile: RigProfile) -> dict[str, int]:
     """The line rate of each serial device in the profile, for its emulator."""
     return {
-        name: section.baudrate
+        name: baud
         for name, section in profile.devices.sections().items()
-        if isinstance(section, SerialDeviceSection)
+        if (baud := section.sim_baudrate()) is not None
     }
 
 

@@ -40,6 +40,7 @@ ACTUATOR_METHODS = frozenset(
         "configure_watchdog",
         "set_cutoff",
         "zero_pressure",
+        "set_flow_nowait",
         "set_light",
         # the basket's Tic (drivers/tic/driver.py)
         "set_target_position",

@@ -111,6 +111,7 @@ def test_every_op_is_defined_once_with_its_roles_and_control() -> None:
         "basket.open",
         "basket.close",
         "basket.retract",
+        "basket.home",
         "basket.halt",
         "camera.snapshot",
         "camera.record",
@@ -131,6 +132,7 @@ def test_every_op_is_defined_once_with_its_roles_and_control() -> None:
         "basket.open",
         "basket.close",
         "basket.retract",
+        "basket.home",
     }
     assert not role_may(Role.SURGEON, "no.such.op")
 
@@ -145,4 +147,5 @@ def test_each_motion_op_names_the_interlock_rule_it_runs_under() -> None:
         "basket.open": Action.BASKET_OPEN,
         "basket.close": Action.BASKET_CLOSE,
         "basket.retract": Action.BASKET_RETRACT,
+        "basket.home": Action.BASKET_HOME,
     }

@@ -35,6 +35,7 @@ from rig.cli.simctl_cmd import SimctlUsageError, build_request
         ("pump-fault", ["ignores_stop=true"], {"op": "pump_fault", "ignores_stop": True}),
         ("relay-welded", ["welded=false"], {"op": "relay_welded", "welded": False}),
         ("estop", [], {"op": "estop"}),
+        ("basket-obstacle", ["at_usteps=null"], {"op": "basket_obstacle", "at_usteps": None}),
         # Text that is not JSON stays text: the simulator names what it expected.
         ("sensor", ["offset_mmhg=high"], {"op": "sensor_fault", "offset_mmhg": "high"}),
     ],

@@ -30,6 +30,7 @@ from rig.config import (
     parse_profile,
     validate_profile,
 )
+from rig.launcher import sim_baudrates
 
 REPO = Path(__file__).resolve().parents[1]
 SIM = CONFIG_DIR / "sim.toml"
@@ -545,3 +546,34 @@ def test_simulator_time_scale_is_refused_with_the_reason_it_does_not_exist() -> 
     path, value, expected = only_problem(set_path(sim_data(), "simulator.time_scale", 1.0))
     assert (path, value) == ("simulator.time_scale", 1.0)
     assert "real time" in expected and "remove the key" in expected
+
+
+@pytest.mark.parametrize("limit", [40.0, 30.0])
+def test_the_boards_resistance_stop_must_be_looser_than_the_hosts(limit: float) -> None:
+    data = set_path(sim_data(), "devices.board.resistance_stop_mmhg_min_per_ml", limit)
+    path, value, expected = only_problem(data)
+    assert (path, value) == ("devices.board.resistance_stop_mmhg_min_per_ml", limit)
+    assert "above limits.max_resistance_mmhg_min_per_ml (40)" in expected
+    assert "must not pre-empt it" in expected
+
+
+def test_the_boards_resistance_stop_has_hard_bounds() -> None:
+    data = set_path(sim_data(), "devices.board.resistance_stop_samples", 51)
+    path, value, expected = only_problem(data)
+    assert (path, value) == ("devices.board.resistance_stop_samples", 51)
+    assert "50" in expected
+
+
+def test_the_basket_on_serial_takes_a_serial_port_and_its_rate_goes_to_the_simulator() -> None:
+    data = set_path(sim_data(), "devices.basket.transport", "serial")
+    data = set_path(data, "devices.basket.baudrate", 115_200)
+    profile = validate_profile(data)
+    assert sim_baudrates(profile)["basket"] == 115_200
+    on_a_path = set_path(data, "devices.basket.port", {"path": "/dev/ttyACM1"})
+    assert validate_profile(on_a_path).devices.basket is not None
+    at_a_console = set_path(data, "devices.basket.port", {"console": "surgeon"})
+    path, _, expected = only_problem(at_a_console)
+    assert path == "devices.basket.port" and "serial device" in expected
+    on_usb_by_path = set_path(sim_data(), "devices.basket.port", {"path": "/dev/ttyACM1"})
+    assert only_problem(on_usb_by_path)[0] == "devices.basket.port"
+    assert "basket" not in sim_baudrates(validate_profile(sim_data()))

@@ -55,3 +55,28 @@ async def test_no_acknowledgement_in_time_is_an_mqtt_error(monkeypatch: pytest.M
     never: asyncio.Future[None] = asyncio.get_running_loop().create_future()
     with pytest.raises(aiomqtt.MqttError, match="no acknowledgement from the broker"):
         await endpoint._acknowledged(never)
+
+
+async def test_a_broker_that_never_answers_the_connection_is_an_mqtt_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The connection's wait is bounded here too, not by aiomqtt's wait_for: a server that
+    # accepts the socket and never sends CONNACK.
+    monkeypatch.setattr(mqtt, "ACK_TIMEOUT_S", 0.3)
+    accepted: list[asyncio.StreamWriter] = []
+
+    async def silent(_: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        accepted.append(writer)
+
+    server = await asyncio.start_server(silent, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        with pytest.raises(aiomqtt.MqttError, match="no answer to the connection"):
+            async with MqttEndpoint("127.0.0.1", port):
+                pass
+        assert accepted, "the client reached the server"
+    finally:
+        for writer in accepted:
+            writer.close()
+        server.close()
+        await server.wait_closed()

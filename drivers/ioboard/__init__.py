@@ -15,6 +15,8 @@ from drivers.ioboard.codec import (
     Nack,
     NackReason,
     PressureSample,
+    ResistanceTrip,
+    SetFlow,
     Trip,
 )
 from drivers.ioboard.driver import BoardCommandRejectedError, BoardTimeoutError, IoBoard
@@ -31,5 +33,7 @@ __all__ = [
     "Nack",
     "NackReason",
     "PressureSample",
+    "ResistanceTrip",
+    "SetFlow",
     "Trip",
 ]

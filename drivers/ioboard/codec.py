@@ -40,7 +40,9 @@ from drivers.ioboard.messages import (
     NackReason,
     PressureSample,
     ResetTrip,
+    ResistanceTrip,
     SetCutoff,
+    SetFlow,
     SetLight,
     SetPumpRelay,
     Trip,
@@ -74,7 +76,9 @@ __all__ = [
     "NackReason",
     "PressureSample",
     "ResetTrip",
+    "ResistanceTrip",
     "SetCutoff",
+    "SetFlow",
     "SetLight",
     "SetPumpRelay",
     "Trip",
@@ -118,6 +122,8 @@ def _decode_board_message(msg_id: int, args: tuple[Any, ...]) -> BoardMessage:
         )
     if msg_id == MsgId.EVENT:
         return BoardEvent(args[0], EventKind(args[1]), args[2] / 100)
+    if msg_id == MsgId.RESISTANCE_TRIP:
+        return ResistanceTrip(args[0], args[1], args[2] / 100, args[3] / 1000, args[4] / 100)
     if msg_id == MsgId.IDENT:
         serial = args[4].rstrip(b"\0")
         return BoardIdent(args[0], (args[1], args[2], args[3]), serial.decode("ascii"))
@@ -125,7 +131,8 @@ def _decode_board_message(msg_id: int, args: tuple[Any, ...]) -> BoardMessage:
 
 
 _BOARD_ARGS: dict[int, str] = {
-    m.MSG_ID: m.ARGS for m in (PressureSample, BoardStatus, BoardEvent, BoardIdent, Nack)
+    m.MSG_ID: m.ARGS
+    for m in (PressureSample, BoardStatus, BoardEvent, BoardIdent, Nack, ResistanceTrip)
 }
 
 
@@ -334,6 +341,15 @@ class BoardHostCodec:
             if isinstance(m, PressureSample | BoardStatus | BoardEvent):
                 board_time_s = self._unwrapper.full_us(m.t_us, rx_time_s) / 1_000_000
                 m = replace(m, board_time_s=board_time_s, rx_time_s=rx_time_s)
+            elif isinstance(m, ResistanceTrip):
+                m = replace(
+                    m,
+                    trigger_board_time_s=self._unwrapper.full_us(m.trigger_t_us, rx_time_s) / 1e6,
+                    relay_open_board_time_s=(
+                        self._unwrapper.full_us(m.relay_open_t_us, rx_time_s) / 1e6
+                    ),
+                    rx_time_s=rx_time_s,
+                )
             out.append(m)
         return tuple(out)
 

@@ -25,6 +25,7 @@ from drivers.ioboard.messages import (
     NackReason,
     ResetTrip,
     SetCutoff,
+    SetFlow,
     SetLight,
     SetPumpRelay,
     ZeroPressure,
@@ -32,7 +33,7 @@ from drivers.ioboard.messages import (
 )
 from firmware.framing import Deframer, build_frame
 from firmware.link import DeviceLink
-from firmware.protocol import HOST_ARGS, check_host_arg
+from firmware.protocol import HOST_ARGS, SET_FLOW, check_host_arg, check_set_flow
 
 
 @dataclass(frozen=True)
@@ -85,6 +86,16 @@ def decode_host_payload(payload: bytes) -> tuple[tuple[HostMessage, ...], Nack |
         end = pos + 1 + struct.calcsize(layout)
         if end > len(payload):
             return tuple(out), Nack(msg_id, NackReason.MALFORMED)
+        if msg_id == SET_FLOW:
+            flow, limit, short_ms, long_ms, persistence = struct.unpack(
+                layout, payload[pos + 1 : end]
+            )
+            reason = check_set_flow(flow, limit, short_ms, long_ms, persistence)
+            if reason:
+                return tuple(out), Nack(msg_id, NackReason(reason))
+            out.append(SetFlow(flow / 1000, limit / 100, short_ms, long_ms, persistence))
+            pos = end
+            continue
         value = struct.unpack(layout, payload[pos + 1 : end])[0] if end > pos + 1 else 0
         reason = check_host_arg(msg_id, value)
         if reason:

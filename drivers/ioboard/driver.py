@@ -37,7 +37,9 @@ from drivers.ioboard.codec import (
     Nack,
     PressureSample,
     ResetTrip,
+    ResistanceTrip,
     SetCutoff,
+    SetFlow,
     SetLight,
     SetPumpRelay,
     ZeroPressure,
@@ -52,7 +54,7 @@ DEFAULT_BAUDRATE = 460800
 PROBE_INTERVAL_S = 0.1
 
 _ReplyT = TypeVar("_ReplyT", BoardStatus, BoardIdent)
-_MessageT = TypeVar("_MessageT", PressureSample, BoardEvent)
+_MessageT = TypeVar("_MessageT", PressureSample, BoardEvent, ResistanceTrip)
 
 
 class BoardTimeoutError(TimeoutError):
@@ -78,12 +80,14 @@ class IoBoard:
         stats: LinkStats | None = None,
         on_sample: Callable[[PressureSample], None] | None = None,
         on_event: Callable[[BoardEvent], None] | None = None,
+        on_resistance_trip: Callable[[ResistanceTrip], None] | None = None,
         command_timeout_s: float = 0.5,
     ) -> None:
         self.url = url
         self.stats = stats if stats is not None else LinkStats()
         self.on_sample = on_sample
         self.on_event = on_event
+        self.on_resistance_trip = on_resistance_trip
         self.command_timeout_s = command_timeout_s
         self._clock = clock
         self._link = SerialLink(
@@ -105,6 +109,9 @@ class IoBoard:
         self.last_sample: PressureSample | None = None
         self.last_status: BoardStatus | None = None
         self.last_event: BoardEvent | None = None
+        self.last_resistance_trip: ResistanceTrip | None = None
+        """The board's resistance-stop report: sent when it trips, and with every STATUS while
+        the trip stays latched."""
         self.ident: BoardIdent | None = None
 
     @property
@@ -177,6 +184,12 @@ class IoBoard:
         """
         done_s = self._send_nowait(SetPumpRelay(closed=False))
         return math.inf if done_s is None else done_s
+
+    def set_flow_nowait(self, message: SetFlow) -> float | None:
+        """Tell the board the flow the pump was told and its resistance-stop limits, without
+        awaiting the acknowledgement (a stop calls this from the fault path). Go-back-N delivers
+        it; None if it is held behind a full window."""
+        return self._send_nowait(message)
 
     async def configure_watchdog(self, timeout_ms: int) -> None:
         await self._command(ConfigWatchdog(timeout_ms))
@@ -296,6 +309,12 @@ class IoBoard:
                 self.last_event = message
                 if self.on_event is not None:
                     self._call(self.on_event, message)
+            elif isinstance(message, ResistanceTrip):
+                new = message != self.last_resistance_trip
+                self.last_resistance_trip = message
+                # Once per trip: the same report rides with every STATUS while it is latched.
+                if new and self.on_resistance_trip is not None:
+                    self._call(self.on_resistance_trip, message)
             elif isinstance(message, BoardStatus):
                 self.last_status = message
             elif isinstance(message, BoardIdent):

@@ -22,6 +22,10 @@ PRESSURE_RAIL_LOW_CMMHG = p.PRESSURE_RAIL_LOW_CMMHG
 WATCHDOG_MIN_MS = p.WATCHDOG_MIN_MS
 WATCHDOG_MAX_MS = p.WATCHDOG_MAX_MS
 LIGHT_MAX_PERMILLE = p.LIGHT_MAX_PERMILLE
+FLOW_MAX_UL_MIN = p.FLOW_MAX_UL_MIN
+LAG_MIN_MS = p.LAG_MIN_MS
+LAG_MAX_MS = p.LAG_MAX_MS
+PERSISTENCE_MAX_SAMPLES = p.PERSISTENCE_MAX_SAMPLES
 
 
 class MsgId(enum.IntEnum):
@@ -34,11 +38,13 @@ class MsgId(enum.IntEnum):
     GET_STATUS = p.GET_STATUS
     IDENTIFY = p.IDENTIFY
     ZERO_PRESSURE = p.ZERO_PRESSURE
+    SET_FLOW = p.SET_FLOW
     PRESSURE_SAMPLE = p.PRESSURE_SAMPLE
     STATUS = p.STATUS
     EVENT = p.EVENT
     IDENT = p.IDENT
     NACK = p.NACK
+    RESISTANCE_TRIP = p.RESISTANCE_TRIP
 
 
 class Trip(enum.IntFlag):
@@ -47,6 +53,7 @@ class Trip(enum.IntFlag):
     WATCHDOG = p.TRIP_WATCHDOG
     CUTOFF = p.TRIP_CUTOFF
     ESTOP = p.TRIP_ESTOP
+    RESISTANCE = p.TRIP_RESISTANCE
 
 
 class EventKind(enum.IntEnum):
@@ -162,6 +169,31 @@ class ZeroPressure(_Message):
     MSG_ID: ClassVar[MsgId] = MsgId.ZERO_PRESSURE
 
 
+@dataclass(frozen=True)
+class SetFlow(_Message):
+    """The flow the pump was told and the board's resistance-stop limits (protocol 5.9)."""
+
+    flow_ml_min: float
+    """0: the pump stopped; the board's resistance stop is disarmed."""
+    limit_mmhg_min_per_ml: float
+    lag_short_ms: int
+    lag_long_ms: int
+    persistence_samples: int
+    MSG_ID: ClassVar[MsgId] = MsgId.SET_FLOW
+    ARGS: ClassVar[str] = p.HOST_ARGS[p.SET_FLOW]
+
+    def args(self) -> tuple[Any, ...]:
+        return (
+            _check_int(round(self.flow_ml_min * 1000), "flow_ul_min", 0, 0xFFFF),
+            _check_int(
+                round(self.limit_mmhg_min_per_ml * 100), "limit (0.01 mmHg·min/mL)", 0, 0xFFFF
+            ),
+            _check_int(self.lag_short_ms, "lag_short_ms", 0, 0xFFFF),
+            _check_int(self.lag_long_ms, "lag_long_ms", 0, 0xFFFF),
+            _check_int(self.persistence_samples, "persistence_samples", 0, 0xFF),
+        )
+
+
 HostMessage = (
     Heartbeat
     | ConfigWatchdog
@@ -172,6 +204,7 @@ HostMessage = (
     | GetStatus
     | Identify
     | ZeroPressure
+    | SetFlow
 )
 
 # board -> host. Timestamped messages carry the raw 32-bit board time (`t_us`, as on the wire) and,
@@ -289,7 +322,46 @@ class Nack(_Message):
         return (_check_int(self.msg_id, "msg_id", 0, 0xFF), int(self.reason))
 
 
-BoardMessage = PressureSample | BoardStatus | BoardEvent | BoardIdent | Nack
+@dataclass(frozen=True)
+class ResistanceTrip(_Message):
+    """The board's resistance stop latched (protocol 5.9): sent when it trips, and after STATUS
+    in every answer to GET_STATUS while it stays latched."""
+
+    trigger_t_us: int
+    """Board time of the first sample of the run over the limit."""
+    relay_open_t_us: int
+    """Board time when the board opened the relay."""
+    resistance_mmhg_min_per_ml: float
+    """P / Q at the sample that tripped (655.35: at or above the u16's top)."""
+    flow_ml_min: float
+    """The flow it divided by: the largest of the commanded flow and its two lags."""
+    pressure_mmhg: float
+    trigger_board_time_s: float = field(default=0.0, compare=False)
+    relay_open_board_time_s: float = field(default=0.0, compare=False)
+    rx_time_s: float = field(default=0.0, compare=False)
+    MSG_ID: ClassVar[MsgId] = MsgId.RESISTANCE_TRIP
+    ARGS: ClassVar[str] = p.RESISTANCE_TRIP_ARGS
+
+    @property
+    def latency_ms(self) -> float:
+        """From the trigger sample to the relay opening, on the board's clock (wrap-safe)."""
+        half = 1 << 29
+        delta = ((self.relay_open_t_us - self.trigger_t_us + half) % (1 << 30)) - half
+        return delta / 1000.0
+
+    def args(self) -> tuple[Any, ...]:
+        return (
+            _check_int(self.trigger_t_us, "trigger_t_us", 0, 0xFFFFFFFF),
+            _check_int(self.relay_open_t_us, "relay_open_t_us", 0, 0xFFFFFFFF),
+            _check_int(
+                round(self.resistance_mmhg_min_per_ml * 100), "resistance (0.01)", 0, 0xFFFF
+            ),
+            _check_int(round(self.flow_ml_min * 1000), "flow_ul_min", 0, 0xFFFF),
+            _cmmhg(self.pressure_mmhg, "pressure_mmhg", -0x8000, 0x7FFF),
+        )
+
+
+BoardMessage = PressureSample | BoardStatus | BoardEvent | BoardIdent | Nack | ResistanceTrip
 
 
 def encode_payload(messages: tuple[_Message, ...]) -> bytes:

@@ -15,7 +15,13 @@ import signal
 from pathlib import Path
 
 from drivers.sim.camera.stream import parse_camera
-from drivers.sim.rig_sim import DEFAULT_BAUDRATES, RigSimulator, SimSettings, serve_forever
+from drivers.sim.rig_sim import (
+    DEFAULT_BAUDRATES,
+    SERIAL_DEVICES,
+    RigSimulator,
+    SimSettings,
+    serve_forever,
+)
 
 
 def main() -> None:
@@ -50,10 +56,10 @@ def main() -> None:
     baudrates = dict(DEFAULT_BAUDRATES)
     for item in args.baudrate:
         name, _, baud = item.partition("=")
-        if name not in DEFAULT_BAUDRATES or not baud.isdigit():
+        if name not in SERIAL_DEVICES or not baud.isdigit():
             parser.error(
                 f"--baudrate {item}: expected DEVICE=BAUD with DEVICE one of "
-                f"{', '.join(DEFAULT_BAUDRATES)}"
+                f"{', '.join(SERIAL_DEVICES)}"
             )
         baudrates[name] = int(baud)
     camera = None

@@ -23,12 +23,13 @@ from typing import Any
 import aiomqtt
 
 from drivers.clock import REAL_CLOCK, Clock
+from drivers.sim.camera.scene import DuctSceneParams
 from drivers.sim.camera.stream import CameraSettings, SimCameraStream, WorldView
 from drivers.sim.ioboard_device import IoBoardDevice
 from drivers.sim.ne1000_device import COMMAND_KEYS, Ne1000Device, ReplyFault
 from drivers.sim.pty import LinkFaults, PtyPort
 from drivers.sim.scenarios import Scenario, make_scenario
-from drivers.sim.usb.rig_bus import SimUsbRig
+from drivers.sim.usb.rig_bus import SimUsbRig, basket_stage
 from drivers.sim.world import FluidWorld, FluidWorldParams
 from drivers.transport.backoff import Backoff
 from drivers.transport.mqtt import JsonObject, MqttEndpoint, Request, dumps
@@ -42,6 +43,8 @@ PUMPED_HISTORY_STEPS = 20_000
 
 
 DEFAULT_BAUDRATES: Mapping[str, int] = {"pump": 19200, "board": 460800}
+SERIAL_DEVICES = (*DEFAULT_BAUDRATES, "basket")
+"""The devices with a serial face: the basket's Tic has one when it is given a rate."""
 
 
 @dataclass(frozen=True)
@@ -97,7 +100,16 @@ class RigSimulator:
             seed=settings.seed + 1,
         )
         self.ports = {"pump": self.pump_port, "board": self.board_port}
-        self.usb = SimUsbRig(settings.link_dir, clock=clock)
+        """The pseudo-terminals (the basket's too when it is on serial): unplugged by name."""
+        self.usb = SimUsbRig(
+            settings.link_dir,
+            clock=clock,
+            stage=basket_stage(
+                DuctSceneParams().papilloma_depth_mm,
+                (settings.camera or CameraSettings()).depth_mm,
+            ),
+            tic_serial_baudrate=settings.baudrates.get("basket"),
+        )
         """The basket's Tic and the foot pedal, on a USB bus served next to the ptys."""
         self.camera = (
             None
@@ -105,6 +117,8 @@ class RigSimulator:
             else SimCameraStream(settings.camera, settings.link_dir, self._camera_view)
         )
         """The scope camera, an MJPEG-over-HTTP stream (drivers/sim/camera/stream.py)."""
+        if self.usb.tic_serial is not None:
+            self.ports["basket"] = self.usb.tic_serial.port
         self.scenario: Scenario | None = None
         self.relay_welded = False
         """A relay whose contact has welded shut: the board opens it, the pump keeps its power."""
@@ -324,7 +338,7 @@ class RigSimulator:
             device = str(request.get("device"))
             if device == "camera" and self.camera is not None:
                 self.camera.unplug()
-            elif device in self.usb.devices:
+            elif device in self.usb.devices and device not in self.ports:
                 self.usb.unplug(device)
             else:
                 self.port(device).unplug()
@@ -333,7 +347,7 @@ class RigSimulator:
             device = str(request.get("device"))
             if device == "camera" and self.camera is not None:
                 self.camera.plug()
-            elif device in self.usb.devices:
+            elif device in self.usb.devices and device not in self.ports:
                 self.usb.plug(device)
             else:
                 self.port(device).plug()
@@ -348,6 +362,12 @@ class RigSimulator:
                 "down": sorted(p.value for p in self.usb.pedal.down),
                 "report_at_s": report_at_s,
             }
+        if op == "basket_obstacle":
+            at = request.get("at_usteps")
+            if at is not None and (isinstance(at, bool) or not isinstance(at, int | float)):
+                raise SimError(f"at_usteps = {at!r}: expected a number of usteps, or null")
+            self.usb.place_obstacle(None if at is None else float(at))
+            return {"obstacle_usteps": at}
         if op == "sensor_fault":
             board = self.board
             board.sensor_disconnected = bool(request.get("disconnected", False))
@@ -379,7 +399,7 @@ class RigSimulator:
             }
         raise SimError(
             f"op = {op!r}: expected one of state, scenario, clear, link_fault, unplug, replug, "
-            "pedal, relay_welded, sensor_fault, pump_fault, estop, volume_since"
+            "pedal, basket_obstacle, relay_welded, sensor_fault, pump_fault, estop, volume_since"
         )
 
 

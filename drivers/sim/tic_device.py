@@ -9,7 +9,8 @@ every `STEP_S`. The stage: the microsteps the motor makes move the basket wire, 
 encoder (`encoder_position`, one count per microstep), until the basket closes on something
 (`obstacle_usteps`, or the end of travel): there the stepper stalls, the Tic's position counter
 runs on and the encoder does not, so the host sees a position error. A reverse limit switch at
-physical 0 serves homing.
+physical 0 serves homing. The encoder is absolute (counts from the switch) or, as the Tic's own
+encoder input, incremental (counts from where the stage stood at power-up).
 
 Behaviour the model chooses where the user's guide is silent (to be checked on a real Tic):
 
@@ -75,6 +76,9 @@ class StageSettings:
     obstacle_usteps: float | None = None
     """Something the basket closes on (a lesion, the wall): moving forward stalls there."""
     hard_stop_reverse_usteps: float = -400.0
+    encoder_absolute: bool = True
+    """True: the encoder counts from the switch (absolute); False: from where the stage stood
+    when the Tic powered up, as the Tic's own (incremental) encoder input does."""
 
 
 @dataclass(frozen=True)
@@ -102,6 +106,7 @@ class TicModel:
         self.settings = bytearray(SETTINGS_SIZE)
         self._write_defaults(defaults if defaults is not None else TicDefaults())
         self.physical_usteps = self.stage.start_usteps
+        self.encoder_zero_usteps = 0.0
         self.lost_usteps = 0.0
         self.powered = False
         self.requests_handled = 0
@@ -135,6 +140,7 @@ class TicModel:
         self._arrived = False
         self.up_since_s = now_s
         self.last_resetter_s = now_s
+        self.encoder_zero_usteps = 0.0 if self.stage.encoder_absolute else self.physical_usteps
         self._apply_settings()
 
     # --- settings ------------------------------------------------------------------------------
@@ -438,7 +444,9 @@ class TicModel:
         Var.ACTING_TARGET_POSITION.pack_into(image, self.target_position_usteps)
         Var.VIN_VOLTAGE.pack_into(image, VIN_MV)
         Var.UP_TIME.pack_into(image, round((self._now_s - self.up_since_s) * 1000) & 0xFFFF_FFFF)
-        Var.ENCODER_POSITION.pack_into(image, round(self.physical_usteps))
+        Var.ENCODER_POSITION.pack_into(
+            image, round(self.physical_usteps - self.encoder_zero_usteps)
+        )
         Var.STEP_MODE.pack_into(image, self.step_mode)
         Var.CURRENT_LIMIT.pack_into(image, self.current_limit_code)
         return bytes(image)

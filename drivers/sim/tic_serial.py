@@ -32,10 +32,11 @@ class SimTicSerial:
         crc: bool = False,
         clock: Clock = REAL_CLOCK,
         lock: threading.RLock | None = None,
+        name: str = "tic",
     ) -> None:
         self.model = model
         self.decoder = TicSerialDecoder(device_number=device_number, crc=crc)
-        self.port = PtyPort("tic", baudrate, self._from_host, link_dir=link_dir, clock=clock)
+        self.port = PtyPort(name, baudrate, self._from_host, link_dir=link_dir, clock=clock)
         self._clock = clock
         self._lock = lock if lock is not None else threading.RLock()
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Protocol
 
 from drivers.clock import REAL_CLOCK, Clock
@@ -197,33 +197,42 @@ class TicStepper:
     # --- the command timeout --------------------------------------------------------------------
 
     async def configure_command_timeout(self, timeout_ms: int) -> None:
-        """Arm the Tic's command timeout at `timeout_ms` (1..60000).
-
-        Over USB the setting is written and the Tic reinitialized to apply it (settings take
-        effect on reinitialize); over serial the Tic must already hold it, which is checked.
-        """
+        """Arm the Tic's command timeout at `timeout_ms` (1..60000) (`configure_settings`)."""
         if not 1 <= timeout_ms <= MAX_COMMAND_TIMEOUT_MS:
             raise ValueError(
                 f"command timeout = {timeout_ms} ms: expected 1..{MAX_COMMAND_TIMEOUT_MS}"
             )
-        current_ms = await self.read_setting(Setting.COMMAND_TIMEOUT)
-        if current_ms == timeout_ms:
+        await self.configure_settings({Setting.COMMAND_TIMEOUT: timeout_ms})
+
+    async def configure_settings(self, values: Mapping[Field, int]) -> None:
+        """Make the Tic's settings hold `values` (the command timeout, the homing speeds).
+
+        Each is read first; over USB those that differ are written and the Tic reinitialized
+        once to apply them (settings take effect on reinitialize), then read back; over serial,
+        which cannot write settings, a difference is refused.
+        """
+        found = {f: await self.read_setting(f) for f in values}
+        differ = {f: v for f, v in values.items() if found[f] != v}
+        if not differ:
             return
         if not self.transport.writes_settings:
+            wrong = ", ".join(f"{f.name} = {found[f]} (expected {v})" for f, v in differ.items())
             raise TicConfigurationError(
-                f"{self.transport.describe()}: command timeout = {current_ms} ms, expected "
-                f"{timeout_ms} ms; set it over USB (ticcmd or the Tic Control Center)"
+                f"{self.transport.describe()}: {wrong}; set them over USB (ticcmd or the Tic "
+                "Control Center)"
             )
         async with self._lock:
-            for request in set_setting_bytes(Setting.COMMAND_TIMEOUT, timeout_ms):
-                await self.transport.exchange(request)
+            for field, value in differ.items():
+                for request in set_setting_bytes(field, value):
+                    await self.transport.exchange(request)
             await self.transport.exchange(quick(TicCommand.REINITIALIZE))
-        applied_ms = await self.read_setting(Setting.COMMAND_TIMEOUT)
-        if applied_ms != timeout_ms:
-            raise TicConfigurationError(
-                f"{self.transport.describe()}: command timeout reads {applied_ms} ms after "
-                f"writing {timeout_ms} ms"
-            )
+        for field, value in differ.items():
+            applied = await self.read_setting(field)
+            if applied != value:
+                raise TicConfigurationError(
+                    f"{self.transport.describe()}: {field.name} reads {applied} after writing "
+                    f"{value}"
+                )
 
     async def heartbeat(self, period_s: float) -> None:
         """Reset the command timeout every `period_s`, until cancelled or the link fails."""

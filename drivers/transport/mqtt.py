@@ -153,7 +153,9 @@ class MqttEndpoint:
             will=will,
             username=username,
             password=password,
-            timeout=ACK_TIMEOUT_S,  # the connection's; publish and subscribe: _acknowledged
+            # aiomqtt waits without bound; every bound is ours (__aenter__, _acknowledged,
+            # __aexit__): its own asyncio.wait_for loses cancellations on 3.11 (_acknowledged)
+            timeout=math.inf,
             keepalive=keepalive_s,
             properties=connect,
             tls_params=None
@@ -186,7 +188,13 @@ class MqttEndpoint:
         paho_client.on_publish = on_publish
 
     async def __aenter__(self) -> MqttEndpoint:
-        await self._client.__aenter__()
+        try:
+            async with asyncio.timeout(ACK_TIMEOUT_S):
+                await self._client.__aenter__()
+        except TimeoutError:
+            raise aiomqtt.MqttError(
+                f"no answer to the connection from the broker within {ACK_TIMEOUT_S:g} s"
+            ) from None
         self._reader = asyncio.create_task(self._read_loop(), name=f"mqtt-{self.client_id}")
         return self
 

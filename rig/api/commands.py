@@ -161,6 +161,14 @@ class BasketRetract(_BasketCommand):
     op: Literal["basket.retract"]
 
 
+class BasketHome(_BasketCommand):
+    """Home the basket against its reverse switch (into the channel, with what it holds): what
+    makes an unknown position (`unhomed`) known. Never done by the rig on its own."""
+
+    action = Action.BASKET_HOME
+    op: Literal["basket.home"]
+
+
 class BasketHalt(_Command):
     """Halt the basket where it is; it holds what it has. A stop: never needs control, never
     refused for the rig's state (the basket pedal's release asks it)."""
@@ -227,6 +235,7 @@ Command = Annotated[
     | BasketOpen
     | BasketClose
     | BasketRetract
+    | BasketHome
     | BasketHalt
     | StartProcedure
     | StopProcedure

@@ -22,6 +22,7 @@ from rig.api.commands import (
     AcknowledgeAlarm,
     BasketClose,
     BasketHalt,
+    BasketHome,
     BasketOpen,
     BasketRetract,
     Bolus,
@@ -260,7 +261,7 @@ class CommandDispatcher:
                         return {"ok": False, "error": {"code": "not_found", "message": str(exc)}}
                     self._rig.state_changed()
                     return {"ok": True, "result": {"acknowledged": silenced}}
-                case BasketOpen() | BasketClose() | BasketRetract() | BasketHalt():
+                case BasketOpen() | BasketClose() | BasketRetract() | BasketHome() | BasketHalt():
                     op: BasketOp = command.op.removeprefix("basket.")  # type: ignore[assignment]
                     try:
                         basket = await self._rig.basket(op)

@@ -15,7 +15,8 @@ business of the tests over real ptys, not of this harness.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 from drivers.clock import ManualClock
 from drivers.ioboard.codec import BoardEvent as BoardEventMessage
@@ -28,7 +29,9 @@ from drivers.ioboard.codec import (
     Nack,
     PressureSample,
     ResetTrip,
+    ResistanceTrip,
     SetCutoff,
+    SetFlow,
     SetLight,
     SetPumpRelay,
     ZeroPressure,
@@ -58,6 +61,7 @@ from drivers.sim.scenarios import Scenario
 from drivers.sim.world import FluidWorld, FluidWorldParams
 from drivers.transport.serial import wire_time_s
 from rig.config import RigProfile
+from rig.devices.board import board_resistance_stop
 from rig.fluid.controller import SAMPLE_PERIOD_S, FluidController, PumpReading
 from rig.fluid.events import StopCause, StopEvent
 from rig.safety.interlock import Interlock, PumpFaultError
@@ -79,6 +83,9 @@ class PumpWire:
         self._clock = clock
         self._baudrate = baudrate
         self._codec = Ne1000Codec(device.address)
+        # The daemon's pump runs in safe mode (mandatory in this product): its stop frame is the
+        # safe-mode one, 9 bytes on the wire where the basic-mode exchange here sends 5.
+        self._stop_frame_bytes = len(Ne1000Codec(device.address, safe_mode=True).encode(Stop()))
         # The pump ignores the first command after power-up and then reports alarm R.
         self._exchange_frames(Query())
         self._exchange_frames(Query())
@@ -102,9 +109,8 @@ class PumpWire:
         return replies[-1]
 
     def stop_nowait(self) -> float:
-        frame = self._codec.encode(Stop())
         self._exchange(Stop())
-        return self._clock.monotonic() + wire_time_s(len(frame), self._baudrate)
+        return self._clock.monotonic() + wire_time_s(self._stop_frame_bytes, self._baudrate)
 
     async def stop(self) -> None:
         self._exchange(Stop())
@@ -181,6 +187,10 @@ class BoardWire:
     async def set_light(self, permille: int) -> None:
         self.send(SetLight(permille))
 
+    def set_flow_nowait(self, message: SetFlow) -> float | None:
+        self.send(message)
+        return self._clock.monotonic()
+
 
 class SteppedRig:
     """One rig, fresh from its self-test: zeroed at rest, pump powered, line primed."""
@@ -208,6 +218,10 @@ class SteppedRig:
         self._samples = 0
         self._on_sample: Callable[[int, float, float, int], None] = _ignore_sample
         self.on_step: Callable[[SteppedRig], None] | None = None
+        self.resistance_trips: list[ResistanceTrip] = []
+        """The board's resistance-stop reports, in order, as the board sent them."""
+        self._host_blind = False
+        self._unheard: list[ResistanceTrip] = []
         # The self-test's part that matters here: the zero taken at rest with the relay open,
         # the cut-off set, then the pump's power on (it boots, ignores the first command and
         # reports alarm R, which PumpWire consumes) and the rig ready.
@@ -223,6 +237,13 @@ class SteppedRig:
         self._step_samples(1)
         self.pump = PumpWire(self.pump_device, self.clock, baudrate=pump_cfg.baudrate)
         self.interlock = Interlock(self.pump, self.board)
+        _now(
+            self.interlock.configure_board(
+                watchdog_timeout_ms=board_cfg.watchdog_timeout_ms,
+                cutoff_mmhg=profile.limits.board_cutoff_mmhg,
+                resistance_stop=board_resistance_stop(board_cfg, profile.fluid),
+            )
+        )
         self.controller = FluidController(profile.limits, profile.fluid, self.interlock, self.clock)
         self._on_sample = self.controller.on_sample
         self.stops: list[StopEvent] = []
@@ -242,13 +263,28 @@ class SteppedRig:
         self.scenario = None
         self.world.clear()
 
+    # -- the host ---------------------------------------------------------------------------
+
+    def blind_host(self) -> None:
+        """From now on the host's fluid loop sees no sample and does not actuate, while its
+        heartbeat runs on: supervision disabled, or a loop stuck where the heartbeat is not.
+        Only the board can stop the pump (rig bench board-stop)."""
+        self._host_blind = True
+
+    def restore_host(self) -> None:
+        """The host sees again, and hears what the board reported meanwhile."""
+        self._host_blind = False
+        unheard, self._unheard = self._unheard, []
+        for trip in unheard:
+            self._host_hears(trip)
+
     # -- stepping ---------------------------------------------------------------------------
 
     async def run_for(self, seconds: float) -> None:
         """Advance sample by sample; the controller actuates every 20 ms, as in the daemon."""
         for _ in range(round(seconds / SAMPLE_PERIOD_S)):
             self._step_samples(1)
-            if self._samples % ACTUATION_EVERY_SAMPLES == 0:
+            if self._samples % ACTUATION_EVERY_SAMPLES == 0 and not self._host_blind:
                 await self.controller.actuate_once(self.pump.read)
 
     async def run_until(self, done: Callable[[], bool], timeout_s: float) -> float:
@@ -286,7 +322,15 @@ class SteppedRig:
                 self.on_step(self)
 
     def _on_board_message(self, message: object, now_s: float) -> None:
-        if isinstance(message, PressureSample):
+        if isinstance(message, ResistanceTrip):
+            self.resistance_trips.append(message)
+            if self._host_blind:
+                self._unheard.append(message)
+            else:
+                self._host_hears(message)
+        elif self._host_blind:
+            return
+        elif isinstance(message, PressureSample):
             self._on_sample(
                 round(message.board_time_s * 1_000_000),
                 message.pressure_mmhg,
@@ -300,6 +344,25 @@ class SteppedRig:
                 mode=self.controller.setpoint.mode,
                 figures={"pressure_mmhg": message.pressure_mmhg},
             )
+
+    def _host_hears(self, trip: ResistanceTrip) -> None:
+        self.interlock.trip(
+            StopCause.BOARD_RESISTANCE_STOP,
+            "I/O board: resistance stop",
+            mode=self.controller.setpoint.mode,
+            figures={"board_stop_ms": trip.latency_ms},
+        )
+
+
+def _now(coroutine: Coroutine[Any, Any, None]) -> None:
+    """Run a coroutine that never suspends (the wires here answer within the call) to its end,
+    from synchronous code."""
+    try:
+        coroutine.send(None)
+    except StopIteration:
+        return
+    coroutine.close()
+    raise RuntimeError("a bench wire suspended: it must answer within the call")
 
 
 def _ignore_sample(t_us: int, pressure_mmhg: float, rx_time_s: float, counter: int) -> None:

@@ -18,6 +18,7 @@ from rig.config import DEFAULT_PROFILE, ProfileError, RigProfile, load_profile
 
 BENCHMARKS = (
     "stop-latency",
+    "board-stop",
     "envelope",
     "camera-filters",
     "camera",
@@ -27,6 +28,7 @@ BENCHMARKS = (
 )
 DEFAULT_TRIALS = {
     "stop-latency": 200,
+    "board-stop": 200,
     "envelope": 5,
     "camera-filters": 60,
     "camera": 50,
@@ -44,6 +46,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
             "stop-latency: the real daemon on the simulator over ptys and MQTT; the scope tip "
             "meets the wall while irrigating, and the time from the first sample over the limit "
             "to the stop command leaving the host is measured (about 2 s a trial). "
+            "board-stop: the I/O board's own resistance stop on the stepped simulator (its "
+            "firmware, the pump emulator, the line, the host's controller): the tip meets the "
+            "wall with the host's fluid loop blind, and the board's time from its trigger "
+            "sample to its relay opening (its own clock) is measured, then the same trial with "
+            "the host live for the host's stop; then false stops on a shortened healthy "
+            "envelope grid with the board's stop armed (about a minute). "
             "envelope: the rig's fluid controller on a stepped clock against the simulator's "
             "world and emulators, over every flow, pressure setpoint, bolus rate, flow change "
             "and restart: false stops on a healthy duct, and wall and occlusion detection times "
@@ -75,9 +83,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--trials",
         type=int,
         default=None,
-        help="stop-latency: trials (default 200); envelope: wall and occlusion trials per grid "
-        "point (default 5); camera-filters: frames (default 60); camera: stop trials during the "
-        "video (default 50); pedal: trials (default 500); "
+        help="stop-latency, board-stop: trials (default 200); envelope: wall and occlusion trials "
+        "per grid point (default 5); camera-filters: frames (default 60); camera: stop trials "
+        "during the video (default 50); pedal: trials (default 500); "
         "record-crash: kill cycles (default 50); telemetry: seconds (default 60)",
     )
     bench.add_argument(
@@ -90,9 +98,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     bench.add_argument(
         "--flows",
         type=int,
-        default=10,
-        help="envelope: log-spaced irrigation flows from the profile's minimum to its maximum "
-        "(at least 2; default 10)",
+        default=None,
+        help="envelope, board-stop's healthy grid: log-spaced irrigation flows from the "
+        "profile's minimum to its maximum (at least 2; default 10, board-stop 5)",
     )
     bench.add_argument(
         "--frame-size",
@@ -128,6 +136,8 @@ def _bench(args: argparse.Namespace) -> int:
     try:
         if args.name == "envelope":
             result = _envelope(args, profile, trials)
+        elif args.name == "board-stop":
+            result = _board_stop(args, profile, trials)
         elif args.name == "camera-filters":
             result = _camera_filters(args.frame_size or "640x480", trials)
         elif args.name == "camera":
@@ -223,13 +233,30 @@ def _frame_size(frame_size: str) -> tuple[int, int]:
 
 def _envelope(args: argparse.Namespace, profile: RigProfile, trials: int) -> dict[str, Any]:
     from rig.bench.envelope import EnvelopeGrid, run_envelope
-    from rig.bench.session import BenchError
 
-    if args.flows < 2:
-        raise BenchError(f"--flows = {args.flows}: expected at least 2")
-    grid = EnvelopeGrid.for_profile(profile, flows=args.flows, trials=trials)
+    flows = _grid_flows(args, 10)
+    grid = EnvelopeGrid.for_profile(profile, flows=flows, trials=trials)
     # Every stop of every trial is logged as a warning: thousands of lines of noise here.
     logging.disable(logging.WARNING)
     progress = None if args.json else (lambda message: print(message, flush=True))
     figures = asyncio.run(run_envelope(profile, grid, progress=progress))
     return {"benchmark": "envelope", "trials_per_point": trials, **figures}
+
+
+def _grid_flows(args: argparse.Namespace, default: int) -> int:
+    from rig.bench.session import BenchError
+
+    flows: int = default if args.flows is None else args.flows
+    if flows < 2:
+        raise BenchError(f"--flows = {flows}: expected at least 2")
+    return flows
+
+
+def _board_stop(args: argparse.Namespace, profile: RigProfile, trials: int) -> dict[str, Any]:
+    from rig.bench.board_stop import GRID_FLOWS, healthy_grid, run_board_stop
+
+    grid = healthy_grid(profile, _grid_flows(args, GRID_FLOWS))
+    # Every stop of every trial is logged as a warning: hundreds of lines of noise here.
+    logging.disable(logging.WARNING)
+    progress = None if args.json else (lambda message: print(message, flush=True))
+    return asyncio.run(run_board_stop(profile, trials, grid, progress=progress))

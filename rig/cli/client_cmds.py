@@ -77,6 +77,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "close", help="close the open basket; on the lesion it holds it and reports captured"
     )
     basket_sub.add_parser("retract", help="draw the basket back into the channel, with its catch")
+    basket_sub.add_parser(
+        "home", help="home the basket against its reverse switch (its position unknown: unhomed)"
+    )
     for sub in basket_sub.choices.values():
         connection_options(sub)
         sub.set_defaults(
@@ -364,7 +367,7 @@ def _describe_ok(op: str, result: JsonObject) -> str:
         case "control.take" | "control.release":
             holder = (result.get("control") or {}).get("holder")
             return f"control: {holder or 'nobody'}"
-        case "basket.open" | "basket.close" | "basket.retract":
+        case "basket.open" | "basket.close" | "basket.retract" | "basket.home":
             return _describe_basket(result.get("basket") or {})
         case "selftest.run":
             lines = [f"self-test {'passed' if result.get('passed') else 'FAILED'}"]

@@ -6,6 +6,7 @@ truth), as the system tests do over the simulator's control topic.
     rig simctl sensor drift_mmhg_per_s=0.1
     rig simctl pedal press pedal=left       (then: pedal release)
     rig simctl unplug pedal
+    rig simctl basket-obstacle at_usteps=2000   (the duct wall in the basket's way; null: none)
     rig simctl clear
     rig simctl state
 
@@ -36,6 +37,7 @@ SUBJECTS = {
     "relay-welded": None,
     "estop": None,
     "pedal": "action",
+    "basket-obstacle": None,
 }
 """The CLI's ops, and the field a bare word fills."""
 SIM_OPS = {"sensor": "sensor_fault"}

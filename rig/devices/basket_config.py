@@ -3,9 +3,9 @@ the basket's positions, speeds and grasp figures (the controller's, rig/basket/)
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import ClassVar, Literal
 
-from pydantic import model_validator
+from pydantic import Field, model_validator
 
 from drivers.tic.codec import USB_TIMEOUT_MS
 from rig.config.bounds import Bound, field_default, register_bounds
@@ -15,6 +15,15 @@ from rig.safety.interlock import BasketLimits
 
 _S = "devices.basket"
 register_bounds(
+    Bound(
+        f"{_S}.baudrate",
+        "baud",
+        9600,
+        "the Tic's default TTL serial rate; the Tic takes 200..115385 (user's guide, serial "
+        "settings); set on the Tic itself, over USB",
+        200,
+        115_385,
+    ),
     Bound(
         f"{_S}.command_timeout_ms",
         "ms",
@@ -49,6 +58,15 @@ register_bounds(
         "libpololu: 300 ms per control transfer",
         10,
         5000,
+    ),
+    Bound(
+        f"{_S}.serial_reply_timeout_ms",
+        "ms",
+        100,
+        "engineering choice: a Tic answers a serial block read within a millisecond or so plus "
+        "the bytes' time (15 bytes: 16 ms at 9600 baud); no answer in this is a lost link",
+        10,
+        2000,
     ),
     Bound(
         f"{_S}.max_accel_usteps_per_100s2",
@@ -116,6 +134,24 @@ register_bounds(
         100_000_000,
     ),
     Bound(
+        f"{_S}.homing_speed_towards_usteps_per_10ks",
+        "usteps/10ks",
+        10_000_000,
+        "engineering choice: 1000 usteps/s towards the reverse switch (basket.home); written to "
+        "the Tic's settings at connect (its own default is 100 usteps/s)",
+        1,
+        100_000_000,
+    ),
+    Bound(
+        f"{_S}.homing_speed_away_usteps_per_10ks",
+        "usteps/10ks",
+        2_000_000,
+        "engineering choice: 200 usteps/s away from the switch until it releases: slow, so the "
+        "home is found within a microstep or so",
+        1,
+        100_000_000,
+    ),
+    Bound(
         f"{_S}.grasp_error_usteps",
         "usteps",
         100,
@@ -137,14 +173,26 @@ register_bounds(
 
 
 class BasketDeviceConfig(UsbDeviceSection):
-    """The basket's actuator (a Pololu Tic stepper controller on USB)."""
+    """The basket's actuator (a Pololu Tic stepper controller on USB, or on its TTL serial
+    port)."""
 
     _section: ClassVar[str] = _S
+
+    transport: Literal["usb", "serial"] = "usb"
+    """usb: the port is the Tic's own USB ids ({ usb = ... }) or the simulator's bus
+    ({ sim = "basket" }); serial: its TTL serial port, as for the other serial devices (a path,
+    a USB adaptor's ids, or the simulator's pty)."""
+    baudrate: int = field_default(f"{_S}.baudrate")
+    device_number: int | None = Field(default=None, ge=0, le=127)
+    """Serial: None for the compact protocol, else the Pololu protocol to this device number."""
+    crc: bool = False
+    """Serial: a CRC-7 byte on every command (the Tic's "enable CRC" setting must agree)."""
 
     command_timeout_ms: int = field_default(f"{_S}.command_timeout_ms")
     heartbeat_period_ms: int = field_default(f"{_S}.heartbeat_period_ms")
     status_period_ms: int = field_default(f"{_S}.status_period_ms")
     usb_timeout_ms: int = field_default(f"{_S}.usb_timeout_ms")
+    serial_reply_timeout_ms: int = field_default(f"{_S}.serial_reply_timeout_ms")
     max_accel_usteps_per_100s2: int = field_default(f"{_S}.max_accel_usteps_per_100s2")
     max_decel_usteps_per_100s2: int = field_default(f"{_S}.max_decel_usteps_per_100s2")
     current_limit_code: int = field_default(f"{_S}.current_limit_code")
@@ -153,8 +201,25 @@ class BasketDeviceConfig(UsbDeviceSection):
     closed_usteps: int = field_default(f"{_S}.closed_usteps")
     open_speed_usteps_per_10ks: int = field_default(f"{_S}.open_speed_usteps_per_10ks")
     close_speed_usteps_per_10ks: int = field_default(f"{_S}.close_speed_usteps_per_10ks")
+    homing_speed_towards_usteps_per_10ks: int = field_default(
+        f"{_S}.homing_speed_towards_usteps_per_10ks"
+    )
+    homing_speed_away_usteps_per_10ks: int = field_default(
+        f"{_S}.homing_speed_away_usteps_per_10ks"
+    )
+    encoder_absolute: bool = False
+    """True: the stage's encoder counts from the reverse switch, so the position is known at
+    connect whatever the Tic says (the simulator's stage); False (a Tic's own encoder input,
+    counting from its power-up): a Tic whose position is uncertain and that this daemon has not
+    seen homed since its power-up is `unhomed` until `basket.home`."""
     grasp_error_usteps: int = field_default(f"{_S}.grasp_error_usteps")
     force_limit_usteps: int = field_default(f"{_S}.force_limit_usteps")
+
+    def on_usb(self) -> bool:
+        return self.transport == "usb"
+
+    def sim_baudrate(self) -> int | None:
+        return None if self.on_usb() else self.baudrate
 
     @model_validator(mode="after")
     def _checks(self) -> BasketDeviceConfig:
@@ -193,4 +258,6 @@ class BasketDeviceConfig(UsbDeviceSection):
             max_accel_usteps_per_100s2=self.max_accel_usteps_per_100s2,
             max_decel_usteps_per_100s2=self.max_decel_usteps_per_100s2,
             current_limit_code=self.current_limit_code,
+            homing_speed_towards_usteps_per_10ks=self.homing_speed_towards_usteps_per_10ks,
+            homing_speed_away_usteps_per_10ks=self.homing_speed_away_usteps_per_10ks,
         )

@@ -4,7 +4,10 @@ The basket wire moves on one axis, in the Tic's microsteps: retracted (in the wo
 < deployed open < closed. Closing moves forward; on something (a lesion, the wall) the stepper
 stalls, its position counter runs on and the stage's encoder does not: the position error
 (position - encoder) is the grasp's force proxy. Past `grasp_error_usteps` while closing the
-basket has closed on something: it is held there (captured), never pushed further.
+basket has closed on something: it is held there (captured), never pushed further. A close is
+also kept on a leash (`leashed`): the Tic is never sent further than `force_limit_usteps`
+past the encoder's last reading, so a host late to see a stall (a stalled poll, a busy machine)
+leaves the stage stopped at the force limit by the Tic itself (H17).
 
 FAULT is an ordinary state, reached from any state (a rig fault or e-stop, the Tic's link lost,
 the Tic's own error); the basket is halted in it and holds. It is left only by `recovered`
@@ -19,13 +22,17 @@ from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Literal
 
-MoveOp = Literal["open", "close", "retract"]
-Op = Literal["open", "close", "retract", "halt"]
+MoveOp = Literal["open", "close", "retract", "home"]
+Op = Literal["open", "close", "retract", "home", "halt"]
 
 
 class BasketState(StrEnum):
     UNKNOWN = "unknown"
     """Not connected yet, or its position not yet read."""
+    UNHOMED = "unhomed"
+    """Connected, but where it is nothing says (the Tic's position uncertain, no encoder to
+    trust): nothing but basket.home."""
+    HOMING = "homing"
     RETRACTED = "retracted"
     OPENING = "opening"
     OPEN = "open"
@@ -38,7 +45,12 @@ class BasketState(StrEnum):
     """Halted by a fault; holds whatever it holds until the rig is reset."""
 
 
-MOVING = frozenset({BasketState.OPENING, BasketState.CLOSING, BasketState.RETRACTING})
+MOVING = frozenset(
+    {BasketState.OPENING, BasketState.CLOSING, BasketState.RETRACTING, BasketState.HOMING}
+)
+_AT_REST = frozenset(
+    {BasketState.RETRACTED, BasketState.OPEN, BasketState.CLOSED, BasketState.CAPTURED}
+)
 
 _FROM: dict[MoveOp, frozenset[BasketState]] = {
     # Opening a captured basket is the surgeon's deliberate release (never in a fault: the
@@ -46,16 +58,20 @@ _FROM: dict[MoveOp, frozenset[BasketState]] = {
     "open": frozenset({BasketState.RETRACTED, BasketState.CLOSED, BasketState.CAPTURED}),
     "close": frozenset({BasketState.OPEN}),
     "retract": frozenset({BasketState.OPEN, BasketState.CLOSED, BasketState.CAPTURED}),
+    # Homing is a retract to the switch: what makes an unknown position known.
+    "home": _AT_REST | {BasketState.UNHOMED},
 }
 _ON_THE_WAY: dict[MoveOp, BasketState] = {
     "open": BasketState.OPENING,
     "close": BasketState.CLOSING,
     "retract": BasketState.RETRACTING,
+    "home": BasketState.HOMING,
 }
 _ARRIVED: dict[BasketState, BasketState] = {
     BasketState.OPENING: BasketState.OPEN,
     BasketState.CLOSING: BasketState.CLOSED,
     BasketState.RETRACTING: BasketState.RETRACTED,
+    BasketState.HOMING: BasketState.RETRACTED,
 }
 
 
@@ -97,6 +113,9 @@ class Reading:
     velocity: int
     errors: int
     """The Tic's error bits, safe start excepted (0: none)."""
+    homing: bool = False
+    """The Tic is homing (its go-home under way)."""
+    position_uncertain: bool = False
 
     @property
     def error_usteps(self) -> int:
@@ -133,7 +152,11 @@ class BasketMachine:
         """The move `op` asks for, or BasketConflictError saying why not now."""
         if self.state not in _FROM[op]:
             allowed = ", ".join(sorted(s.value for s in _FROM[op]))
-            hint = " (reset the rig first)" if self.state is BasketState.FAULT else ""
+            hints = {
+                BasketState.FAULT: " (reset the rig first)",
+                BasketState.UNHOMED: " (its position is unknown: basket.home first)",
+            }
+            hint = hints.get(self.state, "")
             raise BasketConflictError(
                 f"basket.{op} refused: the basket is {self.state}{hint} (allowed from: {allowed})"
             )
@@ -142,11 +165,29 @@ class BasketMachine:
             return Move(op, g.open_usteps, g.open_speed)
         if op == "close":
             return Move(op, g.closed_usteps, g.close_speed)
+        if op == "home":
+            return Move(op, 0, 0)  # to the switch, at the Tic's homing speeds
         return Move(op, g.retracted_usteps, g.open_speed)
+
+    def target_now(self) -> int | None:
+        """The target to send the Tic now for the move under way (None when none is)."""
+        if not self.moving or self.move is None or self.move.op == "home":
+            return None  # a homing is the Tic's own: a target would end it
+        return self.leashed(self.move)
+
+    def leashed(self, move: Move) -> int:
+        """The target to send the Tic for `move` now: a close is leashed to
+        `force_limit_usteps` past the last encoder reading, so against an obstacle the position
+        error can never pass the force limit, however late the host reads the status next
+        (H17). The other moves go straight to their target."""
+        if move.op != "close" or self.last_reading is None:
+            return move.target_usteps
+        leash = self.last_reading.encoder_usteps + self.geometry.force_limit_usteps
+        return min(move.target_usteps, leash)
 
     def started(self, move: Move, t_s: float) -> Change:
         self.move = move
-        if move.op in ("open", "retract"):
+        if move.op in ("open", "retract", "home"):
             self.holds_lesion = False  # the surgeon's own release, or the lesion taken out
         return self._go(_ON_THE_WAY[move.op], f"basket.{move.op} to {move.target_usteps}", t_s)
 
@@ -172,18 +213,24 @@ class BasketMachine:
                 hold_at_usteps=reading.encoder_usteps,
                 at_force_limit=reading.error_usteps >= g.force_limit_usteps,
             )
+        if self.state is BasketState.HOMING:
+            done = not (reading.homing or reading.position_uncertain or reading.velocity)
+            if done and abs(reading.position_usteps) <= g.arrived_tolerance_usteps:
+                return self._go(BasketState.RETRACTED, "homed: at the reverse switch", t_s)
+            return None
         if self.state in MOVING and self.move is not None:
             there = abs(reading.position_usteps - self.move.target_usteps)
             if there <= g.arrived_tolerance_usteps and reading.velocity == 0:
                 return self._go(_ARRIVED[self.state], "arrived", t_s)
         return None
 
-    def halted(self, t_s: float) -> Change | None:
-        """Halted on request (basket.halt: the basket pedal let go): where it stands, it holds;
-        part-way is `closed` (open or retract from there)."""
+    def halted(self, t_s: float, cause: str = "halted (basket.halt)") -> Change | None:
+        """Halted on request (basket.halt: the basket pedal let go), or its move refused on the
+        way (a close's leash not extended): where it stands, it holds; part-way is `closed`
+        (open or retract from there)."""
         if not self.moving:
             return None
-        return self._go(BasketState.CLOSED, "halted (basket.halt)", t_s)
+        return self._go(BasketState.CLOSED, cause, t_s)
 
     def fault(self, cause: str, t_s: float) -> Change | None:
         """Halted: a rig fault or e-stop, the link lost, the Tic's own error."""
@@ -195,7 +242,7 @@ class BasketMachine:
     def recovered(self, reading: Reading, cause: str, t_s: float) -> Change | None:
         """The rig is reset (or the Tic connected) and its status read: where the basket is,
         without moving it. What it held, it still holds."""
-        if self.state not in (BasketState.FAULT, BasketState.UNKNOWN):
+        if self.state not in (BasketState.FAULT, BasketState.UNKNOWN, BasketState.UNHOMED):
             return None
         self.last_reading = reading
         g = self.geometry
@@ -208,6 +255,14 @@ class BasketMachine:
         else:
             target = BasketState.CLOSED
         return self._go(target, cause, t_s)
+
+    def unhomed(self, reading: Reading, cause: str, t_s: float) -> Change | None:
+        """Connected (or reset) and its status read, but its position is not known: it stays
+        where it is, and only basket.home moves it. What it held, it still holds."""
+        if self.state not in (BasketState.FAULT, BasketState.UNKNOWN):
+            return None
+        self.last_reading = reading
+        return self._go(BasketState.UNHOMED, cause, t_s)
 
     def lost(self, cause: str, t_s: float) -> Change | None:
         """The link is down: where it is, and what it holds, is the Tic's to keep."""

@@ -13,13 +13,23 @@ import asyncio
 import contextlib
 from collections.abc import Sequence
 
-from drivers.ioboard import BoardEvent, BoardStatus, EventKind, IoBoard, PressureSample, Trip
+from drivers.ioboard import (
+    BoardEvent,
+    BoardStatus,
+    EventKind,
+    IoBoard,
+    PressureSample,
+    ResistanceTrip,
+    Trip,
+)
+from drivers.ioboard.messages import LAG_MAX_MS, LAG_MIN_MS
 from drivers.transport.serial import LinkClosedError
+from rig.config import FluidLoopConfig
 from rig.devices.board_config import BoardDeviceConfig
 from rig.devices.contract import Device, DeviceContext, ResetNotes, Task
 from rig.events.models import SelfTestWatchdogTrip
 from rig.fluid.events import StopCause
-from rig.safety.interlock import ActuatorSlots, InterlockDeniedError
+from rig.safety.interlock import ActuatorSlots, BoardResistanceStop, InterlockDeniedError
 from rig.safety.links import BoardLink
 
 
@@ -36,6 +46,7 @@ class BoardDevice(Device):
             clock=context.clock,
             on_sample=self._on_sample,
             on_event=self._on_event,
+            on_resistance_trip=self._on_event,
             command_timeout_s=config.command_timeout_ms / 1000.0,
         )
         self._link = BoardLink(self._driver)
@@ -61,6 +72,7 @@ class BoardDevice(Device):
         await self.context.interlock.configure_board(
             watchdog_timeout_ms=self._config.watchdog_timeout_ms,
             cutoff_mmhg=self.context.profile.limits.board_cutoff_mmhg,
+            resistance_stop=self.resistance_stop(),
         )
         status = self._status_at_connect = await self._link.status()
         if status.trips:
@@ -69,6 +81,11 @@ class BoardDevice(Device):
                 "I/O board reports a latched trip from before this start: "
                 + ", ".join(str(t.name).lower() for t in Trip if t in status.trips),
             )
+
+    def resistance_stop(self) -> BoardResistanceStop:
+        """The board's resistance-stop limits: [devices.board]'s, with the line's time
+        constants from [fluid] (docs/firmware.md, "The resistance stop")."""
+        return board_resistance_stop(self._config, self.context.profile.fluid)
 
     async def on_up(self) -> None:
         status = self._status_at_connect
@@ -109,14 +126,31 @@ class BoardDevice(Device):
             board_us, sample.pressure_mmhg, sample.rx_time_s, sample.sample_counter
         )
 
-    def _on_event(self, event: BoardEvent) -> None:
+    def _on_event(self, event: BoardEvent | ResistanceTrip) -> None:
         try:
             self._handle_event(event)
         except Exception as exc:
             self.context.on_fault("board event handling", exc)
 
-    def _handle_event(self, event: BoardEvent) -> None:
-        if event.kind is EventKind.ESTOP_PRESSED:
+    def _handle_event(self, event: BoardEvent | ResistanceTrip) -> None:
+        if isinstance(event, ResistanceTrip):
+            self.context.trip(
+                StopCause.BOARD_RESISTANCE_STOP,
+                f"I/O board: resistance {event.resistance_mmhg_min_per_ml:.1f} mmHg·min/mL at "
+                f"{event.flow_ml_min:g} mL/min reached its limit "
+                f"{self._config.resistance_stop_mmhg_min_per_ml:g}; it opened the pump relay "
+                f"{event.latency_ms:.1f} ms after the first sample over it",
+                figures={
+                    "board_trigger_t_us": event.trigger_t_us,
+                    "board_relay_open_t_us": event.relay_open_t_us,
+                    "board_stop_ms": event.latency_ms,
+                    "resistance_mmhg_min_per_ml": event.resistance_mmhg_min_per_ml,
+                    "flow_ml_min": event.flow_ml_min,
+                    "pressure_mmhg": event.pressure_mmhg,
+                    "limit_mmhg_min_per_ml": self._config.resistance_stop_mmhg_min_per_ml,
+                },
+            )
+        elif event.kind is EventKind.ESTOP_PRESSED:
             self.context.interlock.estop(
                 "the I/O board's e-stop button", mode=self.context.controller.setpoint.mode
             )
@@ -128,3 +162,18 @@ class BoardDevice(Device):
                 f"I/O board: {event.kind.name.lower()}",
                 figures={"board_t_us": event.t_us, "pressure_mmhg": event.pressure_mmhg},
             )
+
+
+def board_resistance_stop(config: BoardDeviceConfig, fluid: FluidLoopConfig) -> BoardResistanceStop:
+    """The line's compliance is its nominal time constant over the nominal resistance; the long
+    lag is that compliance times the board's limit: the slowest a duct the board must stay quiet
+    on can drain (docs/firmware.md)."""
+    tau_ms = fluid.line_time_constant_ms
+    limit = config.resistance_stop_mmhg_min_per_ml
+    long_ms = tau_ms * max(limit / fluid.nominal_resistance_mmhg_min_per_ml, 1.0)
+    return BoardResistanceStop(
+        limit_mmhg_min_per_ml=limit,
+        lag_short_ms=max(round(tau_ms), LAG_MIN_MS),
+        lag_long_ms=min(max(round(long_ms), LAG_MIN_MS), LAG_MAX_MS),
+        persistence_samples=config.resistance_stop_samples,
+    )

@@ -28,6 +28,10 @@ class DeviceSection(Section):
         del profile
         return []
 
+    def sim_baudrate(self) -> int | None:
+        """The line rate the simulator's emulator must use (None: not on a serial line)."""
+        return None
+
     def sim_port(self, name: str, link_dir: Path) -> str:
         """What the daemon opens when the simulator supplies the device: its pseudo-terminal."""
         return str(link_dir / name)
@@ -53,6 +57,9 @@ class SerialDeviceSection(DeviceSection):
     own default and bounds for it)."""
 
     baudrate: int
+
+    def sim_baudrate(self) -> int | None:
+        return self.baudrate
 
     @model_validator(mode="after")
     def _attached_to_the_rig(self) -> Self:

@@ -31,9 +31,28 @@ class UsbDeviceSection(DeviceSection):
 
     console_attachable: ClassVar[bool] = False
 
+    def on_usb(self) -> bool:
+        """Whether the device is reached through libusb; a device that may be on a serial line
+        instead (the basket's Tic, on its TTL port) says when it is not, and its port is then
+        a serial device's (path, usb adaptor or the simulator's pty)."""
+        return True
+
     @model_validator(mode="after")
     def _port_form(self) -> Self:
         spec = self.port
+        if not self.on_usb():
+            if isinstance(spec, ConsolePort):
+                cross_check(
+                    [
+                        Problem(
+                            f"{self._section}.port",
+                            {"console": spec.console},
+                            "a serial device is attached to the rig: expected a path, usb or "
+                            "sim port",
+                        )
+                    ]
+                )
+            return self
         expected = (
             'expected { usb = ... }, { sim = "..." } or { console = "<role>" }'
             if self.console_attachable
@@ -49,9 +68,13 @@ class UsbDeviceSection(DeviceSection):
         return self
 
     def sim_port(self, name: str, link_dir: Path) -> str:
+        if not self.on_usb():
+            return super().sim_port(name, link_dir)
         return sim_bus_port(link_dir, BUS_SOCKET_NAME)
 
     def real_port(self, attached: Sequence[SerialPortInfo]) -> str:
+        if not self.on_usb():
+            return super().real_port(attached)
         spec = self.port
         if isinstance(spec, UsbPort):
             return libusb_port(spec.usb.vid, spec.usb.pid, spec.usb.serial_number)
@@ -63,6 +86,8 @@ class UsbDeviceSection(DeviceSection):
         )  # the section's validator refuses the other forms; a sim port is the simulator's
 
     def port_override(self, override: str, attached: Sequence[SerialPortInfo]) -> str:
+        if not self.on_usb():
+            return super().port_override(override, attached)
         if override.startswith(CONSOLE_PREFIX) and self.console_attachable:
             return override
         try:

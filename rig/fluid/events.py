@@ -25,6 +25,8 @@ class StopCause(StrEnum):
     PUMP_LINK_LOST = "pump_link_lost"
     BOARD_LINK_LOST = "board_link_lost"
     BOARD_TRIP = "board_trip"
+    BOARD_RESISTANCE_STOP = "board_resistance_stop"
+    """The I/O board's own resistance stop opened the pump relay (firmware/board.py)."""
     ESTOP = "estop"
     LOOP_STALL = "loop_stall"
     PLAUSIBILITY = "plausibility"
@@ -65,6 +67,10 @@ _PLAIN_WORDS: dict[StopCause, str] = {
     StopCause.PUMP_LINK_LOST: "the pump's link was lost",
     StopCause.BOARD_LINK_LOST: "the I/O board's link was lost",
     StopCause.BOARD_TRIP: "the I/O board cut the pump's power",
+    StopCause.BOARD_RESISTANCE_STOP: (
+        "the I/O board cut the pump's power: the duct's resistance passed the board's own "
+        "limit (scope tip against the wall?)"
+    ),
     StopCause.ESTOP: "emergency stop",
     StopCause.LOOP_STALL: "the control loop stalled",
     StopCause.PLAUSIBILITY: "the pressure readings were implausible (transducer fault?)",

@@ -37,7 +37,9 @@ Other stop causes and where they are raised (the rest of `StopCause`):
   FluidController.actuate_once (the pump did not answer a command or poll).
 - `board_link_lost`: BoardDevice.on_lost (rig/devices/board.py). `board_trip`:
   BoardDevice.configure (a trip latched before this start), BoardDevice._handle_event (the
-  board's watchdog or cut-off opened the relay).
+  board's watchdog or cut-off opened the relay). `board_resistance_stop`:
+  BoardDevice._handle_event (the board's own resistance stop opened the relay, firmware/board.py;
+  the host's limits here are tighter, so it acts only when these did not).
 - `estop`: Interlock.estop (rig/safety/interlock.py), from BoardDevice._handle_event (the
   button) and the dispatcher's `estop` op (rig/api/dispatch.py).
 - `loop_stall`: RigDaemon._on_loop_stall, after rig/safety/stall_guard.py's thread has stopped
@@ -65,8 +67,12 @@ from rig.safety.supervisors import Finding, PlausibilitySettings, PlausibilitySu
 LEAK_SETTLE_S = 0.5
 """How long a steady irrigation runs before its resistance is the leak check's yardstick."""
 LEAK_PERSISTENCE_S = 0.1
-STALE_AFTER_S = 0.05
-"""No pressure sample for 25 sample periods while fluid moves: the rig is blind; stop."""
+STALE_AFTER_S = 0.1
+"""No pressure sample for 50 sample periods while fluid moves: the rig is blind; stop. As long
+as the loop-stall guard's default (fluid.loop_stall_timeout_ms): a stall of the event loop that
+the guard tolerates must not stop the fluid as blindness (50 ms did, on a loaded 2-core host:
+a 56 ms gap during a bolus). Well inside the board's 250 ms watchdog; meanwhile the board's own
+hard cut-off acts on every sample."""
 RUNAWAY_GRACE_S = 0.1
 """A pump still infusing this long after its stop was written is a runaway: cut its power."""
 

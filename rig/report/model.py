@@ -15,6 +15,8 @@ from rig.events.models import (
     AlarmAcknowledged,
     AlarmCleared,
     AlarmRaised,
+    BasketChanged,
+    CameraChanged,
     CommandAudit,
     CommandDenied,
     CommandRejected,
@@ -37,6 +39,10 @@ from rig.events.models import (
     TrendSample,
     VideoSegment,
 )
+
+BASKET_MOVES = frozenset({"opening", "closing", "retracting", "homing"})
+"""The basket's states on its way. The plots mark a grasp (captured) and a fault's halt of a
+move; a fault that finds the basket at rest halts nothing, and the timeline has every change."""
 
 SILENT_KINDS = frozenset({"trend", "transition", "request_refused"})
 """Kinds the timeline leaves out: trends are the plots; state transitions and refused requests
@@ -62,6 +68,10 @@ class Mark:
     label: str
     detail: str
     latched: bool = False
+    figures: dict[str, float] = field(default_factory=dict)
+    """A stop's own figures (pressure_mmhg, flow_ml_min, resistance_mmhg_min_per_ml), finite
+    ones only: the plots show them at the stop, where the trend's 2 Hz samples may miss the
+    rise that caused it."""
 
 
 @dataclass
@@ -108,6 +118,8 @@ class Report:
     series: Series
     stops: list[Mark]
     resets: list[Mark]
+    basket: list[Mark]
+    """The basket's grasps (captured, with its force proxy) and its faults' halts."""
     alarms: list[AlarmSpan]
     timeline: list[TimelineRow]
     snapshots: list[Snapshot]
@@ -129,6 +141,7 @@ def build_report(events: Sequence[EventBase]) -> Report:
     series = Series()
     stops: list[Mark] = []
     resets: list[Mark] = []
+    basket: list[Mark] = []
     alarms: list[AlarmSpan] = []
     open_alarms: dict[str, AlarmSpan] = {}
     timeline: list[TimelineRow] = []
@@ -150,12 +163,23 @@ def build_report(events: Sequence[EventBase]) -> Report:
                 if event.pressure_mmhg is not None:
                     peaks.append(event.pressure_mmhg)
             case Stopped():
-                stops.append(Mark(t_s, event.cause.value, describe(event), latched=event.latched))
-                pressure = event.figures.get("pressure_mmhg")
-                if isinstance(pressure, int | float) and math.isfinite(pressure):
-                    peaks.append(float(pressure))
+                figures = {
+                    key: float(value)
+                    for key, value in event.figures.items()
+                    if isinstance(value, int | float) and math.isfinite(value)
+                }
+                stops.append(Mark(t_s, event.cause.value, describe(event), event.latched, figures))
+                if "pressure_mmhg" in figures:
+                    peaks.append(figures["pressure_mmhg"])
             case FaultReset():
                 resets.append(Mark(t_s, "reset", describe(event)))
+            case BasketChanged() if event.to_state == "captured" or (
+                event.to_state == "fault" and event.from_state in BASKET_MOVES
+            ):
+                label = (
+                    "basket at force limit" if event.at_force_limit else f"basket {event.to_state}"
+                )
+                basket.append(Mark(t_s, label, describe(event), latched=event.to_state == "fault"))
             case AlarmRaised():
                 span = AlarmSpan(t_s, event.alarm, event.priority, event.message)
                 alarms.append(span)
@@ -198,6 +222,7 @@ def build_report(events: Sequence[EventBase]) -> Report:
         series=series,
         stops=stops,
         resets=resets,
+        basket=basket,
         alarms=alarms,
         timeline=timeline,
         snapshots=snapshots,
@@ -254,6 +279,11 @@ def describe(event: EventBase) -> str:
             return f"pedal {event.pedal or ''} {event.change}".replace("  ", " ")
         case SnapshotTaken():
             return f"snapshot \u201c{event.note}\u201d ({_snapshot_figures(event)})"
+        case BasketChanged():
+            return _basket_text(event)
+        case CameraChanged():
+            detail = f" ({event.detail})" if event.detail else ""
+            return f"video {'live' if event.live else 'LOST'}{detail}"
         case VideoSegment():
             return f"video segment {event.path}: {event.frames} frames, {event.duration_s:.1f} s"
         case AlarmRaised():
@@ -288,6 +318,16 @@ def _figures(event: Stopped) -> str:
 
 def _unit(key: str) -> str:
     return {"pressure_mmhg": "mmHg", "flow_ml_min": "mL/min"}.get(key, "mmHg·min/mL")
+
+
+def _basket_text(event: BasketChanged) -> str:
+    where = "" if event.position_usteps is None else f" at {event.position_usteps} usteps"
+    text = f"basket {event.from_state} -> {event.to_state}{where}: {event.cause}"
+    if event.holds_lesion:
+        text += "; holds the lesion"
+    if event.at_force_limit:
+        text += "; closed at the force limit"
+    return text
 
 
 def _snapshot_figures(event: SnapshotTaken) -> str:

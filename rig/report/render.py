@@ -34,6 +34,7 @@ LATCHED_COLOUR = "#c0392b"
 STOP_COLOUR = "#7f8c8d"
 RESET_COLOUR = "#27ae60"
 SNAPSHOT_COLOUR = "#2471a3"
+BASKET_COLOUR = "#8e44ad"
 
 
 def write_report(report: Report, media_root: Path, out_dir: Path) -> tuple[Path, Path]:
@@ -54,15 +55,25 @@ def plot_trends(report: Report, figure: Figure, *, top: float = 0.93) -> None:
         "list[Axes]",
         list(figure.subplots(4, 1, sharex=True, gridspec_kw={"top": top, "bottom": 0.06})),
     )
-    panels: list[tuple[Axes, str, list[list[float]], list[str]]] = [
-        (axes[0], "pressure\nmmHg", [s.pressure_mmhg], ["pressure"]),
-        (axes[1], "flow\nmL/min", [s.flow_ml_min], ["flow"]),
-        (axes[2], "resistance\nmmHg·min/mL", [s.resistance_mmhg_min_per_ml], ["resistance"]),
-        (axes[3], "volume\nmL", [s.saline_ml, s.contrast_ml], ["saline", "contrast"]),
+    panels: list[tuple[Axes, str, list[list[float]], list[str], str | None]] = [
+        (axes[0], "pressure\nmmHg", [s.pressure_mmhg], ["pressure"], "pressure_mmhg"),
+        (axes[1], "flow\nmL/min", [s.flow_ml_min], ["flow"], "flow_ml_min"),
+        (
+            axes[2],
+            "resistance\nmmHg·min/mL",
+            [s.resistance_mmhg_min_per_ml],
+            ["resistance"],
+            "resistance_mmhg_min_per_ml",
+        ),
+        (axes[3], "volume\nmL", [s.saline_ml, s.contrast_ml], ["saline", "contrast"], None),
     ]
-    for ax, label, columns, names in panels:
+    for ax, label, columns, names, stop_figure in panels:
         for column, name in zip(columns, names, strict=True):
             ax.plot(s.t_s, column, linewidth=1.2, label=name)
+        for stop in report.stops if stop_figure is not None else []:
+            if stop_figure in stop.figures:
+                colour = LATCHED_COLOUR if stop.latched else STOP_COLOUR
+                ax.plot(stop.t_s, stop.figures[stop_figure], "x", color=colour, markersize=7)
         ax.set_ylabel(label, fontsize=8)
         ax.tick_params(labelsize=7)
         ax.grid(True, linewidth=0.3, alpha=0.5)
@@ -73,36 +84,32 @@ def plot_trends(report: Report, figure: Figure, *, top: float = 0.93) -> None:
             ax.axvline(reset.t_s, color=RESET_COLOUR, linestyle=":", linewidth=1.0)
         for snapshot in report.snapshots:
             ax.axvline(snapshot.t_s, color=SNAPSHOT_COLOUR, linestyle="-.", linewidth=0.8)
+        for mark in report.basket:
+            ax.axvline(mark.t_s, color=BASKET_COLOUR, linestyle=(0, (1, 2)), linewidth=1.2)
     axes[3].legend(fontsize=7, loc="upper left")
-    for stop in report.stops:
-        if stop.latched:
-            axes[0].annotate(
-                stop.label.replace("_", " "),
-                (stop.t_s, 1.0),
+    latched = [(m.t_s, m.label.replace("_", " ")) for m in report.stops if m.latched]
+    for ax, colour, notes in (
+        (axes[0], LATCHED_COLOUR, latched),
+        (axes[3], SNAPSHOT_COLOUR, [(shot.t_s, shot.note) for shot in report.snapshots]),
+        (axes[1], BASKET_COLOUR, [(m.t_s, m.label) for m in report.basket]),
+    ):
+        for t_s, note in notes:
+            ax.annotate(
+                note,
+                (t_s, 1.0),
                 xycoords=("data", "axes fraction"),
                 rotation=90,
                 fontsize=6,
-                color=LATCHED_COLOUR,
+                color=colour,
                 va="top",
                 ha="right",
             )
-    for snapshot in report.snapshots:
-        axes[3].annotate(
-            snapshot.note,
-            (snapshot.t_s, 1.0),
-            xycoords=("data", "axes fraction"),
-            rotation=90,
-            fontsize=6,
-            color=SNAPSHOT_COLOUR,
-            va="top",
-            ha="right",
-        )
     axes[3].set_xlabel("seconds from the procedure's start", fontsize=8)
     figure.text(
         0.5,
         top + 0.01,
-        "red dashed: stop latched as a fault; grey dashed: stop; green dotted: reset; "
-        "blue: snapshot",
+        "red dashed: stop latched as a fault (x: its figures); grey dashed: stop; "
+        "green dotted: reset; blue: snapshot; purple: the basket's grasp or halt",
         fontsize=7,
         ha="center",
     )
@@ -119,7 +126,8 @@ def summary_lines(report: Report) -> list[str]:
         f"maximum pressure {peak}",
         f"Stops {len(report.stops)} (latched {sum(s.latched for s in report.stops)})   "
         f"alarms {len(report.alarms)}   resets {len(report.resets)}   "
-        f"snapshots {len(report.snapshots)}   daemon restarts {report.restarts}",
+        f"snapshots {len(report.snapshots)}   basket grasps "
+        f"{sum(m.label != 'basket fault' for m in report.basket)}   daemon restarts {report.restarts}",
         f"Syringe {report.syringe}",
     ]
 

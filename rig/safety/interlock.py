@@ -16,12 +16,13 @@ from __future__ import annotations
 import logging
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from drivers.ioboard import BoardCommandRejectedError
+from drivers.ioboard import BoardCommandRejectedError, SetFlow
 from drivers.ne1000 import Direction, PumpError, PumpTimeoutError
+from drivers.tic.codec import Field, HomeDirection, Setting
 from rig.fluid.events import Figure, StopCause, StopEvent
 from rig.safety.rules import BOARD, FLUID_LINKS, PUMP, Action, Facts, refusal
 from rig.safety.states import LATCHED_STATES, RigState, StateMachine
@@ -76,6 +77,8 @@ class RelayActuator(Protocol):
     async def zero_pressure(self) -> None: ...
     async def set_light(self, permille: int) -> None: ...
 
+    def set_flow_nowait(self, message: SetFlow) -> float | None: ...
+
 
 class BasketActuator(Protocol):
     """What the interlock needs of the basket's Tic (drivers.tic.TicStepper)."""
@@ -83,6 +86,8 @@ class BasketActuator(Protocol):
     def halt_and_hold_nowait(self) -> None: ...
     async def halt_and_set_position(self, position_usteps: int) -> None: ...
     async def configure_command_timeout(self, timeout_ms: int) -> None: ...
+    async def configure_settings(self, values: Mapping[Field, int]) -> None: ...
+    async def go_home(self, direction: HomeDirection = HomeDirection.REVERSE) -> None: ...
     async def set_max_accel(self, accel_usteps_per_100s2: int) -> None: ...
     async def set_max_decel(self, decel_usteps_per_100s2: int) -> None: ...
     async def set_current_limit_code(self, code: int) -> None: ...
@@ -100,6 +105,30 @@ class BasketLimits:
     max_accel_usteps_per_100s2: int
     max_decel_usteps_per_100s2: int
     current_limit_code: int
+    homing_speed_towards_usteps_per_10ks: int
+    homing_speed_away_usteps_per_10ks: int
+
+
+@dataclass(frozen=True)
+class BoardResistanceStop:
+    """The board's own resistance stop (docs/firmware.md), sent with every flow the board is
+    told ([devices.board], the line's time constants from [fluid])."""
+
+    limit_mmhg_min_per_ml: float
+    lag_short_ms: int
+    """The line's time constant at the nominal duct (fluid.line_time_constant_ms)."""
+    lag_long_ms: int
+    """The line's time constant at the board's limit: a duct that tight drains this slowly."""
+    persistence_samples: int
+
+    def message(self, flow_ml_min: float) -> SetFlow:
+        return SetFlow(
+            flow_ml_min,
+            self.limit_mmhg_min_per_ml,
+            self.lag_short_ms,
+            self.lag_long_ms,
+            self.persistence_samples,
+        )
 
 
 @dataclass(frozen=True)
@@ -175,6 +204,10 @@ class Interlock:
         """How many stops (trip, e-stop, power cut) so far: a motion started before the latest
         one is cancelled at its next step."""
         self._relief_after_stop: int | None = None
+        self._board_stop: BoardResistanceStop | None = None
+        """Set at the board's configuration; until then the board is told no flow."""
+        self.board_flow_ml_min = 0.0
+        """The flow the board was last told (0 at rest: its resistance stop disarmed)."""
         self._emergency_handlers: list[EmergencyHandler] = [
             ("pump_stop", self._pump.stop_nowait),
             ("pump_power_relay", self._relay.open_pump_relay_nowait),
@@ -237,6 +270,7 @@ class Interlock:
     ) -> StopEvent:
         """Stop the pump now and record why. A later cause never replaces the first."""
         tx_done_s = self._stop_pump_now()
+        self._tell_board_flow(0.0)
         if cause.latches:
             self._halt_basket_now()
         self.stops += 1
@@ -264,6 +298,7 @@ class Interlock:
         except Exception as exc:
             log.critical("the pump ignores its stop and its relay cannot be opened: %s", exc)
             tx_done_s = None
+        self._tell_board_flow(0.0)
         self.stops += 1
         event = StopEvent(
             cause=cause,
@@ -287,6 +322,7 @@ class Interlock:
             except Exception as exc:
                 log.error("e-stop handler %s failed: %s", name, exc)
                 outcomes[name] = f"failed: {exc}"
+        self._tell_board_flow(0.0)
         self.stops += 1
         event = StopEvent(
             StopCause.ESTOP, f"emergency stop from {source}", mode=mode, figures=outcomes
@@ -319,6 +355,22 @@ class Interlock:
         except Exception as exc:
             log.critical("neither the pump nor its relay could be commanded: %s", exc)
             return None
+
+    def _tell_board_flow(self, flow_ml_min: float) -> None:
+        """Tell the board the flow the pump was told, for its own resistance stop. Never awaits
+        and never raises: a stop calls it, and a board that cannot be told keeps its last flow
+        (a flow it was told that no longer runs only makes its stop quieter)."""
+        if self._board_stop is None:
+            return
+        try:
+            self._relay.set_flow_nowait(self._board_stop.message(flow_ml_min))
+        except Exception as exc:
+            log.error("the I/O board could not be told the flow (%g mL/min): %s", flow_ml_min, exc)
+            return
+        self.board_flow_ml_min = flow_ml_min
+
+    async def _board_flow_step(self, flow_ml_min: float) -> None:
+        self._tell_board_flow(flow_ml_min)
 
     def _halt_basket_now(self) -> None:
         """A latched fault halts a moving basket where it is, and it holds there (H18): it is
@@ -410,14 +462,24 @@ class Interlock:
             lambda: pump.set_rate(rate_ml_min),
             lambda: pump.set_volume_ul(volume_ul or 0.0),
             lambda: pump.clear_dispensed(Direction.INFUSE),
+            # the board learns the flow before the pump runs it: armed from the first drop
+            lambda: self._board_flow_step(rate_ml_min),
             pump.run,
         )
-        await self._motion(action, steps)
+        await self._motion(action, steps, exchange=_pump_step)
         self.motion_started(action)
 
     async def set_rate(self, action: Action, rate_ml_min: float) -> None:
+        """A new rate for the running pump. The board hears of a rise before the pump and of a
+        fall after it, so its divisor is never below the flow the pump runs."""
         self.require(action)
+        stops_at_start = self.stops
+        rising = rate_ml_min > self.board_flow_ml_min
+        if rising:
+            self._tell_board_flow(rate_ml_min)
         await _pump_step(self._pump.set_rate(rate_ml_min))
+        if not rising and self.stops == stops_at_start:
+            self._tell_board_flow(rate_ml_min)
 
     def arm_relief(self) -> None:
         """Allow one relief withdraw after the stop just announced (a pressure stop); any later
@@ -435,24 +497,37 @@ class Interlock:
             pump.run,
         )
         try:
-            await self._motion(Action.RELIEF, steps)
+            await self._motion(Action.RELIEF, steps, exchange=_pump_step)
         finally:
             self._relief_after_stop = None  # one relief per stop, whether it ran or not
 
     async def _motion(
-        self, action: Action, steps: tuple[Callable[[], Awaitable[None]], ...]
+        self,
+        action: Action,
+        steps: tuple[Callable[[], Awaitable[None]], ...],
+        *,
+        exchange: Callable[[Awaitable[None]], Awaitable[None]] | None = None,
+        halt_late: Callable[[], None] | None = None,
     ) -> None:
-        """Run the steps of one motion, each after the rules and a check that no stop came."""
+        """Run the steps of one motion, each after the rules and a check that no stop came.
+
+        `exchange` runs each step (the pump's maps its device's failures to a pump fault);
+        `halt_late` halts what the last step started when a stop came while it was on the wire
+        (the basket's move counts as started only once its target is sent)."""
         stops_at_start = self.stops
         for step in steps:
             if self.stops != stops_at_start:
                 raise MotionCancelledError(f"{action} cancelled: a stop came while it started")
             self.require(action)
-            await _pump_step(step())
+            await (step() if exchange is None else exchange(step()))
+        if halt_late is not None and self.stops != stops_at_start:
+            halt_late()
+            raise MotionCancelledError(f"{action} cancelled: a stop came while it started")
 
     async def stop(self) -> None:
         """An ordinary, confirmed stop (shutdown): always allowed."""
         await self._pump.stop()
+        self._tell_board_flow(0.0)
 
     def stop_from_thread(self) -> None:
         """The loop-stall guard's stop, from its own thread while the event loop is stuck:
@@ -464,11 +539,21 @@ class Interlock:
         self.require(Action.PUMP_CONFIGURE)
         await self._pump.set_diameter(syringe_diameter_mm)
 
-    async def configure_board(self, *, watchdog_timeout_ms: int, cutoff_mmhg: float) -> None:
-        """At connect: the board's host watchdog and its hard pressure cut-off."""
+    async def configure_board(
+        self,
+        *,
+        watchdog_timeout_ms: int,
+        cutoff_mmhg: float,
+        resistance_stop: BoardResistanceStop,
+    ) -> None:
+        """At connect: the board's host watchdog, its hard pressure cut-off, and its resistance
+        stop's limits with no flow (a reconnected board never resumes a flow it was told
+        before: the next start tells it)."""
         self.require(Action.BOARD_CONFIGURE)
         await self._relay.configure_watchdog(watchdog_timeout_ms)
         await self._relay.set_cutoff(cutoff_mmhg)
+        self._board_stop = resistance_stop
+        self._tell_board_flow(0.0)
 
     async def zero_pressure(self) -> None:
         """The self-test's zero of the transducer (the board refuses it with the relay closed)."""
@@ -504,6 +589,12 @@ class Interlock:
         self.require(Action.BASKET_CONFIGURE)
         tic = self._tic()
         await tic.configure_command_timeout(limits.command_timeout_ms)
+        await tic.configure_settings(
+            {
+                Setting.HOMING_SPEED_TOWARDS: limits.homing_speed_towards_usteps_per_10ks,
+                Setting.HOMING_SPEED_AWAY: limits.homing_speed_away_usteps_per_10ks,
+            }
+        )
         await tic.set_max_accel(limits.max_accel_usteps_per_100s2)
         await tic.set_max_decel(limits.max_decel_usteps_per_100s2)
         await tic.set_current_limit_code(limits.current_limit_code)
@@ -518,22 +609,28 @@ class Interlock:
             tic.exit_safe_start,
             lambda: tic.set_target_position(target_usteps),
         )
-        await self._basket_motion(action, steps)
+        await self._motion(action, steps, halt_late=self.halt_basket_nowait)
 
-    async def _basket_motion(
-        self, action: Action, steps: tuple[Callable[[], Awaitable[None]], ...]
-    ) -> None:
-        stops_at_start = self.stops
-        for step in steps:
-            if self.stops != stops_at_start:
-                raise MotionCancelledError(f"{action} cancelled: a stop came while it started")
-            self.require(action)
-            await step()
-        if self.stops != stops_at_start:
-            # A stop came while the target was on the wire, before the basket counted as
-            # moving: halt what that target started.
-            self.halt_basket_nowait()
-            raise MotionCancelledError(f"{action} cancelled: a stop came while it started")
+    async def home_basket(self) -> None:
+        """Home the basket against its reverse switch (the Tic's go-home, at the homing speeds
+        set at connect): its position is known again at the switch."""
+        tic = self._tic()
+        await self._motion(
+            Action.BASKET_HOME,
+            (tic.exit_safe_start, lambda: tic.go_home(HomeDirection.REVERSE)),
+            halt_late=self.halt_basket_nowait,
+        )
+
+    async def steer_basket(self, action: Action, target_usteps: int) -> None:
+        """Give the move under way a new target (a close's leash moved on, as its encoder
+        moves): the same rules as its start; no exit of safe start, so a Tic that stopped on
+        its own (its command timeout, an error) stays stopped."""
+        tic = self._tic()
+        await self._motion(
+            action,
+            (lambda: tic.set_target_position(target_usteps),),
+            halt_late=self.halt_basket_nowait,
+        )
 
     async def hold_basket(self, position_usteps: int) -> None:
         """Stop the basket where it stands and call that its position (the grasp: the counter
@@ -553,6 +650,7 @@ class Interlock:
         """
         if self.relay_link_up:
             await _relay_step(self._relay.reset_trip())
+            self._tell_board_flow(0.0)
         cleared, self.latched = self.latched, None
         if self.state in LATCHED_STATES:
             whole = self.fluid_links_up and self.self_test_passed

@@ -32,6 +32,7 @@ class Action(StrEnum):
     BASKET_CLOSE = "basket.close"
     BASKET_OPEN = "basket.open"
     BASKET_RETRACT = "basket.retract"
+    BASKET_HOME = "basket.home"
     BASKET_CONFIGURE = "basket.configure"
 
 
@@ -157,9 +158,12 @@ RULES: dict[Action, Rule] = {
         Rule(Action.BASKET_CLOSE, FLUID_STATES, (BASKET_CONNECTED, VIDEO_LIVE)),
         # Opening the basket would release a captured lesion: never during a fault.
         Rule(Action.BASKET_OPEN, FLUID_STATES, (BASKET_CONNECTED, VIDEO_LIVE)),
-        # Retracting homes the stage against its reverse switch: what makes its position known
-        # again after a halt, a power-up or a replug. Never during a fault either.
+        # Retracting draws the basket back into the channel (out of the duct: no video needed).
+        # Never during a fault either.
         Rule(Action.BASKET_RETRACT, FLUID_STATES, (BASKET_CONNECTED,)),
+        # Homing draws it back to the reverse switch, as a retract does: a move, so asked for
+        # (basket.home) and never during a fault; never started by a connect on its own.
+        Rule(Action.BASKET_HOME, FLUID_STATES, (BASKET_CONNECTED,)),
         # Its command timeout, limits and energize, when it connects: in any state but ACTIVE
         # (as the pump's and the board's), since they move nothing.
         Rule(Action.BASKET_CONFIGURE, _ALL_BUT_ACTIVE, ()),

@@ -141,14 +141,14 @@ class PlausibilitySettings:
     pressure_range_mmhg: Tolerance = Tolerance(distance=0.0, duration_s=0.004)
     """Distance: margin beyond the transducer's range; zero, the range already is the transducer's
     rated span. 4 ms (3 samples) ignores one glitched frame and still reports a disconnected
-    transducer 12 times sooner than the 50 ms stale-data stop would notice anything."""
+    transducer 12 times sooner than the 100 ms stale-data stop would notice anything."""
     transducer_min_mmhg: float = -50.0
     transducer_max_mmhg: float = 300.0
     """The transducer's rated span (-50..300 mmHg); outside it the reading means nothing."""
     sample_gap_max_consecutive: int = 10
     """More than 10 samples (20 ms) lost in a row is a fault: at the worst rise the stops can meet
     (occlusion at 3 mL/min, 150 mmHg/s) 20 ms of blindness lets pressure climb 3 mmHg past a
-    threshold unseen. Longer silences are also caught live by the 50 ms stale-data stop."""
+    threshold unseen. Longer silences are also caught live by the 100 ms stale-data stop."""
     sample_loss_fraction: Tolerance = Tolerance(distance=0.02, duration_s=1.0)
     """More than 2 % of the samples of a 1 s window (11 of 500) lost: USB has its own CRC and
     retries, so losses mean overruns or a failing cable; a link that loses one frame in fifty is

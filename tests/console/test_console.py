@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import signal
 import time
+from pathlib import Path
 
+import cv2
 import pytest
 
 from rig.api.roles import Role
 from rig.bench.telemetry_latency import run_telemetry_latency
 from rig.config import DEFAULT_PROFILE, load_profile
 from tests.console.conftest import console_page
-from tests.system.harness import RigUnderTest
+from tests.system.harness import RigUnderTest, ready_rig_with_camera
 
 pytestmark = [pytest.mark.system, pytest.mark.timeout(120)]
 
@@ -115,6 +118,35 @@ async def test_an_observers_page_cannot_command(rig: RigUnderTest) -> None:
         assert reply["ok"] is False and reply["error"]["code"] == "denied"
         await asyncio.sleep(0.5)
         assert not (await rig.sim("state"))["pump"]["running"]
+
+
+async def test_the_scope_video_plays_and_a_snapshot_with_a_note_from_the_page_is_recorded(
+    tmp_path: Path,
+) -> None:
+    async with ready_rig_with_camera(tmp_path) as rig:
+        assert (await rig.command({"op": "procedure.start", "ref": "console-1"}))["ok"]
+        async with console_page(rig, "video-and-snapshot") as page:
+            await page.wait_for_function(
+                "() => { const v = document.getElementById('video');"
+                " return !v.classList.contains('hidden') && v.naturalWidth === 223 }",
+                timeout=10000,
+            )
+            assert not await page.is_visible("#no-video")
+            rig.drain_events()
+            await page.fill("#note", "papilloma at 2 cm")
+            await page.click("#snapshot")
+            noted = await rig.next_event(lambda e: e.get("kind") == "snapshot", 10.0)
+            await page.keyboard.press("n")  # the one-touch "empty duct"
+            empty = await rig.next_event(lambda e: e.get("kind") == "snapshot", 10.0)
+    assert (noted["note"], empty["note"]) == ("papilloma at 2 cm", "empty duct")
+    for event in (noted, empty):
+        assert event["procedure"] is not None
+        png = tmp_path / "run" / event["path"]
+        picture = cv2.imread(str(png))  # the view: the field's square (docs/camera.md)
+        assert picture is not None and picture.shape[:2] == (223, 223)
+        raw = cv2.imread(str(png.with_suffix(".raw.png")))  # and the frame as captured
+        assert raw is not None and raw.shape[:2] == (240, 320)
+        assert json.loads(png.with_suffix(".json").read_text())["note"] == event["note"]
 
 
 async def test_the_telemetry_benchmark_reports_figures() -> None:

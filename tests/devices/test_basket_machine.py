@@ -136,3 +136,38 @@ def test_close_only_from_open() -> None:
     machine.recovered(_at(0), "connected", 0.0)
     with pytest.raises(BasketConflictError, match=r"basket.close refused: the basket is retracted"):
         machine.plan("close")
+
+
+@pytest.mark.hazard("H17")
+def test_a_close_is_leashed_to_the_force_limit_past_the_encoder() -> None:
+    machine = _open_basket()
+    move = machine.plan("close")
+    assert machine.leashed(move) == 2000 + GEOMETRY.force_limit_usteps
+    machine.started(move, 2.0)
+    machine.on_reading(_at(2300, velocity=10_000_000), 2.3)
+    assert machine.target_now() == 2700
+    machine.on_reading(_at(7900, velocity=10_000_000), 7.9)
+    assert machine.target_now() == GEOMETRY.closed_usteps  # never past the close's own target
+    machine.on_reading(_at(8000), 8.0)
+    assert machine.target_now() is None  # arrived: nothing under way
+
+
+def test_opening_and_retracting_are_not_leashed() -> None:
+    machine = _open_basket()
+    assert machine.leashed(machine.plan("retract")) == GEOMETRY.retracted_usteps
+
+
+def test_an_unhomed_basket_only_homes_and_is_retracted_at_the_switch() -> None:
+    machine = BasketMachine(GEOMETRY)
+    change = machine.unhomed(_at(0), "connected: position unknown", 0.0)
+    assert change is not None and change.to_state is BasketState.UNHOMED
+    for op in ("open", "close", "retract"):
+        with pytest.raises(BasketConflictError, match=r"basket\.home first"):
+            machine.plan(op)
+    move = machine.plan("home")
+    machine.started(move, 0.1)
+    assert machine.state is BasketState.HOMING and machine.target_now() is None
+    homing = Reading(0, 0, -10_000_000, 0, homing=True, position_uncertain=True)
+    assert machine.on_reading(homing, 0.5) is None
+    change = machine.on_reading(_at(0), 1.0)
+    assert change is not None and change.to_state is BasketState.RETRACTED

@@ -35,6 +35,14 @@ def test_the_sample_path_allocates_nothing_under_micropython() -> None:
     assert result.stdout.split() == ["OK", "104", "101", "1", "False"]
 
 
+def test_the_resistance_stop_allocates_nothing_under_micropython() -> None:
+    result = _run("tests/firmware/mpy_heap_lock_resistance.py")
+    assert result.returncode == 0, result.stdout + result.stderr
+    # frames: 3 command answers, 101 samples and the RESISTANCE_TRIP report; the resistance trip
+    # is latched and the relay open
+    assert result.stdout.split() == ["OK", "105", "101", "8", "False"]
+
+
 def test_the_heap_lock_catches_an_allocation(tmp_path: Path) -> None:
     script = tmp_path / "alloc.py"
     script.write_text("import micropython\nmicropython.heap_lock()\nx = [1, 2]\n")

@@ -11,6 +11,7 @@ import random
 from dataclasses import dataclass, field
 
 from drivers.clock import ManualClock
+from drivers.ioboard import SetFlow
 from drivers.ne1000 import Direction
 from drivers.sim.world import FluidWorld
 from rig.config import FluidLoopConfig, LimitsConfig
@@ -129,6 +130,10 @@ class RecordingRelay:
 
     async def set_light(self, permille: int) -> None:
         self.calls.append(f"light {permille}")
+
+    def set_flow_nowait(self, message: SetFlow) -> float | None:
+        self.calls.append(f"flow {message.flow_ml_min:g}")
+        return self.clock.monotonic()
 
 
 class Plant:

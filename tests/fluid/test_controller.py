@@ -10,6 +10,7 @@ from rig.config import FluidLoopConfig, LimitsConfig
 from rig.fluid.controller import CommandRejectedError, FluidMode
 from rig.fluid.events import StopCause
 from rig.fluid.resistance import ResistanceReading
+from rig.fluid.supervision import STALE_AFTER_S
 from rig.safety.interlock import InterlockDeniedError
 from tests.fluid.plant import Plant
 
@@ -166,7 +167,7 @@ async def test_stale_pressure_data_stops_the_pump() -> None:
     plant = Plant()
     plant.controller.irrigate(1.0)
     await plant.run_for(0.5)
-    plant.clock.advance(0.06)
+    plant.clock.advance(STALE_AFTER_S + 0.01)
     plant.controller.check_freshness(plant.clock.monotonic())
     assert [e.cause for e in plant.events] == [StopCause.PRESSURE_DATA_STALE]
     assert not plant.pump.running

@@ -485,22 +485,22 @@ def test_no_sample_ever_is_stale() -> None:
     stop = make().check_freshness(10.0, None)
     assert stop == Stop(
         StopCause.PRESSURE_DATA_STALE,
-        "no pressure sample for ever while fluid moves (limit 50 ms)",
+        "no pressure sample for ever while fluid moves (limit 100 ms)",
         {"sample_age_ms": None},
     )
 
 
 def test_a_sample_older_than_the_limit_is_stale() -> None:
-    stop = make().check_freshness(0.0623456, 0.0)
+    stop = make().check_freshness(0.1123456, 0.0)
     assert stop is not None
-    assert stop.message == "no pressure sample for 62 ms while fluid moves (limit 50 ms)"
-    assert stop.figures == {"sample_age_ms": 62.3}
+    assert stop.message == "no pressure sample for 112 ms while fluid moves (limit 100 ms)"
+    assert stop.figures == {"sample_age_ms": 112.3}
 
 
 def test_the_age_of_a_stale_sample_is_in_milliseconds() -> None:
     stop = make().check_freshness(1.0, 0.0)
     assert stop is not None
-    assert stop.message == "no pressure sample for 1000 ms while fluid moves (limit 50 ms)"
+    assert stop.message == "no pressure sample for 1000 ms while fluid moves (limit 100 ms)"
 
 
 def test_a_sample_exactly_at_the_limit_is_fresh() -> None:

@@ -26,7 +26,9 @@ from drivers.ioboard.codec import (
     NackReason,
     PressureSample,
     ResetTrip,
+    ResistanceTrip,
     SetCutoff,
+    SetFlow,
     SetLight,
     SetPumpRelay,
     Trip,
@@ -88,6 +90,16 @@ GOLDEN: list[tuple[int, HostMessage | BoardMessage, bytes]] = [
         h("1a 1d 84 01 01 02 03 53 49 4d 2d 30 30 30 31 00 00 00 00 00 00 00 00 a6 d1 7e"),
     ),
     (14, Nack(0x03, NackReason.TRIP_LATCHED), h("08 1e 85 03 04 6f a1 7e")),
+    (
+        15,
+        SetFlow(1.0, 60.0, 300, 1059, 2),
+        h("0f 1f 0a e8 03 70 17 2c 01 23 04 02 eb 57 7e"),
+    ),
+    (
+        0,
+        ResistanceTrip(4_000_000, 4_002_000, 61.23, 1.0, 61.23),
+        h("14 10 86 00 09 3d 00 d0 10 3d 00 eb 17 e8 03 eb 17 a5 db 7e"),
+    ),
 ]
 
 HOST_GOLDEN = [g for g in GOLDEN if not isinstance(g[1], BoardMessage)]
@@ -370,6 +382,10 @@ def test_malformed_board_payloads(payload: bytes) -> None:
         (b"\x05\x00\x00", (), Nack(0x05, NackReason.OUT_OF_RANGE)),
         (b"\x01\x04\xe8", (Heartbeat(),), Nack(0x04, NackReason.MALFORMED)),
         (b"\x01\x42\x01", (Heartbeat(),), Nack(0x42, NackReason.UNKNOWN_MESSAGE)),
+        (b"\x0a\x00\x00\x64\x00\x32\x00\x32\x00\x01", (SetFlow(0, 1, 50, 50, 1),), None),
+        (b"\x0a\x00\x00\x63\x00\x32\x00\x32\x00\x01", (), Nack(0x0A, NackReason.OUT_OF_RANGE)),
+        (b"\x0a\x00\x00\x64\x00\x32\x00\x31\x00\x01", (), Nack(0x0A, NackReason.OUT_OF_RANGE)),
+        (b"\x0a\x00\x00\x64\x00", (), Nack(0x0A, NackReason.MALFORMED)),
     ],
 )
 def test_device_range_checks_and_nacks(
@@ -396,3 +412,29 @@ def test_board_timestamps_are_unwrapped_near_the_host_clock_and_across_the_wrap(
     assert [s.board_time_s for s in samples] == pytest.approx(
         [t_full_us / 1e6, (t_full_us + 2000) / 1e6, (t_full_us + 4000) / 1e6]
     )
+
+
+def test_the_firmware_builds_the_golden_resistance_trip_frame_and_runs_the_golden_set_flow() -> (
+    None
+):
+    """Both ends byte for byte: firmware/board.py packs RESISTANCE_TRIP into its preallocated
+    frame exactly as the golden frame, and executes the golden SET_FLOW."""
+    from firmware.board import Board
+    from tests.firmware.test_board import FakeHal
+
+    hal = FakeHal()
+    board = Board(hal, b"T")
+    board.link.expected_seq = 15
+    board.receive(h("0f 1f 0a e8 03 70 17 2c 01 23 04 02 eb 57 7e"))
+    assert (board.flow_ul_min, board.resistance_limit_cr, board.resistance_persistence) == (
+        1000,
+        6000,
+        2,
+    )
+    board.link.expected_seq = 0
+    board.resistance_trigger_t_us, board.resistance_relay_t_us = 4_000_000, 4_002_000
+    board.resistance_trip_cr, board.resistance_trip_flow_ul_min = 6123, 1000
+    board.resistance_trip_cmmhg = 6123
+    hal.sent.clear()
+    board._send_resistance_trip()
+    assert bytes(hal.sent) == h("14 10 86 00 09 3d 00 d0 10 3d 00 eb 17 e8 03 eb 17 a5 db 7e")

@@ -19,6 +19,8 @@ from drivers.ioboard.codec import (
     Nack,
     NackReason,
     PressureSample,
+    ResistanceTrip,
+    SetFlow,
     SetLight,
     SetPumpRelay,
     Trip,
@@ -277,6 +279,31 @@ async def test_missing_heartbeats_trip_the_board_watchdog(bridge: Bridge) -> Non
     assert status.trips == Trip.WATCHDOG and not status.relay_closed
     await board.reset_trip()
     assert not (await board.status()).relay_closed
+    await board.close()
+
+
+async def test_the_boards_resistance_stop_is_reported_once_and_rides_with_the_status(
+    bridge: Bridge,
+) -> None:
+    trips: list[ResistanceTrip] = []
+    board = IoBoard(str(bridge.port.path), on_resistance_trip=trips.append)
+    await board.connect()
+    await board.configure_watchdog(2000)
+    await board.set_pump_relay(True)
+    board.set_flow_nowait(SetFlow(0.5, 60.0, 300, 1059, 2))
+    bridge.pressure_mmhg = 20.0  # R = 40 at 0.5 mL/min: under the limit
+    await asyncio.sleep(0.1)
+    assert bridge.device.board.flow_ul_min == 500 and bridge.device.relay_closed
+    bridge.pressure_mmhg = 31.0  # R = 62
+    await wait_for(lambda: bool(trips))
+    assert not bridge.device.relay_closed and bridge.device.trips == Trip.RESISTANCE
+    (trip,) = trips
+    assert trip.latency_ms >= 2.0 and trip.resistance_mmhg_min_per_ml == 62.0
+    # both board times unwrapped onto the host's clock (the simulator's board clock is it)
+    assert trip.trigger_board_time_s <= trip.relay_open_board_time_s <= trip.rx_time_s
+    status = await board.status()
+    assert status.trips == Trip.RESISTANCE and board.last_resistance_trip == trip
+    assert trips == [trip]  # the report with the status is the same trip: not reported again
     await board.close()
 
 

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from rig.events.models import (
+    BasketChanged,
     EventBase,
     ProcedureStarted,
     ProcedureStopped,
@@ -89,6 +90,35 @@ def test_the_model_adds_up_and_marks_the_latched_stop_as_an_alarm() -> None:
     assert [m.label for m in report.stops if m.latched] == ["resistance_limit"]
     assert [s.note for s in report.snapshots] == ["empty duct"]
     assert "latched until reset" in report.timeline[1].text  # trends are not in the timeline
+    assert report.stops[0].figures == {"pressure_mmhg": 41.0, "flow_ml_min": 1.0}
+
+
+def test_the_basket_is_marked_where_it_grasps_or_a_fault_halts_it_moving() -> None:
+    started, *_, stopped = _events("snap.png")
+
+    def moved(from_state: str, to_state: str, **fields: object) -> BasketChanged:
+        return BasketChanged.model_validate(
+            {"from_state": from_state, "to_state": to_state, "cause": "c", **fields}
+        )
+
+    basket = [
+        moved("retracted", "fault"),  # a fault finds it at rest: nothing halted
+        moved("fault", "retracted"),
+        moved("retracted", "opening"),
+        moved("opening", "open"),
+        moved("open", "closing"),
+        moved("closing", "captured", error_usteps=900, at_force_limit=True, holds_lesion=True),
+        moved("captured", "retracting"),
+        moved("retracting", "fault", holds_lesion=True),
+    ]
+    timed = [started, *basket, stopped]
+    report = build_report([_at(e, 0.5 * i, i + 1) for i, e in enumerate(timed)])
+    assert [(m.t_s, m.label, m.latched) for m in report.basket] == [
+        (3.0, "basket at force limit", False),
+        (4.0, "basket fault", True),
+    ]
+    assert "holds the lesion; closed at the force limit" in report.basket[0].detail
+    assert sum(row.kind == "basket" for row in report.timeline) == len(basket)
 
 
 def test_every_stop_cause_has_plain_words() -> None:

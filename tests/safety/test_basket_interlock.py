@@ -6,9 +6,12 @@ fails when its control is removed (the commit that added them says how that was 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import pytest
 
 from drivers.clock import ManualClock
+from drivers.tic.codec import Field, HomeDirection
 from rig.fluid.events import StopCause
 from rig.safety.interlock import BasketLimits, Interlock, InterlockDeniedError, MotionCancelledError
 from rig.safety.rules import Action, Facts, refusal
@@ -30,6 +33,12 @@ class RecordingTic:
 
     async def configure_command_timeout(self, timeout_ms: int) -> None:
         self.calls.append(f"timeout {timeout_ms}")
+
+    async def configure_settings(self, values: Mapping[Field, int]) -> None:
+        self.calls.append("settings " + ", ".join(f"{f.name} {v}" for f, v in values.items()))
+
+    async def go_home(self, direction: HomeDirection = HomeDirection.REVERSE) -> None:
+        self.calls.append(f"home {direction.name.lower()}")
 
     async def set_max_accel(self, accel_usteps_per_100s2: int) -> None:
         self.calls.append("accel")
@@ -55,9 +64,11 @@ class RecordingTic:
             self.on_target()
 
 
-def make(*, video: bool | None = True, moving: bool = True) -> tuple[Interlock, RecordingTic]:
+def make(
+    *, video: bool | None = True, moving: bool = True, tic: RecordingTic | None = None
+) -> tuple[Interlock, RecordingTic]:
     clock = ManualClock(10.0)
-    tic = RecordingTic()
+    tic = tic if tic is not None else RecordingTic()
     interlock = Interlock(RecordingPump(clock), RecordingRelay(clock), tic)
     interlock.fluid_facts = lambda: HEALTHY
     interlock.set_video_live(video)
@@ -124,10 +135,11 @@ def test_the_estop_halts_the_basket() -> None:
 
 async def test_a_move_is_speed_safe_start_target_in_that_order() -> None:
     interlock, tic = make()
-    await interlock.configure_basket(BasketLimits(500, 100, 100, 10))
+    await interlock.configure_basket(BasketLimits(500, 100, 100, 10, 10_000_000, 2_000_000))
     await interlock.move_basket(Action.BASKET_OPEN, 2000, 20_000_000)
     assert tic.calls == [
         "timeout 500",
+        "settings homing speed towards 10000000, homing speed away 2000000",
         "accel",
         "decel",
         "current",
@@ -152,3 +164,24 @@ async def test_a_refused_move_sends_nothing() -> None:
     with pytest.raises(InterlockDeniedError, match="no live video"):
         await interlock.move_basket(Action.BASKET_CLOSE, 8000, 10_000_000)
     assert tic.calls == []
+
+
+async def test_homing_is_a_move_under_its_rule() -> None:
+    interlock, tic = make()
+    await interlock.home_basket()
+    assert tic.calls == ["exit safe start", "home reverse"]
+    interlock.trip(StopCause.INTERNAL_FAULT, "a fault", mode="idle")
+    tic.calls.clear()
+    with pytest.raises(InterlockDeniedError, match=r"basket\.home refused"):
+        await interlock.home_basket()
+    assert tic.calls == []
+
+
+async def test_steering_sends_only_the_target_and_meets_the_rules() -> None:
+    interlock, tic = make()
+    await interlock.steer_basket(Action.BASKET_CLOSE, 2400)
+    assert tic.calls == ["target 2400"]  # no exit of safe start: a stopped Tic stays stopped
+    interlock.set_video_live(False)
+    with pytest.raises(InterlockDeniedError, match="no live video"):
+        await interlock.steer_basket(Action.BASKET_CLOSE, 2800)
+    assert tic.calls == ["target 2400"]

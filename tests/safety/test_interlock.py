@@ -16,11 +16,12 @@ import pytest
 
 from drivers.clock import ManualClock
 from drivers.ioboard import BoardCommandRejectedError
-from drivers.ioboard.messages import MsgId, Nack, NackReason, ResetTrip
+from drivers.ioboard.messages import MsgId, Nack, NackReason, ResetTrip, SetFlow
 from drivers.ne1000 import Direction, PumpCommandError
 from rig.fluid.events import StopCause, StopEvent
 from rig.safety.interlock import (
     ActuatorRefusedError,
+    BoardResistanceStop,
     Denial,
     FluidFacts,
     Interlock,
@@ -31,6 +32,10 @@ from rig.safety.interlock import (
 from rig.safety.rules import Action, Facts, refusal
 from rig.safety.states import RigState
 from tests.fluid.plant import RecordingPump, RecordingRelay
+
+BOARD_STOP = BoardResistanceStop(
+    limit_mmhg_min_per_ml=60.0, lag_short_ms=300, lag_long_ms=1059, persistence_samples=2
+)
 
 HEALTHY = FluidFacts(
     pressure_fresh=True, line_primed=True, saline_under_cap=True, contrast_under_cap=True
@@ -650,9 +655,12 @@ def test_every_kind_of_stop_counts_once() -> None:
 async def test_connect_time_configuration_reaches_the_devices() -> None:
     interlock, pump, relay = make_interlock()
     await interlock.configure_pump(syringe_diameter_mm=4.78)
-    await interlock.configure_board(watchdog_timeout_ms=200, cutoff_mmhg=60.0)
+    await interlock.configure_board(
+        watchdog_timeout_ms=200, cutoff_mmhg=60.0, resistance_stop=BOARD_STOP
+    )
     assert pump.calls == ["diameter 4.78"]
-    assert relay.calls == ["watchdog 200", "cutoff 60"]
+    # the resistance stop's limits, with no flow: a reconnected board resumes nothing
+    assert relay.calls == ["watchdog 200", "cutoff 60", "flow 0"]
 
 
 async def test_configuration_is_refused_while_fluid_moves() -> None:
@@ -661,8 +669,64 @@ async def test_configuration_is_refused_while_fluid_moves() -> None:
     with pytest.raises(InterlockDeniedError, match=r"^pump\.configure refused"):
         await interlock.configure_pump(syringe_diameter_mm=4.78)
     with pytest.raises(InterlockDeniedError, match=r"^board\.configure refused"):
-        await interlock.configure_board(watchdog_timeout_ms=200, cutoff_mmhg=60.0)
+        await interlock.configure_board(
+            watchdog_timeout_ms=200, cutoff_mmhg=60.0, resistance_stop=BOARD_STOP
+        )
     assert pump.calls == [] and relay.calls == []
+
+
+class FlowRecordingRelay(RecordingRelay):
+    """Records each flow the board is told with what the pump was doing at that moment."""
+
+    def set_flow_nowait(self, message: SetFlow) -> float | None:
+        pump = self.pump
+        assert pump is not None
+        state = f"running {pump.rate_ml_min:g}" if pump.running else "idle"
+        self.calls.append(f"flow {message.flow_ml_min:g} ({state})")
+        assert message.limit_mmhg_min_per_ml == BOARD_STOP.limit_mmhg_min_per_ml
+        return self.clock.monotonic()
+
+
+async def test_the_board_is_told_every_flow_the_pump_is_told_and_zero_at_every_stop() -> None:
+    clock = ManualClock(10.0)
+    pump = RecordingPump(clock)
+    relay = FlowRecordingRelay(clock, pump)
+    interlock, _, _ = make_interlock(pump=pump, relay=relay)
+    await interlock.configure_board(
+        watchdog_timeout_ms=200, cutoff_mmhg=60.0, resistance_stop=BOARD_STOP
+    )
+    await interlock.infuse(Action.IRRIGATE, 1.0)
+    await interlock.set_rate(Action.IRRIGATE, 2.0)  # a rise: the board first
+    await interlock.set_rate(Action.IRRIGATE, 0.5)  # a fall: the pump first
+    interlock.trip(StopCause.RESISTANCE_LIMIT, "wall", mode="irrigating")
+    await interlock.reset()
+    interlock.estop("test")
+    flows = [call for call in relay.calls if call.startswith("flow")]
+    assert flows == [
+        "flow 0 (idle)",  # configured
+        "flow 1 (idle)",  # before the pump runs: armed from the first drop
+        "flow 2 (running 1)",
+        "flow 0.5 (running 0.5)",
+        "flow 0 (idle)",  # the trip, after the pump's stop
+        "flow 0 (idle)",  # the reset: recovery resumes no flow
+        "flow 0 (idle)",  # the e-stop
+    ]
+    assert interlock.board_flow_ml_min == 0.0
+
+
+async def test_a_board_that_cannot_be_told_the_flow_does_not_hold_up_a_stop() -> None:
+    class DeafRelay(RecordingRelay):
+        def set_flow_nowait(self, message: SetFlow) -> float | None:
+            raise ConnectionError("board cable pulled")
+
+    clock = ManualClock(10.0)
+    interlock, pump, _ = make_interlock(relay=DeafRelay(clock))
+    await interlock.configure_board(
+        watchdog_timeout_ms=200, cutoff_mmhg=60.0, resistance_stop=BOARD_STOP
+    )
+    await interlock.infuse(Action.IRRIGATE, 1.0)
+    interlock.trip(StopCause.RESISTANCE_LIMIT, "wall", mode="irrigating")
+    assert pump.calls[-1] == "stop_nowait" and state_of(interlock) is RigState.FAULT
 
 
 async def test_the_board_is_zeroed_and_re_armed_only_in_self_test() -> None:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from drivers.ioboard import SetFlow
 from drivers.ne1000 import Ne1000Pump
 from drivers.sim.rig_sim import RigSimulator, SimSettings
 from rig.fluid.events import StopCause
@@ -37,6 +38,9 @@ class _Relay:
 
     async def set_light(self, permille: int) -> None:
         pass
+
+    def set_flow_nowait(self, message: SetFlow) -> float | None:
+        return None
 
 
 @pytest.mark.parametrize("stop_after", RELIEF_COMMANDS)

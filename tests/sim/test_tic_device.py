@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import itertools
+from pathlib import Path
 
 import pytest
 
+from drivers.sim.camera.scene import DuctSceneParams
+from drivers.sim.camera.stream import CameraSettings
+from drivers.sim.rig_sim import RigSimulator, SimSettings
 from drivers.sim.tic_device import StageSettings, TicDefaults, TicModel
+from drivers.sim.usb.rig_bus import TIP_USTEPS, USTEPS_PER_MM, basket_stage, lesion_usteps
 from drivers.tic.codec import (
     ACCEL_UNITS_PER_HZ2,
     SPEED_UNITS_PER_HZ,
@@ -141,3 +146,21 @@ def test_reading_with_clear_errors_occurred_clears_them_after_the_read() -> None
     block = model.handle(get_variables(0x04, 4, clear_errors_occurred=True), 0.2)
     assert TicErrors.COMMAND_TIMEOUT in TicErrors(Var.ERRORS_OCCURRED.unpack(block, 0x04))
     assert model.errors_occurred == TicErrors(0)
+
+
+def test_the_lesion_on_the_stage_is_where_the_scene_puts_the_papilloma() -> None:
+    # The default scene: the papilloma 2.5 mm ahead of the tip, 4000 usteps past the tip.
+    depth = DuctSceneParams().papilloma_depth_mm
+    tip = CameraSettings().depth_mm
+    assert lesion_usteps(depth, tip) == TIP_USTEPS + (depth - tip) * USTEPS_PER_MM == 5000.0
+    # The scope a millimetre further in: the lesion is that much closer to the basket.
+    closer = basket_stage(depth, tip + 1.0).obstacle_usteps
+    assert closer == pytest.approx(5000.0 - USTEPS_PER_MM)
+
+
+def test_the_simulators_basket_meets_the_lesion_its_camera_shows(tmp_path: Path) -> None:
+    tip = 30.0
+    settings = SimSettings(link_dir=tmp_path / "dev", camera=CameraSettings(depth_mm=tip))
+    sim = RigSimulator(settings)
+    expected = lesion_usteps(DuctSceneParams().papilloma_depth_mm, tip)
+    assert sim.usb.tic.model.stage.obstacle_usteps == expected

@@ -120,6 +120,15 @@ class RigUnderTest:
         os.kill(self.rig.daemon.pid, signum)
 
 
+SIM_CAMERA_SECTION = """
+[devices.camera]
+port = { sim = "camera" }
+width = 320
+height = 240
+fps = 15
+"""
+
+
 @contextlib.asynccontextmanager
 async def running_rig(
     run_dir: Path,
@@ -155,3 +164,15 @@ async def running_rig(
             log_path = run_dir / log_name
             if log_path.exists():
                 print(f"--- {log_name} (tail) ---\n{log_path.read_text()[-3000:]}")
+
+
+@contextlib.asynccontextmanager
+async def ready_rig_with_camera(directory: Path) -> AsyncIterator[RigUnderTest]:
+    """The simulated rig on config/sim.toml with the simulated scope camera (off there: a
+    camera process per rig start), self-tested and ready; its run directory is
+    `directory / "run"`."""
+    profile = directory / "sim-camera.toml"
+    profile.write_text(DEFAULT_PROFILE.read_text() + SIM_CAMERA_SECTION)
+    async with running_rig(directory / "run", profile_path=profile) as rig:
+        await rig.wait_ready()
+        yield rig

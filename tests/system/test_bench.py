@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import pytest
 
+from rig.bench.board_stop import run_board_stop, trial_flows
 from rig.bench.camera import run_camera
+from rig.bench.envelope import EnvelopeGrid
 from rig.bench.pedal_latency import run_pedal_latency
 from rig.bench.record_crash import run_record_crash
 from rig.bench.stop_latency import run_stop_latency, stop_floor_ms, stop_wire_ms
@@ -85,3 +87,29 @@ def test_bench_refuses_a_flow_outside_the_profile_and_too_few_flows(
     assert "--flow-ml-min = 5: expected 0.1 to 3 mL/min" in capsys.readouterr().err
     assert main(["bench", "envelope", "--flows", "1"]) == 1
     assert "--flows = 1: expected at least 2" in capsys.readouterr().err
+
+
+async def test_board_stop_benchmark_reports_figures() -> None:
+    """One trial per trial flow, and a healthy grid cut to its ends (a prime, a restart, a flow
+    change, a pressure setpoint, a bolus)."""
+    profile = load_profile(DEFAULT_PROFILE)
+    low, high = profile.limits.min_flow_for_resistance_ml_min, profile.limits.max_flow_ml_min
+    grid = EnvelopeGrid(
+        flows_ml_min=(low, high),
+        pressures_mmhg=(profile.limits.irrigation_pressure_cap_mmhg,),
+        bolus_rates_ml_min=(profile.limits.bolus_max_rate_ml_min,),
+        restart_delays_s=(0.1,),
+        steady_s=2.0,
+        change_dwell_s=1.0,
+        restart_run_s=1.0,
+    )
+    flows = trial_flows(profile)
+    result = await run_board_stop(profile, len(flows), grid)
+    assert result["trials"] == len(flows) and result["flows_ml_min"] == list(flows)
+    # A wall at the board's top flow reaches its limit before its 80 mmHg cut-off.
+    assert max(flows) * result["limit_mmhg_min_per_ml"] < profile.limits.board_cutoff_mmhg
+    for key in ("p50_ms", "p99_ms", "host_stop_p99_ms"):
+        assert isinstance(result[key], float), key
+    # Its persistence: the trigger sample and one more; no serial wire in its path.
+    assert result["p50_ms"] >= (result["persistence_samples"] - 1) * 2.0
+    assert result["false_stops"] == 0, result["false_stop_details"]

@@ -17,13 +17,13 @@ import pytest
 
 from rig.camera.recording import read_index
 from rig.camera.snapshot import list_snapshots
-from rig.config import DEFAULT_PROFILE, RigProfile
+from rig.config import RigProfile
 from rig.devices.camera import CameraDevice
 from rig.devices.camera_config import CameraDeviceConfig
 from rig.events.journal import JOURNAL_FILE
 from rig.events.models import parse_event
 from rig.safety.rules import VIDEO_LIVE
-from tests.system.harness import running_rig
+from tests.system.harness import ready_rig_with_camera
 from tests.system.inprocess import InProcessRig, inprocess_rig
 
 
@@ -143,24 +143,11 @@ async def test_camera_frames_snapshot_and_video_loss(tmp_path: Path) -> None:
         rig.assert_alive()
 
 
-CAMERA_SECTION = """
-[devices.camera]
-port = { sim = "camera" }
-width = 320
-height = 240
-fps = 15
-"""
-
-
 async def test_a_snapshot_with_its_note_is_kept_through_a_daemon_sigkill(tmp_path: Path) -> None:
     """The subprocess rig (as `rig sim` runs it): a snapshot acknowledged, then the daemon
     killed; its picture, its metadata and its journaled event are all there."""
-    profile = tmp_path / "sim-camera.toml"
-    profile.write_text(DEFAULT_PROFILE.read_text() + CAMERA_SECTION)
     run_dir = tmp_path / "run"
-    run_dir.mkdir()
-    async with running_rig(run_dir, profile_path=profile) as rig:
-        await rig.wait_ready()
+    async with ready_rig_with_camera(tmp_path) as rig:
         await rig.wait_until(
             lambda s: bool(s["camera"]["live"] and s["camera"]["light_permille"]), 20.0
         )

@@ -1,6 +1,7 @@
-"""A whole simulated procedure, then its report and its archive (docs/record.md): the report's
-trends and timeline show each step, its figures add up, and the archive verifies until a byte of
-it is changed."""
+"""A whole simulated procedure, then its report and its archive (docs/record.md): irrigation, the
+tip against the wall and its stop, reset, a bolus, the basket's capture and the "empty duct"
+snapshot. The report's trends and timeline show each step, its figures add up, it carries the
+snapshot, and the archive (with the snapshot's files) verifies until a byte of it is changed."""
 
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ import io
 import re
 import tarfile
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -19,15 +22,20 @@ from rig.fluid.events import StopCause
 from rig.report.archive import verify
 from rig.report.model import build_report
 from rig.report.query import find_procedure, procedure_events
-from tests.system.harness import RigUnderTest
+from tests.system.harness import RigUnderTest, ready_rig_with_camera
 
 pytestmark = [pytest.mark.system, pytest.mark.timeout(180)]
 
 RESISTANCE_STOPS = {StopCause.RESISTANCE_LIMIT.value, StopCause.RESISTANCE_RISE.value}
 
 
+def _basket_in(state: str, status: dict[str, Any]) -> bool:
+    return bool(status["basket"]["state"] == state)
+
+
 async def _procedure(rig: RigUnderTest) -> None:
-    """Start, irrigate, the tip against the wall and its stop, reset, a bolus, stop."""
+    """Start, irrigate, the tip against the wall and its stop, reset, a bolus, the basket's
+    capture and its retraction, the "empty duct" snapshot, stop."""
     assert (await rig.command({"op": "procedure.start", "ref": "demo-1", "syringe_lot": "L42"}))[
         "ok"
     ]
@@ -48,14 +56,22 @@ async def _procedure(rig: RigUnderTest) -> None:
         lambda e: e.get("kind") == "stop" and e.get("cause") == "completed", timeout_s=20.0
     )
     await asyncio.sleep(0.6)  # one more trend sample after the bolus
+    await rig.wait_until(lambda s: (s.get("camera") or {}).get("live") is True, 10.0)
+    for op, arrived in (("open", "open"), ("close", "captured"), ("retract", "retracted")):
+        reply = await rig.command({"op": f"basket.{op}"})
+        assert reply["ok"], reply
+        await rig.wait_until(partial(_basket_in, arrived), 10.0)
+    reply = await rig.command({"op": "camera.snapshot", "note": "empty duct"}, timeout_s=10.0)
+    assert reply["ok"], reply
     assert (await rig.command({"op": "procedure.stop"}))["ok"]
 
 
 async def test_a_procedure_report_shows_each_step_and_its_archive_verifies(
-    rig: RigUnderTest, tmp_path: Path
+    tmp_path: Path,
 ) -> None:
-    await _procedure(rig)
-    journal = rig.rig.run_dir / JOURNAL_FILE
+    async with ready_rig_with_camera(tmp_path) as rig:
+        await _procedure(rig)
+    journal = tmp_path / "run" / JOURNAL_FILE
 
     span = find_procedure(journal, "demo-1")
     report = build_report(procedure_events(journal, span))
@@ -70,6 +86,10 @@ async def test_a_procedure_report_shows_each_step_and_its_archive_verifies(
     assert alarm.acknowledged_t_s is not None and alarm.acknowledged_by == "engineer"
     assert alarm.cleared_t_s == pytest.approx(report.resets[0].t_s, abs=0.01)
     assert any(m.label == "completed" and m.t_s > report.resets[0].t_s for m in report.stops)
+    (grasp,) = report.basket
+    assert grasp.label == "basket captured" and "holds the lesion" in grasp.detail
+    (snapshot,) = report.snapshots
+    assert snapshot.note == "empty duct" and snapshot.t_s > grasp.t_s
     assert report.saline_ml > 0.02
     assert report.contrast_ml == pytest.approx(0.05, abs=0.01)
     assert report.max_pressure_mmhg is not None and report.max_pressure_mmhg > 10
@@ -86,6 +106,12 @@ async def test_a_procedure_report_shows_each_step_and_its_archive_verifies(
         "alarm fault cleared",
         "fluid.bolus (volume_ml 0.05, rate_ml_min 0.5) by the engineer",
         "fluid stopped: the step completed",
+        "basket retracted -> opening",
+        "basket open -> closing",
+        "basket closing -> captured",
+        "basket captured -> retracting",
+        "basket retracting -> retracted",
+        "snapshot \u201cempty duct\u201d",
         "procedure stopped",
     ]
     # In this order (the prime's own completion comes before the irrigation).
@@ -102,11 +128,14 @@ async def test_a_procedure_report_shows_each_step_and_its_archive_verifies(
     assert code == 0
     page = (out / "report.html").read_text()
     assert "Procedure " + report.procedure in page and "ref demo-1" in page
-    assert "data:image/png;base64," in page and "L42" in page
+    assert page.count("data:image/png;base64,") == 2 and "L42" in page  # trends, snapshot
+    assert "<b>empty duct</b>" in page
     assert page.count("<tr") >= len(report.timeline)
     pdf = (out / "report.pdf").read_bytes()
     assert pdf.startswith(b"%PDF")
-    assert len(re.findall(rb"/Type /Page\b", pdf)) >= 2  # the trends, then the timeline
+    # The trends, the timeline, then the snapshot's page.
+    assert len(re.findall(rb"/Type /Page\b", pdf)) >= 3
+    assert b"/Subtype /Image" in pdf
 
     archive = tmp_path / "p.tar"
     code = await asyncio.to_thread(
@@ -114,7 +143,8 @@ async def test_a_procedure_report_shows_each_step_and_its_archive_verifies(
     )
     assert code == 0
     result = verify(archive)
-    assert result.ok and result.members == 3, result  # events, report.html, report.pdf
+    # events, report.html, report.pdf, the snapshot's PNG, its raw frame's PNG and its JSON
+    assert result.ok and result.members == 6, result
     tampered = tmp_path / "tampered.tar"
     _rewrite(archive, tampered, "events.jsonl", lambda b: b.replace(b'"demo-1"', b'"demo-2"'))
     result = verify(tampered)

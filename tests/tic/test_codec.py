@@ -165,6 +165,8 @@ def test_error_bits_are_those_of_tic_protocol_h() -> None:
         (set_target_position(-1), ControlTransfer(0x40, 0xE0, 0xFFFF, 0xFFFF, b"")),
         (set_target_velocity(-2_000_000), ControlTransfer(0x40, 0xE3, 0x7B80, 0xFFE1, b"")),
         (go_home(HomeDirection.FORWARD), ControlTransfer(0x40, 0x97, 1, 0, b"")),
+        # tic_handle.c tic_go_home: libusbp_control_transfer(0x40, TIC_CMD_GO_HOME, direction)
+        (go_home(HomeDirection.REVERSE), ControlTransfer(0x40, 0x97, 0, 0, b"")),
         (get_variables(0x0A, 4), ControlTransfer(0xC0, 0xA1, 0, 0x000A, 4)),
         (get_variables(0, 77, clear_errors_occurred=True), ControlTransfer(0xC0, 0xA2, 0, 0, 77)),
         (SetSetting(0x41, 3), ControlTransfer(0x40, 0x13, 0x0003, 0x0041, b"")),
@@ -181,6 +183,23 @@ def test_a_setting_is_written_one_byte_per_request_little_endian() -> None:
     assert set_setting_bytes(Setting.COMMAND_TIMEOUT, 1000) == [
         SetSetting(0x09, 0xE8),
         SetSetting(0x0A, 0x03),
+    ]
+
+
+def test_the_homing_speeds_are_written_at_their_offsets_little_endian() -> None:
+    # tic_protocol.h: TIC_SETTING_HOMING_SPEED_TOWARDS 0x61, TIC_SETTING_HOMING_SPEED_AWAY 0x65,
+    # each a uint32 (tic_settings.c packs them p[0] + (p[1] << 8) + ...).
+    assert set_setting_bytes(Setting.HOMING_SPEED_TOWARDS, 10_000_000) == [
+        SetSetting(0x61, 0x80),
+        SetSetting(0x62, 0x96),
+        SetSetting(0x63, 0x98),
+        SetSetting(0x64, 0x00),
+    ]
+    assert [encode_usb(r) for r in set_setting_bytes(Setting.HOMING_SPEED_AWAY, 2_000_000)] == [
+        ControlTransfer(0x40, 0x13, 0x80, 0x65, b""),
+        ControlTransfer(0x40, 0x13, 0x84, 0x66, b""),
+        ControlTransfer(0x40, 0x13, 0x1E, 0x67, b""),
+        ControlTransfer(0x40, 0x13, 0x00, 0x68, b""),
     ]
 
 
@@ -205,6 +224,9 @@ def test_decode_usb_refuses_unknown_requests_and_wrong_directions() -> None:
         (set_target_position(-1), b"\xe0\x0f\x7f\x7f\x7f\x7f"),
         (get_variables(0x0A, 4), b"\xa1\x0a\x04"),
         (get_settings(0x09, 2), b"\xa8\x09\x02"),
+        (go_home(HomeDirection.REVERSE), b"\x97\x00"),  # a 7-bit write: command, direction
+        (go_home(HomeDirection.FORWARD), b"\x97\x01"),
+        (get_settings(0x61, 8), b"\xa8\x61\x08"),  # both homing speeds in one read
     ],
 )
 def test_compact_protocol_bytes_are_the_guides(request_: Command | BlockRead, wire: bytes) -> None:

@@ -125,6 +125,21 @@ async def test_configure_command_timeout_writes_the_setting_and_reinitializes(ri
     assert rig.model.command_timeout_ms == TIMEOUT_MS
 
 
+async def test_configure_settings_writes_only_what_differs_and_reinitializes_once(
+    rig: Rig,
+) -> None:
+    speeds = {Setting.HOMING_SPEED_TOWARDS: 30_000_000, Setting.HOMING_SPEED_AWAY: 5_000_000}
+    before = rig.model.requests_handled
+    await rig.tic.configure_settings(speeds)
+    # Two reads, four set-setting bytes (only the towards speed differs), reinitialize, a read.
+    assert rig.model.requests_handled - before == 2 + 4 + 1 + 1
+    for field, value in speeds.items():
+        assert await rig.tic.read_setting(field) == value
+    before = rig.model.requests_handled
+    await rig.tic.configure_settings(speeds)
+    assert rig.model.requests_handled - before == 2  # already so: read, nothing written
+
+
 async def test_heartbeats_keep_the_command_timeout_from_firing(rig: Rig) -> None:
     await rig.tic.configure_command_timeout(TIMEOUT_MS)
     async with heartbeats(rig.tic):

@@ -8,12 +8,14 @@ requests), never through the daemon.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from drivers.clock import Clock
 from drivers.pedal.reports import Pedal
-from drivers.sim.tic_device import StageSettings, TicModel
+from drivers.sim.tic_device import StageSettings, TicDefaults, TicModel
+from drivers.sim.tic_serial import SimTicSerial
 from drivers.sim.usb.backend import SimUsbBackend
 from drivers.sim.usb.device import SimUsbDevice
 from drivers.sim.usb.pedals import SimVecPedal
@@ -22,12 +24,35 @@ from drivers.sim.usb.tic import SimTicUsb
 from drivers.transport.usb_remote import BUS_SOCKET_NAME
 
 TIC_SERIAL_NUMBER = "00200001"
-LESION_USTEPS = 5000.0
-"""Where the closing basket meets the lesion, on the stage's axis (between the profile's open
-and closed positions): the basket's loops reach the papilloma the scene shows ahead of the tip
-(drivers/sim/camera/scene.py, papilloma_depth_mm), and closing there stalls on it."""
-BASKET_STAGE = StageSettings(start_usteps=0.0, obstacle_usteps=LESION_USTEPS)
-"""The basket starts retracted (at the home switch) and the lesion is there to capture."""
+USTEPS_PER_MM = 1600.0
+"""The basket's stage: a 1 mm lead screw, 200 full steps a turn, 8 microsteps a step."""
+TIP_USTEPS = 1000.0
+"""Where the basket's loops leave the scope's tip, on the stage's axis (retracted, 0, is inside
+the working channel; the profile's open position, 2000, just past the tip)."""
+
+
+def lesion_usteps(papilloma_depth_mm: float, tip_depth_mm: float) -> float:
+    """Where the closing basket meets the lesion on the stage's axis: the papilloma the scene
+    shows (drivers/sim/camera/scene.py, `papilloma_depth_mm`) is this far ahead of the tip
+    (the camera's `depth_mm`), and the loops reach it that far past the tip."""
+    return TIP_USTEPS + (papilloma_depth_mm - tip_depth_mm) * USTEPS_PER_MM
+
+
+def basket_stage(papilloma_depth_mm: float, tip_depth_mm: float) -> StageSettings:
+    """The basket starts retracted (at the home switch) with the scene's lesion to capture."""
+    return StageSettings(
+        start_usteps=0.0, obstacle_usteps=lesion_usteps(papilloma_depth_mm, tip_depth_mm)
+    )
+
+
+RIG_TIC_SETTINGS = TicDefaults(
+    command_timeout_ms=1000,
+    homing_speed_towards_usteps_per_10ks=10_000_000,
+    homing_speed_away_usteps_per_10ks=2_000_000,
+)
+"""The simulator's Tic as set up for the rig with the Tic Control Center (the defaults of
+[devices.basket]): over serial, which cannot write settings, the daemon checks them and finds
+them so; over USB it writes them anyway."""
 PEDAL_ACTIONS = ("press", "release", "bounce")
 
 
@@ -36,14 +61,36 @@ class SimUsbError(ValueError):
 
 
 class SimUsbRig:
-    def __init__(self, link_dir: Path, *, clock: Clock, stage: StageSettings | None = None):
+    def __init__(
+        self,
+        link_dir: Path,
+        *,
+        clock: Clock,
+        stage: StageSettings | None = None,
+        tic_serial_baudrate: int | None = None,
+    ):
         self._clock = clock
         self.bus = SimUsbBackend()
         self.tic = SimTicUsb(
-            TicModel(stage if stage is not None else BASKET_STAGE),
+            TicModel(stage if stage is not None else StageSettings(), RIG_TIC_SETTINGS),
             serial_number=TIC_SERIAL_NUMBER,
             clock=clock,
         )
+        self.tic_serial = (
+            None
+            if tic_serial_baudrate is None
+            else SimTicSerial(
+                self.tic.model,
+                link_dir=link_dir,
+                baudrate=tic_serial_baudrate,
+                clock=clock,
+                lock=self.tic.lock,
+                name="basket",
+            )
+        )
+        """The same Tic's TTL serial face, on the pseudo-terminal `<link dir>/basket`, when the
+        profile's basket is on serial (its `baudrate`); the simulator starts its port with the
+        others (the Tic is powered by its attachment to the bus)."""
         self.pedal = SimVecPedal()
         self.devices: dict[str, SimUsbDevice] = {"basket": self.tic, "pedal": self.pedal}
         for device in self.devices.values():
@@ -69,6 +116,23 @@ class SimUsbRig:
 
     def plug(self, name: str) -> None:
         self.bus.plug(self.device(name))
+
+    def place_obstacle(self, at_usteps: float | None) -> None:
+        """Put something in the basket's way at `at_usteps` on the stage's axis (the lesion, the
+        duct wall: closing forward stalls there), or nothing (None: closing reaches closed)."""
+        with self.tic.lock:
+            model = self.tic.model
+            model.advance(self._clock.monotonic())
+            model.stage = replace(model.stage, obstacle_usteps=at_usteps)
+
+    def power_cycle_tic(self, at_usteps: float, *, encoder_absolute: bool) -> None:
+        """The Tic powered up with the stage where it was left (`at_usteps` from the switch):
+        its position uncertain, and with an incremental encoder nothing says where it is."""
+        with self.tic.lock:
+            model = self.tic.model
+            model.stage = replace(model.stage, encoder_absolute=encoder_absolute)
+            model.physical_usteps = at_usteps
+            model.power_up(self._clock.monotonic())
 
     def plug_all(self) -> None:
         for device in self.devices.values():
@@ -101,6 +165,7 @@ class SimUsbRig:
                 "plugged": self.bus.is_plugged(self.tic),
                 "position_usteps": tic.physical_usteps,
                 "stalled": tic.stalled,
+                "obstacle_usteps": tic.stage.obstacle_usteps,
                 "energized": tic.energized,
                 "velocity_usteps_s": tic.velocity_usteps_s,
                 "halt_request_at_s": self.tic.halt_request_at_s,

@@ -253,6 +253,7 @@ const actions = {
   "basket-open": () => send({ op: "basket.open" }),
   "basket-close": () => send({ op: "basket.close" }),
   "basket-retract": () => send({ op: "basket.retract" }),
+  "basket-home": () => send({ op: "basket.home" }),
   snapshot: () => send({ op: "camera.snapshot", note: $("note").value || "snapshot" }),
   "empty-duct": () => send({ op: "camera.snapshot", note: "empty duct" }),
   reset: () => send({ op: "fault.reset" }),
@@ -264,7 +265,7 @@ for (const [id, action] of Object.entries(actions)) {
   $(id).addEventListener("click", action);
 }
 const keys = { i: "irrigate", s: "stop", escape: "stop", b: "bolus", o: "basket-open", c: "basket-close",
-               t: "basket-retract", p: "snapshot", n: "empty-duct", r: "reset", a: "ack", x: "estop" };
+               t: "basket-retract", h: "basket-home", p: "snapshot", n: "empty-duct", r: "reset", a: "ack", x: "estop" };
 document.addEventListener("keydown", (event) => {
   if (event.target instanceof HTMLInputElement && event.key !== "Escape") return;
   const id = keys[event.key.toLowerCase()];
