@@ -730,14 +730,27 @@ HAZARDS: tuple[Hazard, ...] = (
         "the surgeon infuses blind: wall contact and perforation not seen",
         Severity.SERIOUS,
         (
-            _planned(
+            _c(
                 SUP,
-                "frame-age supervision: stale video stops the infusion",
-                "rig (camera subsystem, not built)",
+                "no frame for devices.camera.video_timeout_ms while irrigating, holding pressure "
+                "or in a bolus stops the fluid and latches video_lost (priming, outside the "
+                "duct, goes on)",
+                "rig.devices.camera:CameraDevice.on_lost",
+            ),
+            _c(
+                LOCK,
+                "irrigation, pressure hold and bolus need video not lost (the rule table's "
+                "VIDEO_NOT_LOST requirement); with a camera configured, video counts as lost "
+                "until its first frames",
+                "rig.safety.rules:RULES",
+            ),
+            _c(
+                EVIDENCE,
+                "the stop's cause and figures, the HIGH alarm of a latched stop, the camera "
+                "event and the MEDIUM `video` alarm until frames return",
+                "rig.alarms.conditions:conditions_of",
             ),
         ),
-        Status.PENDING,
-        "camera not built yet",
     ),
     Hazard(
         "H20",

@@ -98,11 +98,15 @@ class RigDaemon:
         # The drivers go to the interlock, which alone may move or configure them; the devices
         # keep only their links (rig/safety/links.py).
         self.interlock = self.devices.build_interlock()
-        if self._camera() is None and profile.simulator is not None:
+        if self._camera() is not None:
+            # No frame yet: nothing flows into the duct and the basket does not close until
+            # the camera's frames say it is live (rig/devices/camera.py).
+            self.interlock.set_video_live(False)
+        elif profile.simulator is not None:
             # A simulator profile without its camera (the default, to spare the CI's two cores
             # the capture process): the simulated scope is taken as live, so that the basket can
-            # be exercised. With [devices.camera] the camera's frames say (rig/devices/camera.py);
-            # a bench profile without one has no video fact, and the basket does not close.
+            # be exercised. A bench profile without one has no video fact: the basket does not
+            # close, and the fluid has no video to lose.
             self.interlock.set_video_live(True)
         self.controller = FluidController(profile.limits, profile.fluid, self.interlock, clock)
         self.context.bind(self.interlock, self.controller)

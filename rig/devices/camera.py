@@ -8,7 +8,8 @@ camera's health.
 
 The link is the video: it is up from the first frame and lost when no frame has come for
 `video_timeout_ms` (an unplugged camera, a dead stream, a killed camera process). The
-interlock's `video_live` fact follows it (basket closing needs live video, H25), with a
+interlock's `video_live` fact follows it (the basket closes and fluid flows into the duct
+only in sight, H25 and H19; a loss while fluid flows into the duct stops it), with a
 `camera` event and the `video` alarm on each change (rig/alarms/conditions.py). The camera
 process reconnects to its source by itself; a camera process that died is started again.
 The camera moves nothing: it hands no actuator to the interlock. It does ask the interlock to
@@ -41,6 +42,8 @@ from rig.camera.shared import CaptureSpec, FrameInfo, SharedFrames
 from rig.devices.camera_config import URL_FILE_PREFIX, CameraDeviceConfig
 from rig.devices.contract import Device, DeviceContext, Task
 from rig.events.models import CameraChanged, SnapshotTaken, VideoSegment
+from rig.fluid.controller import FluidMode
+from rig.fluid.events import StopCause
 from rig.safety.interlock import ActuatorSlots, InterlockDeniedError
 
 log = logging.getLogger(__name__)
@@ -53,6 +56,8 @@ REQUEST_TIMEOUT_S = 10.0
 """A snapshot (PNG and two fsyncs) or closing a segment takes tens of ms; a camera process that
 has not answered in this long is stuck, and is started again."""
 QUIT_TIMEOUT_S = 2.0
+IN_DUCT_MODES = frozenset({FluidMode.IRRIGATING, FluidMode.HOLD_PRESSURE, FluidMode.BOLUS})
+"""Fluid flowing into the duct, which a loss of video stops (priming runs outside it)."""
 BRIGHTNESS_PERIOD_S = 0.2
 LIGHT_SETTLE_NS = 100_000_000
 """A frame counts for the next step only if captured this long after the last level was
@@ -326,6 +331,14 @@ class CameraDevice(Device):
             f"{self.config.video_timeout_ms})"
         )
         self._video(live=False, detail=detail)
+        controller = self.context.controller
+        if controller.pump_running and controller.setpoint.mode in IN_DUCT_MODES:
+            # Infusing blind (H19): the surgeon cannot see the tip meet the wall.
+            self.context.trip(
+                StopCause.VIDEO_LOST,
+                f"the scope's video was lost while {controller.setpoint.mode}: {detail}",
+                figures={"video_timeout_ms": self.config.video_timeout_ms},
+            )
 
     def _video(self, *, live: bool, detail: str) -> None:
         self.context.interlock.set_video_live(live)

@@ -38,6 +38,8 @@ class StopCause(StrEnum):
     """The broker connection (the operators' channel) was lost while fluid moved."""
     PEDAL_STUCK = "pedal_stuck"
     """The dead-man pedal held longer than any irrigation step needs (a bad contact)."""
+    VIDEO_LOST = "video_lost"
+    """The scope's video was lost while saline or contrast flowed into the duct (H19)."""
 
     @property
     def latches(self) -> bool:
@@ -79,6 +81,7 @@ _PLAIN_WORDS: dict[StopCause, str] = {
     StopCause.INTERNAL_FAULT: "an internal fault of the control software",
     StopCause.API_LOST: "the operators' channel (the broker) was lost",
     StopCause.PEDAL_STUCK: "the foot pedal was held down too long (stuck?)",
+    StopCause.VIDEO_LOST: "the scope's video was lost while fluid flowed into the duct",
 }
 
 Figure = float | int | str | bool | None

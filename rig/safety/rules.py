@@ -48,8 +48,10 @@ class Facts:
     saline_under_cap: bool
     contrast_under_cap: bool
     video_live: bool | None = None
-    """Frames arrive from the scope camera within its bound (rig/devices/camera.py); None:
-    nothing says so (no camera), which the rules read as no live video."""
+    """Frames arrive from the scope camera within its bound (rig/devices/camera.py); False
+    from the start until the first frames when a camera is configured; None: no camera at all.
+    The basket reads None as no live video; the fluid reads it as nothing to lose (a bench
+    without a scope)."""
     relief_armed: bool = False
     """A pressure stop has just happened and no stop of any kind since (Interlock.arm_relief)."""
 
@@ -98,6 +100,12 @@ RELIEF_ARMED = Requirement(
 VIDEO_LIVE = Requirement(
     "video_live", lambda f: f.video_live is True, "no live video (the basket closes only in sight)"
 )
+VIDEO_NOT_LOST = Requirement(
+    "video_not_lost",
+    lambda f: f.video_live is not False,
+    "no live video from the scope camera: saline and contrast flow into the duct only in sight "
+    "(the line is primed outside it, without video)",
+)
 BASKET_CONNECTED = Requirement(
     "basket_connected", lambda f: BASKET in f.links, "the basket's actuator is not connected"
 )
@@ -105,6 +113,8 @@ BASKET_CONNECTED = Requirement(
 FLUID_STATES = frozenset({RigState.READY, RigState.ACTIVE})
 _ALL_BUT_ACTIVE = frozenset(RigState) - {RigState.ACTIVE}
 _FLUID_BASE = (PUMP_CONNECTED, BOARD_CONNECTED, PRESSURE_FRESH)
+_IN_DUCT = (*_FLUID_BASE, LINE_PRIMED, VIDEO_NOT_LOST)
+"""Fluid into the duct: a primed line (no air), in sight (H19)."""
 
 
 @dataclass(frozen=True)
@@ -120,9 +130,9 @@ RULES: dict[Action, Rule] = {
     rule.action: rule
     for rule in (
         Rule(Action.PRIME, FLUID_STATES, (*_FLUID_BASE, SALINE_UNDER_CAP)),
-        Rule(Action.IRRIGATE, FLUID_STATES, (*_FLUID_BASE, LINE_PRIMED, SALINE_UNDER_CAP)),
-        Rule(Action.HOLD_PRESSURE, FLUID_STATES, (*_FLUID_BASE, LINE_PRIMED, SALINE_UNDER_CAP)),
-        Rule(Action.BOLUS, FLUID_STATES, (*_FLUID_BASE, LINE_PRIMED, CONTRAST_UNDER_CAP)),
+        Rule(Action.IRRIGATE, FLUID_STATES, (*_IN_DUCT, SALINE_UNDER_CAP)),
+        Rule(Action.HOLD_PRESSURE, FLUID_STATES, (*_IN_DUCT, SALINE_UNDER_CAP)),
+        Rule(Action.BOLUS, FLUID_STATES, (*_IN_DUCT, CONTRAST_UNDER_CAP)),
         # The one motion in FAULT: a short withdraw that takes back the pressure a pressure stop
         # left in the line. Only right after that stop: any later stop or an e-stop cancels it
         # (ESTOP is not among its states), so it can never run on after someone said stop.

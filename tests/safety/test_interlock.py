@@ -157,6 +157,19 @@ def test_prime_does_not_need_a_primed_line() -> None:
     assert refusal(Action.PRIME, RigState.READY, replace(GOOD, line_primed=False)) is None
 
 
+@pytest.mark.hazard("H19")
+@pytest.mark.parametrize("action", [Action.IRRIGATE, Action.HOLD_PRESSURE, Action.BOLUS])
+def test_fluid_into_the_duct_needs_video_not_lost(action: Action) -> None:
+    message = refusal(action, RigState.READY, replace(GOOD, video_live=False))
+    assert message is not None and "no live video from the scope camera" in message
+    assert refusal(action, RigState.READY, replace(GOOD, video_live=True)) is None
+    assert refusal(action, RigState.READY, replace(GOOD, video_live=None)) is None  # no camera
+
+
+def test_priming_outside_the_duct_needs_no_video() -> None:
+    assert refusal(Action.PRIME, RigState.READY, replace(GOOD, video_live=False)) is None
+
+
 @pytest.mark.parametrize(
     "state", [RigState.OFFLINE, RigState.SELF_TEST, RigState.FAULT, RigState.ESTOP]
 )

@@ -175,4 +175,6 @@ async def ready_rig_with_camera(directory: Path) -> AsyncIterator[RigUnderTest]:
     profile.write_text(DEFAULT_PROFILE.read_text() + SIM_CAMERA_SECTION)
     async with running_rig(directory / "run", profile_path=profile) as rig:
         await rig.wait_ready()
+        # Nothing flows into the duct before the scope's first frames (H19).
+        await rig.wait_until(lambda s: bool((s.get("camera") or {}).get("live")), 20.0)
         yield rig

@@ -22,6 +22,7 @@ from rig.devices.camera import CameraDevice
 from rig.devices.camera_config import CameraDeviceConfig
 from rig.events.journal import JOURNAL_FILE
 from rig.events.models import parse_event
+from rig.fluid.events import StopCause
 from rig.safety.rules import VIDEO_LIVE
 from tests.system.harness import ready_rig_with_camera
 from tests.system.inprocess import InProcessRig, inprocess_rig
@@ -175,3 +176,41 @@ async def test_a_snapshot_with_its_note_is_kept_through_a_daemon_sigkill(tmp_pat
         db.close()
     (event,) = [e for body in bodies if (e := parse_event(body)).kind == "snapshot"]
     assert event.path == reply["result"]["path"] and event.note == "empty duct"
+
+
+@pytest.mark.hazard("H19")
+async def test_video_lost_while_infusing_stops_the_fluid_and_latches(tmp_path: Path) -> None:
+    """Infusing blind is stopped (H19): the video lost while irrigating stops the pump and
+    latches `video_lost`; nothing flows into the duct again until frames return. Priming,
+    outside the duct, goes on without video."""
+    async with inprocess_rig(tmp_path, profile=with_camera) as rig:
+        interlock = rig.daemon.interlock
+        sim_camera = rig.sim.camera
+        assert sim_camera is not None
+        await rig.wait_ready()
+        await rig.wait_for(lambda: interlock.video_live is True, 20.0, "live video")
+
+        await rig.on_sim(sim_camera.unplug)  # lost at rest: a wait, not a fault
+        await rig.wait_for(lambda: interlock.video_live is False, 2.0, "video lost")
+        await rig.prime()
+        assert not rig.stops or all(not s.cause.latches for s in rig.stops), rig.stops
+        reply = await rig.command({"op": "fluid.irrigate", "flow_ml_min": 1.0})
+        assert not reply["ok"] and "live video" in str(reply["error"]), reply
+
+        await rig.on_sim(sim_camera.plug)
+        await rig.wait_for(lambda: interlock.video_live is True, 10.0, "video back")
+        await rig.irrigating(1.0)
+        await rig.on_sim(sim_camera.unplug)
+        await rig.wait_for(lambda: bool(rig.stops and rig.stops[-1].cause.latches), 2.0, "stop")
+        stop = rig.stops[-1]
+        assert stop.cause is StopCause.VIDEO_LOST and stop.mode == "irrigating", stop
+        await rig.wait_for(lambda: not rig.sim.pump.running, 1.0, "the emulated pump stopped")
+        assert interlock.latched is not None
+
+        await rig.on_sim(sim_camera.plug)
+        await rig.wait_for(lambda: interlock.video_live is True, 10.0, "video back")
+        assert interlock.latched is not None  # frames back do not clear it: the reset does
+        assert not rig.daemon.controller.pump_running  # nor resume the old setpoint
+        await rig.reset_and_wait_ready()
+        await rig.irrigating(1.0)
+        rig.assert_alive()
