@@ -732,10 +732,10 @@ HAZARDS: tuple[Hazard, ...] = (
         (
             _c(
                 SUP,
-                "no frame for devices.camera.video_timeout_ms while irrigating, holding pressure "
-                "or in a bolus stops the fluid and latches video_lost (priming, outside the "
-                "duct, goes on)",
-                "rig.devices.camera:CameraDevice.on_lost",
+                "no frame for devices.camera.video_loss_stop_ms while irrigating, holding "
+                "pressure or in a bolus stops the fluid and latches video_lost (priming, outside "
+                "the duct, goes on)",
+                "rig.devices.camera:CameraDevice._stop_infusing_blind",
             ),
             _c(
                 LOCK,

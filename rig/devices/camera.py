@@ -331,14 +331,6 @@ class CameraDevice(Device):
             f"{self.config.video_timeout_ms})"
         )
         self._video(live=False, detail=detail)
-        controller = self.context.controller
-        if controller.pump_running and controller.setpoint.mode in IN_DUCT_MODES:
-            # Infusing blind (H19): the surgeon cannot see the tip meet the wall.
-            self.context.trip(
-                StopCause.VIDEO_LOST,
-                f"the scope's video was lost while {controller.setpoint.mode}: {detail}",
-                figures={"video_timeout_ms": self.config.video_timeout_ms},
-            )
 
     def _video(self, *, live: bool, detail: str) -> None:
         self.context.interlock.set_video_live(live)
@@ -397,7 +389,32 @@ class CameraDevice(Device):
         return [
             ("camera segments", self._report_segments),
             ("camera brightness", self._brightness),
+            ("camera blind infusion", self._stop_infusing_blind),
         ]
+
+    async def _stop_infusing_blind(self) -> None:
+        """Fluid flowing into a duct the surgeon has not seen for `video_loss_stop_ms` is
+        stopped and latched (H19): nobody sees the tip meet the wall."""
+        while True:
+            await asyncio.sleep(POLL_S)
+            controller = self.context.controller
+            if self.context.interlock.video_live is not False or not (
+                controller.pump_running and controller.setpoint.mode in IN_DUCT_MODES
+            ):
+                continue
+            age = self._link.health.age_ms(time.monotonic_ns())
+            if age is not None and age < self.config.video_loss_stop_ms:
+                continue
+            self.context.trip(
+                StopCause.VIDEO_LOST,
+                f"the scope's video was lost while {controller.setpoint.mode}: "
+                + ("no frame yet" if age is None else f"no frame for {age:.0f} ms")
+                + f" (devices.camera.video_loss_stop_ms = {self.config.video_loss_stop_ms})",
+                figures={
+                    "no_frame_ms": None if age is None else round(age),
+                    "video_loss_stop_ms": self.config.video_loss_stop_ms,
+                },
+            )
 
     async def _brightness(self) -> None:
         """Automatic brightness, while the video is live: the LED through the interlock."""

@@ -88,6 +88,17 @@ register_bounds(
         100,
         2000,
     ),
+    Bound(
+        "devices.camera.video_loss_stop_ms",
+        "ms",
+        1000,
+        "H19: no frame for this long while saline or contrast flows into the duct stops it. "
+        "After the video alarm (video_timeout_ms), and about a surgeon's reaction time: a "
+        "shorter freeze is not acted on at the console either, and a host short of CPU starves "
+        "the niced video first (405 ms without a frame seen at load 10 on 2 cores)",
+        200,
+        3000,
+    ),
 )
 
 
@@ -100,6 +111,7 @@ class CameraDeviceConfig(DeviceSection):
     height: int = field_default("devices.camera.height")
     fps: float = field_default("devices.camera.fps")
     video_timeout_ms: int = field_default("devices.camera.video_timeout_ms")
+    video_loss_stop_ms: int = field_default("devices.camera.video_loss_stop_ms")
     brightness_target: float = field_default("devices.camera.brightness_target")
     light_start_permille: int = field_default("devices.camera.light_start_permille")
     light_max_permille: int = field_default("devices.camera.light_max_permille")
@@ -125,6 +137,15 @@ class CameraDeviceConfig(DeviceSection):
                     self.video_timeout_ms,
                     f"at least three frame periods at devices.camera.fps = {self.fps:g} "
                     f"({3000 / self.fps:.0f} ms)",
+                )
+            )
+        if self.video_loss_stop_ms < self.video_timeout_ms:
+            problems.append(
+                Problem(
+                    "devices.camera.video_loss_stop_ms",
+                    self.video_loss_stop_ms,
+                    "at least devices.camera.video_timeout_ms = "
+                    f"{self.video_timeout_ms} (the alarm comes before the stop)",
                 )
             )
         if self.light_start_permille > self.light_max_permille:

@@ -51,9 +51,9 @@ Other stop causes and where they are raised (the rest of `StopCause`):
 - `api_lost`: ApiService.supervise (rig/api/service.py).
 - `pedal_stuck`: PedalDevice._on_event (rig/devices/pedal.py): the irrigate pedal held past
   `devices.pedal.stuck_after_s` while fluid moved.
-- `video_lost`: CameraDevice.on_lost (rig/devices/camera.py): no frame from the scope for
-  `devices.camera.video_timeout_ms` while irrigating, holding pressure or in a bolus (H19;
-  priming runs outside the duct and goes on).
+- `video_lost`: CameraDevice._stop_infusing_blind (rig/devices/camera.py): no frame from the
+  scope for `devices.camera.video_loss_stop_ms` while irrigating, holding pressure or in a bolus
+  (H19; priming runs outside the duct and goes on).
 
 tests/fluid/test_supervision.py checks that this docstring names every `StopCause`.
 """

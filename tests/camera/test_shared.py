@@ -71,6 +71,8 @@ def test_a_slot_being_written_is_never_read_as_a_frame() -> None:
         ({"width": 4000}, "devices.camera.width"),
         ({"fps": 2.0}, "devices.camera.fps"),
         ({"fps": 10.0, "video_timeout_ms": 200}, "devices.camera.video_timeout_ms"),
+        ({"video_loss_stop_ms": 5000}, "devices.camera.video_loss_stop_ms"),
+        ({"video_timeout_ms": 800, "video_loss_stop_ms": 600}, "devices.camera.video_loss_stop_ms"),
         ({"port": {"console": "surgeon"}}, "devices.camera.port"),
     ],
 )

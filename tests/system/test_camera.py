@@ -201,9 +201,13 @@ async def test_video_lost_while_infusing_stops_the_fluid_and_latches(tmp_path: P
         await rig.wait_for(lambda: interlock.video_live is True, 10.0, "video back")
         await rig.irrigating(1.0)
         await rig.on_sim(sim_camera.unplug)
-        await rig.wait_for(lambda: bool(rig.stops and rig.stops[-1].cause.latches), 2.0, "stop")
+        await rig.wait_for(lambda: interlock.video_live is False, 2.0, "video lost")
+        assert rig.daemon.controller.pump_running  # the alarm first; a short freeze stops nothing
+        await rig.wait_for(lambda: bool(rig.stops and rig.stops[-1].cause.latches), 3.0, "stop")
         stop = rig.stops[-1]
         assert stop.cause is StopCause.VIDEO_LOST and stop.mode == "irrigating", stop
+        no_frame_ms = stop.figures["no_frame_ms"]
+        assert isinstance(no_frame_ms, int) and no_frame_ms >= 1000, stop.figures
         await rig.wait_for(lambda: not rig.sim.pump.running, 1.0, "the emulated pump stopped")
         assert interlock.latched is not None
 
