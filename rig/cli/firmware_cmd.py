@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -80,51 +81,55 @@ def board_port(args: argparse.Namespace) -> tuple[str, int]:
 
 
 def run_version(args: argparse.Namespace) -> int:
-    try:
-        port, baudrate = board_port(args)
-        ident = identify(port, baudrate)
-    except UsageError as exc:
-        print(f"error: {exc}")
-        return 2
-    except BoardPortError as exc:
-        print(f"error: {exc}")
-        return 1
-    report = _ident_json(port, ident)
-    if args.json:
-        print(json.dumps(report, indent=2))
-    else:
-        print(
-            f"{port}: I/O board {ident.serial_number}, protocol {ident.protocol_version}, "
-            f"firmware {report['firmware_version']}"
-        )
-        if not report["matches_host"]:
-            print(
-                f"  this host expects protocol {PROTOCOL_VERSION}, firmware "
-                f"{report['host_firmware_version']}: `rig firmware flash` installs it"
-            )
-    return 0
+    return _run(args, _version)
 
 
 def run_flash(args: argparse.Namespace) -> int:
+    return _run(args, _flash)
+
+
+def _run(args: argparse.Namespace, action: Callable[[argparse.Namespace, str, int], None]) -> int:
+    """The port from the arguments, then `action(args, port, baudrate)`; errors as exit codes."""
     try:
         port, baudrate = board_port(args)
-        ident, files = flash(port, baudrate, progress=not args.json)
+        action(args, port, baudrate)
     except UsageError as exc:
         print(f"error: {exc}")
         return 2
     except BoardPortError as exc:
         print(f"error: {exc}")
         return 1
+    return 0
+
+
+def _version(args: argparse.Namespace, port: str, baudrate: int) -> None:
+    ident = identify(port, baudrate)
+    report = _ident_json(port, ident)
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return
+    print(
+        f"{port}: I/O board {ident.serial_number}, protocol {ident.protocol_version}, "
+        f"firmware {report['firmware_version']}"
+    )
+    if not report["matches_host"]:
+        print(
+            f"  this host expects protocol {PROTOCOL_VERSION}, firmware "
+            f"{report['host_firmware_version']}: `rig firmware flash` installs it"
+        )
+
+
+def _flash(args: argparse.Namespace, port: str, baudrate: int) -> None:
+    ident, files = flash(port, baudrate, progress=not args.json)
     report = _ident_json(port, ident)
     if args.json:
         report["files"] = [{"path": f.remote, "sha256": f.sha256} for f in files]
         print(json.dumps(report, indent=2))
-    else:
-        print(
-            f"{port}: flashed and verified {len(files)} files; the board answers protocol "
-            f"{ident.protocol_version}, firmware {report['firmware_version']}"
-        )
-    return 0
+        return
+    print(
+        f"{port}: flashed and verified {len(files)} files; the board answers protocol "
+        f"{ident.protocol_version}, firmware {report['firmware_version']}"
+    )
 
 
 def _ident_json(port: str, ident: BoardIdent) -> dict[str, Any]:
