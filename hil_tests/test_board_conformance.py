@@ -430,7 +430,8 @@ async def test_resistance_stop_opens_the_relay_and_reports_resistance_trip(
 ) -> None:
     """10 mmHg in the line: told no flow, the board does nothing (no flow, no stop); told
     0.1 mL/min (100 mmHg·min/mL, over the limit), it opens the relay within its persistence,
-    reports RESISTANCE_TRIP once with both board times, and latches until RESET_TRIP."""
+    reports RESISTANCE_TRIP with both board times (once, through STATUS answers too), and
+    latches until RESET_TRIP."""
     stop = resistance_stop(target)
     pressure_mmhg, flow_ml_min = 10.0, 0.1
     assert pressure_mmhg / flow_ml_min > stop.limit_mmhg_min_per_ml
@@ -455,7 +456,7 @@ async def test_resistance_stop_opens_the_relay_and_reports_resistance_trip(
             with pytest.raises(BoardCommandRejectedError) as refused:
                 await board.set_pump_relay(True)
             assert refused.value.nack.reason is NackReason.TRIP_LATCHED
-            assert board.last_resistance_trip == trips[0]  # repeated with STATUS, reported once
+            assert board.last_resistance_trip == trips[0]
     finally:
         board.on_resistance_trip = None
         device.sensor_offset_mmhg = 0.0
