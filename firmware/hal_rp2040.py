@@ -11,7 +11,6 @@ touches `machine` (docs/firmware.md has the wiring and the part choices).
 - Host link: USB CDC (sys.stdin/sys.stdout), with the REPL's Ctrl-C disabled (0x03 is data).
 """
 
-import select
 import sys
 import time
 
@@ -20,6 +19,7 @@ import micropython
 
 from firmware import protocol
 from firmware.hal import Hal
+from firmware.host_link import HostLink
 from firmware.ticks import TICKS_MAX
 
 SPI_ID = 0
@@ -86,12 +86,10 @@ class RpHal(Hal):
         )
         self._adc_buf = bytearray(3)
         self._last_cmmhg = protocol.PRESSURE_RAIL_HIGH_CMMHG
-        self._rx = host_in if host_in is not None else sys.stdin.buffer
-        self._rx_poll = select.poll()
-        self._rx_poll.register(self._rx, select.POLLIN)
-        self._rx_byte = bytearray(1)
-        self._rx_buf = bytearray(64)
-        self._tx = host_out if host_out is not None else sys.stdout.buffer
+        self._link = HostLink(
+            host_in if host_in is not None else sys.stdin.buffer,
+            host_out if host_out is not None else sys.stdout.buffer,
+        )
         self._wdt = None
         self._adc_start()
 
@@ -154,15 +152,10 @@ class RpHal(Hal):
         self._led.duty_u16(permille * 65535 // 1000)
 
     def write(self, frame: memoryview) -> None:
-        self._tx.write(frame)
+        self._link.write(frame)
 
     def read_host(self) -> bytes:
-        n = 0
-        while n < len(self._rx_buf) and self._rx_poll.poll(0):
-            self._rx.readinto(self._rx_byte)
-            self._rx_buf[n] = self._rx_byte[0]
-            n += 1
-        return bytes(self._rx_buf[:n])
+        return self._link.read()
 
     def feed_watchdog(self) -> None:
         if self._wdt is not None:

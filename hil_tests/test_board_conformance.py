@@ -25,6 +25,8 @@ from drivers.ioboard.codec import (
     MsgId,
     NackReason,
     PressureSample,
+    ResistanceTrip,
+    SetFlow,
     Trip,
 )
 from drivers.ioboard.driver import BoardCommandRejectedError, IoBoard
@@ -32,6 +34,8 @@ from drivers.ne1000.codec import Direction
 from drivers.ne1000.driver import Ne1000Pump
 from drivers.sim.ioboard_device import FIRMWARE_VERSION
 from hil_tests.conftest import Heartbeats, Target
+from rig.devices.board import board_resistance_stop
+from rig.safety.interlock import BoardResistanceStop
 from tests.hazard_plugin import HazardEvidence
 
 SAMPLE_RATE_HZ = 500
@@ -369,3 +373,104 @@ async def test_link_is_clean_without_retransmissions(target: Target, board: IoBo
     assert board.samples_lost == 0
     assert stats.frames_rx > 100
     assert stats.rtt_ms is not None
+
+
+# --- SET_FLOW and the board's resistance stop (protocol 5.9) ---------------------------------
+
+
+def resistance_stop(target: Target) -> BoardResistanceStop:
+    """The limits the daemon tells the board, from the profile under test."""
+    return board_resistance_stop(target.profile.devices.board, target.profile.fluid)
+
+
+async def test_set_flow_out_of_range_is_nacked_by_the_board(target: Target, board: IoBoard) -> None:
+    stop = resistance_stop(target)
+    await board.set_flow(stop.message(0.0))  # in range: acknowledged
+    bad = [
+        SetFlow(10.001, stop.limit_mmhg_min_per_ml, 300, 1000, 2),  # flow over 10 mL/min
+        SetFlow(1.0, 0.99, 300, 1000, 2),  # limit under 1 mmHg·min/mL
+        SetFlow(1.0, 60.0, 1000, 300, 2),  # short lag longer than the long one
+        SetFlow(1.0, 60.0, 40, 1000, 2),  # lag under 50 ms
+        SetFlow(1.0, 60.0, 300, 1000, 0),  # no persistence
+    ]
+    for message in bad:
+        with pytest.raises(BoardCommandRejectedError) as refused:
+            await board.set_flow(message)
+        assert refused.value.nack.msg_id == MsgId.SET_FLOW, message
+        assert refused.value.nack.reason is NackReason.OUT_OF_RANGE, message
+    assert (await board.status()).trips == Trip(0)
+
+
+async def test_set_flow_with_the_line_at_rest_does_not_trip(target: Target, board: IoBoard) -> None:
+    """Told the lowest flow of the envelope with the line at rest (0 mmHg and the transducer's
+    noise), the board's resistance stop stays quiet and the relay closed."""
+    await arm_watchdog(board, target)
+    trips: list[ResistanceTrip] = []
+    board.on_resistance_trip = trips.append
+    try:
+        async with Heartbeats(board, heartbeat_period_s(target)):
+            await board.zero_pressure()
+            await board.set_pump_relay(True)
+            await board.set_flow(resistance_stop(target).message(0.1))
+            await asyncio.sleep(0.5)
+            status = await board.status()
+            await board.set_flow(resistance_stop(target).message(0.0))
+    finally:
+        board.on_resistance_trip = None
+    assert trips == []
+    assert status.relay_closed and status.trips == Trip(0), status
+
+
+@pytest.mark.emulator_only(
+    reason="needs pressure in the line with the pump stopped: the emulator's transducer "
+    "offset stands for it (a bench would pressurise the line, as the cut-off test does)"
+)
+async def test_resistance_stop_opens_the_relay_and_reports_resistance_trip(
+    target: Target, board: IoBoard
+) -> None:
+    """10 mmHg in the line: told no flow, the board does nothing (no flow, no stop); told
+    0.1 mL/min (100 mmHg·min/mL, over the limit), it opens the relay within its persistence,
+    reports RESISTANCE_TRIP with both board times (once, through STATUS answers too), and
+    latches until RESET_TRIP."""
+    stop = resistance_stop(target)
+    pressure_mmhg, flow_ml_min = 10.0, 0.1
+    assert pressure_mmhg / flow_ml_min > stop.limit_mmhg_min_per_ml
+    await arm_watchdog(board, target)
+    trips: list[ResistanceTrip] = []
+    board.on_resistance_trip = trips.append
+    device = target.sim.board
+    try:
+        async with Heartbeats(board, heartbeat_period_s(target)):
+            await board.set_pump_relay(True)
+            device.sensor_offset_mmhg = pressure_mmhg
+            await board.set_flow(stop.message(0.0))
+            await asyncio.sleep(0.2)
+            assert trips == [] and (await board.status()).relay_closed, "no flow, no stop"
+
+            await board.set_flow(stop.message(flow_ml_min))
+            async with asyncio.timeout(1.0):
+                # Polling: the report arrives through a callback that nothing awaits.
+                while not trips:  # noqa: ASYNC110
+                    await asyncio.sleep(0.005)
+            tripped = await board.status()
+            with pytest.raises(BoardCommandRejectedError) as refused:
+                await board.set_pump_relay(True)
+            assert refused.value.nack.reason is NackReason.TRIP_LATCHED
+            assert board.last_resistance_trip == trips[0]
+    finally:
+        board.on_resistance_trip = None
+        device.sensor_offset_mmhg = 0.0
+    assert len(trips) == 1
+    trip = trips[0]
+    assert trip.flow_ml_min == pytest.approx(flow_ml_min)
+    assert trip.pressure_mmhg == pytest.approx(pressure_mmhg, abs=1.0)
+    assert trip.resistance_mmhg_min_per_ml >= stop.limit_mmhg_min_per_ml
+    # On the board's clock: the relay opens at the sample that completes the persistence, in the
+    # same pass (the emulator's pass comes at its physics step: later, within the margin).
+    persistence_ms = (stop.persistence_samples - 1) * SAMPLE_PERIOD_US / 1000
+    assert persistence_ms <= trip.latency_ms <= persistence_ms + TRIP_MARGIN_S * 1000
+    assert not tripped.relay_closed and tripped.trips == Trip.RESISTANCE
+    assert not device.relay_closed
+    await board.set_flow(stop.message(0.0))
+    await board.reset_trip()
+    assert (await board.status()).trips == Trip(0)

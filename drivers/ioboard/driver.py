@@ -191,6 +191,10 @@ class IoBoard:
         it; None if it is held behind a full window."""
         return self._send_nowait(message)
 
+    async def set_flow(self, message: SetFlow) -> None:
+        """`set_flow_nowait`, awaiting the board's acknowledgement (or its NACK)."""
+        await self._command(message)
+
     async def configure_watchdog(self, timeout_ms: int) -> None:
         await self._command(ConfigWatchdog(timeout_ms))
 

@@ -1,16 +1,24 @@
-"""The sample path allocates nothing, proven under MicroPython itself: the unix port runs
-`mpy_heap_lock.py` with the heap locked, where any allocation raises MemoryError.
+"""The firmware under MicroPython itself. The sample path allocates nothing: the unix port runs
+`mpy_heap_lock.py` with the heap locked, where any allocation raises MemoryError. And the whole
+firmware runs on the unix port's HAL on a pty against the host's real board driver.
 
 Runs when a `micropython` executable is on PATH; no package registry ships an official unix port
 (docs/firmware.md says what was found and why none is a dependency), so otherwise it skips."""
 
 from __future__ import annotations
 
+import asyncio
+import os
 import shutil
 import subprocess
+import tty
 from pathlib import Path
 
 import pytest
+
+from drivers.ioboard.codec import EventKind, PressureSample, SetFlow, Trip
+from drivers.ioboard.driver import IoBoard
+from firmware.board import FIRMWARE_VERSION
 
 ROOT = Path(__file__).resolve().parents[2]
 MICROPYTHON = shutil.which("micropython")
@@ -48,3 +56,46 @@ def test_the_heap_lock_catches_an_allocation(tmp_path: Path) -> None:
     script.write_text("import micropython\nmicropython.heap_lock()\nx = [1, 2]\n")
     result = _run(str(script))
     assert result.returncode != 0 and "heap is locked" in result.stdout + result.stderr
+
+
+async def test_the_firmware_under_micropython_answers_the_hosts_driver(tmp_path: Path) -> None:
+    """The firmware's main loop under the unix port (firmware/hal_unix.py), its stdin and stdout
+    a pty's master end, against the daemon's board driver on the pty: IDENTIFY, the sample
+    stream, the relay under the heartbeat watchdog, SET_FLOW, and the watchdog trip."""
+    assert MICROPYTHON is not None
+    master, slave = os.openpty()
+    tty.setraw(slave)
+    port = os.ttyname(slave)
+    firmware_process = await asyncio.create_subprocess_exec(
+        MICROPYTHON, "tests/firmware/mpy_unix_board.py", cwd=ROOT, stdin=master, stdout=master
+    )
+    os.close(master)
+    board = IoBoard(port)
+    samples: list[PressureSample] = []
+    board.on_sample = samples.append
+    try:
+        ident = await board.connect()
+        assert ident.firmware_version == FIRMWARE_VERSION
+        assert ident.serial_number == "UNIX-0001"
+        await asyncio.sleep(0.5)
+        # 500 Hz on the firmware's own clock (a loaded machine delays them, never drops them)
+        assert len(samples) > 100 and board.samples_lost == 0
+        assert {s.pressure_mmhg for s in samples} == {0.0}
+        assert samples[-1].board_time_s - samples[0].board_time_s == pytest.approx(
+            (len(samples) - 1) * 0.002
+        )
+        await board.configure_watchdog(100)
+        await board.heartbeat()
+        await board.set_pump_relay(True)
+        await board.set_flow(SetFlow(0.5, 60.0, 300, 1060, 2))
+        assert (await board.status()).relay_closed
+        await asyncio.sleep(0.3)  # no heartbeat: the board's watchdog opens the relay
+        status = await board.status()
+        assert not status.relay_closed and status.trips == Trip.WATCHDOG
+        assert board.last_event is not None and board.last_event.kind is EventKind.WATCHDOG_TRIP
+        assert board.stats.crc_errors == 0 and board.malformed_frames == 0
+    finally:
+        await board.close()
+        firmware_process.kill()
+        await firmware_process.wait()
+        os.close(slave)
