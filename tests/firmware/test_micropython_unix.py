@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[2]
 MICROPYTHON = shutil.which("micropython")
 pytestmark = pytest.mark.skipif(
     MICROPYTHON is None,
-    reason="no MicroPython unix port on PATH (none from the package registries: docs/firmware.md)",
+    reason="no MicroPython unix port on PATH (not a dependency: docs/firmware.md says why and how to run these)",
 )
 
 
