@@ -28,6 +28,7 @@ from rig.alarms.register import AlarmRegister
 from rig.api.dispatch import CommandDispatcher, RigOperations
 from rig.api.roles import Role
 from rig.api.service import ApiService, ApiSources, BrokerAddress
+from rig.camera.stream import VideoBroker
 from rig.config import RigProfile
 from rig.devices.basket import BasketDevice
 from rig.devices.basket_machine import BasketUnavailableError, Op
@@ -98,7 +99,20 @@ class RigDaemon:
         # The drivers go to the interlock, which alone may move or configure them; the devices
         # keep only their links (rig/safety/links.py).
         self.interlock = self.devices.build_interlock()
-        if self._camera() is None and profile.simulator is not None:
+        camera = self._camera()
+        if camera is not None:
+            # The camera process sends the view to the consoles through the same broker, as
+            # this daemon's user, on a connection of its own (rig/camera/stream.py).
+            tls = profile.broker.tls_ca_file
+            camera.link.video_broker = VideoBroker(
+                broker.host,
+                broker.port,
+                profile.rig_id,
+                broker.username,
+                None if tls is None else str(tls),
+                password=broker.password,
+            )
+        if camera is None and profile.simulator is not None:
             # A simulator profile without its camera (the default, to spare the CI's two cores
             # the capture process): the simulated scope is taken as live, so that the basket can
             # be exercised. With [devices.camera] the camera's frames say (rig/devices/camera.py);

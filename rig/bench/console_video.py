@@ -1,0 +1,135 @@
+"""`rig bench console-video`: from the camera's capture to the frame drawn on the console's page.
+
+The real daemon on the simulator with its camera (1920x1080 at 30 fps by default: the view is
+the field's 469x469 square after the pipeline), `rig console`'s server logged in as the surgeon
+and Debian's Chromium showing the page (Playwright, headless). The path measured is the one an
+operating room has: camera process -> the rig's broker -> the console's server -> its page
+(rig/camera/stream.py, rig/console/server.py, rig/console/static/video.js).
+
+- `p50_ms`, `p99_ms`, `max_ms`: each frame's capture stamp (CLOCK_MONOTONIC in the capture
+  thread, sent as wall-clock ms) to the page having drawn it on its canvas (its display follows
+  at the next compositor frame); both clocks are this machine's. Frames of the first seconds
+  (the camera's start, the pipeline's calibration, the page's start-up) are left out.
+- `frames_drawn` against `frames_expected` (fps x duration): what the page skipped.
+- `frame_kb_mean`: the JPEGs' mean size; `broker_kb_s`: what the broker forwarded to this one
+  console; `broker_cpu_percent`: Mosquitto's CPU time over the run (of one core).
+- `load_1min`, `cpu_pressure_some_avg10`: the machine's load at the end of the run (other
+  sessions share it: the figures mean little without it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from pathlib import Path
+
+from drivers.transport.mqtt import JsonObject, MqttEndpoint
+from drivers.transport.tasks import cancel_and_wait
+from rig.api.roles import Role
+from rig.bench.camera import CAMERA_UP_S, camera_profile_file, process_cpu_s
+from rig.bench.session import BenchError, percentile
+from rig.bench.telemetry_latency import CHROMIUM, CHROMIUM_ARGS, CHROMIUM_PRESENT
+from rig.config import ProfileError, RigProfile, load_profile
+from rig.console.server import ConsoleServer, new_token, serving
+from rig.launcher import start_sim_rig
+
+WARM_UP_S = 3.0
+"""After the first frame on the page: the pipeline calibrates on the first lit frame."""
+
+
+async def run_console_video(
+    profile_path: Path,
+    profile: RigProfile,
+    duration_s: float,
+    *,
+    width_px: int = 1920,
+    height_px: int = 1080,
+    fps: float = 30.0,
+) -> JsonObject:
+    try:
+        from playwright.async_api import async_playwright
+    except ImportError:
+        raise BenchError(
+            "playwright is not installed: it comes with the test dependencies (./run test)"
+        ) from None
+    if not CHROMIUM_PRESENT:
+        raise BenchError(f"{CHROMIUM} is missing: ./run test installs Debian's chromium")
+    if profile.devices.camera is not None:
+        raise BenchError(f"{profile_path}: has a [devices.camera] already; the bench adds its own")
+    with camera_profile_file(profile_path, width_px, height_px, fps) as path:
+        try:
+            camera_profile = load_profile(path)
+        except ProfileError as exc:
+            raise BenchError(f"the camera at {width_px}x{height_px}, {fps:g} fps:\n{exc}") from None
+        rig = await start_sim_rig(path, camera_profile)
+        try:
+            token = new_token()
+            server = ConsoleServer(profile.rig_id, Role.SURGEON, token=token)
+            username, password = rig.credentials_of(Role.SURGEON)
+            broker_pid = None if rig.broker is None else rig.broker.pid
+            async with (
+                serving(server, "127.0.0.1", 0) as port,
+                MqttEndpoint(
+                    rig.broker_host, rig.broker_port, username=username, password=password
+                ) as mqtt,
+                async_playwright() as playwright,
+            ):
+                bridge = asyncio.create_task(server.bridge(mqtt))
+                browser = await playwright.chromium.launch(
+                    executable_path=CHROMIUM, args=CHROMIUM_ARGS
+                )
+                try:
+                    page = await browser.new_page(viewport={"width": 1920, "height": 1080})
+                    await page.goto(f"http://127.0.0.1:{port}/?token={token}")
+                    await page.wait_for_function(
+                        "() => window.__console.video.frames > 0", timeout=CAMERA_UP_S * 1000
+                    )
+                    await asyncio.sleep(WARM_UP_S)
+                    await page.evaluate(
+                        "() => { const v = window.__console.video;"
+                        " v.latencyMs = []; v.frames = 0; v.bytes = 0; v.received = 0; }"
+                    )
+                    cpu0 = 0.0 if broker_pid is None else process_cpu_s(broker_pid)
+                    t0 = time.monotonic()
+                    await asyncio.sleep(duration_s)
+                    seen: JsonObject = await page.evaluate("() => window.__console.video")
+                    elapsed_s = time.monotonic() - t0
+                    cpu_s = None if broker_pid is None else process_cpu_s(broker_pid) - cpu0
+                finally:
+                    await browser.close()
+                    await cancel_and_wait(bridge)
+        finally:
+            await rig.stop()
+    latencies: list[float] = seen["latencyMs"]
+    if not latencies:
+        raise BenchError("no video frame reached the page")
+    load_1min = os.getloadavg()[0]
+    return {
+        "benchmark": "console-video",
+        "measured": "capture stamp -> frame drawn on the console page's canvas (camera process "
+        "-> broker -> console server -> Chromium, headless)",
+        "frame_size": f"{width_px}x{height_px}",
+        "fps": fps,
+        "duration_s": round(elapsed_s, 1),
+        "frames_drawn": seen["frames"],
+        "frames_received": seen["received"],
+        "frames_expected": round(fps * elapsed_s),
+        "p50_ms": round(percentile(latencies, 50), 2),
+        "p99_ms": round(percentile(latencies, 99), 2),
+        "max_ms": round(max(latencies), 2),
+        "frame_kb_mean": round(seen["bytes"] / max(1, seen["received"]) / 1000, 1),
+        "broker_kb_s": round(seen["bytes"] / elapsed_s / 1000, 1),
+        "broker_cpu_percent": None if cpu_s is None else round(100 * cpu_s / elapsed_s, 1),
+        "load_1min": round(load_1min, 2),
+        "cpu_pressure_some_avg10": _cpu_pressure(),
+    }
+
+
+def _cpu_pressure() -> float | None:
+    try:
+        line = Path("/proc/pressure/cpu").read_text().splitlines()[0]
+    except (OSError, IndexError):
+        return None
+    fields = dict(part.split("=") for part in line.split()[1:])
+    return float(fields["avg10"])
