@@ -10,7 +10,13 @@ operating room has: camera process -> the rig's broker -> the console's server -
   thread, sent as wall-clock ms) to the page having drawn it on its canvas (its display follows
   at the next compositor frame); both clocks are this machine's. Frames of the first seconds
   (the camera's start, the pipeline's calibration, the page's start-up) are left out.
-- `frames_drawn` against `frames_expected` (fps x duration): what the page skipped.
+- `subscriber_p50_ms`, `subscriber_p99_ms`: the same capture stamp to the frame's arrival at a
+  plain MQTT client of the broker here (an engineer's, beside the console): the part of the
+  latency that is the camera process and the broker; the rest is the console's server and the
+  browser. `broker_hop_p50_ms`, `broker_hop_p99_ms`: from the camera process handing the frame
+  to its broker connection (after the JPEG encoding) to that arrival: the broker's share.
+- `frames_captured` (the camera's own count), `frames_received` and `frames_drawn` by the page:
+  what each stage skipped (each skips to the newest frame when it falls behind).
 - `frame_kb_mean`: the JPEGs' mean size; `broker_kb_s`: what the broker forwarded to this one
   console; `broker_cpu_percent`: Mosquitto's CPU time over the run (of one core).
 - `load_1min`, `cpu_pressure_some_avg10`: the machine's load at the end of the run (other
@@ -20,19 +26,23 @@ operating room has: camera process -> the rig's broker -> the console's server -
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 from drivers.transport.mqtt import JsonObject, MqttEndpoint
 from drivers.transport.tasks import cancel_and_wait
 from rig.api.roles import Role
+from rig.api.topics import RigTopics
 from rig.bench.camera import CAMERA_UP_S, camera_profile_file, process_cpu_s
 from rig.bench.session import BenchError, percentile
 from rig.bench.telemetry_latency import CHROMIUM, CHROMIUM_ARGS, CHROMIUM_PRESENT
+from rig.camera.stream import unpack_frame
 from rig.config import ProfileError, RigProfile, load_profile
 from rig.console.server import ConsoleServer, new_token, serving
-from rig.launcher import start_sim_rig
+from rig.launcher import SimRig, start_sim_rig
 
 WARM_UP_S = 3.0
 """After the first frame on the page: the pipeline calibrates on the first lit frame."""
@@ -91,10 +101,13 @@ async def run_console_video(
                         " v.latencyMs = []; v.frames = 0; v.bytes = 0; v.received = 0; }"
                     )
                     cpu0 = 0.0 if broker_pid is None else process_cpu_s(broker_pid)
+                    captured0 = await _frames_captured(server)
                     t0 = time.monotonic()
-                    await asyncio.sleep(duration_s)
+                    async with _subscriber(rig, profile.rig_id) as (arrivals, hops):
+                        await asyncio.sleep(duration_s)
                     seen: JsonObject = await page.evaluate("() => window.__console.video")
                     elapsed_s = time.monotonic() - t0
+                    captured = await _frames_captured(server) - captured0
                     cpu_s = None if broker_pid is None else process_cpu_s(broker_pid) - cpu0
                 finally:
                     await browser.close()
@@ -112,6 +125,11 @@ async def run_console_video(
         "frame_size": f"{width_px}x{height_px}",
         "fps": fps,
         "duration_s": round(elapsed_s, 1),
+        "subscriber_p50_ms": round(percentile(arrivals, 50), 2) if arrivals else None,
+        "subscriber_p99_ms": round(percentile(arrivals, 99), 2) if arrivals else None,
+        "broker_hop_p50_ms": round(percentile(hops, 50), 2) if hops else None,
+        "broker_hop_p99_ms": round(percentile(hops, 99), 2) if hops else None,
+        "frames_captured": captured,
         "frames_drawn": seen["frames"],
         "frames_received": seen["received"],
         "frames_expected": round(fps * elapsed_s),
@@ -124,6 +142,40 @@ async def run_console_video(
         "load_1min": round(load_1min, 2),
         "cpu_pressure_some_avg10": _cpu_pressure(),
     }
+
+
+async def _frames_captured(server: ConsoleServer) -> int:
+    reply = await server.command({"op": "status"})
+    camera = (reply.get("result") or {}).get("camera") or {}
+    return int(camera.get("frames") or 0)
+
+
+@contextlib.asynccontextmanager
+async def _subscriber(rig: SimRig, rig_id: str) -> AsyncIterator[tuple[list[float], list[float]]]:
+    """An engineer's plain MQTT client on the video (no lease of its own): each frame's latency
+    from its capture stamp, and from its hand-over to the broker, to its arrival here."""
+    latencies: list[float] = []
+    hops: list[float] = []
+    username, password = rig.credentials_of(Role.ENGINEER)
+    async with MqttEndpoint(
+        rig.broker_host, rig.broker_port, username=username, password=password
+    ) as mqtt:
+        frames = await mqtt.subscribe(RigTopics(rig_id).video, keep=4)
+
+        async def arrive() -> None:
+            while True:
+                message = await frames.get()
+                arrived_ns, arrived_ms = time.monotonic_ns(), time.time_ns() / 1e6
+                if isinstance(message.payload, bytes):
+                    header, _ = unpack_frame(message.payload)
+                    latencies.append((arrived_ns - int(header["t_ns"])) / 1e6)
+                    hops.append(arrived_ms - float(header["sent_ms"]))
+
+        task = asyncio.create_task(arrive())
+        try:
+            yield latencies, hops
+        finally:
+            await cancel_and_wait(task)
 
 
 def _cpu_pressure() -> float | None:

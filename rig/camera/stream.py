@@ -16,7 +16,7 @@ rig opens no port of its own, and nothing in the retained state tells anyone whe
 
 A message is `pack_frame`: a 2-byte big-endian header length, a JSON header (the frame's
 number, its capture stamp on this host's CLOCK_MONOTONIC and in wall-clock ms, the camera's
-video timeout), then the JPEG. The console's server forwards it unchanged to its page.
+video timeout, the wall-clock ms it was handed to the broker connection), then the JPEG. The console's server forwards it unchanged to its page.
 """
 
 from __future__ import annotations
@@ -172,6 +172,7 @@ class VideoStream:
                 "t_ns": got.info.t_ns,
                 "wall_ms": (time.time_ns() - (time.monotonic_ns() - got.info.t_ns)) / 1e6,
                 "timeout_ms": self._timeout_ms,
+                "sent_ms": time.time_ns() / 1e6,
             }
             sending = self._client.publish(self._topics.video, pack_frame(header, jpeg), qos=0)
             sent_at = time.monotonic()
