@@ -249,7 +249,8 @@ class ConsoleServer:
             raise web.HTTPForbidden(text="cross-origin WebSocket refused")
         if not self.can_see_video:
             raise web.HTTPForbidden(text=f"this console is logged in as {self._role}: no video")
-        socket = web.WebSocketResponse(heartbeat=10.0, max_msg_size=1024)
+        # JPEGs do not deflate: per-message compression would cost both ends CPU for nothing.
+        socket = web.WebSocketResponse(heartbeat=10.0, max_msg_size=1024, compress=False)
         await socket.prepare(request)
         viewer = Viewer(socket)
         self._viewers.add(viewer)
