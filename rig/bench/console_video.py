@@ -15,6 +15,8 @@ operating room has: camera process -> the rig's broker -> the console's server -
   latency that is the camera process and the broker; the rest is the console's server and the
   browser. `broker_hop_p50_ms`, `broker_hop_p99_ms`: from the camera process handing the frame
   to its broker connection (after the JPEG encoding) to that arrival: the broker's share.
+- `page_arrival_p50_ms`, `page_arrival_p99_ms`: to the frame's arrival in the page's script
+  (the console's server and the WebSocket done; the JPEG's decoding and drawing still to come).
 - `frames_captured` (the camera's own count), `frames_received` and `frames_drawn` by the page:
   what each stage skipped (each skips to the newest frame when it falls behind).
 - `frame_kb_mean`: the JPEGs' mean size; `broker_kb_s`: what the broker forwarded to this one
@@ -98,7 +100,8 @@ async def run_console_video(
                     await asyncio.sleep(WARM_UP_S)
                     await page.evaluate(
                         "() => { const v = window.__console.video;"
-                        " v.latencyMs = []; v.frames = 0; v.bytes = 0; v.received = 0; }"
+                        " v.latencyMs = []; v.arrivalMs = []; v.frames = 0; v.bytes = 0;"
+                        " v.received = 0; }"
                     )
                     cpu0 = 0.0 if broker_pid is None else process_cpu_s(broker_pid)
                     captured0 = await _frames_captured(server)
@@ -133,6 +136,8 @@ async def run_console_video(
         "frames_drawn": seen["frames"],
         "frames_received": seen["received"],
         "frames_expected": round(fps * elapsed_s),
+        "page_arrival_p50_ms": round(percentile(seen["arrivalMs"], 50), 2),
+        "page_arrival_p99_ms": round(percentile(seen["arrivalMs"], 99), 2),
         "p50_ms": round(percentile(latencies, 50), 2),
         "p99_ms": round(percentile(latencies, 99), 2),
         "max_ms": round(max(latencies), 2),

@@ -117,7 +117,9 @@ async def test_a_frame_reaches_the_page_as_the_camera_sent_it() -> None:
     async with TestClient(TestServer(server.app)) as client:
         socket = await client.ws_connect(f"/video?token={TOKEN}")
         try:
-            while not server._viewers:  # the socket's handler has registered the page
+            for _ in range(200):  # until the socket's handler has registered the page
+                if server._viewers:
+                    break
                 await asyncio.sleep(0.01)
             frame = b"\x00\x02{}\xff\xd8jpeg"
             await frames.put(type("Message", (), {"payload": frame})())

@@ -12,13 +12,18 @@ const scopeVideo = (() => {
     live: false,
   };
   // For tests and `rig bench console-video`: frames received and drawn, their bytes, latency
-  // from capture to the canvas (both clocks this machine's), and when the page last showed the
-  // loss (epoch ms).
+  // from capture to the frame's arrival in the page and to the canvas (both clocks this
+  // machine's), and when the page last showed the loss (epoch ms).
   const stats = {
-    frames: 0, received: 0, bytes: 0, latencyMs: [], lastFrameAt: null, lostShownAt: null,
-    lostReason: null,
+    frames: 0, received: 0, bytes: 0, latencyMs: [], arrivalMs: [], lastFrameAt: null,
+    lostShownAt: null, lostReason: null,
   };
   const nowMs = () => performance.timeOrigin + performance.now();
+
+  function record(list, ms) {
+    list.push(ms);
+    if (list.length > 10000) list.shift();
+  }
 
   function placeholder(text, lost) {
     const box = document.getElementById("no-video");
@@ -57,6 +62,7 @@ const scopeVideo = (() => {
     stats.bytes += data.byteLength;
     const size = new DataView(data).getUint16(0);
     const header = JSON.parse(new TextDecoder().decode(new Uint8Array(data, 2, size)));
+    if (typeof header.wall_ms === "number") record(stats.arrivalMs, nowMs() - header.wall_ms);
     v.pending = { header, jpeg: new Blob([new Uint8Array(data, 2 + size)], { type: "image/jpeg" }) };
     if (!v.drawing) draw();
   }
@@ -82,10 +88,7 @@ const scopeVideo = (() => {
       const drawnAt = nowMs();
       stats.frames += 1;
       stats.lastFrameAt = drawnAt;
-      if (typeof header.wall_ms === "number") {
-        stats.latencyMs.push(drawnAt - header.wall_ms);
-        if (stats.latencyMs.length > 10000) stats.latencyMs.shift();
-      }
+      if (typeof header.wall_ms === "number") record(stats.latencyMs, drawnAt - header.wall_ms);
       if (typeof header.timeout_ms === "number") v.timeoutMs = header.timeout_ms;
       if (v.wanted && !v.live) {
         v.live = true;
