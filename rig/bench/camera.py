@@ -40,7 +40,7 @@ import socket
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 from urllib.parse import urlsplit
@@ -187,11 +187,34 @@ def baseline_cpu_ms(jpegs: list[bytes]) -> float:
 
 
 @contextlib.contextmanager
-def camera_profile_file(profile_path: Path, width: int, height: int, fps: float) -> Iterator[Path]:
+def _camera_profile(profile_path: Path, width: int, height: int, fps: float) -> Iterator[Path]:
     with tempfile.TemporaryDirectory(prefix="rig-bench-camera-") as tmp:
         path = Path(tmp) / "camera.toml"
         path.write_text(profile_path.read_text() + camera_section(width, height, fps))
         yield path
+
+
+@contextlib.asynccontextmanager
+async def camera_rig(
+    profile_path: Path, profile: RigProfile, width_px: int, height_px: int, fps: float
+) -> AsyncIterator[SimRig]:
+    """`rig sim` on the profile with the simulated camera added at that size and rate (its
+    `profile` is the one with the camera)."""
+    if profile.devices.camera is not None:
+        raise BenchError(
+            f"{profile_path}: has a [devices.camera] already; the bench adds its own "
+            "(the simulator's, at --frame-size and --fps)"
+        )
+    with _camera_profile(profile_path, width_px, height_px, fps) as path:
+        try:
+            camera_profile = load_profile(path)
+        except ProfileError as exc:
+            raise BenchError(f"the camera at {width_px}x{height_px}, {fps:g} fps:\n{exc}") from None
+        rig = await start_sim_rig(path, camera_profile)
+        try:
+            yield rig
+        finally:
+            await rig.stop()
 
 
 async def run_camera(
@@ -204,23 +227,11 @@ async def run_camera(
     fps: float = 30.0,
     progress: bool = False,
 ) -> JsonObject:
-    if profile.devices.camera is not None:
-        raise BenchError(
-            f"{profile_path}: has a [devices.camera] already; the bench adds its own "
-            "(the simulator's, at --frame-size and --fps)"
-        )
-    with camera_profile_file(profile_path, width_px, height_px, fps) as path:
+    async with camera_rig(profile_path, profile, width_px, height_px, fps) as rig:
         try:
-            camera_profile = load_profile(path)
-        except ProfileError as exc:
-            raise BenchError(f"the camera at {width_px}x{height_px}, {fps:g} fps:\n{exc}") from None
-        rig = await start_sim_rig(path, camera_profile)
-        try:
-            figures = await _run(rig, camera_profile, trials, progress)
+            figures = await _run(rig, rig.profile, trials, progress)
         except BenchError as exc:
             raise BenchError(f"{exc} (logs in {rig.run_dir})") from None
-        finally:
-            await rig.stop()
     return {
         "benchmark": "camera",
         "frame_size": f"{width_px}x{height_px}",

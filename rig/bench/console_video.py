@@ -38,13 +38,13 @@ from drivers.transport.mqtt import JsonObject, MqttEndpoint
 from drivers.transport.tasks import cancel_and_wait
 from rig.api.roles import Role
 from rig.api.topics import RigTopics
-from rig.bench.camera import CAMERA_UP_S, camera_profile_file, process_cpu_s
+from rig.bench.camera import CAMERA_UP_S, camera_rig, process_cpu_s
 from rig.bench.session import BenchError, percentile
-from rig.bench.telemetry_latency import CHROMIUM, CHROMIUM_ARGS, CHROMIUM_PRESENT
+from rig.bench.telemetry_latency import surgeon_console_page
 from rig.camera.stream import unpack_frame
-from rig.config import ProfileError, RigProfile, load_profile
-from rig.console.server import ConsoleServer, new_token, serving
-from rig.launcher import SimRig, start_sim_rig
+from rig.config import RigProfile
+from rig.console.server import ConsoleServer
+from rig.launcher import SimRig
 
 WARM_UP_S = 3.0
 """After the first frame on the page: the pipeline calibrates on the first lit frame."""
@@ -59,64 +59,28 @@ async def run_console_video(
     height_px: int = 1080,
     fps: float = 30.0,
 ) -> JsonObject:
-    try:
-        from playwright.async_api import async_playwright
-    except ImportError:
-        raise BenchError(
-            "playwright is not installed: it comes with the test dependencies (./run test)"
-        ) from None
-    if not CHROMIUM_PRESENT:
-        raise BenchError(f"{CHROMIUM} is missing: ./run test installs Debian's chromium")
-    if profile.devices.camera is not None:
-        raise BenchError(f"{profile_path}: has a [devices.camera] already; the bench adds its own")
-    with camera_profile_file(profile_path, width_px, height_px, fps) as path:
-        try:
-            camera_profile = load_profile(path)
-        except ProfileError as exc:
-            raise BenchError(f"the camera at {width_px}x{height_px}, {fps:g} fps:\n{exc}") from None
-        rig = await start_sim_rig(path, camera_profile)
-        try:
-            token = new_token()
-            server = ConsoleServer(profile.rig_id, Role.SURGEON, token=token)
-            username, password = rig.credentials_of(Role.SURGEON)
-            broker_pid = None if rig.broker is None else rig.broker.pid
-            async with (
-                serving(server, "127.0.0.1", 0) as port,
-                MqttEndpoint(
-                    rig.broker_host, rig.broker_port, username=username, password=password
-                ) as mqtt,
-                async_playwright() as playwright,
-            ):
-                bridge = asyncio.create_task(server.bridge(mqtt))
-                browser = await playwright.chromium.launch(
-                    executable_path=CHROMIUM, args=CHROMIUM_ARGS
-                )
-                try:
-                    page = await browser.new_page(viewport={"width": 1920, "height": 1080})
-                    await page.goto(f"http://127.0.0.1:{port}/?token={token}")
-                    await page.wait_for_function(
-                        "() => window.__console.video.frames > 0", timeout=CAMERA_UP_S * 1000
-                    )
-                    await asyncio.sleep(WARM_UP_S)
-                    await page.evaluate(
-                        "() => { const v = window.__console.video;"
-                        " v.latencyMs = []; v.arrivalMs = []; v.frames = 0; v.bytes = 0;"
-                        " v.received = 0; }"
-                    )
-                    cpu0 = 0.0 if broker_pid is None else process_cpu_s(broker_pid)
-                    captured0 = await _frames_captured(server)
-                    t0 = time.monotonic()
-                    async with _subscriber(rig, profile.rig_id) as (arrivals, hops):
-                        await asyncio.sleep(duration_s)
-                    seen: JsonObject = await page.evaluate("() => window.__console.video")
-                    elapsed_s = time.monotonic() - t0
-                    captured = await _frames_captured(server) - captured0
-                    cpu_s = None if broker_pid is None else process_cpu_s(broker_pid) - cpu0
-                finally:
-                    await browser.close()
-                    await cancel_and_wait(bridge)
-        finally:
-            await rig.stop()
+    async with (
+        camera_rig(profile_path, profile, width_px, height_px, fps) as rig,
+        surgeon_console_page(rig) as (page, server),
+    ):
+        broker_pid = None if rig.broker is None else rig.broker.pid
+        await page.wait_for_function(
+            "() => window.__console.video.frames > 0", timeout=CAMERA_UP_S * 1000
+        )
+        await asyncio.sleep(WARM_UP_S)
+        await page.evaluate(
+            "() => { const v = window.__console.video;"
+            " v.latencyMs = []; v.arrivalMs = []; v.frames = 0; v.bytes = 0; v.received = 0; }"
+        )
+        cpu0 = 0.0 if broker_pid is None else process_cpu_s(broker_pid)
+        captured0 = await _frames_captured(server)
+        t0 = time.monotonic()
+        async with _subscriber(rig) as (arrivals, hops):
+            await asyncio.sleep(duration_s)
+        seen: JsonObject = await page.evaluate("() => window.__console.video")
+        elapsed_s = time.monotonic() - t0
+        captured = await _frames_captured(server) - captured0
+        cpu_s = None if broker_pid is None else process_cpu_s(broker_pid) - cpu0
     latencies: list[float] = seen["latencyMs"]
     if not latencies:
         raise BenchError("no video frame reached the page")
@@ -156,7 +120,7 @@ async def _frames_captured(server: ConsoleServer) -> int:
 
 
 @contextlib.asynccontextmanager
-async def _subscriber(rig: SimRig, rig_id: str) -> AsyncIterator[tuple[list[float], list[float]]]:
+async def _subscriber(rig: SimRig) -> AsyncIterator[tuple[list[float], list[float]]]:
     """An engineer's plain MQTT client on the video (no lease of its own): each frame's latency
     from its capture stamp, and from its hand-over to the broker, to its arrival here."""
     latencies: list[float] = []
@@ -165,7 +129,7 @@ async def _subscriber(rig: SimRig, rig_id: str) -> AsyncIterator[tuple[list[floa
     async with MqttEndpoint(
         rig.broker_host, rig.broker_port, username=username, password=password
     ) as mqtt:
-        frames = await mqtt.subscribe(RigTopics(rig_id).video, keep=4)
+        frames = await mqtt.subscribe(RigTopics(rig.profile.rig_id).video, keep=4)
 
         async def arrive() -> None:
             while True:
