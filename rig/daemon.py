@@ -99,6 +99,14 @@ class RigDaemon:
         # The drivers go to the interlock, which alone may move or configure them; the devices
         # keep only their links (rig/safety/links.py).
         self.interlock = self.devices.build_interlock()
+        if self._camera() is None and profile.simulator is not None:
+            # A simulator profile without its camera (the default, to spare the CI's two cores
+            # the capture process): the simulated scope is taken as live, so that the basket can
+            # be exercised. With [devices.camera] the camera's frames say (rig/devices/camera.py);
+            # a bench profile without one has no video fact, and the basket does not close.
+            self.interlock.set_video_live(True)
+        self.controller = FluidController(profile.limits, profile.fluid, self.interlock, clock)
+        self.context.bind(self.interlock, self.controller)
         camera = self._camera()
         if camera is not None:
             # The camera process sends the view to the consoles through the same broker, as
@@ -112,14 +120,6 @@ class RigDaemon:
                 None if tls is None else str(tls),
                 password=broker.password,
             )
-        if camera is None and profile.simulator is not None:
-            # A simulator profile without its camera (the default, to spare the CI's two cores
-            # the capture process): the simulated scope is taken as live, so that the basket can
-            # be exercised. With [devices.camera] the camera's frames say (rig/devices/camera.py);
-            # a bench profile without one has no video fact, and the basket does not close.
-            self.interlock.set_video_live(True)
-        self.controller = FluidController(profile.limits, profile.fluid, self.interlock, clock)
-        self.context.bind(self.interlock, self.controller)
         self.interlock.add_stop_listener(self._on_stop)
         self.interlock.add_denial_listener(self._on_denial)
         self.interlock.machine.add_listener(self._on_transition)
