@@ -66,6 +66,11 @@ class PrivateBroker:
         self._acl = acl
         self._process: asyncio.subprocess.Process | None = None
 
+    @property
+    def pid(self) -> int | None:
+        """Mosquitto's process (benchmarks measure its CPU), while it runs."""
+        return None if self._process is None else self._process.pid
+
     async def start(self, timeout_s: float = 5.0) -> None:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         config = self.run_dir / "mosquitto.conf"

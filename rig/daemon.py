@@ -28,6 +28,7 @@ from rig.alarms.register import AlarmRegister
 from rig.api.dispatch import CommandDispatcher, RigOperations
 from rig.api.roles import Role
 from rig.api.service import ApiService, ApiSources, BrokerAddress
+from rig.camera.stream import VideoBroker
 from rig.config import RigProfile
 from rig.devices.basket import BasketDevice
 from rig.devices.basket_machine import BasketUnavailableError, Op
@@ -110,6 +111,19 @@ class RigDaemon:
             self.interlock.set_video_live(True)
         self.controller = FluidController(profile.limits, profile.fluid, self.interlock, clock)
         self.context.bind(self.interlock, self.controller)
+        camera = self._camera()
+        if camera is not None:
+            # The camera process sends the view to the consoles through the same broker, as
+            # this daemon's user, on a connection of its own (rig/camera/stream.py).
+            tls = profile.broker.tls_ca_file
+            camera.link.video_broker = VideoBroker(
+                broker.host,
+                broker.port,
+                profile.rig_id,
+                broker.username,
+                None if tls is None else str(tls),
+                password=broker.password,
+            )
         self.interlock.add_stop_listener(self._on_stop)
         self.interlock.add_denial_listener(self._on_denial)
         self.interlock.machine.add_listener(self._on_transition)

@@ -248,9 +248,12 @@ class MqttEndpoint:
             self._client.publish(topic, data, qos=qos, retain=retain, timeout=math.inf)
         )
 
-    async def subscribe(self, topic: str, *, qos: int = 0) -> asyncio.Queue[aiomqtt.Message]:
-        """Messages on `topic` (wildcards allowed) arrive in the returned queue."""
-        queue: asyncio.Queue[aiomqtt.Message] = asyncio.Queue(maxsize=10_000)
+    async def subscribe(
+        self, topic: str, *, qos: int = 0, keep: int = 10_000
+    ) -> asyncio.Queue[aiomqtt.Message]:
+        """Messages on `topic` (wildcards allowed) arrive in the returned queue, which holds the
+        newest `keep` (a few for large messages: video frames)."""
+        queue: asyncio.Queue[aiomqtt.Message] = asyncio.Queue(maxsize=keep)
         self._queues.append((topic, queue))
         granted = await self._acknowledged(self._client.subscribe(topic, qos=qos, timeout=math.inf))
         refused = [str(code) for code in granted if getattr(code, "is_failure", False)]

@@ -42,6 +42,11 @@ class ServiceUser(StrEnum):
 COMMANDING_ROLES = (Role.SURGEON, Role.ENGINEER)
 """The roles with a command topic; which ops each may send is in rig/api/commands.py."""
 
+VIDEO_ROLES = (Role.SURGEON, Role.ENGINEER)
+"""The roles that may see the scope's video (docs/console.md, "The video"): it is the patient's
+image. Not observers: their login is the one handed out for the rig's state on screens and
+dashboards that nobody vets for patient data, on a broker a fleet of rigs may share."""
+
 
 Account = Role | ServiceUser
 """What a broker user is: a person's role, or one of the rig's services."""
@@ -73,12 +78,18 @@ def _rules(account: Account) -> list[str]:
             "topic write rig/+/telemetry/#",
             "topic write rig/+/events",
             "topic write reply/+",
+            # The camera process streams the view while a console holds a lease (it logs in
+            # as the daemon's user: rig/camera/stream.py).
+            "topic write rig/+/video/view",
+            "topic read rig/+/video/lease",
         ]
     if account is ServiceUser.SIMULATOR:
         return ["topic read sim/+/cmd", "topic write sim/+/state", "topic write reply/+"]
     rules = ["topic read rig/+/state", "topic read rig/+/telemetry/#", "topic read rig/+/events"]
     if account in COMMANDING_ROLES:
         rules.append(f"topic write rig/+/cmd/{account}")
+    if account in VIDEO_ROLES:
+        rules += ["topic read rig/+/video/view", "topic write rig/+/video/lease"]
     if account is Role.ENGINEER:
         # Bench engineers drive the simulator (scenarios, fault injection) too.
         rules += ["topic write sim/+/cmd", "topic read sim/+/state"]

@@ -28,6 +28,18 @@ class RigTopics:
         """Every stop, denial and reset, as it happens (not retained)."""
         return f"{self.base}/events"
 
+    @property
+    def video(self) -> str:
+        """The scope's view, one JPEG a message (rig/camera/stream.py), while a console holds a
+        lease; only the roles that may see video can read it (rig.api.roles.VIDEO_ROLES)."""
+        return f"{self.base}/video/view"
+
+    @property
+    def video_lease(self) -> str:
+        """A console that shows the video publishes here every second; the camera process
+        streams for a few seconds after each (nobody watching costs nothing)."""
+        return f"{self.base}/video/lease"
+
     def commands_for(self, role: str) -> str:
         """Requests from `role` (rig.api.roles): MQTT v5 with ResponseTopic and CorrelationData.
 

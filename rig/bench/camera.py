@@ -4,7 +4,8 @@ loop irrigates and the tip meets the wall again and again.
 The real daemon on the simulator (as `rig sim` runs it), with the simulated camera added to the
 profile at the asked size and rate (1920x1080 at 30 fps by default). The camera process
 captures, measures, runs the pipeline (crop, core interpolation, mask), records to segments
-and serves the preview to a viewer this bench keeps connected. Meanwhile `rig bench
+and sends the view through the broker to a viewer this bench keeps (with a lease, as a
+console does: rig/camera/stream.py). Meanwhile `rig bench
 stop-latency`'s trial (rig/bench/stop_latency.py, `stop_trial`) runs `--trials` times: irrigate,
 tip against the wall, the stop measured.
 
@@ -13,12 +14,12 @@ tip against the wall, the stop measured.
   simulator's own shortfall counts too, since the camera process cannot tell it apart).
   `sim_fps_mean`: the frames the simulator rendered, for that reason.
 - `latency_p50_ms`, `latency_p95_ms`: from the capture stamp (CLOCK_MONOTONIC, stamped by the
-  capture thread as the frame arrives) to the preview's JPEG of that frame received whole by
-  the viewer here (the preview sends each frame's stamp with it).
+  capture thread as the frame arrives) to the view's JPEG of that frame received whole by
+  the viewer here, through the broker (each frame carries its stamp).
 - `cpu_per_frame_ms`: the camera process's CPU time (all its threads: capture and decode,
-  brightness, pipeline, recording's encoder, the preview's encoder) over the frames captured.
+  brightness, pipeline, recording's encoder, the video stream's encoder) over the frames captured.
   `baseline_cpu_per_frame_ms`: bare OpenCV on the same frames (the first 60 of the simulator's
-  JPEGs, taken from its stream): decode, and encode once at the preview's quality, on a thread
+  JPEGs, taken from its stream): decode, and encode once at the video stream's quality, on a thread
   of this process at the camera process's niceness, five frames a second during the run, so
   under the same load and scheduling as the camera process. `cpu_over_baseline` is their ratio
   (at most 1.5). `baseline_quiet_cpu_per_frame_ms`: the same after the run, at ordinary
@@ -39,7 +40,7 @@ import socket
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 from urllib.parse import urlsplit
@@ -48,9 +49,11 @@ import cv2
 import numpy as np
 
 from drivers.transport.mqtt import JsonObject
+from drivers.transport.tasks import cancel_and_wait
 from rig.bench.session import BenchError, BenchSession, engineer_session, percentile
 from rig.bench.stop_latency import FLOW_ML_MIN, stop_floor_ms, stop_trial
-from rig.camera.process import PREVIEW_JPEG_QUALITY, VIDEO_NICE
+from rig.camera.process import VIDEO_NICE
+from rig.camera.stream import LEASE_RENEW_S, VIDEO_JPEG_QUALITY, unpack_frame
 from rig.config import ProfileError, RigProfile, load_profile
 from rig.devices.camera_config import SIM_URL_FILE
 from rig.launcher import SimRig, start_sim_rig
@@ -171,8 +174,9 @@ class Baseline:
 
 
 def baseline_cpu_ms(jpegs: list[bytes]) -> float:
-    """Bare OpenCV per frame: decode, and encode once at the preview's quality (one thread)."""
-    params = [cv2.IMWRITE_JPEG_QUALITY, PREVIEW_JPEG_QUALITY]
+    """Bare OpenCV per frame: decode, and encode once at the video stream's quality (one
+    thread)."""
+    params = [cv2.IMWRITE_JPEG_QUALITY, VIDEO_JPEG_QUALITY]
     started = time.thread_time()
     for jpeg in jpegs:
         frame = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
@@ -190,16 +194,12 @@ def _camera_profile(profile_path: Path, width: int, height: int, fps: float) -> 
         yield path
 
 
-async def run_camera(
-    profile_path: Path,
-    profile: RigProfile,
-    trials: int,
-    *,
-    width_px: int = 1920,
-    height_px: int = 1080,
-    fps: float = 30.0,
-    progress: bool = False,
-) -> JsonObject:
+@contextlib.asynccontextmanager
+async def camera_rig(
+    profile_path: Path, profile: RigProfile, width_px: int, height_px: int, fps: float
+) -> AsyncIterator[SimRig]:
+    """`rig sim` on the profile with the simulated camera added at that size and rate (its
+    `profile` is the one with the camera)."""
     if profile.devices.camera is not None:
         raise BenchError(
             f"{profile_path}: has a [devices.camera] already; the bench adds its own "
@@ -212,11 +212,26 @@ async def run_camera(
             raise BenchError(f"the camera at {width_px}x{height_px}, {fps:g} fps:\n{exc}") from None
         rig = await start_sim_rig(path, camera_profile)
         try:
-            figures = await _run(rig, camera_profile, trials, progress)
-        except BenchError as exc:
-            raise BenchError(f"{exc} (logs in {rig.run_dir})") from None
+            yield rig
         finally:
             await rig.stop()
+
+
+async def run_camera(
+    profile_path: Path,
+    profile: RigProfile,
+    trials: int,
+    *,
+    width_px: int = 1920,
+    height_px: int = 1080,
+    fps: float = 30.0,
+    progress: bool = False,
+) -> JsonObject:
+    async with camera_rig(profile_path, profile, width_px, height_px, fps) as rig:
+        try:
+            figures = await _run(rig, rig.profile, trials, progress)
+        except BenchError as exc:
+            raise BenchError(f"{exc} (logs in {rig.run_dir})") from None
     return {
         "benchmark": "camera",
         "frame_size": f"{width_px}x{height_px}",
@@ -229,9 +244,6 @@ async def run_camera(
 async def _run(rig: SimRig, profile: RigProfile, trials: int, progress: bool) -> JsonObject:
     latencies_ms: list[float] = []
     jpegs: list[bytes] = []
-
-    def on_preview(headers: dict[str, str], body: bytes, received_ns: int) -> None:
-        latencies_ms.append((received_ns - int(headers["x-capture-ns"])) / 1e6)
 
     def on_sim_frame(headers: dict[str, str], body: bytes, received_ns: int) -> None:
         if len(jpegs) < BASELINE_FRAMES:
@@ -247,7 +259,7 @@ async def _run(rig: SimRig, profile: RigProfile, trials: int, progress: bool) ->
         camera = await _camera_up(session)
         assert rig.daemon is not None
         pid = camera_process_pid(rig.daemon.pid)
-        preview = MjpegReader(str(camera["preview_url"]), on_preview)
+        viewer = asyncio.create_task(watch_video(session, latencies_ms))
         sim_url = (rig.link_dir / SIM_URL_FILE).read_text().strip()
         sim_stream = MjpegReader(sim_url, on_sim_frame)
         reply = await session.command({"op": "camera.record", "recording": "start"})
@@ -270,19 +282,18 @@ async def _run(rig: SimRig, profile: RigProfile, trials: int, progress: bool) ->
             elapsed_s = time.monotonic() - t0
             cpu_s, sim_n = process_cpu_s(pid) - cpu0, await _sim_frames(session) - sim0
         finally:
-            preview.stop()
+            await cancel_and_wait(viewer)
             sim_stream.stop()
             baseline.stop()
         await session.command({"op": "camera.record", "recording": "stop"})
     camera = state["camera"]
     if camera_process_pid(rig.daemon.pid) != pid:
         raise BenchError("the camera process was started again during the run")
-    for reader in (preview, sim_stream):
-        if reader.error is not None:
-            raise BenchError(f"a stream viewer failed: {reader.error!r}")
+    if sim_stream.error is not None:
+        raise BenchError(f"the simulator's stream viewer failed: {sim_stream.error!r}")
     frames = camera["frames"] - frames0
     if frames <= 0 or not latencies_ms or not jpegs:
-        raise BenchError(f"no video during the run: {frames} frames, {len(latencies_ms)} previews")
+        raise BenchError(f"no video during the run: {frames} frames, {len(latencies_ms)} viewed")
     cpu_ms = cpu_s * 1000.0 / frames
     quiet_ms = baseline_cpu_ms(jpegs)
     baseline_ms = baseline.cpu_s * 1000.0 / baseline.frames if baseline.frames else quiet_ms
@@ -293,7 +304,7 @@ async def _run(rig: SimRig, profile: RigProfile, trials: int, progress: bool) ->
         "fps_mean": round(frames / elapsed_s, 2),
         "sim_fps_mean": round(sim_n / elapsed_s, 2),
         "dropped_frames": camera["dropped_frames"] - dropped0,
-        "preview_frames": len(latencies_ms),
+        "video_frames": len(latencies_ms),
         "latency_p50_ms": round(percentile(latencies_ms, 50), 2),
         "latency_p95_ms": round(percentile(latencies_ms, 95), 2),
         "pipeline": camera.get("pipeline"),
@@ -310,6 +321,24 @@ async def _run(rig: SimRig, profile: RigProfile, trials: int, progress: bool) ->
         "floor_ms": round(stop_floor_ms(profile), 3),
         "stop_p99_over_floor": round(stop_p99 / stop_floor_ms(profile), 3),
     }
+
+
+async def watch_video(session: BenchSession, latencies_ms: list[float]) -> None:
+    """The view through the broker, as a console watches it (a lease every LEASE_RENEW_S):
+    each frame's latency from its capture stamp to its arrival here."""
+    frames = await session.mqtt.subscribe(session.topics.video, keep=4)
+    renew_at = 0.0
+    while True:
+        if time.monotonic() >= renew_at:
+            await session.mqtt.publish(session.topics.video_lease, b"1")
+            renew_at = time.monotonic() + LEASE_RENEW_S
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(LEASE_RENEW_S):
+                message = await frames.get()
+                received_ns = time.monotonic_ns()
+                if isinstance(message.payload, bytes):
+                    header, _ = unpack_frame(message.payload)
+                    latencies_ms.append((received_ns - int(header["t_ns"])) / 1e6)
 
 
 async def _sim_frames(session: BenchSession) -> int:

@@ -11,8 +11,11 @@ out.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import statistics
+from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from drivers.transport.mqtt import JsonObject, MqttEndpoint
 from drivers.transport.tasks import cancel_and_wait
@@ -20,7 +23,10 @@ from rig.api.roles import Role
 from rig.bench.session import BenchError, engineer_session, percentile
 from rig.config import RigProfile
 from rig.console.server import ConsoleServer, new_token, serving
-from rig.launcher import start_sim_rig
+from rig.launcher import SimRig, start_sim_rig
+
+if TYPE_CHECKING:
+    from playwright.async_api import Page
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -36,9 +42,9 @@ WARM_UP_S = 2.0
 CHROMIUM_PRESENT = Path(CHROMIUM).exists()
 
 
-async def run_telemetry_latency(
-    profile_path: Path, profile: RigProfile, duration_s: float, progress: bool = False
-) -> JsonObject:
+@contextlib.asynccontextmanager
+async def surgeon_console_page(rig: SimRig) -> AsyncIterator[tuple[Page, ConsoleServer]]:
+    """`rig console` as the surgeon on `rig`, its page open in Debian's Chromium (headless)."""
     try:
         from playwright.async_api import async_playwright
     except ImportError:
@@ -47,6 +53,30 @@ async def run_telemetry_latency(
         ) from None
     if not CHROMIUM_PRESENT:
         raise BenchError(f"{CHROMIUM} is missing: ./run test installs Debian's chromium")
+    token = new_token()
+    server = ConsoleServer(rig.profile.rig_id, Role.SURGEON, token=token)
+    username, password = rig.credentials_of(Role.SURGEON)
+    async with (
+        serving(server, "127.0.0.1", 0) as port,
+        MqttEndpoint(
+            rig.broker_host, rig.broker_port, username=username, password=password
+        ) as mqtt,
+        async_playwright() as playwright,
+    ):
+        bridge = asyncio.create_task(server.bridge(mqtt))
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = await browser.new_page(viewport={"width": 1920, "height": 1080})
+            await page.goto(f"http://127.0.0.1:{port}/?token={token}")
+            yield page, server
+        finally:
+            await browser.close()
+            await cancel_and_wait(bridge)
+
+
+async def run_telemetry_latency(
+    profile_path: Path, profile: RigProfile, duration_s: float, progress: bool = False
+) -> JsonObject:
     rig = await start_sim_rig(profile_path, profile)
     try:
         async with engineer_session(rig) as session:
@@ -54,32 +84,13 @@ async def run_telemetry_latency(
             reply = await session.command({"op": "fluid.irrigate", "flow_ml_min": 1.0})
             if not reply.get("ok"):
                 raise BenchError(f"irrigate refused: {reply}")
-            token = new_token()
-            server = ConsoleServer(profile.rig_id, Role.SURGEON, token=token)
-            username, password = rig.credentials_of(Role.SURGEON)
-            async with (
-                serving(server, "127.0.0.1", 0) as port,
-                MqttEndpoint(
-                    rig.broker_host, rig.broker_port, username=username, password=password
-                ) as mqtt,
-                async_playwright() as playwright,
-            ):
-                bridge = asyncio.create_task(server.bridge(mqtt))
-                browser = await playwright.chromium.launch(
-                    executable_path=CHROMIUM, args=CHROMIUM_ARGS
+            async with surgeon_console_page(rig) as (page, _):
+                await asyncio.sleep(WARM_UP_S)
+                await page.evaluate("() => { window.__console.telemetryLatencyMs = []; }")
+                await asyncio.sleep(duration_s)
+                latencies: list[float] = await page.evaluate(
+                    "() => window.__console.telemetryLatencyMs"
                 )
-                try:
-                    page = await browser.new_page(viewport={"width": 1920, "height": 1080})
-                    await page.goto(f"http://127.0.0.1:{port}/?token={token}")
-                    await asyncio.sleep(WARM_UP_S)
-                    await page.evaluate("() => { window.__console.telemetryLatencyMs = []; }")
-                    await asyncio.sleep(duration_s)
-                    latencies: list[float] = await page.evaluate(
-                        "() => window.__console.telemetryLatencyMs"
-                    )
-                finally:
-                    await browser.close()
-                    await cancel_and_wait(bridge)
             await session.command({"op": "fluid.stop"})
     finally:
         await rig.stop()

@@ -9,6 +9,8 @@ threads) with the name of a `SharedFrames` block it created.
   rate, a stream URL, or a file replayed at its own rate), decodes each frame straight into a
   shared slot and stamps it as it arrives; a source that fails or ends is released and opened
   again with back-off (an unplugged camera comes back on its own).
+- The video thread sends the view to the consoles through the rig's broker while one watches
+  (rig/camera/stream.py; with the broker given as the second argument).
 - The main thread answers the daemon's requests, one JSON object a line on stdin, each
   answered by one line on stdout: a snapshot (PNG + JSON, fsynced, by
   rig/camera/snapshot.py), recording start and stop (segments by rig/camera/recording.py, fed
@@ -27,7 +29,6 @@ import sys
 import threading
 import time
 from datetime import datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -37,15 +38,11 @@ from rig.camera.brightness import FieldMeter
 from rig.camera.recording import SegmentedRecorder
 from rig.camera.shared import CaptureSpec, SharedFrames
 from rig.camera.snapshot import SnapshotMeta, write_snapshot
+from rig.camera.stream import VideoBroker, VideoStream
 from rig.camera.view import LiveView
 
 log = logging.getLogger(__name__)
 
-PREVIEW_HOST = "127.0.0.1"
-"""The preview is served on the rig's own host: the console's server relays it (the console is
-on the rig's host today)."""
-PREVIEW_JPEG_QUALITY = 80
-BOUNDARY = "rigpreview"
 REOPEN_MIN_S = 0.1
 REOPEN_MAX_S = 1.0
 VIDEO_NICE = 19
@@ -110,71 +107,6 @@ class Capture:
                 self.new_frame.notify_all()
             if self._is_file:  # a replayed file plays at its recorded rate, not at decode speed
                 self.stopping.wait(1.0 / self.spec.fps)
-
-
-class Preview:
-    """The console's live view: MJPEG over HTTP (`multipart/x-mixed-replace`, which a browser
-    shows in an <img>), served from this process. Each connected viewer gets every new frame,
-    encoded for it; nobody watching costs nothing."""
-
-    def __init__(self, capture: Capture, view: LiveView, host: str = PREVIEW_HOST) -> None:
-        self._server = ThreadingHTTPServer((host, 0), _preview_handler(capture, view))
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, name="camera preview", daemon=True
-        )
-        self._thread.start()
-
-    @property
-    def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}/preview.mjpg"
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-
-
-def _preview_handler(capture: Capture, view: LiveView) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            if self.path != "/preview.mjpg":
-                self.send_error(404)
-                return
-            self.send_response(200)
-            self.send_header("Content-Type", f"multipart/x-mixed-replace; boundary={BOUNDARY}")
-            self.send_header("Cache-Control", "no-cache")
-            self.end_headers()
-            seen = 0
-            params = [cv2.IMWRITE_JPEG_QUALITY, PREVIEW_JPEG_QUALITY]
-            try:
-                while not capture.stopping.is_set():
-                    with view.new_view:
-                        view.new_view.wait(1.0)
-                    got = view.latest
-                    if got is None or got.info.number == seen:
-                        continue
-                    seen = got.info.number
-                    ok, jpeg = cv2.imencode(".jpg", got.image, params)
-                    if not ok:
-                        continue
-                    # The capture stamp (CLOCK_MONOTONIC, ns) with each frame: a viewer on
-                    # this host measures the latency from capture (rig bench camera).
-                    self.wfile.write(
-                        f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\n"
-                        f"Content-Length: {len(jpeg)}\r\n"
-                        f"X-Capture-Ns: {got.info.t_ns}\r\n\r\n".encode()
-                        + jpeg.tobytes()
-                        + b"\r\n"
-                    )
-                    self.wfile.flush()
-            except (BrokenPipeError, ConnectionResetError):
-                return  # the viewer went away
-
-        def log_message(self, format: str, *args: object) -> None:
-            log.debug("preview: " + format, *args)
-
-    return Handler
 
 
 class Recorder:
@@ -255,17 +187,18 @@ def main() -> None:
     # Below the daemon: when the CPUs are short, the fluid loop gets them first and video
     # gives (a late frame is a dropped frame; a late pressure sample stops the pump).
     os.nice(VIDEO_NICE)
-    serve(CaptureSpec(**json.loads(sys.argv[1])))
+    broker = VideoBroker.from_argument(sys.argv[2]) if len(sys.argv) > 2 else None
+    serve(CaptureSpec(**json.loads(sys.argv[1])), broker)
 
 
-def serve(spec: CaptureSpec) -> None:
+def serve(spec: CaptureSpec, broker: VideoBroker | None = None) -> None:
     frames = SharedFrames.attach(spec.shm_name, spec.width_px, spec.height_px)
     capture = Capture(spec, frames)
     capture.thread.start()
     white = None if spec.white_target is None else Path(spec.white_target)
     view = LiveView(frames, capture.new_frame, capture.stopping, white)
     view.thread.start()
-    preview = Preview(capture, view)
+    stream = None if broker is None else VideoStream(broker, view, capture.stopping, spec.gap_ms)
     recorder: Recorder | None = None
     segments: list[dict[str, Any]] = []
     try:
@@ -276,7 +209,6 @@ def serve(spec: CaptureSpec) -> None:
             request = json.loads(line)
             try:
                 result, recorder = _handle(request, capture, view, recorder, segments)
-                result["preview_url"] = preview.url
                 result["pipeline"] = view.figures()
                 reply: dict[str, Any] = {"ok": True, "result": result}
             except Exception as exc:
@@ -289,7 +221,8 @@ def serve(spec: CaptureSpec) -> None:
                 return
     finally:
         capture.stopping.set()
-        preview.stop()
+        if stream is not None:
+            stream.stop()
         if recorder is not None:
             recorder.stop()
         capture.thread.join(timeout=2.0)

@@ -25,6 +25,7 @@ BENCHMARKS = (
     "pedal",
     "record-crash",
     "telemetry",
+    "console-video",
 )
 DEFAULT_TRIALS = {
     "stop-latency": 200,
@@ -35,6 +36,7 @@ DEFAULT_TRIALS = {
     "pedal": 500,
     "record-crash": 50,
     "telemetry": 60,
+    "console-video": 20,
 }
 
 
@@ -62,8 +64,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
             "(about 15 s at 640x480). "
             "camera: the real daemon on the simulator with its camera at --frame-size "
             "(default 1920x1080) and --fps (30) through capture, brightness, pipeline, recording "
-            "and a preview viewer, while stop-latency's trial runs --trials times (default 50, "
-            "about 2 s each): frames dropped, latency to the preview, the camera process's CPU "
+            "and a video viewer through the broker, while stop-latency's trial runs --trials times (default 50, "
+            "about 2 s each): frames dropped, latency to the viewer, the camera process's CPU "
             "per frame against bare OpenCV decode and encode, the event loop's jitter, stop "
             "latency. "
             "pedal: the real daemon on the simulator with the emulated foot pedal on its USB "
@@ -75,7 +77,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
             "again (a few seconds a cycle). "
             "telemetry: the real daemon on the simulator, rig console's server and Debian's "
             "Chromium showing the page; from the daemon's telemetry publish to the values in "
-            "the page's DOM, while the pump irrigates."
+            "the page's DOM, while the pump irrigates. "
+            "console-video: the real daemon on the simulator with its camera at --frame-size "
+            "(default 1920x1080) and --fps (30), rig console's server and Chromium: from each "
+            "frame's capture to its drawing on the page, through the broker and the console's "
+            "server (docs/console.md)."
         ),
     )
     bench.add_argument("name", choices=BENCHMARKS)
@@ -86,7 +92,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="stop-latency, board-stop: trials (default 200); envelope: wall and occlusion trials "
         "per grid point (default 5); camera-filters: frames (default 60); camera: stop trials "
         "during the video (default 50); pedal: trials (default 500); "
-        "record-crash: kill cycles (default 50); telemetry: seconds (default 60)",
+        "record-crash: kill cycles (default 50); telemetry: seconds (default 60); "
+        "console-video: seconds (default 20)",
     )
     bench.add_argument(
         "--flow-ml-min",
@@ -156,6 +163,20 @@ def _bench(args: argparse.Namespace) -> int:
                     height_px=height,
                     fps=args.fps,
                     progress=not args.json,
+                )
+            )
+        elif args.name == "console-video":
+            from rig.bench.console_video import run_console_video
+
+            width, height = _frame_size(args.frame_size or "1920x1080")
+            result = asyncio.run(
+                run_console_video(
+                    args.profile,
+                    profile,
+                    float(trials),
+                    width_px=width,
+                    height_px=height,
+                    fps=args.fps,
                 )
             )
         elif args.name == "telemetry":

@@ -445,5 +445,4 @@ async def _status(args: argparse.Namespace) -> int:
             f"  camera   {live}, {camera.get('fps')} fps, {camera.get('dropped_frames')} dropped"
             f"{', recording' if camera.get('recording') else ''}"
         )
-        print(f"  preview  {camera.get('preview_url') or 'none'}")
     return 0

@@ -7,6 +7,11 @@ forwards), and an observer's console refuses commands before they leave it. The 
 and events reach every page as JSON text over its WebSocket, enriched with what the page cannot
 know by itself (each stop cause in plain words, from the one table in rig/fluid/events.py).
 
+The scope's video comes the same way, from the rig's broker (rig/camera/stream.py): the
+server subscribes to the view, if its role may see video, and holds a lease on it while a page
+shows it; each page gets the newest frame, unchanged, over a WebSocket of its own (`/video`,
+so that a 50 kB frame never holds up a telemetry message), from this server's own origin.
+
 Access: the server listens on the loopback interface unless told otherwise, and every request
 must carry the session token printed with the console's address (as a `token` query parameter
 once, then as a cookie): another local user, or a page from another origin, cannot drive it.
@@ -36,8 +41,9 @@ from drivers.transport.mqtt import (
     RequestTimeoutError,
 )
 from drivers.transport.tasks import cancel_and_wait
-from rig.api.roles import COMMANDING_ROLES, Role
+from rig.api.roles import COMMANDING_ROLES, VIDEO_ROLES, Role
 from rig.api.topics import RigTopics
+from rig.camera.stream import LEASE_RENEW_S
 from rig.fluid.events import StopCause
 
 log = logging.getLogger(__name__)
@@ -51,6 +57,9 @@ MAX_IN_FLIGHT = 8
 """Commands one page may have waiting for an answer; more are refused (`busy`)."""
 SEND_QUEUE = 256
 """Messages held for one page; a page that falls behind loses the oldest telemetry first."""
+VIDEO_KEEP = 2
+"""Video frames held between the broker and the pages: a console that falls behind skips
+frames, it never shows old ones late."""
 
 
 @dataclass(eq=False)  # each page is itself: kept in a set by identity
@@ -68,6 +77,19 @@ class Page:
         self.queue.put_nowait(text)
 
 
+@dataclass(eq=False)
+class Viewer:
+    """One page's video socket: only the newest frame waits for it."""
+
+    socket: web.WebSocketResponse
+    latest: bytes = b""
+    ready: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def offer(self, frame: bytes) -> None:
+        self.latest = frame
+        self.ready.set()
+
+
 class ConsoleServer:
     def __init__(self, rig_id: str, role: Role, *, token: str) -> None:
         self._mqtt: MqttEndpoint | None = None
@@ -75,6 +97,8 @@ class ConsoleServer:
         self._role = role
         self._token = token
         self._pages: set[Page] = set()
+        self._viewers: set[Viewer] = set()
+        self._viewer_joined = asyncio.Event()
         self._last_state: str | None = None
         self._broker_up = False
         self._command_lock = asyncio.Lock()
@@ -82,11 +106,16 @@ class ConsoleServer:
         self.app.router.add_get("/", self._index)
         self.app.router.add_get("/engineering", self._engineering)
         self.app.router.add_get("/ws", self._socket)
+        self.app.router.add_get("/video", self._video)
         self.app.router.add_static("/static", STATIC)
 
     @property
     def can_command(self) -> bool:
         return self._role in COMMANDING_ROLES
+
+    @property
+    def can_see_video(self) -> bool:
+        return self._role in VIDEO_ROLES
 
     # -- the bridge: MQTT to the pages ---------------------------------------------------------
 
@@ -97,6 +126,9 @@ class ConsoleServer:
         state = await mqtt.subscribe(self._topics.state, qos=1)
         telemetry = await mqtt.subscribe(self._topics.fluid_telemetry)
         events = await mqtt.subscribe(self._topics.events, qos=1)
+        video = None
+        if self.can_see_video:
+            video = await mqtt.subscribe(self._topics.video, keep=VIDEO_KEEP)
         self._mqtt, self._broker_up = mqtt, True
         self._broadcast(json.dumps({"type": "console", "broker": True}))
         try:
@@ -105,6 +137,9 @@ class ConsoleServer:
                 tasks.create_task(self._forward(telemetry, "telemetry"))
                 tasks.create_task(self._forward(events, "event"))
                 tasks.create_task(mqtt.wait_lost())
+                if video is not None:
+                    tasks.create_task(self._forward_video(video))
+                    tasks.create_task(self._hold_lease(mqtt))
         except* aiomqtt.MqttError:
             pass
         finally:
@@ -124,6 +159,24 @@ class ConsoleServer:
             if kind == "state":
                 self._last_state = text
             self._broadcast(text)
+
+    async def _forward_video(self, queue: asyncio.Queue[Any]) -> None:
+        while True:
+            payload = (await queue.get()).payload
+            if isinstance(payload, bytes):
+                for viewer in self._viewers:
+                    viewer.offer(payload)
+
+    async def _hold_lease(self, mqtt: MqttEndpoint) -> None:
+        """While a page shows the video, ask the camera for it every LEASE_RENEW_S (at once
+        when the first page opens)."""
+        while True:
+            if self._viewers:
+                await mqtt.publish(self._topics.video_lease, b"1")
+            self._viewer_joined.clear()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(LEASE_RENEW_S):
+                    await self._viewer_joined.wait()
 
     def _broadcast(self, text: str) -> None:
         for page in self._pages:
@@ -157,7 +210,12 @@ class ConsoleServer:
         socket = web.WebSocketResponse(heartbeat=10.0, max_msg_size=MAX_COMMAND_BYTES)
         await socket.prepare(request)
         page = Page(socket)
-        hello = {"type": "hello", "role": self._role.value, "can_command": self.can_command}
+        hello = {
+            "type": "hello",
+            "role": self._role.value,
+            "can_command": self.can_command,
+            "video": self.can_see_video,
+        }
         page.offer(json.dumps(hello))
         if self._last_state is not None:
             page.offer(self._last_state)
@@ -181,6 +239,40 @@ class ConsoleServer:
             self._pages.discard(page)
             await cancel_and_wait(sender)
         return socket
+
+    async def _video(self, request: web.Request) -> web.StreamResponse:
+        """The scope's view for one page: each message as the camera sent it (its header and
+        JPEG, rig/camera/stream.py), the newest only."""
+        if not self._authorised(request):
+            raise web.HTTPForbidden()
+        if not _same_origin(request):
+            raise web.HTTPForbidden(text="cross-origin WebSocket refused")
+        if not self.can_see_video:
+            raise web.HTTPForbidden(text=f"this console is logged in as {self._role}: no video")
+        # JPEGs do not deflate: per-message compression would cost both ends CPU for nothing.
+        socket = web.WebSocketResponse(heartbeat=10.0, max_msg_size=1024, compress=False)
+        await socket.prepare(request)
+        viewer = Viewer(socket)
+        self._viewers.add(viewer)
+        self._viewer_joined.set()
+        sender = asyncio.create_task(self._send_video(viewer))
+        try:
+            async for _ in socket:
+                pass  # the page sends nothing on this socket
+        finally:
+            self._viewers.discard(viewer)
+            await cancel_and_wait(sender)
+        return socket
+
+    @staticmethod
+    async def _send_video(viewer: Viewer) -> None:
+        while True:
+            await viewer.ready.wait()
+            viewer.ready.clear()
+            try:
+                await viewer.socket.send_bytes(viewer.latest)
+            except (ConnectionError, RuntimeError):
+                return
 
     async def _send_loop(self, page: Page) -> None:
         while True:

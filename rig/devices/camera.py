@@ -25,6 +25,7 @@ import contextlib
 import dataclasses
 import json
 import logging
+import os
 import sys
 import time
 from collections import deque
@@ -32,6 +33,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from drivers.transport.backoff import Backoff
 from drivers.transport.linkstats import LinkStats
@@ -39,6 +41,7 @@ from drivers.transport.mqtt import JsonObject
 from drivers.transport.serial import LinkClosedError
 from rig.camera.brightness import next_level
 from rig.camera.shared import CaptureSpec, FrameInfo, SharedFrames
+from rig.camera.stream import VideoBroker
 from rig.devices.camera_config import URL_FILE_PREFIX, CameraDeviceConfig
 from rig.devices.contract import Device, DeviceContext, Task
 from rig.events.models import CameraChanged, SnapshotTaken, VideoSegment
@@ -62,6 +65,18 @@ BRIGHTNESS_PERIOD_S = 0.2
 LIGHT_SETTLE_NS = 100_000_000
 """A frame counts for the next step only if captured this long after the last level was
 acknowledged: the LED, the sensor's exposure and the stream's own buffering lag behind it."""
+
+
+def shown_source(source: str) -> str:
+    """The camera's source as the state, the events and the logs name it: a stream URL without
+    its user, password, path or query (a network camera's login or token would otherwise reach
+    everyone who reads the state, observers included; the rig's own video goes only to the
+    roles that may see it, rig/camera/stream.py)."""
+    parts = urlsplit(source)
+    if not parts.scheme or not parts.hostname:
+        return source  # a V4L2 device or a file
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.scheme}://{parts.hostname}{port}"
 
 
 class CameraError(RuntimeError):
@@ -116,7 +131,7 @@ class CameraLink:
     def __init__(self, config: CameraDeviceConfig, port: str) -> None:
         self.config = config
         self.port = port
-        self.url = port
+        self.url = shown_source(port)
         self.stats = LinkStats()
         self.health = CameraHealth()
         self._timeout_ns = config.video_timeout_ms * 1_000_000
@@ -128,8 +143,9 @@ class CameraLink:
         """This camera process was asked to record (a new one has not been)."""
         self.pipeline: JsonObject | None = None
         """The camera process's pipeline: its method and cost per frame (rig/camera/view.py)."""
-        self.preview_url: str | None = None
-        """The camera process's live MJPEG preview (rig/camera/process.py)."""
+        self.video_broker: VideoBroker | None = None
+        """Where the camera process sends the view to the consoles (rig/camera/stream.py): the
+        daemon's broker and login, given by the daemon; None: no video to consoles."""
         self._backoff = Backoff(initial_s=0.2, maximum_s=2.0)
 
     @property
@@ -157,16 +173,19 @@ class CameraLink:
             white_target=None if white is None else str(white),
             gap_ms=self.config.video_timeout_ms,
         )
+        broker = self.video_broker
         self._process = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
             "rig.camera.process",
             json.dumps(dataclasses.asdict(spec)),
+            *([] if broker is None else [broker.as_argument()]),
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
+            env=None if broker is None else {**os.environ, **broker.environment()},
         )
         self.recording_asked = False
-        self.url = source
+        self.url = shown_source(source)
         log.info("camera process %s started on %s", self._process.pid, source)
 
     @property
@@ -315,7 +334,6 @@ class CameraDevice(Device):
         except CameraError as exc:
             log.warning("camera: %s", exc)
         else:
-            self._link.preview_url = reply["result"]["preview_url"]
             if self._recording is not None:
                 self._segments(reply, *self._recording)
         if self._recording is not None and not self._link.recording_asked:
@@ -478,6 +496,5 @@ class CameraDevice(Device):
             "recording": self._recording is not None,
             "light_permille": self.light_permille,
             "pipeline": self._link.pipeline if self._link.running else None,
-            "preview_url": self._link.preview_url if self._link.running else None,
             **self._link.health.as_dict(),
         }

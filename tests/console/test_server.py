@@ -70,7 +70,7 @@ async def test_malformed_and_flooding_messages_are_answered_never_queued_without
 ) -> None:
     socket = await client.ws_connect(f"/ws?token={TOKEN}")
     hello = json.loads((await socket.receive()).data)
-    assert hello == {"type": "hello", "role": "surgeon", "can_command": True}
+    assert hello == {"type": "hello", "role": "surgeon", "can_command": True, "video": True}
     await socket.send_str("not json")
     await socket.send_str(json.dumps({"type": "command", "id": 1, "command": "fluid.stop"}))
     for _ in range(2):
@@ -96,3 +96,35 @@ async def _next_reply(socket: aiohttp.ClientWebSocketResponse) -> dict[str, Any]
             message: dict[str, Any] = json.loads((await socket.receive()).data)
             if message.get("type") == "reply":
                 return message
+
+
+async def test_the_video_socket_needs_the_token_the_origin_and_a_role_that_sees_video(
+    client: TestClient[aiohttp.web.Request, aiohttp.web.Application],
+) -> None:
+    assert (await client.get("/video")).status == 403
+    with pytest.raises(aiohttp.WSServerHandshakeError):
+        await client.ws_connect(f"/video?token={TOKEN}", headers={"Origin": "http://evil.example"})
+    observer = ConsoleServer("sim-1", Role.OBSERVER, token=TOKEN)
+    async with TestClient(TestServer(observer.app)) as observer_client:
+        response = await observer_client.get(f"/video?token={TOKEN}")
+        assert response.status == 403 and "no video" in await response.text()
+
+
+async def test_a_frame_reaches_the_page_as_the_camera_sent_it() -> None:
+    server = ConsoleServer("sim-1", Role.SURGEON, token=TOKEN)
+    frames: asyncio.Queue[Any] = asyncio.Queue()
+    relay = asyncio.create_task(server._forward_video(frames))
+    async with TestClient(TestServer(server.app)) as client:
+        socket = await client.ws_connect(f"/video?token={TOKEN}")
+        try:
+            for _ in range(200):  # until the socket's handler has registered the page
+                if server._viewers:
+                    break
+                await asyncio.sleep(0.01)
+            frame = b"\x00\x02{}\xff\xd8jpeg"
+            await frames.put(type("Message", (), {"payload": frame})())
+            message = await socket.receive(timeout=2.0)
+            assert message.type == aiohttp.WSMsgType.BINARY and message.data == frame
+        finally:
+            relay.cancel()
+            await socket.close()

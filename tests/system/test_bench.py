@@ -33,7 +33,7 @@ async def test_camera_benchmark_reports_figures() -> None:
     # false stale-pressure stop (samples over 50 ms apart) is what more video would risk.
     result = await run_camera(DEFAULT_PROFILE, profile, 3, width_px=160, height_px=120, fps=10.0)
     assert result["stop_trials"] == 3 and result["frame_size"] == "160x120"
-    assert result["fps_mean"] > 0 and result["preview_frames"] > 0
+    assert result["fps_mean"] > 0 and result["video_frames"] > 0
     assert isinstance(result["dropped_frames"], int)
     for key in ("latency_p95_ms", "cpu_per_frame_ms", "baseline_cpu_per_frame_ms"):
         assert result[key] > 0, key

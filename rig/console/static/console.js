@@ -13,11 +13,13 @@ const AUDIO = {
 };
 
 const view = {
-  role: null, canCommand: false, state: null, online: null, brokerUp: true,
+  role: null, canCommand: false, video: false, state: null, online: null, brokerUp: true,
   trend: [], nextId: 1, pending: new Map(), audio: null, lastBurst: {},
 };
 // For tests and the telemetry benchmark: what the page showed, and when (epoch seconds).
-window.__console = { alarmsShown: [], telemetryLatencyMs: [], bursts: [], replies: [] };
+window.__console = {
+  alarmsShown: [], telemetryLatencyMs: [], bursts: [], replies: [], video: scopeVideo.stats,
+};
 
 function send(command) {
   if (!view.socket || view.socket.readyState !== WebSocket.OPEN) {
@@ -48,6 +50,7 @@ function onMessage(message) {
     case "hello":
       view.role = message.role;
       view.canCommand = message.can_command;
+      view.video = message.video;
       break;
     case "state":
       view.state = message.data;
@@ -131,13 +134,11 @@ function render() {
   $("estop").disabled = !commanding;
   const basket = !!s.basket;
   for (const button of document.querySelectorAll(".basket")) button.classList.toggle("hidden", !basket);
-  const preview = s.camera && s.camera.preview_url;
-  if (preview && $("video").dataset.src !== preview) {
-    $("video").dataset.src = preview;
-    $("video").src = preview;
+  if (!view.video) {
+    scopeVideo.show(false, `no video for this console's login (${view.role})`);
+  } else {
+    scopeVideo.show(!!s.camera, "no video: the rig has no camera");
   }
-  $("no-video").classList.toggle("hidden", !!preview);
-  $("video").classList.toggle("hidden", !preview);
 }
 
 function renderAlarm(alarms) {
