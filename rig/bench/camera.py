@@ -47,10 +47,11 @@ from urllib.parse import urlsplit
 import cv2
 import numpy as np
 
+from drivers.background import run_thread_in_background
 from drivers.transport.mqtt import JsonObject
 from rig.bench.session import BenchError, BenchSession, engineer_session, percentile
 from rig.bench.stop_latency import FLOW_ML_MIN, stop_floor_ms, stop_trial
-from rig.camera.process import PREVIEW_JPEG_QUALITY, VIDEO_NICE
+from rig.camera.process import PREVIEW_JPEG_QUALITY
 from rig.config import ProfileError, RigProfile, load_profile
 from rig.devices.camera_config import SIM_URL_FILE
 from rig.launcher import SimRig, start_sim_rig
@@ -161,7 +162,7 @@ class Baseline:
         self.thread.join(timeout=5.0)
 
     def _run(self) -> None:
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), VIDEO_NICE)
+        run_thread_in_background()  # as the camera process
         while not self._stop.wait(self.PERIOD_S):
             if len(self._jpegs) < BASELINE_FRAMES:
                 continue  # still collecting
