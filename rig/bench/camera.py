@@ -19,8 +19,8 @@ tip against the wall, the stop measured.
   brightness, pipeline, recording's encoder, the preview's encoder) over the frames captured.
   `baseline_cpu_per_frame_ms`: bare OpenCV on the same frames (the first 60 of the simulator's
   JPEGs, taken from its stream): decode, and encode once at the preview's quality, on a thread
-  of this process at the camera process's niceness, five frames a second during the run, so
-  under the same load and scheduling as the camera process. `cpu_over_baseline` is their ratio
+  of this process at the camera process's priority (SCHED_IDLE), five frames a second during
+  the run, so under the same load and scheduling as the camera process. `cpu_over_baseline` is their ratio
   (at most 1.5). `baseline_quiet_cpu_per_frame_ms`: the same after the run, at ordinary
   priority with the machine calmer (the cost with warm caches).
 - `fluid_loop_jitter_p99_ms`: how late the daemon's event loop woke (the loop-stall guard's
@@ -145,7 +145,7 @@ def camera_process_pid(daemon_pid: int) -> int:
 
 
 class Baseline:
-    """Bare decode + encode during the run, paced, at the camera process's niceness."""
+    """Bare decode + encode during the run, paced, at the camera process's priority."""
 
     PERIOD_S = 0.2
 
