@@ -19,9 +19,9 @@ tip against the wall, the stop measured.
 - `cpu_per_frame_ms`: the camera process's CPU time (all its threads: capture and decode,
   brightness, pipeline, recording's encoder, the video stream's encoder) over the frames captured.
   `baseline_cpu_per_frame_ms`: bare OpenCV on the same frames (the first 60 of the simulator's
-  JPEGs, taken from its stream): decode, and encode once at the video stream's quality, on a thread
-  of this process at the camera process's niceness, five frames a second during the run, so
-  under the same load and scheduling as the camera process. `cpu_over_baseline` is their ratio
+  JPEGs, taken from its stream): decode, and encode once at the video stream's quality, on a
+  thread of this process at the camera process's priority (SCHED_IDLE), five frames a second
+  during the run, so under the same load and scheduling as the camera process. `cpu_over_baseline` is their ratio
   (at most 1.5). `baseline_quiet_cpu_per_frame_ms`: the same after the run, at ordinary
   priority with the machine calmer (the cost with warm caches).
 - `fluid_loop_jitter_p99_ms`: how late the daemon's event loop woke (the loop-stall guard's
@@ -48,11 +48,11 @@ from urllib.parse import urlsplit
 import cv2
 import numpy as np
 
+from drivers.background import run_thread_in_background
 from drivers.transport.mqtt import JsonObject
 from drivers.transport.tasks import cancel_and_wait
 from rig.bench.session import BenchError, BenchSession, engineer_session, percentile
 from rig.bench.stop_latency import FLOW_ML_MIN, stop_floor_ms, stop_trial
-from rig.camera.process import VIDEO_NICE
 from rig.camera.stream import LEASE_RENEW_S, VIDEO_JPEG_QUALITY, unpack_frame
 from rig.config import ProfileError, RigProfile, load_profile
 from rig.devices.camera_config import SIM_URL_FILE
@@ -147,7 +147,7 @@ def camera_process_pid(daemon_pid: int) -> int:
 
 
 class Baseline:
-    """Bare decode + encode during the run, paced, at the camera process's niceness."""
+    """Bare decode + encode during the run, paced, at the camera process's priority."""
 
     PERIOD_S = 0.2
 
@@ -164,7 +164,7 @@ class Baseline:
         self.thread.join(timeout=5.0)
 
     def _run(self) -> None:
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), VIDEO_NICE)
+        run_thread_in_background()  # as the camera process
         while not self._stop.wait(self.PERIOD_S):
             if len(self._jpegs) < BASELINE_FRAMES:
                 continue  # still collecting

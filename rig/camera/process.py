@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import sys
 import threading
 import time
@@ -34,6 +33,7 @@ from typing import Any
 
 import cv2
 
+from drivers.background import run_in_background
 from rig.camera.brightness import FieldMeter
 from rig.camera.recording import SegmentedRecorder
 from rig.camera.shared import CaptureSpec, SharedFrames
@@ -45,7 +45,6 @@ log = logging.getLogger(__name__)
 
 REOPEN_MIN_S = 0.1
 REOPEN_MAX_S = 1.0
-VIDEO_NICE = 19
 
 
 def open_source(spec: CaptureSpec) -> cv2.VideoCapture:
@@ -184,9 +183,10 @@ def main() -> None:
         stream=sys.stderr,
         format="%(asctime)s camera %(levelname)s %(name)s: %(message)s",
     )
-    # Below the daemon: when the CPUs are short, the fluid loop gets them first and video
-    # gives (a late frame is a dropped frame; a late pressure sample stops the pump).
-    os.nice(VIDEO_NICE)
+    # Below the daemon: when it wakes it gets the CPU at once, and when the CPUs are short the
+    # fluid loop gets them first and video gives (a late frame is a dropped frame; a late
+    # pressure sample stops the pump).
+    run_in_background()
     broker = VideoBroker.from_argument(sys.argv[2]) if len(sys.argv) > 2 else None
     serve(CaptureSpec(**json.loads(sys.argv[1])), broker)
 

@@ -83,6 +83,9 @@ async def test_camera_frames_snapshot_and_video_loss(tmp_path: Path) -> None:
         state = rig.daemon.state(online=True)["camera"]
         assert state["live"] and state["frames"] > 0, state
         assert camera.link.pid != os.getpid()  # capture in its own process
+        # ... as background work: each of its threads yields the CPU to the daemon's at once
+        for tid in os.listdir(f"/proc/{camera.link.pid}/task"):
+            assert os.sched_getscheduler(int(tid)) == os.SCHED_IDLE, tid
 
         # Automatic brightness: the board's LED set through the interlock, the field lit to
         # near its target (black until something sets the light).

@@ -5,10 +5,11 @@ A network camera (or `ffmpeg`/`mjpg-streamer` in front of a V4L2 one) serves its
 the rig's capture path is the same code for the simulator and a bench, and no frame is handed
 over in memory.
 
-The camera is a process of its own (`SimCameraStream` starts it; `CameraServer` runs in it), at
-nice 19: a real camera is its own hardware, and rendering 1080p at 30 fps is about a core of
-work, which in the simulator's process made the emulated board's pressure samples late (the
-daemon stopped the pump for stale pressure). The simulator feeds it the world it needs (the LED
+The camera is a process of its own (`SimCameraStream` starts it; `CameraServer` runs in it), as
+background work (SCHED_IDLE, drivers/background.py): a real camera is its own hardware, and
+rendering 1080p at 30 fps (a third of a core since the scene draws only the field and redraws
+the wall only when the tip moves; a core before) in the simulator's process made the emulated
+board's pressure samples late (the daemon stopped the pump for stale pressure). The simulator feeds it the world it needs (the LED
 level, whether saline flows, the basket) through a few shared numbers every 20 ms, and reads
 back its frame count and haze.
 
@@ -36,6 +37,7 @@ from typing import Any
 
 import cv2
 
+from drivers.background import run_in_background
 from drivers.sim.camera.scene import DuctScene, DuctSceneParams, View
 
 log = logging.getLogger(__name__)
@@ -46,7 +48,6 @@ WHITE_FILE = "camera-white.png"
 procedure takes at its start, holding the scope to a white card, written once at start."""
 BOUNDARY = "simcamframe"
 JPEG_QUALITY = 80
-RENDER_NICE = 19
 
 
 @dataclass(frozen=True)
@@ -305,7 +306,7 @@ class SimCameraStream:
 
 def _camera_process(settings: CameraSettings, link_dir: Path, shared: Any, parent_pid: int) -> None:
     """The camera process: serves until told to stop or its simulator is gone."""
-    os.nice(RENDER_NICE)
+    run_in_background()  # below the simulator and the daemon, as the rig's video
 
     def world() -> WorldView:
         return WorldView(shared[_LED], bool(shared[_FLOWING]), bool(shared[_BASKET]))
