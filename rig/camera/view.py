@@ -1,7 +1,8 @@
 """The surgeon's view: every captured frame through the pipeline, in the camera process.
 
-The video stream sends this view to the console and the recorder records it: the surgeon steers by the picture
-without the bundle's honeycomb and fixed pattern, and the record shows what the surgeon saw.
+The video stream sends this view to the console and the recorder records it: the surgeon
+steers by the picture without the bundle's honeycomb and fixed pattern, and the record shows
+what the surgeon saw.
 A snapshot keeps both the view and the raw frame it came from (rig/camera/process.py): a still
 is a clinical record a reviewer may look at again, and the raw frame lets a later, better
 reconstruction (or a doubt about an artefact of ours) go back to what the camera captured;
