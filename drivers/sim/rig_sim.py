@@ -166,11 +166,15 @@ class RigSimulator:
         self.board_port.send(self.board.receive(data, arrival_s))
 
     def _camera_view(self) -> WorldView:
-        """Read by the camera's render thread: the LED is the board's light output; the haze
-        clears while the pump pushes saline."""
+        """Read by the camera's feeder thread: the LED is the board's light output; the haze
+        clears while the pump pushes saline; the basket shows once its loops leave the scope,
+        and the lesion is gone from the wall once the basket has brought it back."""
+        self.usb.track_lesion()
         return WorldView(
             led_level=self.board.light_permille / 1000.0,
             saline_flowing=self.pump.running and self.pump.flow_ml_min > 0,
+            basket_deployed=self.usb.basket_past_tip(),
+            lesion_present=not self.usb.lesion_retrieved,
         )
 
     # -- physics ------------------------------------------------------------------------------

@@ -100,6 +100,22 @@ def test_the_basket_shows_when_deployed() -> None:
     assert xs.mean() > b.centre_x_px and ys.mean() > b.centre_y_px
 
 
+def test_a_retrieved_lesion_leaves_the_wall_bare() -> None:
+    scene = clear_scene(SEED, honeycomb=False)
+    p = scene.papilloma_in_view(VIEW)
+    assert p is not None
+    y, x, r = int(p.centre_y_px), int(p.centre_x_px), int(0.5 * p.radius_px)
+
+    def colour(frame: np.ndarray) -> tuple[float, float, float]:
+        b, g, red = frame[y - r : y + r, x - r : x + r].reshape(-1, 3).mean(axis=0)
+        return float(b), float(g), float(red)
+
+    b, g, red = colour(scene.render(View(depth_mm=VIEW.depth_mm, lesion_present=False)))
+    assert red < 1.2 * g and red < 1.2 * b  # the white wall, not the red lesion
+    b, g, red = colour(scene.render(VIEW))  # the scenery redrawn with it, at the same depth
+    assert red > 1.6 * g and red > 1.6 * b
+
+
 def test_a_negative_step_is_refused() -> None:
     with pytest.raises(ValueError, match="dt_s"):
         DuctScene(SEED).step(-0.1, saline_flowing=True)

@@ -164,3 +164,38 @@ def test_the_simulators_basket_meets_the_lesion_its_camera_shows(tmp_path: Path)
     sim = RigSimulator(settings)
     expected = lesion_usteps(DuctSceneParams().papilloma_depth_mm, tip)
     assert sim.usb.tic.model.stage.obstacle_usteps == expected
+
+
+def test_a_basket_closed_on_the_lesion_and_drawn_back_takes_it_off_the_wall(
+    tmp_path: Path,
+) -> None:
+    settings = SimSettings(link_dir=tmp_path / "dev", camera=CameraSettings(depth_mm=30.0))
+    usb = RigSimulator(settings).usb
+    model = usb.tic.model
+    lesion = model.stage.obstacle_usteps
+    assert lesion is not None
+    model.physical_usteps = 2000.0  # open past the tip, short of the lesion
+    usb.track_lesion()
+    model.physical_usteps = 0.0  # retracted without closing on it: it stays on the wall
+    usb.track_lesion()
+    assert not usb.lesion_retrieved and model.stage.obstacle_usteps == lesion
+    model.physical_usteps = lesion  # closed on it: the stage stopped there
+    usb.track_lesion()
+    model.physical_usteps = TIP_USTEPS + 1.0  # on the way back, still out of the scope
+    usb.track_lesion()
+    assert not usb.lesion_retrieved
+    model.physical_usteps = 0.0  # inside the scope: the lesion with it
+    usb.track_lesion()
+    assert usb.lesion_retrieved and model.stage.obstacle_usteps is None
+    assert usb.state()["basket"]["lesion_retrieved"]
+
+
+def test_the_wall_in_the_baskets_way_is_not_retrieved(tmp_path: Path) -> None:
+    settings = SimSettings(link_dir=tmp_path / "dev", camera=CameraSettings(depth_mm=30.0))
+    usb = RigSimulator(settings).usb
+    usb.place_obstacle(3000.0)
+    usb.tic.model.physical_usteps = 3000.0
+    usb.track_lesion()
+    usb.tic.model.physical_usteps = 0.0
+    usb.track_lesion()
+    assert not usb.lesion_retrieved and usb.tic.model.stage.obstacle_usteps == 3000.0

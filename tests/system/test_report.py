@@ -61,6 +61,8 @@ async def _procedure(rig: RigUnderTest) -> None:
         reply = await rig.command({"op": f"basket.{op}"})
         assert reply["ok"], reply
         await rig.wait_until(partial(_basket_in, arrived), 10.0)
+    # The lesion came back with the basket: the simulated duct the snapshot shows is empty.
+    await rig.wait_sim(lambda s: bool(s["basket"]["lesion_retrieved"]), 2.0)
     reply = await rig.command({"op": "camera.snapshot", "note": "empty duct"}, timeout_s=10.0)
     assert reply["ok"], reply
     assert (await rig.command({"op": "procedure.stop"}))["ok"]

@@ -88,6 +88,8 @@ class View:
     led_level: float = 1.0
     """The LED's light level, 0 (off) to 1 (full)."""
     basket_deployed: bool = False
+    lesion_present: bool = True
+    """False once the basket has retrieved the papilloma: the wall where it grew is bare."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,9 +127,9 @@ class DuctScene:
         self._haze_image = np.empty_like(self._inside)
         self._haze_image[:] = _HAZE_BGR
         self._scenery = np.empty_like(self._inside)
-        self._scenery_depth_mm: float | None = None
-        """The wall and the papilloma, lit, at the depth of the last frame: they depend on the
-        tip's depth alone, so a tip that stays put costs no remap."""
+        self._scenery_drawn: tuple[float, bool] | None = None
+        """The tip's depth and the lesion's presence `_scenery` was drawn for: the wall and the
+        papilloma depend on them alone, so a tip that stays put costs no remap."""
         self.haze = p.initial_haze
         """Blood and debris in front of the tip, 0 (clear) to 1 (nothing visible)."""
         self.time_s = 0.0
@@ -167,7 +169,7 @@ class DuctScene:
         if not 0.0 <= view.led_level <= 1.0:
             raise ValueError(f"led_level = {view.led_level}: expected 0 to 1")
         p = self.params
-        if view.depth_mm != self._scenery_depth_mm:
+        if (view.depth_mm, view.lesion_present) != self._scenery_drawn:
             self._draw_scenery(view)
         inside = self._inside
         if self.haze > 0.0:
@@ -199,10 +201,10 @@ class DuctScene:
             borderMode=cv2.BORDER_WRAP,
         )
         cv2.multiply(scenery, self._shade, dst=scenery, scale=1.0 / 255.0)
-        papilloma = self.papilloma_in_view(view)
+        papilloma = self.papilloma_in_view(view) if view.lesion_present else None
         if papilloma is not None:
             self._draw_papilloma(scenery, papilloma, p.papilloma_depth_mm - view.depth_mm)
-        self._scenery_depth_mm = view.depth_mm
+        self._scenery_drawn = (view.depth_mm, view.lesion_present)
 
     def _draw_papilloma(self, frame: Frame, where: PapillomaInView, ahead_mm: float) -> None:
         light = _light(ahead_mm, self.params.light_falloff_mm)

@@ -80,6 +80,7 @@ class WorldView:
     led_level: float
     saline_flowing: bool
     basket_deployed: bool = False
+    lesion_present: bool = True
 
 
 class CameraServer:
@@ -163,6 +164,7 @@ class CameraServer:
                     depth_mm=self.settings.depth_mm,
                     led_level=world.led_level,
                     basket_deployed=world.basket_deployed,
+                    lesion_present=world.lesion_present,
                 )
             )
             ok, jpeg = cv2.imencode(".jpg", frame, params)
@@ -225,7 +227,8 @@ def _handler(stream: CameraServer) -> type[BaseHTTPRequestHandler]:
 
 
 # The numbers the simulator and its camera process share (float64 each).
-_LED, _FLOWING, _BASKET, _PLUGGED, _STOP, _FRAMES, _HAZE = range(7)
+_SHARED = ("led", "flowing", "basket", "lesion", "plugged", "stop", "frames", "haze")
+_LED, _FLOWING, _BASKET, _LESION, _PLUGGED, _STOP, _FRAMES, _HAZE = range(len(_SHARED))
 FEED_PERIOD_S = 0.02
 
 
@@ -239,7 +242,8 @@ class SimCameraStream:
         self._url_file = link_dir / URL_FILE
         self._world = world
         context = multiprocessing.get_context("spawn")  # a fresh interpreter: no sim threads
-        self._shared = context.RawArray("d", 7)
+        self._shared = context.RawArray("d", len(_SHARED))
+        self._shared[_LESION] = 1.0
         self._shared[_PLUGGED] = 1.0
         self._process = context.Process(
             target=_camera_process,
@@ -302,6 +306,7 @@ class SimCameraStream:
         self._shared[_LED] = world.led_level
         self._shared[_FLOWING] = float(world.saline_flowing)
         self._shared[_BASKET] = float(world.basket_deployed)
+        self._shared[_LESION] = float(world.lesion_present)
 
 
 def _camera_process(settings: CameraSettings, link_dir: Path, shared: Any, parent_pid: int) -> None:
@@ -309,7 +314,9 @@ def _camera_process(settings: CameraSettings, link_dir: Path, shared: Any, paren
     run_in_background()  # below the simulator and the daemon, as the rig's video
 
     def world() -> WorldView:
-        return WorldView(shared[_LED], bool(shared[_FLOWING]), bool(shared[_BASKET]))
+        return WorldView(
+            shared[_LED], bool(shared[_FLOWING]), bool(shared[_BASKET]), bool(shared[_LESION])
+        )
 
     server = CameraServer(settings, link_dir, world)
     server.start()

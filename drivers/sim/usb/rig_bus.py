@@ -91,6 +91,12 @@ class SimUsbRig:
         """The same Tic's TTL serial face, on the pseudo-terminal `<link dir>/basket`, when the
         profile's basket is on serial (its `baudrate`); the simulator starts its port with the
         others (the Tic is powered by its attachment to the bus)."""
+        self._lesion_usteps = self.tic.model.stage.obstacle_usteps
+        """The scene's lesion on the stage's axis (the obstacle the stage starts with)."""
+        self._lesion_held = False
+        self.lesion_retrieved = False
+        """The basket closed on the lesion and was drawn back into the scope with it: the
+        lesion is off the wall and out of the basket's way (`track_lesion`)."""
         self.pedal = SimVecPedal()
         self.devices: dict[str, SimUsbDevice] = {"basket": self.tic, "pedal": self.pedal}
         for device in self.devices.values():
@@ -124,6 +130,27 @@ class SimUsbRig:
             model = self.tic.model
             model.advance(self._clock.monotonic())
             model.stage = replace(model.stage, obstacle_usteps=at_usteps)
+
+    def basket_past_tip(self) -> bool:
+        """Whether the basket's loops are out of the scope, in its view."""
+        return self.tic.sync().physical_usteps > TIP_USTEPS
+
+    def track_lesion(self) -> None:
+        """A basket that has met the lesion (the stage stopped at it: closed on it) and is then
+        drawn back inside the tip takes the lesion with it. Simplified: opening the loops on
+        the way back does not drop it."""
+        if self._lesion_usteps is None or self.lesion_retrieved:
+            return
+        with self.tic.lock:
+            model = self.tic.model
+            model.advance(self._clock.monotonic())
+            if model.stage.obstacle_usteps != self._lesion_usteps:
+                return  # the wall or nothing placed in the way: not the lesion
+            if model.physical_usteps >= self._lesion_usteps - 0.5:
+                self._lesion_held = True
+            elif self._lesion_held and model.physical_usteps <= TIP_USTEPS:
+                self.lesion_retrieved = True
+                model.stage = replace(model.stage, obstacle_usteps=None)
 
     def power_cycle_tic(self, at_usteps: float, *, encoder_absolute: bool) -> None:
         """The Tic powered up with the stage where it was left (`at_usteps` from the switch):
@@ -166,6 +193,7 @@ class SimUsbRig:
                 "position_usteps": tic.physical_usteps,
                 "stalled": tic.stalled,
                 "obstacle_usteps": tic.stage.obstacle_usteps,
+                "lesion_retrieved": self.lesion_retrieved,
                 "energized": tic.energized,
                 "velocity_usteps_s": tic.velocity_usteps_s,
                 "halt_request_at_s": self.tic.halt_request_at_s,
