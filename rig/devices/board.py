@@ -49,7 +49,7 @@ class BoardDevice(Device):
             on_resistance_trip=self._on_event,
             command_timeout_s=config.command_timeout_ms / 1000.0,
         )
-        self._link = BoardLink(self._driver)
+        self._link = BoardLink(self._driver, before_connect=self._new_sample_stream)
         self._status_at_connect: BoardStatus | None = None
         # The self-test's hold on the heartbeat, and the watchdog trip it provokes on purpose
         # (rig/safety/selftest.py).
@@ -116,6 +116,9 @@ class BoardDevice(Device):
     async def before_reset(self, notes: ResetNotes) -> None:
         if self.connected and not (await self._link.status()).relay_closed:
             notes.pump_power_restored = True
+
+    def _new_sample_stream(self) -> None:
+        self.context.controller.sample_stream_restarted()
 
     def _on_sample(self, sample: PressureSample) -> None:
         # The board's own microsecond clock (ticks_us) wraps every 2^30 us, 17.9 minutes; the

@@ -253,6 +253,10 @@ class FluidController:
             return
         self._interlock.trip(StopCause.OPERATOR, "stopped by operator", mode=self.setpoint.mode)
 
+    def sample_stream_restarted(self) -> None:
+        """The I/O board's link is opening: its samples start a new stream (BoardDevice)."""
+        self._supervision.sample_stream_restarted()
+
     async def reset(self) -> StopEvent | None:
         """Clear a latched fault. The rig comes back STOPPED at zero flow, never where it was."""
         cleared = await self._interlock.reset()

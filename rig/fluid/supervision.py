@@ -191,6 +191,9 @@ class StopSupervisor:
     def fault_reset(self) -> None:
         self._plausibility.fault_reset()
 
+    def sample_stream_restarted(self) -> None:
+        self._plausibility.sample_stream_restarted()
+
     def pump_started(self) -> None:
         self._stopped_at_s = None
 

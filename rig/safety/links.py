@@ -10,6 +10,8 @@ module of the rig.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from drivers.ioboard import BoardStatus, IoBoard
 from drivers.ne1000 import AlarmKind, Ne1000Pump, PumpStatus
 from drivers.ne1000.codec import Reply
@@ -61,8 +63,9 @@ class PumpLink:
 class BoardLink:
     """The I/O board's link: connect, status, heartbeat; nothing that switches or configures."""
 
-    def __init__(self, board: IoBoard) -> None:
+    def __init__(self, board: IoBoard, *, before_connect: Callable[[], None]) -> None:
         self.__board = board
+        self.__before_connect = before_connect
 
     @property
     def url(self) -> str:
@@ -73,6 +76,7 @@ class BoardLink:
         return self.__board.stats
 
     async def connect(self) -> None:
+        self.__before_connect()  # before the port opens: no sample of the new stream yet
         await self.__board.connect()
 
     async def close(self) -> None:

@@ -910,6 +910,13 @@ class PlausibilitySupervisor:
         self.rest_zero.reset()
         self.findings.clear()
 
+    def sample_stream_restarted(self) -> None:
+        """The board's link opens (again): the sample counter's baseline is taken from its
+        first sample. Samples the board sent while the port was closed were not lost on a link
+        the rig was reading (a lost link is judged as such: board_link_lost); counted as a gap,
+        a reconnect at start-up latched a fault with no fluid moving."""
+        self.sample_gap.reset()
+
     def fault_reset(self) -> None:
         """The operator cleared a fault: the sample counter's baseline is taken afresh, since
         samples that arrived while a bug kept them from being judged were not lost on the link

@@ -1177,6 +1177,19 @@ def test_a_fault_reset_takes_the_sample_counter_afresh_and_keeps_the_other_check
     assert finding is not None and finding.check == "sample_gap"
 
 
+def test_a_new_sample_stream_takes_the_counter_afresh_and_a_gap_in_it_is_still_a_gap() -> None:
+    supervisor = PlausibilitySupervisor()
+    assert supervisor.on_sample(T0_US, 5.0, 0, 0.0, False, zero_trusted=True) is None
+    assert supervisor.on_sample(T0_US + PERIOD_US, 5.0, 1, 0.0, False, zero_trusted=True) is None
+    supervisor.sample_stream_restarted()  # the board's link reopened
+    # 500 samples went by while the port was closed: not lost on a link the rig was reading.
+    t_us = T0_US + 501 * PERIOD_US
+    assert supervisor.on_sample(t_us, 5.0, 501, 0.0, False, zero_trusted=True) is None
+    assert not supervisor.findings
+    finding = supervisor.on_sample(t_us + 12 * PERIOD_US, 5.0, 513, 0.0, False, zero_trusted=True)
+    assert finding is not None and finding.check == "sample_gap"
+
+
 def test_reset_forgets_the_learned_resistance() -> None:
     rig = WorldRig(seed=20)
     rig.world.set_tip_resistance_target(16.5, ramp_s=0.0)
