@@ -31,6 +31,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     sim.add_argument(
         "--profile", type=Path, default=DEFAULT_PROFILE, help="a profile with a [simulator] section"
     )
+    sim.add_argument(
+        "--camera",
+        action="store_true",
+        help="with the simulated scope camera when the profile has no [devices.camera] (its "
+        "defaults: 640x480 at 30 fps; a capture process of its own). `./run sim` adds it: the "
+        "console then shows the scope's video",
+    )
     for name, what in device_names():
         sim.add_argument(
             f"--{name}-port",
@@ -97,10 +104,23 @@ def _real_ports(args: argparse.Namespace, profile: RigProfile) -> dict[str, str]
     return real
 
 
+SIM_CAMERA_SECTION = '\n[devices.camera]\nport = { sim = "camera" }\n'
+"""The simulator's scope camera at [devices.camera]'s defaults."""
+
+
 def _sim(args: argparse.Namespace) -> int:
     profile = _load(args.profile)
     if profile is None:
         return 1
+    if args.camera and profile.devices.camera is None:
+        # The daemon reads its profile from a file: this one's text with the camera added.
+        derived = runtime_dir() / f"{args.profile.stem}-with-camera.toml"
+        derived.parent.mkdir(parents=True, exist_ok=True)
+        derived.write_text(args.profile.read_text(encoding="utf-8") + SIM_CAMERA_SECTION)
+        args.profile = derived
+        profile = _load(derived)
+        if profile is None:
+            return 1
     try:
         real_ports = _real_ports(args, profile)
     except PortResolutionError as exc:

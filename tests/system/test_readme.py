@@ -91,6 +91,7 @@ async def test_the_readme_command_sequence_runs_against_the_simulated_rig(tmp_pa
         "-m",
         "rig.cli.main",
         "sim",
+        "--camera",  # as `./run sim` runs it
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
         env=env,
