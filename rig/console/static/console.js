@@ -87,8 +87,12 @@ function onTelemetry(t) {
     latencies.push((now - t.wall_time) * 1000);
     if (latencies.length > 10000) latencies.shift();
   }
-  view.trend.push({ t: now, p: t.pressure_mmhg, q: t.flow_ml_min });
-  while (view.trend.length && view.trend[0].t < now - TREND_S) view.trend.shift();
+  // One point per pixel of the trend is all it can show: 50 Hz telemetry is thinned to that.
+  const last = view.trend[view.trend.length - 1];
+  if (!last || now - last.t >= TREND_S / $("trend").width) {
+    view.trend.push({ t: now, p: t.pressure_mmhg, q: t.flow_ml_min });
+    while (view.trend.length && view.trend[0].t < now - TREND_S) view.trend.shift();
+  }
 }
 
 function onEvent(event) {
@@ -176,7 +180,16 @@ function renderLastStop(stop) {
 
 // -- the trend ---------------------------------------------------------------------------------
 
-function drawTrend() {
+// Redrawn ten times a second, not at every display frame: the 60-second trend moves 1.4 px in
+// that time, and a page busy stroking it at 60 Hz (software rendering: no GPU in the operating
+// room's PC, nor in CI's headless Chromium) writes each telemetry value into the DOM later.
+const TREND_REDRAW_MS = 100;
+let trendDrawnAt = 0;
+
+function drawTrend(frameMs) {
+  requestAnimationFrame(drawTrend);
+  if (frameMs - trendDrawnAt < TREND_REDRAW_MS) return;
+  trendDrawnAt = frameMs;
   const canvas = $("trend");
   const ctx = canvas.getContext("2d");
   const w = canvas.width, h = canvas.height;
@@ -204,7 +217,6 @@ function drawTrend() {
     ctx.fillStyle = s.colour;
     ctx.fillText(s.label, 10, 24 + i * 22);
   });
-  requestAnimationFrame(drawTrend);
 }
 
 // -- audio ---------------------------------------------------------------------------------
