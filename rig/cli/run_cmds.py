@@ -108,17 +108,24 @@ SIM_CAMERA_SECTION = '\n[devices.camera]\nport = { sim = "camera" }\n'
 """The simulator's scope camera at [devices.camera]'s defaults."""
 
 
+def with_sim_camera(path: Path) -> Path:
+    """A profile file like `path` with the simulator's camera added (the daemon reads its
+    profile from a file), beside the runtime note; `path` itself if it has a camera."""
+    if load_profile(path).devices.camera is not None:
+        return path
+    derived = runtime_dir() / f"{path.stem}-with-camera.toml"
+    derived.parent.mkdir(parents=True, exist_ok=True)
+    derived.write_text(path.read_text(encoding="utf-8") + SIM_CAMERA_SECTION)
+    return derived
+
+
 def _sim(args: argparse.Namespace) -> int:
     profile = _load(args.profile)
     if profile is None:
         return 1
-    if args.camera and profile.devices.camera is None:
-        # The daemon reads its profile from a file: this one's text with the camera added.
-        derived = runtime_dir() / f"{args.profile.stem}-with-camera.toml"
-        derived.parent.mkdir(parents=True, exist_ok=True)
-        derived.write_text(args.profile.read_text(encoding="utf-8") + SIM_CAMERA_SECTION)
-        args.profile = derived
-        profile = _load(derived)
+    if args.camera:
+        args.profile = with_sim_camera(args.profile)
+        profile = _load(args.profile)
         if profile is None:
             return 1
     try:

@@ -90,8 +90,9 @@ async def test_the_readme_command_sequence_runs_against_the_simulated_rig(tmp_pa
         sys.executable,
         "-m",
         "rig.cli.main",
-        "sim",
-        "--camera",  # as `./run sim` runs it
+        "sim",  # `./run sim` adds --camera: left out here to spare CI's two cores (a capture
+        # process and a renderer beside the other workers' rigs: a 167 ms stall of this daemon's
+        # loop in CI); test_cli_sim_camera checks what --camera starts
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
         env=env,
