@@ -20,9 +20,11 @@ def test_a_profile_without_a_camera_gets_the_simulators_at_its_defaults(
     assert derived.parent == tmp_path
     profile = load_profile(derived)
     camera = profile.devices.camera
-    assert camera is not None and camera.model_dump() == CameraDeviceConfig.model_validate(
-        {"port": {"sim": "camera"}}
-    ).model_dump()
+    assert (
+        camera is not None
+        and camera.model_dump()
+        == CameraDeviceConfig.model_validate({"port": {"sim": "camera"}}).model_dump()
+    )
     # Everything else as the profile said.
     assert profile.model_copy(
         update={"devices": profile.devices.model_copy(update={"camera": None})}
