@@ -38,6 +38,7 @@ from drivers.transport.mqtt import JsonObject, MqttEndpoint
 from drivers.transport.tasks import cancel_and_wait
 from rig.api.roles import Role
 from rig.api.topics import RigTopics
+from rig.bench.browser import chromium
 from rig.bench.camera import CAMERA_UP_S, camera_rig, process_cpu_s
 from rig.bench.session import BenchError, percentile
 from rig.bench.telemetry_latency import surgeon_console_page
@@ -60,8 +61,9 @@ async def run_console_video(
     fps: float = 30.0,
 ) -> JsonObject:
     async with (
+        chromium() as browser,  # before the rig: its start-up burst starves a rig (browser.py)
         camera_rig(profile_path, profile, width_px, height_px, fps) as rig,
-        surgeon_console_page(rig) as (page, server),
+        surgeon_console_page(rig, browser) as (page, server),
     ):
         broker_pid = None if rig.broker is None else rig.broker.pid
         await page.wait_for_function(

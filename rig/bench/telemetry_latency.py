@@ -20,39 +20,23 @@ from typing import TYPE_CHECKING
 from drivers.transport.mqtt import JsonObject, MqttEndpoint
 from drivers.transport.tasks import cancel_and_wait
 from rig.api.roles import Role
+from rig.bench.browser import chromium, page_at
 from rig.bench.session import BenchError, engineer_session, percentile
 from rig.config import RigProfile
 from rig.console.server import ConsoleServer, new_token, serving
 from rig.launcher import SimRig, start_sim_rig
 
 if TYPE_CHECKING:
-    from playwright.async_api import Page
+    from playwright.async_api import Browser, Page
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 WARM_UP_S = 2.0
-CHROMIUM_PRESENT = Path(CHROMIUM).exists()
 
 
 @contextlib.asynccontextmanager
-async def surgeon_console_page(rig: SimRig) -> AsyncIterator[tuple[Page, ConsoleServer]]:
-    """`rig console` as the surgeon on `rig`, its page open in Debian's Chromium (headless)."""
-    try:
-        from playwright.async_api import async_playwright
-    except ImportError:
-        raise BenchError(
-            "playwright is not installed: it comes with the test dependencies (./run test)"
-        ) from None
-    if not CHROMIUM_PRESENT:
-        raise BenchError(f"{CHROMIUM} is missing: ./run test installs Debian's chromium")
+async def surgeon_console_page(
+    rig: SimRig, browser: Browser
+) -> AsyncIterator[tuple[Page, ConsoleServer]]:
+    """`rig console` as the surgeon on `rig`, its page open in `browser`."""
     token = new_token()
     server = ConsoleServer(rig.profile.rig_id, Role.SURGEON, token=token)
     username, password = rig.credentials_of(Role.SURGEON)
@@ -61,39 +45,28 @@ async def surgeon_console_page(rig: SimRig) -> AsyncIterator[tuple[Page, Console
         MqttEndpoint(
             rig.broker_host, rig.broker_port, username=username, password=password
         ) as mqtt,
-        async_playwright() as playwright,
     ):
         bridge = asyncio.create_task(server.bridge(mqtt))
-        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
-            page = await browser.new_page(viewport={"width": 1920, "height": 1080})
-            await page.goto(f"http://127.0.0.1:{port}/?token={token}")
-            yield page, server
+            async with page_at(browser, f"http://127.0.0.1:{port}/?token={token}") as page:
+                yield page, server
         finally:
-            await browser.close()
             await cancel_and_wait(bridge)
 
 
 async def run_telemetry_latency(
-    profile_path: Path, profile: RigProfile, duration_s: float, progress: bool = False
+    profile_path: Path,
+    profile: RigProfile,
+    duration_s: float,
+    browser: Browser | None = None,
 ) -> JsonObject:
-    rig = await start_sim_rig(profile_path, profile)
-    try:
-        async with engineer_session(rig) as session:
-            await session.ready()
-            reply = await session.command({"op": "fluid.irrigate", "flow_ml_min": 1.0})
-            if not reply.get("ok"):
-                raise BenchError(f"irrigate refused: {reply}")
-            async with surgeon_console_page(rig) as (page, _):
-                await asyncio.sleep(WARM_UP_S)
-                await page.evaluate("() => { window.__console.telemetryLatencyMs = []; }")
-                await asyncio.sleep(duration_s)
-                latencies: list[float] = await page.evaluate(
-                    "() => window.__console.telemetryLatencyMs"
-                )
-            await session.command({"op": "fluid.stop"})
-    finally:
-        await rig.stop()
+    """`browser`: one already running (the console's tests share theirs); else Chromium is
+    launched here, before the rig starts, so that its start-up burst is over when the rig runs
+    (rig/bench/browser.py)."""
+    async with contextlib.AsyncExitStack() as stack:
+        if browser is None:
+            browser = await stack.enter_async_context(chromium())
+        latencies = await _latencies(profile_path, profile, duration_s, browser)
     if not latencies:
         raise BenchError("no telemetry reached the page")
     expected = duration_s * profile.telemetry.fluid_hz
@@ -110,3 +83,26 @@ async def run_telemetry_latency(
         "max_ms": round(max(latencies), 2),
         "mean_ms": round(statistics.fmean(latencies), 2),
     }
+
+
+async def _latencies(
+    profile_path: Path, profile: RigProfile, duration_s: float, browser: Browser
+) -> list[float]:
+    rig = await start_sim_rig(profile_path, profile)
+    try:
+        async with engineer_session(rig) as session:
+            await session.ready()
+            reply = await session.command({"op": "fluid.irrigate", "flow_ml_min": 1.0})
+            if not reply.get("ok"):
+                raise BenchError(f"irrigate refused: {reply}")
+            async with surgeon_console_page(rig, browser) as (page, _):
+                await asyncio.sleep(WARM_UP_S)
+                await page.evaluate("() => { window.__console.telemetryLatencyMs = []; }")
+                await asyncio.sleep(duration_s)
+                latencies: list[float] = await page.evaluate(
+                    "() => window.__console.telemetryLatencyMs"
+                )
+            await session.command({"op": "fluid.stop"})
+    finally:
+        await rig.stop()
+    return latencies

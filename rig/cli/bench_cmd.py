@@ -182,9 +182,7 @@ def _bench(args: argparse.Namespace) -> int:
         elif args.name == "telemetry":
             from rig.bench.telemetry_latency import run_telemetry_latency
 
-            result = asyncio.run(
-                run_telemetry_latency(args.profile, profile, float(trials), progress=not args.json)
-            )
+            result = asyncio.run(run_telemetry_latency(args.profile, profile, float(trials)))
         elif args.name == "record-crash":
             from rig.bench.record_crash import run_record_crash
 

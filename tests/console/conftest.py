@@ -10,35 +10,30 @@ import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import pytest
-from playwright.async_api import Page, async_playwright
+import pytest_asyncio
+from playwright.async_api import Browser, Page
 
 from drivers.transport.mqtt import MqttEndpoint
 from rig.api.roles import Role
+from rig.bench.browser import chromium, page_at
 from rig.console.server import ConsoleServer, new_token, serving
 from tests.system.harness import RigUnderTest, running_rig
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_PRESENT = CHROMIUM.exists()
 ARTEFACTS = Path(__file__).resolve().parents[2] / "test-artefacts" / "console"
-# As the machine's probe starts it: without the background-networking flags Chromium's own
-# connections are refused by a closed network, many at a time.
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--autoplay-policy=no-user-gesture-required",
-]
-
-pytestmark = [pytest.mark.system]
 
 
-@pytest.fixture
-async def rig(tmp_path: Path) -> AsyncIterator[RigUnderTest]:
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def browser() -> AsyncIterator[Browser]:
+    """One Chromium per test worker, for all its console tests: a launch starves the rigs
+    running beside it (rig/bench/browser.py). Tests ask for it before their rig, so that a
+    worker's one launch happens before its rig starts. Its tests run in the session's event
+    loop, Playwright's connection to the browser being bound to the loop that made it."""
+    async with chromium() as launched:
+        yield launched
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def rig(browser: Browser, tmp_path: Path) -> AsyncIterator[RigUnderTest]:
     async with running_rig(tmp_path) as under_test:
         await under_test.wait_ready()
         yield under_test
@@ -64,31 +59,18 @@ async def console_url(rig: RigUnderTest, role: Role) -> AsyncIterator[str]:
 
 
 @contextlib.asynccontextmanager
-async def browser_page(url: str, name: str) -> AsyncIterator[Page]:
-    if not CHROMIUM_PRESENT:
-        pytest.fail(f"{CHROMIUM} is missing: ./run test installs Debian's chromium")
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(
-            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS
-        )
-        try:
-            page = await browser.new_page(viewport={"width": 1920, "height": 1080})
-            await page.goto(url)
-            try:
-                yield page
-            finally:
-                ARTEFACTS.mkdir(parents=True, exist_ok=True)
-                safe = re.sub(r"[^A-Za-z0-9_.-]", "_", name)
-                with contextlib.suppress(Exception):
-                    await page.screenshot(path=str(ARTEFACTS / f"{safe}.png"))
-        finally:
-            await browser.close()
-
-
-@contextlib.asynccontextmanager
 async def console_page(
-    rig: RigUnderTest, name: str, role: Role = Role.SURGEON
+    browser: Browser, rig: RigUnderTest, name: str, role: Role = Role.SURGEON
 ) -> AsyncIterator[Page]:
-    async with console_url(rig, role) as url, browser_page(url, name) as page:
-        await page.wait_for_function("() => document.getElementById('role').textContent !== '-'")
-        yield page
+    """The console's page as `role` on `rig`; its last screenshot kept as `name`."""
+    async with console_url(rig, role) as url, page_at(browser, url) as page:
+        try:
+            await page.wait_for_function(
+                "() => document.getElementById('role').textContent !== '-'"
+            )
+            yield page
+        finally:
+            ARTEFACTS.mkdir(parents=True, exist_ok=True)
+            safe = re.sub(r"[^A-Za-z0-9_.-]", "_", name)
+            with contextlib.suppress(Exception):
+                await page.screenshot(path=str(ARTEFACTS / f"{safe}.png"))

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import cv2
 import pytest
+from playwright.async_api import Browser
 
 from rig.api.roles import Role
 from rig.bench.telemetry_latency import run_telemetry_latency
@@ -17,13 +18,18 @@ from rig.config import DEFAULT_PROFILE, load_profile
 from tests.console.conftest import console_page
 from tests.system.harness import RigUnderTest, ready_rig_with_camera
 
-pytestmark = [pytest.mark.system, pytest.mark.timeout(120)]
+# the session's loop: the one the worker's browser belongs to (conftest.py)
+pytestmark = [
+    pytest.mark.system,
+    pytest.mark.timeout(120),
+    pytest.mark.asyncio(loop_scope="session"),
+]
 
 HIGH_ALARM_WITHIN_S = 0.2
 
 
-async def test_the_page_loads_and_live_values_update(rig: RigUnderTest) -> None:
-    async with console_page(rig, "loads") as page:
+async def test_the_page_loads_and_live_values_update(browser: Browser, rig: RigUnderTest) -> None:
+    async with console_page(browser, rig, "loads") as page:
         await page.wait_for_function(
             "() => document.getElementById('pressure').textContent !== '-'", timeout=5000
         )
@@ -37,9 +43,11 @@ async def test_the_page_loads_and_live_values_update(rig: RigUnderTest) -> None:
         assert after - before >= 5, "telemetry reaches the page as it is published"
 
 
-async def test_clicking_irrigate_changes_the_simulated_flow(rig: RigUnderTest) -> None:
+async def test_clicking_irrigate_changes_the_simulated_flow(
+    browser: Browser, rig: RigUnderTest
+) -> None:
     await rig.prime()
-    async with console_page(rig, "irrigate") as page:
+    async with console_page(browser, rig, "irrigate") as page:
         await page.fill("#flow-input", "1.2")
         await page.click("#irrigate")
         state = await rig.wait_sim(lambda s: s["pump"]["running"], 3.0)
@@ -53,9 +61,9 @@ async def test_clicking_irrigate_changes_the_simulated_flow(rig: RigUnderTest) -
 
 
 async def test_a_resistance_stop_shows_a_high_alarm_within_200_ms_and_ack_keeps_it(
-    rig: RigUnderTest,
+    browser: Browser, rig: RigUnderTest
 ) -> None:
-    async with console_page(rig, "alarm") as page:
+    async with console_page(browser, rig, "alarm") as page:
         await rig.irrigate_steadily(1.0)
         await rig.sim("scenario", name="tip_against_wall")
         stop = await rig.next_event(lambda e: e.get("kind") == "stop")
@@ -95,8 +103,10 @@ async def test_a_resistance_stop_shows_a_high_alarm_within_200_ms_and_ack_keeps_
         await page.wait_for_selector("#alarm", state="hidden", timeout=3000)
 
 
-async def test_the_offline_banner_shows_when_the_daemon_is_killed(rig: RigUnderTest) -> None:
-    async with console_page(rig, "offline") as page:
+async def test_the_offline_banner_shows_when_the_daemon_is_killed(
+    browser: Browser, rig: RigUnderTest
+) -> None:
+    async with console_page(browser, rig, "offline") as page:
         assert not await page.is_visible("#offline")
         killed_at = time.monotonic()
         rig.kill_daemon(signal.SIGKILL)
@@ -106,9 +116,9 @@ async def test_the_offline_banner_shows_when_the_daemon_is_killed(rig: RigUnderT
         assert await page.is_disabled("#irrigate")
 
 
-async def test_an_observers_page_cannot_command(rig: RigUnderTest) -> None:
+async def test_an_observers_page_cannot_command(browser: Browser, rig: RigUnderTest) -> None:
     await rig.prime()
-    async with console_page(rig, "observer", Role.OBSERVER) as page:
+    async with console_page(browser, rig, "observer", Role.OBSERVER) as page:
         assert await page.text_content("#role") == "observer (read only)"
         assert await page.is_disabled("#irrigate") and await page.is_disabled("#estop")
         # Around the disabled buttons: the page's own send, as a hostile page would.
@@ -121,11 +131,11 @@ async def test_an_observers_page_cannot_command(rig: RigUnderTest) -> None:
 
 
 async def test_the_scope_video_plays_and_a_snapshot_with_a_note_from_the_page_is_recorded(
-    tmp_path: Path,
+    browser: Browser, tmp_path: Path
 ) -> None:
     async with ready_rig_with_camera(tmp_path) as rig:
         assert (await rig.command({"op": "procedure.start", "ref": "console-1"}))["ok"]
-        async with console_page(rig, "video-and-snapshot") as page:
+        async with console_page(browser, rig, "video-and-snapshot") as page:
             await page.wait_for_function(
                 "() => { const v = document.getElementById('video');"
                 " return !v.classList.contains('hidden') && v.width === 223 }",
@@ -148,9 +158,9 @@ async def test_the_scope_video_plays_and_a_snapshot_with_a_note_from_the_page_is
         assert json.loads(png.with_suffix(".json").read_text())["note"] == event["note"]
 
 
-async def test_the_telemetry_benchmark_reports_figures() -> None:
+async def test_the_telemetry_benchmark_reports_figures(browser: Browser) -> None:
     profile = load_profile(DEFAULT_PROFILE)
-    result = await run_telemetry_latency(DEFAULT_PROFILE, profile, 3.0)
+    result = await run_telemetry_latency(DEFAULT_PROFILE, profile, 3.0, browser)
     assert result["samples"] >= 100  # 50 Hz for 3 s, less what a slow start-up misses
     for key in ("p50_ms", "p99_ms", "max_ms"):
         assert isinstance(result[key], float) and result[key] >= 0, key

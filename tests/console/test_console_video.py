@@ -8,10 +8,16 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
+import pytest
+from playwright.async_api import Browser
+
 from rig.api.roles import Role
 from rig.camera.stream import unpack_frame
 from tests.console.conftest import console_page
 from tests.system.harness import ready_rig_with_camera
+
+# the session's loop: the one the worker's browser belongs to (conftest.py)
+pytestmark = [pytest.mark.system, pytest.mark.asyncio(loop_scope="session")]
 
 VIDEO_SHOWN = (
     "() => { const v = document.getElementById('video');"
@@ -21,9 +27,12 @@ VIDEO_SHOWN = (
 
 
 async def test_the_page_plays_the_video_through_its_server_and_shows_its_loss(
-    tmp_path: Path,
+    browser: Browser, tmp_path: Path
 ) -> None:
-    async with ready_rig_with_camera(tmp_path) as rig, console_page(rig, "video-lost") as page:
+    async with (
+        ready_rig_with_camera(tmp_path) as rig,
+        console_page(browser, rig, "video-lost") as page,
+    ):
         requested: list[str] = []
         page.on("request", lambda request: requested.append(request.url))
         page.on("websocket", lambda socket: requested.append(socket.url))
@@ -61,11 +70,11 @@ async def test_the_page_plays_the_video_through_its_server_and_shows_its_loss(
 
 
 async def test_an_observer_gets_no_video_from_its_console_nor_the_broker(
-    tmp_path: Path,
+    browser: Browser, tmp_path: Path
 ) -> None:
     async with ready_rig_with_camera(tmp_path) as rig:
         topics = rig.topics
-        async with console_page(rig, "video-observer", Role.OBSERVER) as page:
+        async with console_page(browser, rig, "video-observer", Role.OBSERVER) as page:
             await page.wait_for_function(
                 "() => document.getElementById('no-video').textContent.includes('observer')"
             )
