@@ -143,6 +143,7 @@ def test_a_reference_out_of_range_is_refused_before_anything_is_sent(
     assert bench.prompts == 0 and not (bench.pico.flash / "firmware").exists()
 
 
+@pytest.mark.hazard("H13")
 def test_noisy_readings_are_refused_with_their_figures(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -157,6 +158,7 @@ def test_noisy_readings_are_refused_with_their_figures(
     assert not bench.calibration_file().exists()
 
 
+@pytest.mark.hazard("H13")
 @pytest.mark.parametrize(
     ("applied", "claimed", "extra", "measured"),
     [

@@ -172,6 +172,7 @@ def test_main_reads_the_calibration_from_the_flash(flash_root: FlashRoot) -> Non
     assert not booted.board.trips
 
 
+@pytest.mark.hazard("H13")
 @pytest.mark.parametrize(
     "text",
     [None, "ZERO_CODE = 0\nGAIN_Q12 = 4096\n", "ZERO_CODE = 0\nGAIN_Q12 ="],
