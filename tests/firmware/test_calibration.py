@@ -4,7 +4,6 @@ sensitivity and keep RpHal's scale in small integers."""
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -12,7 +11,7 @@ import pytest
 from drivers.sim.ads1220 import FULL_SCALE, PGA_GAIN
 from firmware import calibration
 from tests.firmware.conftest import FlashRoot
-from tests.firmware.test_mpy_cross import _mpy_cross
+from tests.firmware.test_mpy_cross import compile_mpy
 
 
 def test_what_calibrate_writes_the_board_reads_back(flash_root: FlashRoot) -> None:
@@ -94,10 +93,5 @@ def test_the_scale_stays_in_small_integers_on_the_rp2040() -> None:
 def test_the_written_file_compiles_with_mpy_cross(tmp_path: Path) -> None:
     source = tmp_path / "calibration.py"
     source.write_text(calibration.text(-5, 1300, 200.0, 1073760, "2026-12-02T14:00:00Z"))
-    result = subprocess.run(
-        [_mpy_cross(), "-o", str(tmp_path / "out.mpy"), str(source)],
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
+    result = compile_mpy(source, tmp_path)
     assert result.returncode == 0, result.stderr
