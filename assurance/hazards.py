@@ -550,10 +550,23 @@ HAZARDS: tuple[Hazard, ...] = (
     Hazard(
         "H13",
         "pressure sensor drifting",
-        ("offset drift of the transducer over the procedure (temperature, zero not taken)",),
+        (
+            "offset drift of the transducer over the procedure (temperature, zero not taken)",
+            "the transducer's span never measured or measured wrong: the board reads pressure "
+            "on a scale nobody checked",
+        ),
         "limits are applied to a wrong pressure: over-pressure unseen, or false stops",
         Severity.SERIOUS,
         (
+            _c(
+                DEV,
+                "the board's scale is the /calibration.py on its flash, measured against a "
+                "reference pressure by `rig firmware calibrate` (which refuses a noisy average and "
+                "a span outside 4.5..5.5 uV/V/mmHg); without a valid one (missing, malformed, out "
+                "of bounds) the board reports its transducer at the positive rail: its cut-off "
+                "latches and the host refuses fluid (a sensor fault)",
+                "firmware.main:build",
+            ),
             _c(
                 SUP,
                 "self-test pressure zero: at start, line at rest and pump unpowered, the reading "

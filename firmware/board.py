@@ -27,10 +27,11 @@ from firmware.hal import Hal
 from firmware.link import DeviceLink
 from firmware.ticks import ticks_add, ticks_diff
 
-FIRMWARE_VERSION = (1, 2, 1)
+FIRMWARE_VERSION = (1, 3, 0)
 """The one definition of the firmware's version: the board reports it in IDENT, `rig firmware`
 expects it (docs/firmware.md, "Flashing"). Bump it with every change to what is flashed.
-1.2.1: the host link moved to firmware/host_link.py."""
+1.2.1: the host link moved to firmware/host_link.py. 1.3.0: the transducer's calibration from
+/calibration.py, the rail without one."""
 SAMPLE_PERIOD_US = 2000
 """500 Hz: the ADS1220 converts at 1000 SPS, so each instant has a fresh conversion."""
 CUTOFF_CEILING_CMMHG = 30000

@@ -51,28 +51,12 @@ _ADS_CONFIG = bytes(
 _ADC_FULL_SCALE = 0x7FFFFF
 
 
-class RpHal(Hal):
-    def __init__(
-        self,
-        zero_code: int = 0,
-        gain_q12: int = 4096,
-        host_in: object = None,
-        host_out: object = None,
-    ) -> None:
-        """`zero_code`, `gain_q12`: the transducer's calibration (docs/firmware.md, bring-up):
-        centi-mmHg = ((code - zero_code) >> 4) * gain_q12 >> 12, which stays below 2^30 (no
-        big integers, so no allocation) for a 24-bit code and gain_q12 < 2^9. `host_in`,
-        `host_out`: the host link's binary streams, USB CDC's stdin and stdout by default."""
-        micropython.kbd_intr(-1)
-        self._zero_code = zero_code
-        self._gain_q12 = gain_q12
-        self._relay = machine.Pin(PIN_RELAY, machine.Pin.OUT, value=0)
-        self._led = machine.PWM(machine.Pin(PIN_LED))
-        self._led.freq(LED_PWM_HZ)
-        self._led.duty_u16(0)
-        self._estop = machine.Pin(PIN_ESTOP, machine.Pin.IN, machine.Pin.PULL_UP)
-        self._estop_edge = False
-        self._estop.irq(trigger=machine.Pin.IRQ_RISING, handler=self._on_estop)
+class Ads1220:
+    """The transducer's ADC: set up for continuous conversion at power-up, read one code at a
+    time. `RpHal` samples it; `rig firmware calibrate` averages its codes from the REPL, so the
+    calibration is measured through the same set-up the firmware runs."""
+
+    def __init__(self) -> None:
         self._cs = machine.Pin(PIN_CS, machine.Pin.OUT, value=1)
         self._drdy = machine.Pin(PIN_DRDY, machine.Pin.IN)
         self._spi = machine.SPI(
@@ -84,22 +68,74 @@ class RpHal(Hal):
             mosi=machine.Pin(PIN_MOSI),
             miso=machine.Pin(PIN_MISO),
         )
-        self._adc_buf = bytearray(3)
-        self._last_cmmhg = protocol.PRESSURE_RAIL_HIGH_CMMHG
-        self._link = HostLink(
-            host_in if host_in is not None else sys.stdin.buffer,
-            host_out if host_out is not None else sys.stdout.buffer,
-        )
-        self._wdt = None
-        self._adc_start()
-
-    def _adc_start(self) -> None:
+        self._buf = bytearray(3)
         self._cs(0)
         self._spi.write(bytes((_ADS_RESET,)))
         time.sleep_us(100)
         self._spi.write(bytes((_ADS_WREG_0_4,)) + _ADS_CONFIG)
         self._spi.write(bytes((_ADS_START,)))
         self._cs(1)
+
+    def ready(self) -> bool:
+        """DRDY low: a conversion newer than the last read is ready."""
+        return not self._drdy.value()
+
+    def read_code(self) -> int:
+        """The latest conversion as a signed 24-bit code. Sample path: no allocation."""
+        buf = self._buf
+        self._cs(0)
+        self._spi.readinto(buf, 0xFF)
+        self._cs(1)
+        code = (buf[0] << 16) | (buf[1] << 8) | buf[2]
+        if code & 0x800000:
+            code -= 0x1000000
+        return code
+
+    def codes(self, n: int) -> list[int]:
+        """The next `n` conversions (for the calibration, from the REPL: this allocates).
+        OSError if the ADC stops converting (DRDY stays high 100 ms: 100 conversion periods)."""
+        out: list[int] = []
+        while len(out) < n:
+            start = time.ticks_ms()
+            while not self.ready():
+                if time.ticks_diff(time.ticks_ms(), start) > 100:
+                    raise OSError("ADS1220: no conversion within 100 ms (DRDY stays high)")
+            out.append(self.read_code())
+        return out
+
+
+class RpHal(Hal):
+    def __init__(
+        self,
+        zero_code: int | None = None,
+        gain_q12: int | None = None,
+        host_in: object = None,
+        host_out: object = None,
+    ) -> None:
+        """`zero_code`, `gain_q12`: the transducer's calibration (firmware/calibration.py):
+        centi-mmHg = ((code - zero_code) >> 4) * gain_q12 >> 12, which stays below 2^30 (no big
+        integers, so no allocation) within calibration's bounds. Without them (None) there is no
+        scale to read pressure on: every sample is the positive rail, a sensor fault (the
+        board's cut-off latches, the host refuses fluid). `host_in`, `host_out`: the host link's
+        binary streams, USB CDC's stdin and stdout by default."""
+        micropython.kbd_intr(-1)
+        self._calibrated = zero_code is not None and gain_q12 is not None
+        self._zero_code = zero_code if zero_code is not None else 0
+        self._gain_q12 = gain_q12 if gain_q12 is not None else 0
+        self._relay = machine.Pin(PIN_RELAY, machine.Pin.OUT, value=0)
+        self._led = machine.PWM(machine.Pin(PIN_LED))
+        self._led.freq(LED_PWM_HZ)
+        self._led.duty_u16(0)
+        self._estop = machine.Pin(PIN_ESTOP, machine.Pin.IN, machine.Pin.PULL_UP)
+        self._estop_edge = False
+        self._estop.irq(trigger=machine.Pin.IRQ_RISING, handler=self._on_estop)
+        self._adc = Ads1220()
+        self._last_cmmhg = protocol.PRESSURE_RAIL_HIGH_CMMHG
+        self._link = HostLink(
+            host_in if host_in is not None else sys.stdin.buffer,
+            host_out if host_out is not None else sys.stdout.buffer,
+        )
+        self._wdt = None
 
     def _on_estop(self, pin: object) -> None:
         # interrupt context: set a flag, allocate nothing
@@ -112,18 +148,14 @@ class RpHal(Hal):
         return int(time.ticks_us()) & TICKS_MAX
 
     def read_pressure_cmmhg(self, instant: int) -> int:
-        # DRDY low: a conversion newer than the last read is ready. At 1000 SPS there is one
-        # between any two 2 ms instants; if not (the ADC stopped), the last value repeats and
-        # the host's frozen-sensor check sees it.
-        if self._drdy.value():
+        if not self._calibrated:
+            return protocol.PRESSURE_RAIL_HIGH_CMMHG
+        # A conversion newer than the last read is ready? At 1000 SPS there is one between any
+        # two 2 ms instants; if not (the ADC stopped), the last value repeats and the host's
+        # frozen-sensor check sees it.
+        if not self._adc.ready():
             return self._last_cmmhg
-        buf = self._adc_buf
-        self._cs(0)
-        self._spi.readinto(buf, 0xFF)
-        self._cs(1)
-        code = (buf[0] << 16) | (buf[1] << 8) | buf[2]
-        if code & 0x800000:
-            code -= 0x1000000
+        code = self._adc.read_code()
         if code >= _ADC_FULL_SCALE:
             cmmhg = protocol.PRESSURE_RAIL_HIGH_CMMHG
         elif code <= -_ADC_FULL_SCALE:

@@ -21,8 +21,21 @@ def run(hal: Hal, board: Board, iterations: int = -1) -> None:
             iterations -= 1
 
 
-def main() -> None:
+def build(host_in: object = None, host_out: object = None) -> tuple[Hal, Board]:
+    """The board on the RP2040's HAL, with the transducer's calibration from /calibration.py:
+    without a valid one the HAL reports the transducer at its rail (firmware/calibration.py says
+    why). `host_in`, `host_out`: the host link (USB CDC by default; the tests give pipes)."""
+    from firmware import calibration
     from firmware.hal_rp2040 import RpHal
 
-    hal = RpHal()
-    run(hal, Board(hal, hal.serial_number()))
+    scale = calibration.load()
+    if scale is None:
+        hal = RpHal(host_in=host_in, host_out=host_out)
+    else:
+        hal = RpHal(scale[0], scale[1], host_in, host_out)
+    return hal, Board(hal, hal.serial_number())
+
+
+def main() -> None:
+    hal, board = build()
+    run(hal, board)

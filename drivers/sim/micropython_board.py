@@ -14,13 +14,20 @@ pseudo-terminal, so the tests run the real mpremote against it:
   `time.sleep_ms`, `machine.reset`. Errors read as MicroPython's (`OSError: [Errno 2] ENOENT`),
   which is what mpremote parses. Globals persist between executions until a soft reset, as on
   the board (mpremote's `f=open(...)` then `w(chunk)` relies on it).
+- `import` finds modules in the flash as MicroPython does (`firmware.hal_rp2040` from
+  `/firmware/`, `calibration` from `/`), run under the same stand-in modules, until a soft reset.
+  `machine.Pin` and `machine.SPI` play the transducer's ADS1220 (`drivers.sim.ads1220`): its
+  DRDY pin always has a conversion ready, and each SPI read is the bridge's code at the pressure
+  written in `--pressure-file` (mmHg as text; none: 0), so a test applies a reference pressure
+  while `rig firmware calibrate` runs.
 - at start-up and at `machine.reset()`, if the flash holds `main.py`, the board runs the flashed
   firmware, that is the `firmware` package loaded from the flash directory (not the repository's)
   on the simulated board's HAL (`drivers.sim.flashed_board`), on the same pty. Like the real
   firmware it never gives the port back to the REPL (Ctrl-C is data to it).
 
 Faults for the tests: `--corrupt-writes` flips a bit in every file written (a flash that does
-not keep what it was sent). It executes what it is sent with this process's rights: a test
+not keep what it was sent); `--noise-mmhg`, `--sensitivity` make the transducer noisy or another
+part than the rig's. It executes what it is sent with this process's rights: a test
 fixture on a pty only this user can open, never a service.
 
 Run: `python -m drivers.sim.micropython_board --flash DIR [--link PATH]`; it prints the pty's
@@ -34,8 +41,11 @@ import builtins
 import errno
 import hashlib
 import io
+import math
 import os
+import select
 import stat
+import struct
 import sys
 import time
 import traceback
@@ -43,6 +53,8 @@ import tty
 import types
 from pathlib import Path
 from typing import Any
+
+from drivers.sim.ads1220 import Bridge
 
 CTRL_A, CTRL_B, CTRL_C, CTRL_D, CTRL_E = b"\x01", b"\x02", b"\x03", b"\x04", b"\x05"
 RAW_BANNER = b"raw REPL; CTRL-B to exit\r\n"
@@ -137,13 +149,17 @@ class _MpOSError(OSError):
 class Interpreter:
     """Runs the code the raw REPL receives, with the board's modules standing in."""
 
-    def __init__(self, flash: Flash) -> None:
+    def __init__(self, flash: Flash, adc: Adc | None = None) -> None:
         self.flash = flash
+        self.adc = adc if adc is not None else Adc(Bridge(), None)
         self.reset_requested = False
+        self._modules: dict[str, Any] = {}
+        self._builtins: dict[str, Any] = {}
         self.soft_reset()
 
     def soft_reset(self) -> None:
         self._globals: dict[str, Any] = {"__name__": "__main__"}
+        self._flash_modules: dict[str, types.ModuleType] = {}
 
     def run(self, source: bytes) -> tuple[bytes, bytes]:
         """Execute `source`; its output and its error text (a MicroPython-like traceback)."""
@@ -156,6 +172,10 @@ class Interpreter:
 
         machine.reset = reset  # type: ignore[attr-defined]
         machine.soft_reset = reset  # type: ignore[attr-defined]
+        machine.Pin = Pin  # type: ignore[attr-defined]
+        machine.SPI = self.adc.spi  # type: ignore[attr-defined]
+        micropython = types.ModuleType("micropython")
+        micropython.kbd_intr = lambda chr_code: None  # type: ignore[attr-defined]
         sys_module = types.ModuleType("sys")
         sys_module.stdout = out  # type: ignore[attr-defined]
         sys_module.implementation = types.SimpleNamespace(  # type: ignore[attr-defined]
@@ -165,31 +185,47 @@ class Interpreter:
         time_module = types.ModuleType("time")
         time_module.sleep_ms = lambda ms: time.sleep(ms / 1000)  # type: ignore[attr-defined]
         time_module.sleep = time.sleep  # type: ignore[attr-defined]
+        time_module.sleep_us = lambda us: time.sleep(us / 1e6)  # type: ignore[attr-defined]
+        time_module.ticks_ms = lambda: time.monotonic_ns() // 1_000_000  # type: ignore[attr-defined]
+        time_module.ticks_us = lambda: time.monotonic_ns() // 1000  # type: ignore[attr-defined]
+        time_module.ticks_diff = lambda a, b: a - b  # type: ignore[attr-defined]
         modules: dict[str, Any] = {
             "os": self.flash.os_module(),
             "machine": machine,
+            "micropython": micropython,
             "sys": sys_module,
             "time": time_module,
             "hashlib": hashlib,
             "gc": types.ModuleType("gc"),
+            "struct": struct,
+            "select": select,
+            "math": math,
         }
         modules["uos"] = modules["vfs"] = modules["os"]
+        self._modules = modules
 
-        def import_(name: str, *args: Any, **kwargs: Any) -> Any:
-            if name not in modules:
-                raise ImportError(f"no module named '{name}'")
-            return modules[name]
+        def import_(
+            name: str, globals_: Any = None, locals_: Any = None, fromlist: Any = (), level: int = 0
+        ) -> Any:
+            if name in modules:
+                return modules[name]
+            module = self._import_from_flash(name)
+            for item in fromlist or ():
+                if not hasattr(module, item):
+                    self._import_from_flash(f"{name}.{item}")
+            return module if fromlist else self._flash_modules[name.split(".")[0]]
 
         def print_(*args: Any, **kwargs: Any) -> None:
             kwargs.pop("file", None)
             builtins.print(*args, file=out, **kwargs)
 
-        self._globals["__builtins__"] = {
+        self._builtins = {
             **builtins.__dict__,
             "__import__": import_,
             "print": print_,
             "open": self.flash.open,
         }
+        self._globals["__builtins__"] = self._builtins
         error = ""
         try:
             exec(compile(source.decode(), "<stdin>", "exec"), self._globals)
@@ -206,14 +242,84 @@ class Interpreter:
             )
         return out.getvalue().replace("\n", "\r\n").encode(), error.encode()
 
+    def _import_from_flash(self, name: str) -> types.ModuleType:
+        """`name` from the flash (a package's `__init__.py` or a `.py` file), loaded once until
+        the next soft reset, its own imports going through the board's modules."""
+        if name in self._flash_modules:
+            return self._flash_modules[name]
+        parent, _, leaf = name.rpartition(".")
+        relative = name.replace(".", "/")
+        init = self.flash.path(f"{relative}/__init__.py")
+        path = init if init.is_file() else self.flash.path(f"{relative}.py")
+        if not path.is_file():
+            raise ImportError(f"no module named '{name}'")
+        module = types.ModuleType(name)
+        module.__file__ = "/" + str(path.relative_to(self.flash.root))
+        if path == init:
+            module.__path__ = ["/" + relative]
+        module.__dict__["__builtins__"] = self._builtins
+        if parent:
+            setattr(self._import_from_flash(parent), leaf, module)
+        self._flash_modules[name] = module
+        try:
+            exec(compile(path.read_bytes(), module.__file__, "exec"), module.__dict__)
+        except BaseException:
+            del self._flash_modules[name]
+            raise
+        return module
+
+
+class Pin:
+    """machine.Pin: levels only. The ADS1220's DRDY reads low: a conversion is always ready."""
+
+    OUT, IN, PULL_UP = 1, 0, 1
+
+    def __init__(self, pin_id: int, mode: int = 0, pull: int | None = None, value: int = 0) -> None:
+        self.level = value
+
+    def __call__(self, level: int) -> None:
+        self.level = level
+
+    def value(self, level: int | None = None) -> int:
+        if level is not None:
+            self.level = level
+        return self.level
+
+
+class Adc:
+    """The ADS1220 on the board's SPI bus: each read is the bridge's code at the pressure the
+    test wrote in `pressure_file` (mmHg as text) at that moment."""
+
+    def __init__(self, bridge: Bridge, pressure_file: Path | None) -> None:
+        self.bridge = bridge
+        self.pressure_file = pressure_file
+
+    def pressure_mmhg(self) -> float:
+        if self.pressure_file is None or not self.pressure_file.is_file():
+            return 0.0
+        return float(self.pressure_file.read_text())
+
+    def spi(self, spi_id: int, **settings: Any) -> Any:
+        adc = self
+
+        class Spi:
+            def write(self, data: bytes) -> None:
+                pass  # RESET, the configuration and START: the model converts as configured
+
+            def readinto(self, buf: bytearray, write: int = 0) -> None:
+                code = adc.bridge.code(adc.pressure_mmhg())
+                buf[:3] = (code & 0xFFFFFF).to_bytes(3, "big")
+
+        return Spi()
+
 
 class MicroPythonBoard:
     """The REPL side of the board on the master end of a pty (blocking: a process of its own)."""
 
-    def __init__(self, fd: int, flash: Flash) -> None:
+    def __init__(self, fd: int, flash: Flash, adc: Adc | None = None) -> None:
         self.fd = fd
         self.flash = flash
-        self.interpreter = Interpreter(flash)
+        self.interpreter = Interpreter(flash, adc)
 
     def send(self, data: bytes) -> None:
         while data:
@@ -302,11 +408,25 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--flash", type=Path, required=True, help="directory standing for flash")
     parser.add_argument("--link", type=Path, help="a symlink to the pty, like /dev/serial/by-id")
     parser.add_argument("--corrupt-writes", action="store_true", help="flip a bit in every write")
+    parser.add_argument(
+        "--pressure-file", type=Path, help="the pressure the transducer sees: mmHg, as text"
+    )
+    parser.add_argument(
+        "--noise-mmhg", type=float, default=Bridge.noise_mmhg, help="one conversion's noise (SD)"
+    )
+    parser.add_argument(
+        "--sensitivity",
+        type=float,
+        default=Bridge.sensitivity_uv_per_v,
+        help="the bridge's sensitivity, uV/V/mmHg",
+    )
     args = parser.parse_args(argv)
     args.flash.mkdir(parents=True, exist_ok=True)
     master, slave, path = open_pty(args.link)
     print(path, flush=True)
-    board = MicroPythonBoard(master, Flash(args.flash, args.corrupt_writes))
+    bridge = Bridge(sensitivity_uv_per_v=args.sensitivity, noise_mmhg=args.noise_mmhg)
+    adc = Adc(bridge, args.pressure_file)
+    board = MicroPythonBoard(master, Flash(args.flash, args.corrupt_writes), adc)
     while True:
         if (args.flash / "main.py").is_file():
             # The board boots main.py (at power-up and after each reset): this process becomes

@@ -62,19 +62,24 @@ class FlashedFile:
     sha256: str
 
 
-def board_files(boot_main: Path) -> list[FlashedFile]:
-    """What goes onto the board: the firmware package and the boot file."""
+def flashed_file(local: Path, remote: str) -> FlashedFile:
+    return FlashedFile(local, remote, hashlib.sha256(local.read_bytes()).hexdigest())
+
+
+def package_files() -> list[FlashedFile]:
+    """The firmware package as it goes onto the board, under `/firmware/`."""
     package = Path(firmware.__file__).parent
-    pairs = [
-        (path, f"/firmware/{path.name}")
+    return [
+        flashed_file(path, f"/firmware/{path.name}")
         for path in sorted(package.glob("*.py"))
         if path.name not in HOST_ONLY
     ]
-    pairs.append((boot_main, "/main.py"))
-    return [
-        FlashedFile(local, remote, hashlib.sha256(local.read_bytes()).hexdigest())
-        for local, remote in pairs
-    ]
+
+
+def board_files(boot_main: Path) -> list[FlashedFile]:
+    """What goes onto the board: the firmware package and the boot file. Nothing else on the
+    flash is touched: the transducer's calibration (`/calibration.py`) stays."""
+    return [*package_files(), flashed_file(boot_main, "/main.py")]
 
 
 def probe_repl(port: str, baudrate: int) -> None:
@@ -127,10 +132,12 @@ def mpremote(port: str, args: list[str], timeout_s: float) -> str:
 
 
 def copy(port: str, files: list[FlashedFile]) -> None:
+    """The package's files to `/firmware/`, and the boot file if `files` has it."""
     package = [f for f in files if f.remote.startswith("/firmware/")]
-    boot = [f for f in files if f.remote == "/main.py"]
     args = ["exec", MKDIR_FIRMWARE, "+", "fs", "cp", *(str(f.local) for f in package)]
-    args += [":firmware/", "+", "fs", "cp", str(boot[0].local), ":main.py"]
+    args.append(":firmware/")
+    for boot in (f for f in files if f.remote == "/main.py"):
+        args += ["+", "fs", "cp", str(boot.local), ":main.py"]
     mpremote(port, args, COPY_TIMEOUT_S)
 
 

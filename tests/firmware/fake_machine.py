@@ -9,30 +9,22 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, ClassVar
 
+from drivers.sim import micropython_board
 from firmware.ticks import TICKS_MAX
 
 
-class Pin:
-    OUT = 1
-    IN = 0
-    PULL_UP = 1
+class Pin(micropython_board.Pin):
+    """The emulated Pico's pin, which also records every pin made and takes an IRQ handler."""
+
     IRQ_RISING = 8
     pins: ClassVar[dict[int, Pin]] = {}
 
     def __init__(self, pin_id: int, mode: int = 0, pull: int | None = None, value: int = 0) -> None:
+        super().__init__(pin_id, mode, pull, value)
         self.id = pin_id
         self.mode = mode
-        self.level = value
         self.handler: Callable[[Pin], None] | None = None
         Pin.pins[pin_id] = self
-
-    def __call__(self, level: int) -> None:
-        self.level = level
-
-    def value(self, level: int | None = None) -> int:
-        if level is not None:
-            self.level = level
-        return self.level
 
     def irq(self, trigger: int, handler: Callable[[Pin], None]) -> None:
         self.handler = handler

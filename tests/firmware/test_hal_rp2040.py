@@ -19,8 +19,11 @@ from drivers.ioboard.codec import (
     SetLight,
     SetPumpRelay,
 )
+from firmware import calibration
 from firmware.board import Board
 from firmware.main import run
+from firmware.protocol import TRIP_CUTOFF
+from tests.firmware.conftest import FlashRoot
 from tests.firmware.fake_machine import SPI, WDT, FakeClock, Pin, fake_micropython
 
 
@@ -128,3 +131,63 @@ def test_an_estop_press_shorter_than_a_sample_period_still_opens_the_relay(rig: 
     rig.loop(4)
     assert rig.pin(rig.mod.PIN_RELAY).level == 0
     assert rig.board.trips & 0x04
+
+
+class Booted:
+    """`firmware.main.build` on fake hardware, as `main()` boots the board: the calibration
+    from a directory standing for the flash's root (`flash_root`), pipes as the USB link."""
+
+    def __init__(self) -> None:
+        from firmware.main import build
+
+        rx_r, self.rx_w = os.pipe()
+        self.tx_r, tx_w = os.pipe()
+        os.set_blocking(self.tx_r, False)
+        self.hal, self.board = build(
+            host_in=open(rx_r, "rb", buffering=0),  # noqa: SIM115
+            host_out=open(tx_w, "wb", buffering=0),  # noqa: SIM115
+        )
+        assert SPI.last is not None
+        self.spi = SPI.last
+        from firmware.hal_rp2040 import PIN_DRDY
+
+        Pin.pins[PIN_DRDY].level = 0  # DRDY low: a fresh conversion at every read
+
+    def samples(self, iterations: int) -> list[PressureSample]:
+        run(self.hal, self.board, iterations=iterations)
+        host = BoardHostCodec()
+        host.feed(os.read(self.tx_r, 65536))
+        return [
+            m for frame in host.events() for m in frame.messages if isinstance(m, PressureSample)
+        ]
+
+
+def test_main_reads_the_calibration_from_the_flash(flash_root: FlashRoot) -> None:
+    flash_root.write(calibration.text(21471, 1221, 100.0, 558359, "2026-12-02T14:00:00Z"))
+    with fake_micropython():
+        booted = Booted()
+        booted.spi.code = 21471 + 16 * 3355  # 3355 * 1221 >> 12 = 1000 cmmHg
+        samples = booted.samples(8)
+    assert samples and all(s.pressure_mmhg == 10.0 for s in samples)
+    assert not booted.board.trips
+
+
+@pytest.mark.hazard("H13")
+@pytest.mark.parametrize(
+    "text",
+    [None, "ZERO_CODE = 0\nGAIN_Q12 = 4096\n", "ZERO_CODE = 0\nGAIN_Q12 ="],
+    ids=["missing", "gain-out-of-bounds", "malformed"],
+)
+def test_without_a_valid_calibration_the_transducer_is_at_the_rail(
+    flash_root: FlashRoot, text: str | None
+) -> None:
+    """No scale was measured: the board reports a sensor fault, whatever the ADC says, and its
+    cut-off latches (the host refuses fluid on a rail reading)."""
+    if text is not None:
+        flash_root.write(text)
+    with fake_micropython():
+        booted = Booted()
+        booted.spi.code = 0  # a plausible code: it must not be read on an arbitrary scale
+        samples = booted.samples(8)
+    assert samples and all(s.at_rail and s.pressure_mmhg == 327.67 for s in samples)
+    assert booted.board.trips & TRIP_CUTOFF
