@@ -87,8 +87,6 @@ class PtyPort:
         await cancel_and_wait(self._tx_task)
         self._tx_task = None
         self.unplug()
-        with contextlib.suppress(FileNotFoundError):
-            self.path.unlink()
 
     def plug(self) -> None:
         if self._master_fd is not None:
@@ -108,7 +106,12 @@ class PtyPort:
         log.info("%s plugged at %s -> %s", self.name, self.path, os.ttyname(slave_fd))
 
     def unplug(self) -> None:
-        """Pull the cable: the host's next read fails, and bytes in flight are lost."""
+        """Pull the cable: the host's next read fails, bytes in flight are lost, and the
+        device's path goes, as udev removes a USB serial port's link. Left in place, the link
+        would lead a host reconnecting meanwhile to whatever pseudo-terminal next takes the freed
+        /dev/pts number: another simulator's device, whose replies it would then steal."""
+        with contextlib.suppress(FileNotFoundError):
+            self.path.unlink()
         if self._master_fd is None:
             return
         asyncio.get_running_loop().remove_reader(self._master_fd)
