@@ -390,20 +390,13 @@ def test_pump_poll_must_feed_a_longer_safe_mode_timeout_too() -> None:
     validate_profile(set_path(data, "devices.pump.safe_mode_timeout_s", 3))
 
 
-def test_password_file_needs_a_username() -> None:
+@pytest.mark.parametrize("login", ["", "camera_"])
+def test_password_file_needs_a_username(login: str) -> None:
     data = set_path(sim_data(), "broker.private", False)
-    data = set_path(data, "broker.password_file", "/etc/pw")
+    data = set_path(data, f"broker.{login}password_file", "/etc/pw")
     path, _, expected = only_problem(data)
-    assert path == "broker.password_file"
-    assert "broker.username" in expected
-
-
-def test_camera_password_file_needs_a_camera_username() -> None:
-    data = set_path(sim_data(), "broker.private", False)
-    data = set_path(data, "broker.camera_password_file", "/etc/pw")
-    path, _, expected = only_problem(data)
-    assert path == "broker.camera_password_file"
-    assert "broker.camera_username" in expected
+    assert path == f"broker.{login}password_file"
+    assert f"broker.{login}username" in expected
 
 
 def test_sim_port_needs_a_simulator_section() -> None:
