@@ -812,6 +812,8 @@ HAZARDS: tuple[Hazard, ...] = (
             "role's command topic, where the daemon would execute its own reply",
             "an oversized request stalls the event loop (and with it every host-side stop)",
             "a retained command is stored by the broker and runs on every daemon start",
+            "a subverted camera process (it decodes a network camera's stream) uses its broker "
+            "login to send a command or forge the rig's state",
         ),
         "fluid moves without the surgeon's intent",
         Severity.SERIOUS,
@@ -819,7 +821,8 @@ HAZARDS: tuple[Hazard, ...] = (
             _c(
                 LOCK,
                 "the broker: per-user passwords, no anonymous clients, and an ACL that lets each "
-                "role publish only on its own command topic (an observer on none)",
+                "role publish only on its own command topic (an observer on none); the camera "
+                "process has a login of its own that may only publish the video view",
                 "rig.api.roles:broker_acl",
             ),
             _c(

@@ -16,6 +16,7 @@ from pathlib import Path
 from types import TracebackType
 
 from drivers.transport.mqtt import MAX_PACKET_BYTES
+from rig.children import die_with_this_process
 
 MOSQUITTO_CANDIDATES = ("mosquitto", "/usr/sbin/mosquitto")
 
@@ -100,6 +101,7 @@ class PrivateBroker:
                 stdout=log_file,
                 stderr=log_file,
                 start_new_session=True,
+                preexec_fn=die_with_this_process(),
             )
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:

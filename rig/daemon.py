@@ -66,6 +66,31 @@ __all__ = ["BrokerAddress", "RigDaemon"]
 
 log = logging.getLogger(__name__)
 
+
+def _video_broker(
+    profile: RigProfile, broker: BrokerAddress, camera_login: tuple[str, str | None] | None
+) -> VideoBroker | None:
+    """Where and as whom the camera process sends the view to the consoles: the daemon's broker,
+    on a connection of its own (rig/camera/stream.py), with a login of its own that may only
+    publish the view (rig.api.roles): never the daemon's, which can write the rig's state."""
+    if camera_login is None and broker.username is not None:
+        log.warning(
+            "the camera has no broker login of its own (broker.camera_username): "
+            "no video goes to consoles"
+        )
+        return None
+    username, password = (None, None) if camera_login is None else camera_login
+    tls = profile.broker.tls_ca_file
+    return VideoBroker(
+        broker.host,
+        broker.port,
+        profile.rig_id,
+        username,
+        None if tls is None else str(tls),
+        password=password,
+    )
+
+
 CONFIRM_STOP_TIMEOUT_S = 0.5
 DURABLE_ANSWER_TIMEOUT_S = 2.0
 """How long a command's answer waits for the journal to commit it (a commit takes milliseconds:
@@ -80,10 +105,13 @@ class RigDaemon:
         ports: Mapping[str, str],
         broker: BrokerAddress,
         *,
+        camera_login: tuple[str, str | None] | None = None,
         clock: Clock = REAL_CLOCK,
         journal_path: Path | None = None,
     ) -> None:
         """`ports`: where each device of the profile is attached, by device name.
+        `camera_login`: the camera process's own (user, password) on `broker` (None: it has
+        none, and on a broker with logins it then sends no video to consoles).
         `journal_path`: the event journal's file (None: events kept in memory only)."""
         self.profile = profile
         self._clock = clock
@@ -113,17 +141,7 @@ class RigDaemon:
         self.context.bind(self.interlock, self.controller)
         camera = self._camera()
         if camera is not None:
-            # The camera process sends the view to the consoles through the same broker, as
-            # this daemon's user, on a connection of its own (rig/camera/stream.py).
-            tls = profile.broker.tls_ca_file
-            camera.link.video_broker = VideoBroker(
-                broker.host,
-                broker.port,
-                profile.rig_id,
-                broker.username,
-                None if tls is None else str(tls),
-                password=broker.password,
-            )
+            camera.link.video_broker = _video_broker(profile, broker, camera_login)
         self.interlock.add_stop_listener(self._on_stop)
         self.interlock.add_denial_listener(self._on_denial)
         self.interlock.machine.add_listener(self._on_transition)

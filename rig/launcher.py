@@ -6,7 +6,9 @@
 
 They are separate processes so that each can be killed on its own: a SIGKILLed daemon leaves the
 emulated pump and board running, and their own timeouts must stop the saline. Shutdown goes in
-the safe order: the daemon first (it stops the pump), then the simulator, then the broker.
+the safe order: the daemon first (it stops the pump), then the simulator, then the broker. A
+launcher that is killed outright takes them with it (rig/children.py): each gets SIGTERM, its
+own orderly shutdown.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from rig.api.roles import (
 )
 from rig.api.topics import RigTopics
 from rig.broker import PrivateBroker
+from rig.children import die_with_this_process
 from rig.config import RigProfile, SimPort
 from rig.devices.section import DeviceSection
 from rig.events.journal import JOURNAL_FILE
@@ -378,6 +381,7 @@ async def _spawn(argv: list[str], log_path: Path) -> asyncio.subprocess.Process:
             stderr=asyncio.subprocess.STDOUT,
             env=dict(os.environ, PYTHONUNBUFFERED="1"),
             start_new_session=True,
+            preexec_fn=die_with_this_process(),
         )
     finally:
         log_file.close()

@@ -350,6 +350,7 @@ CROSS_FIELD_CASES = [
         "must be below limits.max_resistance_mmhg_min_per_ml (40)",
     ),
     ({"broker.username": "u"}, "broker.username", "not used with private = true"),
+    ({"broker.camera_username": "c"}, "broker.camera_username", "not used with private = true"),
     (
         {"limits.saline_volume_cap_ml": 30.0},
         "limits.saline_volume_cap_ml",
@@ -389,12 +390,13 @@ def test_pump_poll_must_feed_a_longer_safe_mode_timeout_too() -> None:
     validate_profile(set_path(data, "devices.pump.safe_mode_timeout_s", 3))
 
 
-def test_password_file_needs_a_username() -> None:
+@pytest.mark.parametrize("login", ["", "camera_"])
+def test_password_file_needs_a_username(login: str) -> None:
     data = set_path(sim_data(), "broker.private", False)
-    data = set_path(data, "broker.password_file", "/etc/pw")
+    data = set_path(data, f"broker.{login}password_file", "/etc/pw")
     path, _, expected = only_problem(data)
-    assert path == "broker.password_file"
-    assert "broker.username" in expected
+    assert path == f"broker.{login}password_file"
+    assert f"broker.{login}username" in expected
 
 
 def test_sim_port_needs_a_simulator_section() -> None:
@@ -495,11 +497,12 @@ def test_relative_broker_files_resolve_against_the_profile_folder(tmp_path: Path
     text = MINIMAL.replace(
         'rig_id = "t-1"',
         'rig_id = "t-1"\n[broker]\nusername = "u"\npassword_file = "secrets/pw"\n'
-        'tls_ca_file = "/abs/ca.pem"',
+        'tls_ca_file = "/abs/ca.pem"\ncamera_username = "c"\ncamera_password_file = "cam/pw"',
     )
     (tmp_path / "rig.toml").write_text(text)
     profile = load_profile(tmp_path / "rig.toml")
     assert profile.broker.password_file == tmp_path / "secrets" / "pw"
+    assert profile.broker.camera_password_file == tmp_path / "cam" / "pw"
     assert profile.broker.tls_ca_file == Path("/abs/ca.pem")
 
 

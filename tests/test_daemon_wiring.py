@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import tomllib
+
 from drivers.ioboard import PressureSample
-from rig.config import DEFAULT_PROFILE, load_profile
+from rig.camera.stream import VideoBroker
+from rig.config import DEFAULT_PROFILE, RigProfile, load_profile, validate_profile
 from rig.daemon import BrokerAddress, RigDaemon
 from rig.devices.board import BoardDevice
+from rig.devices.camera import CameraDevice
 from tests.support.ports import unused_ports
 
 WRAP_US = 2**32
@@ -24,3 +28,32 @@ async def test_samples_reach_the_controller_on_the_extended_board_clock() -> Non
             )
         )
         assert daemon.controller.last_sample_t_us == full_us
+
+
+def _camera_profile() -> RigProfile:
+    with DEFAULT_PROFILE.open("rb") as f:
+        data = tomllib.load(f)
+    data["devices"]["camera"] = {"port": {"sim": "camera"}}
+    return validate_profile(data)
+
+
+def _video_broker(daemon: RigDaemon) -> VideoBroker | None:
+    return daemon.devices.one(CameraDevice).link.video_broker
+
+
+def test_the_camera_process_logs_in_as_itself_never_as_the_daemon() -> None:
+    profile = _camera_profile()
+    broker = BrokerAddress("127.0.0.1", 1, "rigd", "daemon-secret")
+    daemon = RigDaemon(
+        profile, unused_ports(profile), broker, camera_login=("rigcam", "camera-secret")
+    )
+    video = _video_broker(daemon)
+    assert video is not None and (video.username, video.password) == ("rigcam", "camera-secret")
+    assert (video.host, video.port, video.rig_id) == ("127.0.0.1", 1, profile.rig_id)
+    # Without a login of its own on a broker with logins, it sends no video at all.
+    daemon = RigDaemon(profile, unused_ports(profile), broker)
+    assert _video_broker(daemon) is None
+    # An open broker (no logins): it connects as no one, as the daemon does.
+    daemon = RigDaemon(profile, unused_ports(profile), BrokerAddress("127.0.0.1", 1))
+    video = _video_broker(daemon)
+    assert video is not None and video.username is None and video.password is None

@@ -13,7 +13,10 @@ broker's ACL, is how the daemon can trust who is asking.
 
 The services get only what they need: the daemon reads the command topics and writes its state,
 telemetry, events and replies (it cannot write a command topic, so no reply of its own can
-become a command); the simulator reads its control topic and writes its state and replies.
+become a command); the camera process (rig/camera/stream.py, started by the daemon but a
+process of its own, decoding a network stream) reads the consoles' video leases and writes the
+view, nothing else, so a compromised capture process cannot forge the rig's state or a command;
+the simulator reads its control topic and writes its state and replies.
 Replies go to `reply/<client id>`, which only the client with that id may read. Nothing grants
 `$SYS`, so no one can list who is connected.
 """
@@ -36,6 +39,7 @@ class Role(StrEnum):
 
 class ServiceUser(StrEnum):
     DAEMON = "rigd"
+    CAMERA = "rigcam"
     SIMULATOR = "sim"
 
 
@@ -78,11 +82,10 @@ def _rules(account: Account) -> list[str]:
             "topic write rig/+/telemetry/#",
             "topic write rig/+/events",
             "topic write reply/+",
-            # The camera process streams the view while a console holds a lease (it logs in
-            # as the daemon's user: rig/camera/stream.py).
-            "topic write rig/+/video/view",
-            "topic read rig/+/video/lease",
         ]
+    if account is ServiceUser.CAMERA:
+        # It streams the view while a console holds a lease (rig/camera/stream.py).
+        return ["topic read rig/+/video/lease", "topic write rig/+/video/view"]
     if account is ServiceUser.SIMULATOR:
         return ["topic read sim/+/cmd", "topic write sim/+/state", "topic write reply/+"]
     rules = ["topic read rig/+/state", "topic read rig/+/telemetry/#", "topic read rig/+/events"]

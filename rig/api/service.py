@@ -103,6 +103,13 @@ class ApiService:
                 # A bug in the API's tasks: a fault of this subsystem, handled the same way.
                 log.error("API failed", exc_info=group)
                 reason = _first_cause(group)
+            if self._shutdown.is_set():
+                # The daemon cancelled this as the connection failed (all of `rig sim` told to
+                # stop at once): Python 3.11's TaskGroup then raises the failure and drops the
+                # cancellation, and reconnecting would keep the shutdown waiting for ever.
+                # (Task.cancelling() cannot tell: 3.11's TaskGroup leaves it raised after a
+                # plain failure too.)
+                return
             if self._lost_at_s is None and self._connected:
                 self._on_lost(reason)
             self._connected = False

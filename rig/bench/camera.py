@@ -41,6 +41,7 @@ import tempfile
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 from urllib.parse import urlsplit
@@ -64,12 +65,24 @@ CAMERA_UP_S = 60.0
 (a second or two at 1080p on a loaded machine)."""
 
 
-def camera_section(width_px: int, height_px: int, fps: float) -> str:
-    return (
-        "\n[devices.camera]\n"
-        'port = { sim = "camera" }\n'
-        f"width = {width_px}\nheight = {height_px}\nfps = {fps:g}\n"
-    )
+@dataclass(frozen=True)
+class SimCamera:
+    """The simulator's camera a camera bench adds to the profile: its frame size and rate."""
+
+    width_px: int
+    height_px: int
+    fps: float
+
+    @property
+    def frame_size(self) -> str:
+        return f"{self.width_px}x{self.height_px}"
+
+    def profile_section(self) -> str:
+        return (
+            "\n[devices.camera]\n"
+            'port = { sim = "camera" }\n'
+            f"width = {self.width_px}\nheight = {self.height_px}\nfps = {self.fps:g}\n"
+        )
 
 
 class MjpegReader:
@@ -187,16 +200,16 @@ def baseline_cpu_ms(jpegs: list[bytes]) -> float:
 
 
 @contextlib.contextmanager
-def _camera_profile(profile_path: Path, width: int, height: int, fps: float) -> Iterator[Path]:
+def _camera_profile(profile_path: Path, camera: SimCamera) -> Iterator[Path]:
     with tempfile.TemporaryDirectory(prefix="rig-bench-camera-") as tmp:
         path = Path(tmp) / "camera.toml"
-        path.write_text(profile_path.read_text() + camera_section(width, height, fps))
+        path.write_text(profile_path.read_text() + camera.profile_section())
         yield path
 
 
 @contextlib.asynccontextmanager
 async def camera_rig(
-    profile_path: Path, profile: RigProfile, width_px: int, height_px: int, fps: float
+    profile_path: Path, profile: RigProfile, camera: SimCamera
 ) -> AsyncIterator[SimRig]:
     """`rig sim` on the profile with the simulated camera added at that size and rate (its
     `profile` is the one with the camera)."""
@@ -205,11 +218,13 @@ async def camera_rig(
             f"{profile_path}: has a [devices.camera] already; the bench adds its own "
             "(the simulator's, at --frame-size and --fps)"
         )
-    with _camera_profile(profile_path, width_px, height_px, fps) as path:
+    with _camera_profile(profile_path, camera) as path:
         try:
             camera_profile = load_profile(path)
         except ProfileError as exc:
-            raise BenchError(f"the camera at {width_px}x{height_px}, {fps:g} fps:\n{exc}") from None
+            raise BenchError(
+                f"the camera at {camera.frame_size}, {camera.fps:g} fps:\n{exc}"
+            ) from None
         rig = await start_sim_rig(path, camera_profile)
         try:
             yield rig
@@ -221,21 +236,19 @@ async def run_camera(
     profile_path: Path,
     profile: RigProfile,
     trials: int,
+    camera: SimCamera,
     *,
-    width_px: int = 1920,
-    height_px: int = 1080,
-    fps: float = 30.0,
     progress: bool = False,
 ) -> JsonObject:
-    async with camera_rig(profile_path, profile, width_px, height_px, fps) as rig:
+    async with camera_rig(profile_path, profile, camera) as rig:
         try:
             figures = await _run(rig, rig.profile, trials, progress)
         except BenchError as exc:
             raise BenchError(f"{exc} (logs in {rig.run_dir})") from None
     return {
         "benchmark": "camera",
-        "frame_size": f"{width_px}x{height_px}",
-        "fps": fps,
+        "frame_size": camera.frame_size,
+        "fps": camera.fps,
         "stop_trials": trials,
         **figures,
     }

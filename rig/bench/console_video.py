@@ -39,8 +39,8 @@ from drivers.transport.tasks import cancel_and_wait
 from rig.api.roles import Role
 from rig.api.topics import RigTopics
 from rig.bench.browser import chromium
-from rig.bench.camera import CAMERA_UP_S, camera_rig, process_cpu_s
-from rig.bench.session import BenchError, percentile
+from rig.bench.camera import CAMERA_UP_S, SimCamera, camera_rig, process_cpu_s
+from rig.bench.session import BenchError, percentile, percentile_figure
 from rig.bench.telemetry_latency import surgeon_console_page
 from rig.camera.stream import unpack_frame
 from rig.config import RigProfile
@@ -55,14 +55,11 @@ async def run_console_video(
     profile_path: Path,
     profile: RigProfile,
     duration_s: float,
-    *,
-    width_px: int = 1920,
-    height_px: int = 1080,
-    fps: float = 30.0,
+    camera: SimCamera,
 ) -> JsonObject:
     async with (
         chromium() as browser,  # before the rig: its start-up burst starves a rig (browser.py)
-        camera_rig(profile_path, profile, width_px, height_px, fps) as rig,
+        camera_rig(profile_path, profile, camera) as rig,
         surgeon_console_page(rig, browser) as (page, server),
     ):
         broker_pid = None if rig.broker is None else rig.broker.pid
@@ -91,17 +88,17 @@ async def run_console_video(
         "benchmark": "console-video",
         "measured": "capture stamp -> frame drawn on the console page's canvas (camera process "
         "-> broker -> console server -> Chromium, headless)",
-        "frame_size": f"{width_px}x{height_px}",
-        "fps": fps,
+        "frame_size": camera.frame_size,
+        "fps": camera.fps,
         "duration_s": round(elapsed_s, 1),
-        "subscriber_p50_ms": round(percentile(arrivals, 50), 2) if arrivals else None,
-        "subscriber_p99_ms": round(percentile(arrivals, 99), 2) if arrivals else None,
-        "broker_hop_p50_ms": round(percentile(hops, 50), 2) if hops else None,
-        "broker_hop_p99_ms": round(percentile(hops, 99), 2) if hops else None,
+        "subscriber_p50_ms": percentile_figure(arrivals, 50, 2),
+        "subscriber_p99_ms": percentile_figure(arrivals, 99, 2),
+        "broker_hop_p50_ms": percentile_figure(hops, 50, 2),
+        "broker_hop_p99_ms": percentile_figure(hops, 99, 2),
         "frames_captured": captured,
         "frames_drawn": seen["frames"],
         "frames_received": seen["received"],
-        "frames_expected": round(fps * elapsed_s),
+        "frames_expected": round(camera.fps * elapsed_s),
         "page_arrival_p50_ms": round(percentile(seen["arrivalMs"], 50), 2),
         "page_arrival_p99_ms": round(percentile(seen["arrivalMs"], 99), 2),
         "p50_ms": round(percentile(latencies, 50), 2),

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from drivers.sim.scenarios import make_scenario
-from rig.bench.session import percentile
+from rig.bench.session import percentile_figure
 from rig.bench.stepped_rig import SteppedRig
 from rig.config import RigProfile
 from rig.fluid.events import StopCause, StopEvent
@@ -124,12 +124,15 @@ class PointResult:
     def as_dict(self) -> dict[str, Any]:
         unit = {"irrigate": "flow_ml_min", "pressure": "pressure_mmhg", "bolus": "rate_ml_min"}
         boluses = [d.bolus_after_release_ul for d in self.occlusion if d.detected]
+        # The delays of the trials that detected (None: none did).
+        wall_ms = [d.delay_ms for d in self.wall if d.detected]
+        occlusion_ms = [d.delay_ms for d in self.occlusion if d.detected]
         return {
             unit[self.kind]: self.value,
-            "detect_wall_ms_p50": _pct([d.delay_ms for d in self.wall if d.detected], 50),
-            "detect_wall_ms_p99": _pct([d.delay_ms for d in self.wall if d.detected], 99),
-            "detect_occlusion_ms_p50": _pct([d.delay_ms for d in self.occlusion if d.detected], 50),
-            "detect_occlusion_ms_p99": _pct([d.delay_ms for d in self.occlusion if d.detected], 99),
+            "detect_wall_ms_p50": percentile_figure(wall_ms, 50, 1),
+            "detect_wall_ms_p99": percentile_figure(wall_ms, 99, 1),
+            "detect_occlusion_ms_p50": percentile_figure(occlusion_ms, 50, 1),
+            "detect_occlusion_ms_p99": percentile_figure(occlusion_ms, 99, 1),
             "bolus_after_release_ul_max": (
                 None if not boluses else round(max(b for b in boluses if b is not None), 2)
             ),
@@ -137,11 +140,6 @@ class PointResult:
             "missed_occlusion": sum(not d.detected for d in self.occlusion),
             "causes": sorted({str(d.cause) for d in self.wall + self.occlusion if d.cause}),
         }
-
-
-def _pct(values: list[float], q: float) -> float | None:
-    """The nearest-rank percentile of the trials that detected, None if none did."""
-    return round(percentile(values, q), 1) if values else None
 
 
 @dataclass

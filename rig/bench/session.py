@@ -27,6 +27,11 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[rank - 1]
 
 
+def percentile_figure(values: list[float], q: float, digits: int) -> float | None:
+    """`percentile` rounded for a report, None when nothing was measured."""
+    return round(percentile(values, q), digits) if values else None
+
+
 class BenchSession:
     def __init__(self, mqtt: MqttEndpoint, rig_id: str) -> None:
         self.mqtt = mqtt

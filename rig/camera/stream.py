@@ -10,9 +10,11 @@ rig opens no port of its own, and nothing in the retained state tells anyone whe
 - One JPEG per new view, encoded once whoever watches (the broker fans it out), QoS 0, never
   queued: while the last frame is still being written to the broker's socket the next view is
   skipped, so a slow link loses frames, not time.
-- This process logs in as the daemon's broker user (the password comes in the environment,
-  PASSWORD_ENV, never on the command line) with its own client id, and is a separate connection:
-  the daemon's own API never carries a frame, and never waits for one.
+- This process logs in with a login of its own, a `rigcam` account (rig.api.roles: it may read
+  the leases and publish the view, nothing else; the daemon's login could write the rig's state),
+  with its own client id; the password comes in the environment, PASSWORD_ENV, never on the
+  command line. It is a separate connection: the daemon's own API never carries a frame, and
+  never waits for one.
 
 A message is `pack_frame`: a 2-byte big-endian header length, a JSON header (the frame's
 number, its capture stamp on this host's CLOCK_MONOTONIC and in wall-clock ms, the camera's
@@ -56,7 +58,7 @@ holds the next one back."""
 
 @dataclass(frozen=True)
 class VideoBroker:
-    """Where the camera process publishes the view (the daemon's broker and user)."""
+    """Where the camera process publishes the view: the daemon's broker, the camera's own user."""
 
     host: str
     port: int

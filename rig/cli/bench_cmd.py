@@ -148,37 +148,22 @@ def _bench(args: argparse.Namespace) -> int:
         elif args.name == "camera-filters":
             result = _camera_filters(args.frame_size or "640x480", trials)
         elif args.name == "camera":
-            from rig.bench.camera import run_camera
+            from rig.bench.camera import SimCamera, run_camera
 
             width, height = _frame_size(args.frame_size or "1920x1080")
             if not 5 <= args.fps <= 60:
                 print(f"--fps = {args.fps:g}: expected 5 to 60", file=sys.stderr)
                 return 2
+            camera = SimCamera(width, height, args.fps)
             result = asyncio.run(
-                run_camera(
-                    args.profile,
-                    profile,
-                    trials,
-                    width_px=width,
-                    height_px=height,
-                    fps=args.fps,
-                    progress=not args.json,
-                )
+                run_camera(args.profile, profile, trials, camera, progress=not args.json)
             )
         elif args.name == "console-video":
+            from rig.bench.camera import SimCamera
             from rig.bench.console_video import run_console_video
 
-            width, height = _frame_size(args.frame_size or "1920x1080")
-            result = asyncio.run(
-                run_console_video(
-                    args.profile,
-                    profile,
-                    float(trials),
-                    width_px=width,
-                    height_px=height,
-                    fps=args.fps,
-                )
-            )
+            camera = SimCamera(*_frame_size(args.frame_size or "1920x1080"), args.fps)
+            result = asyncio.run(run_console_video(args.profile, profile, float(trials), camera))
         elif args.name == "telemetry":
             from rig.bench.telemetry_latency import run_telemetry_latency
 

@@ -71,6 +71,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--user", default=ServiceUser.DAEMON.value, help="broker user name (default rigd)"
     )
     daemon.add_argument(
+        "--camera-user",
+        default=ServiceUser.CAMERA.value,
+        help="the camera process's broker user name, with --credentials (default rigcam)",
+    )
+    daemon.add_argument(
         "--journal",
         type=Path,
         help="the event journal, an SQLite file (default: <runtime dir>/<rig id>/"
@@ -170,13 +175,23 @@ def _daemon(args: argparse.Namespace) -> int:
         host, _, port_text = args.broker.rpartition(":")
         port = int(port_text)
     username, password = profile.broker.username, None
+    camera_login: tuple[str, str | None] | None = None
     if args.credentials is not None:
-        username, password = args.user, load_credentials(args.credentials)[args.user]
-    elif profile.broker.password_file is not None:
-        password = profile.broker.password_file.read_text().strip()
+        credentials = load_credentials(args.credentials)
+        username, password = args.user, credentials[args.user]
+        camera_login = args.camera_user, credentials[args.camera_user]
+    else:
+        if profile.broker.password_file is not None:
+            password = profile.broker.password_file.read_text().strip()
+        if profile.broker.camera_username is not None:
+            camera_file = profile.broker.camera_password_file
+            camera_login = (
+                profile.broker.camera_username,
+                None if camera_file is None else camera_file.read_text().strip(),
+            )
     journal = args.journal or runtime_dir() / profile.rig_id / JOURNAL_FILE
     broker = BrokerAddress(host, port, username, password)
-    daemon = RigDaemon(profile, ports, broker, journal_path=journal)
+    daemon = RigDaemon(profile, ports, broker, camera_login=camera_login, journal_path=journal)
     # Everything imported and built so far lives as long as the daemon: out of the collector's
     # sight, so that a full collection scans only what the run allocates. Scanning it all (the
     # libraries, the profile, the registry) stopped the event loop 157-167 ms in CI, long enough

@@ -3,7 +3,8 @@
 A site's Mosquitto (not `rig sim`'s private one) reads three files kept in one directory:
 
 - `users.json`: user name -> account kind (`surgeon`, `engineer`, `observer`, or a service:
-  `rigd` for a daemon, `sim` for a simulator), the list this command edits;
+  `rigd` for a daemon, `rigcam` for its camera process, `sim` for a simulator), the list this
+  command edits;
 - `passwd`: the passwords, hashed by `mosquitto_passwd`;
 - `acl`: generated from `users.json` by rig.api.roles.broker_acl, the same generator as the
   simulator's private broker, so a site grants exactly what the tests check.
@@ -44,7 +45,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--role",
         required=True,
         choices=sorted(ACCOUNTS),
-        help="what the user may do (docs/api.md); rigd and sim are the rig's services",
+        help="what the user may do (docs/api.md); rigd, rigcam and sim are the rig's services",
     )
     add.add_argument(
         "--password-stdin",

@@ -38,6 +38,11 @@ class BrokerConfig(Section):
     username: str | None = Field(default=None, min_length=1)
     password_file: Path | None = _LOOSE_PATH
     tls_ca_file: Path | None = _LOOSE_PATH
+    camera_username: str | None = Field(default=None, min_length=1)
+    """The camera process's own login (rig/camera/stream.py), a `rigcam` account: it may only
+    read the consoles' video leases and publish the view. Unset on a broker with logins: no video
+    goes to consoles (the camera process never borrows the daemon's login)."""
+    camera_password_file: Path | None = _LOOSE_PATH
 
     @model_validator(mode="after")
     def _consistent(self) -> BrokerConfig:
@@ -50,8 +55,22 @@ class BrokerConfig(Section):
                     "a password file needs broker.username",
                 )
             )
+        if self.camera_password_file is not None and self.camera_username is None:
+            problems.append(
+                Problem(
+                    "broker.camera_password_file",
+                    self.camera_password_file,
+                    "a password file needs broker.camera_username",
+                )
+            )
         if self.private:
-            for name in ("username", "password_file", "tls_ca_file"):
+            for name in (
+                "username",
+                "password_file",
+                "tls_ca_file",
+                "camera_username",
+                "camera_password_file",
+            ):
                 value = getattr(self, name)
                 if value is not None:
                     problems.append(

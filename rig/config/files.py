@@ -39,8 +39,8 @@ def load_profile(path: Path) -> RigProfile:
     """Read and validate the profile at `path`.
 
     Raises OSError when the file cannot be read and ProfileError when it is not a valid profile
-    (TOML syntax included). Relative `broker.password_file` / `broker.tls_ca_file` paths are
-    taken relative to the profile's folder.
+    (TOML syntax included). Relative `broker.password_file`, `broker.tls_ca_file` and
+    `broker.camera_password_file` paths are taken relative to the profile's folder.
     """
     data = path.read_bytes()
     try:
@@ -87,7 +87,7 @@ def validate_profile(data: Mapping[str, object]) -> RigProfile:
 def _resolve_files(profile: RigProfile, base_dir: Path) -> RigProfile:
     broker = profile.broker
     update: dict[str, Path] = {}
-    for name in ("password_file", "tls_ca_file"):
+    for name in ("password_file", "tls_ca_file", "camera_password_file"):
         value = getattr(broker, name)
         if value is not None and not value.is_absolute():
             update[name] = base_dir / value

@@ -145,7 +145,8 @@ class CameraLink:
         """The camera process's pipeline: its method and cost per frame (rig/camera/view.py)."""
         self.video_broker: VideoBroker | None = None
         """Where the camera process sends the view to the consoles (rig/camera/stream.py): the
-        daemon's broker and login, given by the daemon; None: no video to consoles."""
+        daemon's broker with the camera's own login, given by the daemon; None: no video to
+        consoles."""
         self._backoff = Backoff(initial_s=0.2, maximum_s=2.0)
 
     @property

@@ -13,9 +13,13 @@ while that disagreement continues; when the disagreement ends its state resets a
 again. `PlausibilitySupervisor` runs them all on every pressure sample (500 Hz) and on every
 dispensed-volume poll (about 4 Hz).
 
-Pure: no I/O, no asyncio, no clock. Time is the board's microsecond timestamp (u32, wraps every
-71.6 min): durations are taken modulo 2**32, so a wrap in the middle of a disagreement does not
-matter. See docs/safety/supervisors.md for what each check catches and what it cannot.
+Pure: no I/O, no asyncio, no clock. Time is the board's microsecond clock as the driver extends
+it (drivers/ioboard/codec.py: the raw ticks_us wraps every 2^30 us), one unwrapped time line: every
+`t_us` a check takes or reports is on it, and durations are plain differences. A finding's
+`first_t_us` becomes the stop's trigger time, from which the stop latency is taken against the
+host's clock; a time wrapped here would put it on another line (a sample-gap stop at t = 10368 s
+once reported 8590 s, two u32 wraps, from detection to stop). See docs/safety/supervisors.md for what each check
+catches and what it cannot.
 """
 
 from __future__ import annotations
@@ -28,8 +32,6 @@ from drivers.ioboard.codec import PRESSURE_RAIL_HIGH_CMMHG, PRESSURE_RAIL_LOW_CM
 
 FigureValue = float | int | str | None
 
-_T_MASK = 0xFFFFFFFF
-"""Board timestamps are u32 microseconds."""
 _COUNTER_MASK = 0xFFFF
 """The board's sample counter is u16."""
 
@@ -250,15 +252,17 @@ class _Lasting:
             self.fired = False
             return False
         first = self.first_t_us
-        if first is None:
+        if first is None or t_us < first:
+            # A clock that stepped back (the driver re-anchors it when the board's link reopens)
+            # restarts the run: its length is unknown, it is not taken as a long one.
             self.first_t_us = first = t_us
-        if self.fired or ((t_us - first) & _T_MASK) < self.duration_us:
+        if self.fired or t_us - first < self.duration_us:
             return False
         self.fired = True
         return True
 
     def elapsed_s(self, t_us: int) -> float:
-        return 0.0 if self.first_t_us is None else ((t_us - self.first_t_us) & _T_MASK) / 1e6
+        return 0.0 if self.first_t_us is None else (t_us - self.first_t_us) / 1e6
 
     def clear(self) -> None:
         self.first_t_us = None
@@ -361,7 +365,7 @@ class PressureModelCheck:
         if last is None:
             alpha = self._alpha_period
         else:
-            dt_us = (t_us - last) & _T_MASK
+            dt_us = max(t_us - last, 0)  # a clock that stepped back advances nothing
             alpha = (
                 self._alpha_period
                 if dt_us == self._period_us
@@ -398,7 +402,9 @@ class PressureModelCheck:
             return self._finding(t_us, pressure_mmhg, predicted, error, limit)
         if not disagree:
             changed = self._flow_changed_t_us
-            if changed is None or ((t_us - changed) & _T_MASK) >= self._steady_after_us:
+            if changed is not None and t_us < changed:
+                self._flow_changed_t_us = changed = t_us  # the clock stepped back
+            if changed is None or t_us - changed >= self._steady_after_us:
                 self._learn(pressure_mmhg / flow, flow)
         else:
             # A block that saw a disagreement is not a steady, agreeing block.
@@ -446,7 +452,7 @@ class PressureModelCheck:
     ) -> Finding:
         first = self._lasting.first_t_us
         assert first is not None
-        lasted_s = ((t_us - first) & _T_MASK) / 1e6
+        lasted_s = (t_us - first) / 1e6
         side = "above" if error > 0 else "below"
         tol = self.tolerance
         if self.learned:
@@ -557,7 +563,11 @@ class StuckSensorCheck:
             self.reset()
             return None
         reference = self._reference
-        if reference is None or abs(pressure_mmhg - reference) > self._distance:
+        if (
+            reference is None
+            or abs(pressure_mmhg - reference) > self._distance
+            or t_us < self._reference_t_us  # the clock stepped back: the run's length is unknown
+        ):
             # The reading moved: a new run of identical readings starts at this sample.
             self._reference = pressure_mmhg
             self._reference_t_us = t_us
@@ -687,7 +697,7 @@ class SampleGapCheck:
         events = self._events
         if lost:
             # The first lost sample was taken one period after the last one that arrived.
-            first_lost_t_us = (previous_t_us + self._period_us) & _T_MASK
+            first_lost_t_us = previous_t_us + self._period_us
             events.append([self._slot - lost, lost, first_lost_t_us])
             self.lost_in_window += lost
         if events:
@@ -720,7 +730,7 @@ class SampleGapCheck:
             else:
                 event[0] += outside
                 event[1] -= outside
-                event[2] = (event[2] + outside * self._period_us) & _T_MASK
+                event[2] += outside * self._period_us
 
     def _gap_finding(self, t_us: int, lost: int, first_lost_t_us: int) -> Finding:
         return Finding(
@@ -806,10 +816,10 @@ class RestZeroCheck:
             self.reset()
             return None
         since = self._rest_since_us
-        if since is None:
+        if since is None or t_us < since:  # at rest from now, or the clock stepped back
             self._rest_since_us = since = t_us
         if not self._settled:
-            if ((t_us - since) & _T_MASK) < self._settle_us:
+            if t_us - since < self._settle_us:
                 return None
             self._settled = True
         window = self._window
@@ -826,7 +836,7 @@ class RestZeroCheck:
         first = self._lasting.first_t_us
         rest = self.rest_mmhg
         assert first is not None and rest is not None
-        at_rest_s = ((t_us - since) & _T_MASK) / 1e6
+        at_rest_s = (t_us - since) / 1e6
         tol = self.tolerance
         return Finding(
             check=self.CHECK,

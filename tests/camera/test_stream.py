@@ -39,7 +39,7 @@ def test_a_view_too_large_for_the_broker_is_sent_smaller() -> None:
 def test_the_password_goes_in_the_environment_not_the_argument(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    broker = VideoBroker("10.0.0.2", 8883, "rig-7", "rigd", "/etc/ca.pem", password="s3cret")
+    broker = VideoBroker("10.0.0.2", 8883, "rig-7", "rigcam", "/etc/ca.pem", password="s3cret")
     argument = broker.as_argument()
     assert "s3cret" not in argument and "s3cret" not in repr(broker)
     monkeypatch.setenv(PASSWORD_ENV, broker.environment()[PASSWORD_ENV])

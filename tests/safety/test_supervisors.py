@@ -22,7 +22,8 @@ from drivers.sim.ioboard_device import IoBoardDevice
 from drivers.sim.world import FluidWorld
 from rig.config import LimitsConfig
 from rig.fluid.controller import SAMPLE_PERIOD_S
-from rig.fluid.events import StopCause
+from rig.fluid.events import StopCause, StopEvent
+from rig.fluid.supervision import implausible
 from rig.safety.supervisors import (
     RAIL_HIGH_MMHG,
     RAIL_LOW_MMHG,
@@ -849,6 +850,24 @@ def test_pressure_range_ignores_a_two_sample_glitch() -> None:
     assert found[2].figures["kind"] == "rail_low" and "shorted" in found[2].message
 
 
+def test_a_clock_that_steps_back_restarts_a_disagreement() -> None:
+    # The driver re-anchors the extended board time when the board's link reopens: on a real
+    # board it may step back by up to half a wrap (2^29 us). A run of disagreement timed across
+    # the step starts again; it is neither taken as a long one nor left waiting for the old time.
+    check = _range_check()
+    back_us = T0_US - 2**29
+    found = [check.update(T0_US, 400.0), check.update(T0_US + PERIOD_US, 400.0)]
+    found += [check.update(back_us + i * PERIOD_US, 400.0) for i in range(3)]
+    assert [f is not None for f in found] == [False, False, False, False, True]
+    assert found[4] is not None and found[4].first_t_us == back_us
+
+
+def test_the_pressure_model_takes_a_clock_that_steps_back() -> None:
+    check = PlausibilitySupervisor(PlausibilitySettings(line_time_constant_s=1e-6)).pressure_model
+    assert _feed_model(check, [17.0] * 5) == []
+    assert _feed_model(check, [17.0] * 5, start=-(2**20)) == []  # no OverflowError
+
+
 # ---- sample gaps --------------------------------------------------------------------------------------
 
 
@@ -857,14 +876,14 @@ def _gap_check() -> SampleGapCheck:
 
 
 def _feed_slots(
-    check: SampleGapCheck, slots: int, lost: set[int], counter0: int = 0
+    check: SampleGapCheck, slots: int, lost: set[int], counter0: int = 0, t0_us: int = T0_US
 ) -> list[tuple[int, Finding]]:
-    """Sample slots 0..slots-1 at 2 ms; the slots in `lost` never arrive."""
+    """Sample slots 0..slots-1 at 2 ms from `t0_us`; the slots in `lost` never arrive."""
     found = []
     for slot in range(slots):
         if slot in lost:
             continue
-        finding = check.update(T0_US + slot * PERIOD_US, (counter0 + slot) & 0xFFFF)
+        finding = check.update(t0_us + slot * PERIOD_US, (counter0 + slot) & 0xFFFF)
         if finding is not None:
             found.append((slot, finding))
     return found
@@ -896,6 +915,45 @@ def test_sample_gap_fraction_both_sides_of_the_window() -> None:
     assert finding.first_t_us == T0_US + 10 * PERIOD_US
     # One slot later slot 10 has left the window: ten lost in any 500, no finding.
     assert _feed_slots(_gap_check(), 2000, ten | {509}) == []
+
+
+# The simulator's board clock is the host's CLOCK_MONOTONIC: hours of uptime put the extended board
+# time past 2^32 us. In CI a gap stop at t = 10367.59 s reported 8590234 ms from detection to stop:
+# the first lost sample's time had been masked to 32 bits, the host's stop time had not.
+LATE_T0_US = 10_367_000_000
+
+
+def _stop_event(finding: Finding, stop_tx_done_us: int) -> StopEvent:
+    stop = implausible(finding)
+    return StopEvent(
+        stop.cause,
+        stop.message,
+        "irrigate",
+        stop.figures,
+        trigger_sample_t_us=stop.trigger_sample_t_us,
+        stop_tx_done_us=stop_tx_done_us,
+    )
+
+
+def test_sample_gap_late_in_a_long_run_times_the_stop_from_the_first_lost_sample() -> None:
+    found = _feed_slots(_gap_check(), 200, set(range(100, 134)), t0_us=LATE_T0_US)  # 34 lost
+    [(slot, finding)] = found
+    assert slot == 134 and finding.first_t_us == LATE_T0_US + 100 * PERIOD_US
+    # The stop's last byte leaves 1.5 ms after the sample that showed the gap arrived.
+    event = _stop_event(finding, LATE_T0_US + slot * PERIOD_US + 1500)
+    assert event.detection_to_stop_ms == 34 * 2 + 1.5
+
+
+def test_sample_gap_fraction_late_in_a_long_run_starts_inside_the_window() -> None:
+    # 10 lost at slots 5..14, 8 more at 500..507: at slot 508 the window starts at slot 9, so
+    # the first gap counts with 6 samples, from slot 9 (the part of it the window still holds).
+    lost = set(range(5, 15)) | set(range(500, 508))
+    [(slot, finding)] = _feed_slots(_gap_check(), 600, lost, t0_us=LATE_T0_US)
+    assert slot == 508 and finding.figures["kind"] == "fraction"
+    assert finding.figures["lost_samples"] == 14
+    assert finding.first_t_us == LATE_T0_US + 9 * PERIOD_US
+    event = _stop_event(finding, LATE_T0_US + slot * PERIOD_US + 1500)
+    assert event.detection_to_stop_ms == (508 - 9) * 2 + 1.5
 
 
 def test_sample_gap_fraction_fires_once_while_over_and_again_after() -> None:
@@ -1055,12 +1113,14 @@ def test_rest_zero_both_sides_of_the_settle_time() -> None:
     assert _feed_rest(check(), [6.0] * 1500 + [0.0] * 10) == []
 
 
-def test_rest_zero_stays_settled_across_the_board_clock_wrap() -> None:
-    # A rest longer than the u32 microsecond clock's 71.6 min: once settled, it stays settled.
+def test_rest_zero_a_rest_longer_than_2_to_the_32_us() -> None:
+    # A rest longer than 71.6 min: once settled it stays settled, and the finding says how long
+    # the rest lasted (the whole of it, not the part past 2^32 us).
     check = _rest_check(duration_s=0.0, window=1)
     assert check.update(0, 0.0, True) is None
     assert check.update(200_000, 0.0, True) is None  # settled
-    assert check.update(2**32 + 10_000, 6.0, True) is not None
+    finding = check.update(2**32 + 10_000, 6.0, True)
+    assert finding is not None and finding.figures["at_rest_s"] == 4294.977
 
 
 def test_rest_zero_both_sides_of_the_duration() -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from rig.bench.board_stop import run_board_stop, trial_flows
-from rig.bench.camera import run_camera
+from rig.bench.camera import SimCamera, run_camera
 from rig.bench.envelope import EnvelopeGrid
 from rig.bench.pedal_latency import run_pedal_latency
 from rig.bench.record_crash import run_record_crash
@@ -31,7 +31,7 @@ async def test_camera_benchmark_reports_figures() -> None:
     profile = load_profile(DEFAULT_PROFILE)
     # The smallest camera: the test checks the figures are there, and a loaded CI machine's
     # false stale-pressure stop (samples over 50 ms apart) is what more video would risk.
-    result = await run_camera(DEFAULT_PROFILE, profile, 3, width_px=160, height_px=120, fps=10.0)
+    result = await run_camera(DEFAULT_PROFILE, profile, 3, SimCamera(160, 120, 10.0))
     assert result["stop_trials"] == 3 and result["frame_size"] == "160x120"
     assert result["fps_mean"] > 0 and result["video_frames"] > 0
     assert isinstance(result["dropped_frames"], int)
