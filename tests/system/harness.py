@@ -159,11 +159,41 @@ async def running_rig(
                 await sim_rig.start_daemon()
             yield under_test
     finally:
+        strangers = _strangers_on_ports(sim_rig)
         await sim_rig.stop()
+        if strangers:
+            print("--- other processes holding this rig's ports ---\n" + "\n".join(strangers))
         for log_name in ("daemon.out", "daemon.log", "sim.log"):
             log_path = run_dir / log_name
             if log_path.exists():
                 print(f"--- {log_name} (tail) ---\n{log_path.read_text()[-3000:]}")
+
+
+def _strangers_on_ports(sim_rig: SimRig) -> list[str]:
+    """Processes other than the rig's own that have one of its pseudo-terminals open: a device
+    that stops answering in a parallel run is one someone else is reading (pytest shows this
+    for a failing test)."""
+    ports: dict[str, str] = {}
+    with contextlib.suppress(OSError):
+        for link in sim_rig.link_dir.iterdir():
+            target = os.path.realpath(link)
+            if target.startswith("/dev/pts/"):
+                ports[target] = link.name
+    own = {os.getpid(), sim_rig.simulator.pid}
+    if sim_rig.daemon is not None:
+        own.add(sim_rig.daemon.pid)
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        if int(pid) in own:
+            continue
+        with contextlib.suppress(OSError):
+            for fd in os.listdir(f"/proc/{pid}/fd"):
+                target = os.readlink(f"/proc/{pid}/fd/{fd}")
+                if target in ports:
+                    with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
+                        command = cmdline.read().replace(b"\0", b" ").decode(errors="replace")
+                    found.append(f"{ports[target]} ({target}): pid {pid}: {command[:200]}")
+    return found
 
 
 @contextlib.asynccontextmanager
