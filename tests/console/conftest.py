@@ -15,7 +15,7 @@ from playwright.async_api import Browser, Page
 
 from drivers.transport.mqtt import MqttEndpoint
 from rig.api.roles import Role
-from rig.bench.browser import chromium, page_at
+from rig.bench.browser import VIEWPORT, chromium
 from rig.console.server import ConsoleServer, new_token, serving
 from tests.system.harness import RigUnderTest, running_rig
 
@@ -32,8 +32,20 @@ async def browser() -> AsyncIterator[Browser]:
         yield launched
 
 
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def tab(browser: Browser) -> AsyncIterator[Page]:
+    """One page per test worker, which each test navigates to its console: a new page costs
+    Chromium about 200 ms of CPU at once (a new window, its renderers; 300-1000 ms with a new
+    context), a navigation about 60 ms. Each test leaves it on about:blank."""
+    context = await browser.new_context(viewport=VIEWPORT)
+    try:
+        yield await context.new_page()
+    finally:
+        await context.close()
+
+
 @pytest_asyncio.fixture(loop_scope="session")
-async def rig(browser: Browser, tmp_path: Path) -> AsyncIterator[RigUnderTest]:
+async def rig(tab: Page, tmp_path: Path) -> AsyncIterator[RigUnderTest]:
     async with running_rig(tmp_path) as under_test:
         await under_test.wait_ready()
         yield under_test
@@ -60,17 +72,19 @@ async def console_url(rig: RigUnderTest, role: Role) -> AsyncIterator[str]:
 
 @contextlib.asynccontextmanager
 async def console_page(
-    browser: Browser, rig: RigUnderTest, name: str, role: Role = Role.SURGEON
+    tab: Page, rig: RigUnderTest, name: str, role: Role = Role.SURGEON
 ) -> AsyncIterator[Page]:
-    """The console's page as `role` on `rig`; its last screenshot kept as `name`."""
-    async with console_url(rig, role) as url, page_at(browser, url) as page:
+    """The worker's page showing the console as `role` on `rig`; its last screenshot kept as
+    `name`. On the way out the page goes to about:blank: it drops its sockets to this console
+    before the console's server goes, and the next test starts from nothing."""
+    async with console_url(rig, role) as url:
+        await tab.goto(url)
         try:
-            await page.wait_for_function(
-                "() => document.getElementById('role').textContent !== '-'"
-            )
-            yield page
+            await tab.wait_for_function("() => document.getElementById('role').textContent !== '-'")
+            yield tab
         finally:
             ARTEFACTS.mkdir(parents=True, exist_ok=True)
             safe = re.sub(r"[^A-Za-z0-9_.-]", "_", name)
             with contextlib.suppress(Exception):
-                await page.screenshot(path=str(ARTEFACTS / f"{safe}.png"))
+                await tab.screenshot(path=str(ARTEFACTS / f"{safe}.png"))
+            await tab.goto("about:blank")

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import cv2
 import pytest
-from playwright.async_api import Browser
+from playwright.async_api import Browser, Page
 
 from rig.api.roles import Role
 from rig.bench.telemetry_latency import run_telemetry_latency
@@ -28,8 +28,8 @@ pytestmark = [
 HIGH_ALARM_WITHIN_S = 0.2
 
 
-async def test_the_page_loads_and_live_values_update(browser: Browser, rig: RigUnderTest) -> None:
-    async with console_page(browser, rig, "loads") as page:
+async def test_the_page_loads_and_live_values_update(tab: Page, rig: RigUnderTest) -> None:
+    async with console_page(tab, rig, "loads") as page:
         await page.wait_for_function(
             "() => document.getElementById('pressure').textContent !== '-'", timeout=5000
         )
@@ -43,11 +43,9 @@ async def test_the_page_loads_and_live_values_update(browser: Browser, rig: RigU
         assert after - before >= 5, "telemetry reaches the page as it is published"
 
 
-async def test_clicking_irrigate_changes_the_simulated_flow(
-    browser: Browser, rig: RigUnderTest
-) -> None:
+async def test_clicking_irrigate_changes_the_simulated_flow(tab: Page, rig: RigUnderTest) -> None:
     await rig.prime()
-    async with console_page(browser, rig, "irrigate") as page:
+    async with console_page(tab, rig, "irrigate") as page:
         await page.fill("#flow-input", "1.2")
         await page.click("#irrigate")
         state = await rig.wait_sim(lambda s: s["pump"]["running"], 3.0)
@@ -61,9 +59,9 @@ async def test_clicking_irrigate_changes_the_simulated_flow(
 
 
 async def test_a_resistance_stop_shows_a_high_alarm_within_200_ms_and_ack_keeps_it(
-    browser: Browser, rig: RigUnderTest
+    tab: Page, rig: RigUnderTest
 ) -> None:
-    async with console_page(browser, rig, "alarm") as page:
+    async with console_page(tab, rig, "alarm") as page:
         await rig.irrigate_steadily(1.0)
         await rig.sim("scenario", name="tip_against_wall")
         stop = await rig.next_event(lambda e: e.get("kind") == "stop")
@@ -104,9 +102,9 @@ async def test_a_resistance_stop_shows_a_high_alarm_within_200_ms_and_ack_keeps_
 
 
 async def test_the_offline_banner_shows_when_the_daemon_is_killed(
-    browser: Browser, rig: RigUnderTest
+    tab: Page, rig: RigUnderTest
 ) -> None:
-    async with console_page(browser, rig, "offline") as page:
+    async with console_page(tab, rig, "offline") as page:
         assert not await page.is_visible("#offline")
         killed_at = time.monotonic()
         rig.kill_daemon(signal.SIGKILL)
@@ -116,9 +114,9 @@ async def test_the_offline_banner_shows_when_the_daemon_is_killed(
         assert await page.is_disabled("#irrigate")
 
 
-async def test_an_observers_page_cannot_command(browser: Browser, rig: RigUnderTest) -> None:
+async def test_an_observers_page_cannot_command(tab: Page, rig: RigUnderTest) -> None:
     await rig.prime()
-    async with console_page(browser, rig, "observer", Role.OBSERVER) as page:
+    async with console_page(tab, rig, "observer", Role.OBSERVER) as page:
         assert await page.text_content("#role") == "observer (read only)"
         assert await page.is_disabled("#irrigate") and await page.is_disabled("#estop")
         # Around the disabled buttons: the page's own send, as a hostile page would.
@@ -131,11 +129,11 @@ async def test_an_observers_page_cannot_command(browser: Browser, rig: RigUnderT
 
 
 async def test_the_scope_video_plays_and_a_snapshot_with_a_note_from_the_page_is_recorded(
-    browser: Browser, tmp_path: Path
+    tab: Page, tmp_path: Path
 ) -> None:
     async with ready_rig_with_camera(tmp_path) as rig:
         assert (await rig.command({"op": "procedure.start", "ref": "console-1"}))["ok"]
-        async with console_page(browser, rig, "video-and-snapshot") as page:
+        async with console_page(tab, rig, "video-and-snapshot") as page:
             await page.wait_for_function(
                 "() => { const v = document.getElementById('video');"
                 " return !v.classList.contains('hidden') && v.width === 223 }",

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.async_api import Browser
+from playwright.async_api import Page, Request, WebSocket
 
 from rig.api.roles import Role
 from rig.camera.stream import unpack_frame
@@ -27,15 +27,22 @@ VIDEO_SHOWN = (
 
 
 async def test_the_page_plays_the_video_through_its_server_and_shows_its_loss(
-    browser: Browser, tmp_path: Path
+    tab: Page, tmp_path: Path
 ) -> None:
     async with (
         ready_rig_with_camera(tmp_path) as rig,
-        console_page(browser, rig, "video-lost") as page,
+        console_page(tab, rig, "video-lost") as page,
     ):
         requested: list[str] = []
-        page.on("request", lambda request: requested.append(request.url))
-        page.on("websocket", lambda socket: requested.append(socket.url))
+
+        def on_request(request: Request) -> None:
+            requested.append(request.url)
+
+        def on_websocket(socket: WebSocket) -> None:
+            requested.append(socket.url)
+
+        page.on("request", on_request)
+        page.on("websocket", on_websocket)
         await page.reload()
         await page.wait_for_function(VIDEO_SHOWN, timeout=15000)
         origin = page.url.split("/?")[0]
@@ -43,6 +50,8 @@ async def test_the_page_plays_the_video_through_its_server_and_shows_its_loss(
         # address of the rig's, and the state names none.
         assert requested and all(url.split("/")[2] == origin.split("/")[2] for url in requested)
         assert any(url.endswith("/video") for url in requested), requested
+        page.remove_listener("request", on_request)  # the page is the worker's (conftest.py)
+        page.remove_listener("websocket", on_websocket)
         camera = (await rig.status())["camera"]
         assert "preview_url" not in camera and "/" not in camera["source"].split("//")[-1]
 
@@ -70,11 +79,11 @@ async def test_the_page_plays_the_video_through_its_server_and_shows_its_loss(
 
 
 async def test_an_observer_gets_no_video_from_its_console_nor_the_broker(
-    browser: Browser, tmp_path: Path
+    tab: Page, tmp_path: Path
 ) -> None:
     async with ready_rig_with_camera(tmp_path) as rig:
         topics = rig.topics
-        async with console_page(browser, rig, "video-observer", Role.OBSERVER) as page:
+        async with console_page(tab, rig, "video-observer", Role.OBSERVER) as page:
             await page.wait_for_function(
                 "() => document.getElementById('no-video').textContent.includes('observer')"
             )
