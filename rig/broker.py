@@ -87,6 +87,9 @@ class PrivateBroker:
             # (retain_available is all or nothing, and the daemon's state is retained): the
             # responders refuse retained requests instead (drivers/transport/mqtt.py).
             + f"max_packet_size {MAX_PACKET_BYTES}\n"
+            # Without it Mosquitto's sockets keep Nagle's algorithm: a small message waits for
+            # the subscriber's (delayed) ACK of the one before (docs/api.md, site brokers).
+            + "set_tcp_nodelay true\n"
             + "persistence false\n"
             "log_dest stderr\n"
             "log_type error\n"

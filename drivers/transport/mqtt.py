@@ -22,6 +22,7 @@ import logging
 import math
 import re
 import secrets
+import socket
 import uuid
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
@@ -158,6 +159,10 @@ class MqttEndpoint:
             timeout=math.inf,
             keepalive=keepalive_s,
             properties=connect,
+            # Nagle's algorithm holds a small publish while the previous one is unacknowledged,
+            # and the peer delays its ACKs: 50 Hz telemetry reached a subscriber 25 ms late one
+            # message in five (p99 29.8 ms, p50 1.2 ms). Paho leaves the option off.
+            socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)],
             tls_params=None
             if tls_ca_file is None
             else aiomqtt.TLSParameters(ca_certs=str(tls_ca_file)),

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -40,7 +39,7 @@ from rig.api.roles import Role
 from rig.api.topics import RigTopics
 from rig.bench.browser import chromium
 from rig.bench.camera import CAMERA_UP_S, SimCamera, camera_rig, process_cpu_s
-from rig.bench.session import BenchError, percentile, percentile_figure
+from rig.bench.session import BenchError, machine_load, percentile, percentile_figure
 from rig.bench.telemetry_latency import surgeon_console_page
 from rig.camera.stream import unpack_frame
 from rig.config import RigProfile
@@ -83,7 +82,6 @@ async def run_console_video(
     latencies: list[float] = seen["latencyMs"]
     if not latencies:
         raise BenchError("no video frame reached the page")
-    load_1min = os.getloadavg()[0]
     return {
         "benchmark": "console-video",
         "measured": "capture stamp -> frame drawn on the console page's canvas (camera process "
@@ -107,8 +105,7 @@ async def run_console_video(
         "frame_kb_mean": round(seen["bytes"] / max(1, seen["received"]) / 1000, 1),
         "broker_kb_s": round(seen["bytes"] / elapsed_s / 1000, 1),
         "broker_cpu_percent": None if cpu_s is None else round(100 * cpu_s / elapsed_s, 1),
-        "load_1min": round(load_1min, 2),
-        "cpu_pressure_some_avg10": _cpu_pressure(),
+        **machine_load(),
     }
 
 
@@ -144,12 +141,3 @@ async def _subscriber(rig: SimRig) -> AsyncIterator[tuple[list[float], list[floa
             yield latencies, hops
         finally:
             await cancel_and_wait(task)
-
-
-def _cpu_pressure() -> float | None:
-    try:
-        line = Path("/proc/pressure/cpu").read_text().splitlines()[0]
-    except (OSError, IndexError):
-        return None
-    fields = dict(part.split("=") for part in line.split()[1:])
-    return float(fields["avg10"])

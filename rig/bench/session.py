@@ -6,7 +6,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 from typing import Any
 
 from drivers.sim.rig_sim import sim_command_topic
@@ -104,3 +106,14 @@ async def engineer_session(rig: SimRig) -> AsyncIterator[BenchSession]:
         rig.broker_host, rig.broker_port, username=username, password=password
     ) as mqtt:
         yield BenchSession(mqtt, rig.profile.rig_id)
+
+
+def machine_load() -> JsonObject:
+    """The machine's load at the end of a run, for figures that mean little without it (other
+    sessions may share the machine): `load_1min` and `cpu_pressure_some_avg10` (PSI)."""
+    try:
+        line = Path("/proc/pressure/cpu").read_text().splitlines()[0]
+        pressure: float | None = float(dict(f.split("=") for f in line.split()[1:])["avg10"])
+    except (OSError, IndexError, KeyError, ValueError):
+        pressure = None
+    return {"load_1min": round(os.getloadavg()[0], 2), "cpu_pressure_some_avg10": pressure}

@@ -6,13 +6,20 @@ telemetry message with its wall time when it builds it for publishing; the page 
 moment it has written the values into the DOM; both clocks are this machine's. The pump
 irrigates throughout, so the values change. Messages of the first 2 s (page start-up) are left
 out.
+
+`subscriber_p50_ms`, `subscriber_p99_ms`: the same messages' latency to a plain MQTT client
+beside the console (an engineer's): the daemon's and the broker's share; the rest is the
+console's server and the browser. `load_1min`, `cpu_pressure_some_avg10`: the machine's load at
+the end (the figures mean little without it).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import statistics
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -21,7 +28,14 @@ from drivers.transport.mqtt import JsonObject, MqttEndpoint
 from drivers.transport.tasks import cancel_and_wait
 from rig.api.roles import Role
 from rig.bench.browser import chromium, page_at
-from rig.bench.session import BenchError, engineer_session, percentile
+from rig.bench.session import (
+    BenchError,
+    BenchSession,
+    engineer_session,
+    machine_load,
+    percentile,
+    percentile_figure,
+)
 from rig.config import RigProfile
 from rig.console.server import ConsoleServer, new_token, serving
 from rig.launcher import SimRig, start_sim_rig
@@ -66,7 +80,7 @@ async def run_telemetry_latency(
     async with contextlib.AsyncExitStack() as stack:
         if browser is None:
             browser = await stack.enter_async_context(chromium())
-        latencies = await _latencies(profile_path, profile, duration_s, browser)
+        latencies, at_subscriber = await _latencies(profile_path, profile, duration_s, browser)
     if not latencies:
         raise BenchError("no telemetry reached the page")
     expected = duration_s * profile.telemetry.fluid_hz
@@ -82,12 +96,16 @@ async def run_telemetry_latency(
         "p99_ms": round(percentile(latencies, 99), 2),
         "max_ms": round(max(latencies), 2),
         "mean_ms": round(statistics.fmean(latencies), 2),
+        "subscriber_p50_ms": percentile_figure(at_subscriber, 50, 2),
+        "subscriber_p99_ms": percentile_figure(at_subscriber, 99, 2),
+        **machine_load(),
     }
 
 
 async def _latencies(
     profile_path: Path, profile: RigProfile, duration_s: float, browser: Browser
-) -> list[float]:
+) -> tuple[list[float], list[float]]:
+    """(the page's latencies, a plain MQTT subscriber's) over the same `duration_s`."""
     rig = await start_sim_rig(profile_path, profile)
     try:
         async with engineer_session(rig) as session:
@@ -98,11 +116,35 @@ async def _latencies(
             async with surgeon_console_page(rig, browser) as (page, _):
                 await asyncio.sleep(WARM_UP_S)
                 await page.evaluate("() => { window.__console.telemetryLatencyMs = []; }")
-                await asyncio.sleep(duration_s)
-                latencies: list[float] = await page.evaluate(
+                async with _subscriber(session) as at_subscriber:
+                    await asyncio.sleep(duration_s)
+                at_page: list[float] = await page.evaluate(
                     "() => window.__console.telemetryLatencyMs"
                 )
             await session.command({"op": "fluid.stop"})
     finally:
         await rig.stop()
-    return latencies
+    return at_page, at_subscriber
+
+
+@contextlib.asynccontextmanager
+async def _subscriber(session: BenchSession) -> AsyncIterator[list[float]]:
+    """The telemetry's latency to a plain MQTT client beside the console (the engineer's
+    session): the daemon's and the broker's share of the page's figure."""
+    latencies: list[float] = []
+    messages = await session.mqtt.subscribe(session.topics.fluid_telemetry)
+
+    async def arrive() -> None:
+        while True:
+            message = await messages.get()
+            arrived_s = time.time()
+            if isinstance(message.payload, bytes):
+                wall_time = json.loads(message.payload).get("wall_time")
+                if isinstance(wall_time, int | float):
+                    latencies.append((arrived_s - wall_time) * 1000)
+
+    task = asyncio.create_task(arrive())
+    try:
+        yield latencies
+    finally:
+        await cancel_and_wait(task)
