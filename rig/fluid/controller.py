@@ -297,15 +297,21 @@ class FluidController:
 
     def _start(self, setpoint: Setpoint, *, contrast: bool) -> None:
         self._interlock.require(MODE_ACTIONS[setpoint.mode])
-        if self.pump_running and contrast != self._run_is_contrast:
-            raise StateConflictError(
-                f"cannot switch from {self.setpoint.mode} to {setpoint.mode} while the pump runs: stop first"
+        # An accepted run counts from its acceptance, not from the pump starting: otherwise a
+        # command in the few milliseconds before actuation would silently replace one the rig
+        # has already acknowledged (a bolus over an accepted hold, say).
+        current = self.setpoint.mode
+        if self.pump_running or current in MOTION_MODES:
+            running_contrast = (
+                self._run_is_contrast if self.pump_running else current is FluidMode.BOLUS
             )
-        if self.pump_running and (
-            setpoint.volume_ul is not None
-            or self.setpoint.mode in (FluidMode.BOLUS, FluidMode.PRIMING)
-        ):
-            raise StateConflictError(f"{self.setpoint.mode} in progress: stop first")
+            if contrast != running_contrast:
+                raise StateConflictError(
+                    f"cannot switch from {current} to {setpoint.mode} while the pump runs: "
+                    "stop first"
+                )
+            if setpoint.volume_ul is not None or current in (FluidMode.BOLUS, FluidMode.PRIMING):
+                raise StateConflictError(f"{current} in progress: stop first")
         self._pressure_integral = (
             setpoint.pressure_mmhg / PRESSURE_ASSUMED_RESISTANCE_MMHG_MIN_PER_ML
         )

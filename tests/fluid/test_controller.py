@@ -7,7 +7,7 @@ from dataclasses import replace
 import pytest
 
 from rig.config import FluidLoopConfig, LimitsConfig
-from rig.fluid.controller import CommandRejectedError, FluidMode
+from rig.fluid.controller import CommandRejectedError, FluidMode, StateConflictError
 from rig.fluid.events import StopCause
 from rig.fluid.resistance import ResistanceReading
 from rig.fluid.supervision import STALE_AFTER_S
@@ -120,6 +120,33 @@ async def test_pressure_mode_holds_setpoint_without_overshooting_the_cap() -> No
     assert plant.events == []
     assert plant.world.line_pressure_mmhg == pytest.approx(25.0, abs=2.0)
     assert peak < LimitsConfig().irrigation_pressure_cap_mmhg
+
+
+async def test_a_run_counts_from_its_acceptance_so_a_conflicting_command_before_the_pump_starts_is_refused() -> (
+    None
+):
+    """In CI a bolus sent 8 ms after an acknowledged hold, before the pump had started,
+    replaced the hold: the acknowledged command was lost and the conflict unreported."""
+    plant = Plant()
+    plant.controller.hold_pressure(25.0)
+    assert not plant.pump.running  # accepted; the actuation has not run yet
+    with pytest.raises(StateConflictError, match="stop first"):
+        plant.controller.bolus(0.1, 0.5)
+    assert plant.controller.setpoint.mode is FluidMode.HOLD_PRESSURE
+    plant.controller.irrigate(1.0)  # saline to saline: a new setpoint for the same run
+    await plant.run_for(1.0)
+    assert plant.pump.running and plant.controller.setpoint.mode is FluidMode.IRRIGATING
+
+    plant = Plant()
+    plant.controller.bolus(0.05, 0.3)
+    with pytest.raises(StateConflictError, match="bolus in progress"):
+        plant.controller.bolus(0.05, 0.3)  # nor a second volume over the first
+    with pytest.raises(StateConflictError, match="while the pump runs"):
+        plant.controller.irrigate(1.0)
+    plant.controller.stop()
+    plant.controller.irrigate(1.0)  # stopped, anything may start
+    await plant.run_for(1.0)
+    assert plant.pump.running and plant.events[0].cause is StopCause.OPERATOR
 
 
 @pytest.mark.hazard("H01")
