@@ -164,6 +164,7 @@ class RigSimulator:
 
     def _from_host_to_board(self, data: bytes, arrival_s: float) -> None:
         self.board_port.send(self.board.receive(data, arrival_s))
+        self._power_pump(arrival_s)  # a relay command acts now, not at the next step
 
     def _camera_view(self) -> WorldView:
         """Read by the camera's feeder thread: the LED is the board's light output; the haze
@@ -193,11 +194,7 @@ class RigSimulator:
         self._last_step_s = now_s
         if self.scenario is not None:
             self.scenario.apply(self.world, now_s - self._scenario_started_s)
-        powered = self.board.relay_closed or self.relay_welded
-        if powered and not self.pump.powered:
-            self.pump.power_on(now_s)
-        elif not powered and self.pump.powered:
-            self.pump.power_off()
+        self._power_pump(now_s)
         while dt_s > 0:
             h = min(dt_s, MAX_STEP_S)
             self.pump.advance(h, self.world.line_pressure_mmhg)
@@ -205,8 +202,20 @@ class RigSimulator:
             self.world.step(h)
             dt_s -= h
         self._pumped_history.append((now_s, self.world.pumped_ml))
-        self._note_edges(now_s)
         self.board_port.send(self.board.advance(now_s, self.world.line_pressure_mmhg))
+        # A trip in that advance (watchdog, cut-off, resistance) cuts the pump's power now: the
+        # state read between two steps never shows the relay open and the pump still powered.
+        self._power_pump(now_s)
+
+    def _power_pump(self, now_s: float) -> None:
+        """The pump is powered exactly while the relay is closed (or welded shut); note the
+        relay's and the pump's edges when they happen."""
+        powered = self.board.relay_closed or self.relay_welded
+        if powered and not self.pump.powered:
+            self.pump.power_on(now_s)
+        elif not powered and self.pump.powered:
+            self.pump.power_off()
+        self._note_edges(now_s)
 
     def _note_edges(self, now_s: float) -> None:
         relay_closed, running = self.board.relay_closed, self.pump.running
