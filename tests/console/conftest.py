@@ -83,8 +83,13 @@ async def console_page(
             await tab.wait_for_function("() => document.getElementById('role').textContent !== '-'")
             yield tab
         finally:
-            ARTEFACTS.mkdir(parents=True, exist_ok=True)
-            safe = re.sub(r"[^A-Za-z0-9_.-]", "_", name)
-            with contextlib.suppress(Exception):
-                await tab.screenshot(path=str(ARTEFACTS / f"{safe}.png"))
+            await keep_screenshot(tab, name)
             await tab.goto("about:blank")
+
+
+async def keep_screenshot(page: Page, name: str) -> None:
+    """The page as it is now, kept as test-artefacts/console/`name`.png (never fails a test)."""
+    ARTEFACTS.mkdir(parents=True, exist_ok=True)
+    safe = re.sub(r"[^A-Za-z0-9_.-]", "_", name)
+    with contextlib.suppress(Exception):
+        await page.screenshot(path=str(ARTEFACTS / f"{safe}.png"))

@@ -15,7 +15,7 @@ from playwright.async_api import Browser, Page
 from rig.api.roles import Role
 from rig.bench.telemetry_latency import run_telemetry_latency
 from rig.config import DEFAULT_PROFILE, load_profile
-from tests.console.conftest import console_page
+from tests.console.conftest import console_page, console_url, keep_screenshot
 from tests.system.harness import RigUnderTest, ready_rig_with_camera
 
 # the session's loop: the one the worker's browser belongs to (conftest.py)
@@ -126,6 +126,43 @@ async def test_an_observers_page_cannot_command(tab: Page, rig: RigUnderTest) ->
         assert reply["ok"] is False and reply["error"]["code"] == "denied"
         await asyncio.sleep(0.5)
         assert not (await rig.sim("state"))["pump"]["running"]
+
+
+async def test_the_engineering_view_shows_links_the_raw_state_and_plots(
+    tab: Page, rig: RigUnderTest
+) -> None:
+    await rig.prime()
+    assert (await rig.command({"op": "fluid.irrigate", "flow_ml_min": 2.0}))["ok"]
+    async with console_url(rig, Role.ENGINEER) as url:
+        await tab.goto(url.replace("/?token=", "/engineering?token="))
+        try:
+            # Link statistics: a row per serial device, their counters as columns.
+            await tab.wait_for_function(
+                "() => document.querySelectorAll('#links tr').length > 2", timeout=5000
+            )
+            rows = await tab.eval_on_selector_all(
+                "#links tr th:first-child", "c => c.map(e => e.textContent)"
+            )
+            assert {"pump", "board"} <= set(rows), rows
+            # The raw state, as the daemon publishes it.
+            await tab.wait_for_function(
+                "() => document.getElementById('state').textContent.length > 0"
+            )
+            state = json.loads(await tab.text_content("#state") or "{}")
+            assert state["mode"] == "irrigating", state.get("mode")
+            # The flow plot has drawn something, at both windows.
+            drawn = (
+                "() => { const c = document.getElementById('plot-flow');"
+                " const d = c.getContext('2d').getImageData(0, 30, c.width, c.height - 30).data;"
+                " for (let i = 3; i < d.length; i += 4) if (d[i]) return true; return false; }"
+            )
+            await tab.wait_for_function(drawn, timeout=5000)
+            await tab.select_option("#window", "10")
+            await asyncio.sleep(0.2)
+            assert await tab.evaluate(drawn)
+            await keep_screenshot(tab, "engineering")
+        finally:
+            await tab.goto("about:blank")
 
 
 async def test_the_scope_video_plays_and_a_snapshot_with_a_note_from_the_page_is_recorded(
