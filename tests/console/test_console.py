@@ -41,6 +41,14 @@ async def test_the_page_loads_and_live_values_update(tab: Page, rig: RigUnderTes
         # Live, not a rate check (rig bench telemetry measures that): a loaded CI machine has
         # rendered 13 of the 25 rows due in 0.5 s; a stale page renders none.
         assert after - before >= 5, "telemetry reaches the page as it is published"
+        # Made for a 1920x1080 monitor: every control is whole on it, nothing scrolled away.
+        outside = await page.evaluate(
+            "() => [...document.querySelectorAll('button, input')].filter(e => {"
+            " const r = e.getBoundingClientRect();"
+            " return r.left < 0 || r.top < 0 || r.right > 1920 || r.bottom > 1080; })"
+            ".map(e => e.id)"
+        )
+        assert outside == [], outside
 
 
 async def test_clicking_irrigate_changes_the_simulated_flow(tab: Page, rig: RigUnderTest) -> None:
@@ -82,6 +90,15 @@ async def test_a_resistance_stop_shows_a_high_alarm_within_200_ms_and_ack_keeps_
         assert "against the wall" in (await page.text_content("#alarm-text") or "")
         assert "against the wall" in (await page.text_content("#last-stop") or "")
         await page.wait_for_function("() => window.__console.bursts.length >= 1", timeout=2000)
+        await keep_screenshot(page, "alarm-high")  # the alarm raised, before its acknowledgement
+        ack = await page.locator("#ack").bounding_box()
+        assert ack is not None and ack["x"] + ack["width"] <= 1920, (
+            ack
+        )  # whole, beside a long cause
+        assert await page.evaluate(
+            "() => { const b = document.getElementById('ack');"
+            " return b.scrollWidth <= b.clientWidth; }"
+        )
 
         await page.click("#ack")
         await page.wait_for_function(

@@ -29,10 +29,15 @@ function renderLinks(links) {
   const fields = Object.keys(links[names[0]]);
   const rows = [`<tr><th>device</th>${fields.map((f) => `<th>${f}</th>`).join("")}</tr>`];
   for (const name of names) {
-    const cells = fields.map((f) => `<td>${links[name][f]}</td>`).join("");
+    const cells = fields.map((f) => `<td>${cell(links[name][f])}</td>`).join("");
     rows.push(`<tr><th>${name}</th>${cells}</tr>`);
   }
   $("links").innerHTML = rows.join("");
+}
+
+// Round-trip times and the like to 0.01 ms: the float's other digits are noise on a screen.
+function cell(value) {
+  return typeof value === "number" && !Number.isInteger(value) ? value.toFixed(2) : value;
 }
 
 function plot(id, key, label, colour) {
