@@ -163,6 +163,10 @@ class RigSimulator:
             self.pump_stop_command_at_s = arrival_s
 
     def _from_host_to_board(self, data: bytes, arrival_s: float) -> None:
+        # The world first, up to now: a real board samples on its own clock and is never behind
+        # when it answers; the simulator's steps can be (its process starved, a step pending),
+        # and a STATUS answered from an old step would show a watchdog trip as not yet happened.
+        self.step(self._clock.monotonic())
         self.board_port.send(self.board.receive(data, arrival_s))
         self._power_pump(arrival_s)  # a relay command acts now, not at the next step
 
