@@ -4,6 +4,7 @@ the record, and video lost and back (the `video_live` fact, the alarm, the event
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import os
 import signal
@@ -122,7 +123,7 @@ async def test_camera_frames_snapshot_and_video_loss(tmp_path: Path) -> None:
         assert camera.link.pid is not None
         sim_camera = rig.sim.camera
         assert sim_camera is not None
-        unplugged_at = time.time()
+        unplugged_at, unplugged_ns = time.time(), time.monotonic_ns()  # capture: monotonic
         await rig.on_sim(sim_camera.unplug)
         await rig.wait_for(lambda: video_alarm(rig), 2.0, "video lost")
         (alarm,) = [a for a in rig.daemon.alarms.as_list() if a["id"] == "video"]
@@ -136,11 +137,18 @@ async def test_camera_frames_snapshot_and_video_loss(tmp_path: Path) -> None:
         await rig.ok({"op": "camera.record", "recording": "stop"})
         video = tmp_path / "media" / "video"
         index = read_index(video)
-        assert [s.number for s in index] == [1, 2], index  # one before, one after the unplug
+        # One segment closed at the unplug, one begun after the replug, none lost. (A loaded
+        # machine may starve the capture process, SCHED_IDLE, into further short losses: each
+        # also closes its segment, so there may be more than two.)
+        assert [s.number for s in index] == list(range(1, len(index) + 1)), index
+        assert any(
+            before.last_t_ns < unplugged_ns < after.first_t_ns
+            and after.first_t_ns - before.last_t_ns > 400e6  # the gap the unplug left
+            for before, after in itertools.pairwise(index)
+        ), (unplugged_ns, index)
         for entry in index:  # every segment kept, whole and decodable
             stamps = (video / entry.sidecar).read_text().splitlines()
-            assert entry.frames > 5 and decoded_frames(video / entry.video) == len(stamps)
-        assert index[1].first_t_ns - index[0].last_t_ns > 400e6  # the gap between them
+            assert entry.frames > 0 and decoded_frames(video / entry.video) == len(stamps)
         segments = await journaled(rig, "video_segment")
         assert [e.path for e in segments] == [f"media/video/{e.video}" for e in index]
 
