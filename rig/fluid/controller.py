@@ -524,6 +524,13 @@ class FluidController:
 
     async def actuate_once(self, read_dispensed_ml: DispensedReader) -> None:
         """One actuation step: check freshness, start/adjust/relieve the pump, poll its volume."""
+        # A command wakes this step in the loop pass after the one that handled it, ahead of
+        # that pass's reads: after a long handling, samples already in the port's buffer would
+        # look late (CI: "no pressure sample for 108 ms" right after a bolus command, on a
+        # healthy stream). Two passes let every pending read land before the age is judged. A
+        # loop that is really blocked is the loop-stall guard's to catch.
+        await asyncio.sleep(0)
+        await asyncio.sleep(0)
         now_s = self._clock.monotonic()
         self.check_freshness(now_s)
         try:

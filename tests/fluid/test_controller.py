@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import replace
 
 import pytest
@@ -198,6 +199,21 @@ async def test_stale_pressure_data_stops_the_pump() -> None:
     plant.controller.check_freshness(plant.clock.monotonic())
     assert [e.cause for e in plant.events] == [StopCause.PRESSURE_DATA_STALE]
     assert not plant.pump.running
+
+
+async def test_a_sample_waiting_to_be_read_is_not_stale_but_a_silent_board_is() -> None:
+    """The actuation step judges the samples' age after the pending reads: a loop that was busy
+    for longer than the limit has samples in its queue, not a board gone quiet."""
+    plant = Plant()
+    plant.controller.irrigate(1.0)
+    await plant.run_for(0.5)
+    plant.clock.advance(STALE_AFTER_S + 0.05)  # the loop busy: no sample handled meanwhile
+    asyncio.get_running_loop().call_soon(plant._sample)  # ... though one is ready to read
+    await plant.controller.actuate_once(plant.read_dispensed_ml)
+    assert plant.events == [] and plant.pump.running
+    plant.clock.advance(STALE_AFTER_S + 0.05)  # and now nothing comes
+    await plant.controller.actuate_once(plant.read_dispensed_ml)
+    assert [e.cause for e in plant.events] == [StopCause.PRESSURE_DATA_STALE]
 
 
 async def test_operator_stop_does_not_latch() -> None:
