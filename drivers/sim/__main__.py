@@ -85,8 +85,14 @@ def main() -> None:
         task = asyncio.current_task()
         assert task is not None
         loop = asyncio.get_running_loop()
+        stopping = asyncio.Event()
+
+        def stop() -> None:
+            stopping.set()
+            task.cancel()
+
         for signum in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(signum, task.cancel)
+            loop.add_signal_handler(signum, stop)
         async with RigSimulator(settings) as sim:
             await serve_forever(
                 sim,
@@ -96,6 +102,7 @@ def main() -> None:
                 username=args.user,
                 password=password,
                 on_serving=lambda: (args.link_dir / "ready").write_text("ready\n"),
+                stopping=stopping,
             )
 
     with contextlib.suppress(asyncio.CancelledError, KeyboardInterrupt):

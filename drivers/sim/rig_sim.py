@@ -429,8 +429,14 @@ async def serve_forever(
     username: str | None = None,
     password: str | None = None,
     on_serving: Callable[[], None] | None = None,
+    stopping: asyncio.Event | None = None,
 ) -> None:
     """Run the simulator with its control topics on the broker (the `rig sim` process).
+
+    `stopping`, set with the cancellation that ends it (SIGTERM): a cancellation that meets the
+    broker's loss is dropped by Python 3.11's TaskGroup, which raises the loss instead, and
+    reconnecting then would keep the process alive for ever (the launcher's children all told
+    to stop at once, the broker among them).
 
     `on_serving` is called once the control topic is first subscribed: only then may anyone be
     told the simulator is ready, or their first request would go to nobody. The physics runs
@@ -469,7 +475,10 @@ async def serve_forever(
                             await mqtt.publish(sim_state_topic(rig_id), dumps(sim.state()))
                             await asyncio.sleep(0.1)
             except* aiomqtt.MqttError as group:
-                log.warning("broker connection lost (%s); reconnecting", group.exceptions[0])
+                if stopping is None or not stopping.is_set():
+                    log.warning("broker connection lost (%s); reconnecting", group.exceptions[0])
+            if stopping is not None and stopping.is_set():
+                return
             await asyncio.sleep(backoff.next_delay_s())
 
     async with asyncio.TaskGroup() as tasks:
