@@ -58,13 +58,19 @@ async def chromium() -> AsyncIterator[Browser]:
 
 
 @contextlib.asynccontextmanager
-async def page_at(browser: Browser, url: str) -> AsyncIterator[Page]:
-    """A page showing `url` in a context of its own (no cookies or storage shared with the
-    browser's other pages), at the monitor's size; closed with its context on exit."""
+async def blank_page(browser: Browser) -> AsyncIterator[Page]:
+    """A page in a context of its own (no cookies or storage shared with the browser's other
+    pages), at the monitor's size; closed with its context on exit."""
     context = await browser.new_context(viewport=VIEWPORT)
     try:
-        page = await context.new_page()
-        await page.goto(url)
-        yield page
+        yield await context.new_page()
     finally:
         await context.close()
+
+
+@contextlib.asynccontextmanager
+async def page_at(browser: Browser, url: str) -> AsyncIterator[Page]:
+    """`blank_page`, showing `url`."""
+    async with blank_page(browser) as page:
+        await page.goto(url)
+        yield page

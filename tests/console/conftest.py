@@ -15,7 +15,7 @@ from playwright.async_api import Browser, Page
 
 from drivers.transport.mqtt import MqttEndpoint
 from rig.api.roles import Role
-from rig.bench.browser import VIEWPORT, chromium
+from rig.bench.browser import blank_page, chromium
 from rig.console.server import ConsoleServer, new_token, serving
 from tests.system.harness import RigUnderTest, running_rig
 
@@ -37,11 +37,8 @@ async def tab(browser: Browser) -> AsyncIterator[Page]:
     """One page per test worker, which each test navigates to its console: a new page costs
     Chromium about 200 ms of CPU at once (a new window, its renderers; 300-1000 ms with a new
     context), a navigation about 60 ms. Each test leaves it on about:blank."""
-    context = await browser.new_context(viewport=VIEWPORT)
-    try:
-        yield await context.new_page()
-    finally:
-        await context.close()
+    async with blank_page(browser) as page:
+        yield page
 
 
 @pytest_asyncio.fixture(loop_scope="session")
