@@ -20,9 +20,11 @@ import logging
 import signal
 import time
 from collections.abc import Awaitable, Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from drivers.clock import REAL_CLOCK, Clock
+from drivers.realtime import join_control_loop
 from drivers.transport.mqtt import JsonObject, bounded
 from rig.alarms.register import AlarmRegister
 from rig.api.dispatch import CommandDispatcher, RigOperations
@@ -108,12 +110,15 @@ class RigDaemon:
         camera_login: tuple[str, str | None] | None = None,
         clock: Clock = REAL_CLOCK,
         journal_path: Path | None = None,
+        loop_scheduling: str = "ordinary",
     ) -> None:
         """`ports`: where each device of the profile is attached, by device name.
         `camera_login`: the camera process's own (user, password) on `broker` (None: it has
         none, and on a broker with logins it then sends no video to consoles).
-        `journal_path`: the event journal's file (None: events kept in memory only)."""
+        `journal_path`: the event journal's file (None: events kept in memory only).
+        `loop_scheduling`: how the event loop is scheduled (drivers/realtime.py), for the state."""
         self.profile = profile
+        self.loop_scheduling = loop_scheduling
         self._clock = clock
         self._shutdown = asyncio.Event()
         # Every event goes to the journal first; the API publishes from it (rig/events/).
@@ -222,6 +227,8 @@ class RigDaemon:
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
+        # The transfers the loop awaits (USB, file reads) run at its priority: see realtime.py.
+        loop.set_default_executor(ThreadPoolExecutor(initializer=join_control_loop))
         self.journal.start()
         self._record(
             DaemonStarted(rig_id=self.profile.rig_id, opened_at_seq=self.journal.opened_at_seq)
@@ -475,6 +482,7 @@ class RigDaemon:
             "basket": None if (basket := self._basket()) is None else basket.as_dict(),
             "camera": None if (camera := self._camera()) is None else camera.as_dict(),
             "loop_lateness_ms": self.stall_guard.lateness_ms(),
+            "loop_scheduling": self.loop_scheduling,
         }
 
     def telemetry(self) -> JsonObject:

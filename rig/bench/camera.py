@@ -26,7 +26,8 @@ tip against the wall, the stop measured.
   priority with the machine calmer (the cost with warm caches).
 - `fluid_loop_jitter_p99_ms`: how late the daemon's event loop woke (the loop-stall guard's
   5 ms beat; every timer of the fluid loop shares that loop), p99 over the last minute of
-  the run.
+  the run. `fluid_loop_scheduling`: how that loop ran ("SCHED_FIFO 10", or "ordinary" where
+  real-time scheduling was refused: drivers/realtime.py).
 - `stop_latency_p99_ms`, `floor_ms`: stop-latency's figures, from the trials during the video.
 """
 
@@ -329,6 +330,7 @@ async def _run(rig: SimRig, profile: RigProfile, trials: int, progress: bool) ->
         "fluid_loop_jitter_p50_ms": loop.get("p50"),
         "fluid_loop_jitter_p99_ms": loop.get("p99"),
         "fluid_loop_jitter_max_ms": loop.get("max"),
+        "fluid_loop_scheduling": state.get("loop_scheduling"),
         "stop_latency_p50_ms": round(percentile(stop_ms, 50), 3),
         "stop_latency_p99_ms": round(stop_p99, 3),
         "floor_ms": round(stop_floor_ms(profile), 3),

@@ -8,6 +8,7 @@ import gc
 import sys
 from pathlib import Path
 
+from drivers.realtime import run_as_control_loop
 from drivers.transport.discovery import PortResolutionError, list_serial_ports
 from rig.api.roles import ServiceUser, load_credentials
 from rig.config import (
@@ -191,7 +192,15 @@ def _daemon(args: argparse.Namespace) -> int:
             )
     journal = args.journal or runtime_dir() / profile.rig_id / JOURNAL_FILE
     broker = BrokerAddress(host, port, username, password)
-    daemon = RigDaemon(profile, ports, broker, camera_login=camera_login, journal_path=journal)
+    scheduling = run_as_control_loop()  # before the daemon starts its threads
+    daemon = RigDaemon(
+        profile,
+        ports,
+        broker,
+        camera_login=camera_login,
+        journal_path=journal,
+        loop_scheduling=scheduling,
+    )
     # Everything imported and built so far lives as long as the daemon: out of the collector's
     # sight, so that a full collection scans only what the run allocates. Scanning it all (the
     # libraries, the profile, the registry) stopped the event loop 157-167 ms in CI, long enough

@@ -6,6 +6,7 @@ Real processes, a real broker, the real wire protocols; faults injected in the s
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import time
 from collections.abc import AsyncIterator
@@ -13,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from drivers.realtime import LOOP_PRIORITY
 from tests.hazard_plugin import HazardEvidence
 from tests.system.harness import RigUnderTest, running_rig
 
@@ -126,6 +128,30 @@ async def test_a_hung_event_loop_is_caught_by_the_guard_thread_and_the_board(
     )
     assert stop["latched"] and stop["figures"]["stall_ms"] >= limit_s * 1000
     assert (await rig.status())["state"] == "fault"
+
+
+async def test_the_daemons_loop_runs_real_time_with_its_watcher_above_it(
+    rig: RigUnderTest,
+) -> None:
+    """drivers/realtime.py: where permitted (root, CAP_SYS_NICE, an RLIMIT_RTPRIO), the rig daemon's
+    event loop is SCHED_FIFO, and the loop-stall guard's thread one priority above it."""
+    how = (await rig.status())["loop_scheduling"]
+    if not how.startswith("SCHED_FIFO"):
+        pytest.skip(f"real-time scheduling is not permitted here: {how}")
+    assert rig.rig.daemon is not None
+    pid = rig.rig.daemon.pid
+    threads = _scheduling_by_thread(pid)
+    assert threads[pid] == (os.SCHED_FIFO, LOOP_PRIORITY), threads
+    assert list(threads.values()).count((os.SCHED_FIFO, LOOP_PRIORITY + 1)) == 1, threads
+
+
+def _scheduling_by_thread(pid: int) -> dict[int, tuple[int, int]]:
+    """Each thread's (policy, real-time priority), from /proc."""
+    threads = {}
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        fields = Path(f"/proc/{pid}/task/{tid}/stat").read_text().rpartition(")")[2].split()
+        threads[int(tid)] = (int(fields[38]), int(fields[37]))  # fields 41 and 40 of stat
+    return threads
 
 
 async def test_a_stall_at_rest_is_recorded_and_latches_nothing(rig: RigUnderTest) -> None:
