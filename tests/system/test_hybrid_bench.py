@@ -23,10 +23,15 @@ from tests.support.rig_process import run_rig
 pytestmark = [pytest.mark.system, pytest.mark.timeout(90)]
 
 
-async def _until(predicate: Callable[[], bool], timeout_s: float) -> None:
-    async with asyncio.timeout(timeout_s):
-        while not predicate():  # noqa: ASYNC110 - the emulator's state, polled
-            await asyncio.sleep(0.02)
+async def _until(predicate: Callable[[], bool], timeout_s: float, env: dict[str, str]) -> None:
+    try:
+        async with asyncio.timeout(timeout_s):
+            while not predicate():  # noqa: ASYNC110 - the emulator's state, polled
+                await asyncio.sleep(0.02)
+    except TimeoutError:
+        # What the rig made of it (once, in CI under load, a prime never started the pump)
+        _, out, err = await run_rig("status", "--json", env=env)
+        raise AssertionError(f"not within {timeout_s} s; the rig's status:\n{out}{err}") from None
 
 
 async def test_rig_sim_drives_a_real_pump_on_a_given_port_next_to_the_simulated_board(
@@ -80,10 +85,10 @@ async def test_rig_sim_drives_a_real_pump_on_a_given_port_next_to_the_simulated_
             assert bench_pump.pump.safe_mode_timeout_s == profile.devices.pump.safe_mode_timeout_s
             code, out, err = await run_rig("fluid", "prime", env=env)
             assert code == 0, out + err
-            await _until(lambda: bench_pump.pump.running, 5.0)
+            await _until(lambda: bench_pump.pump.running, 5.0, env)
             code, out, err = await run_rig("fluid", "stop", env=env)
             assert code == 0, out + err
-            await _until(lambda: not bench_pump.pump.running, 5.0)
+            await _until(lambda: not bench_pump.pump.running, 5.0, env)
             assert bench_pump.world.pumped_ml > 0, "the prime moved the bench pump"
             code, out, _ = await run_rig("simctl", "state", "--json", env=env)
             assert code == 0
