@@ -471,6 +471,13 @@ HAZARDS: tuple[Hazard, ...] = (
                 "rig.safety.stall_guard:LoopStallGuard",
             ),
             _c(
+                SUP,
+                "where the event loop runs real-time (SCHED_FIFO, drivers/realtime.py), the "
+                "guard's thread runs one priority above it: a loop spinning at real-time "
+                "priority cannot hold off its own watcher",
+                "drivers.realtime:join_control_loop",
+            ),
+            _c(
                 DEV,
                 "the STP frame the guard writes straight to the serial fd, without the event loop",
                 "drivers.ne1000.driver:Ne1000Pump.stop_from_thread",

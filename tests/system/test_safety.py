@@ -130,6 +130,7 @@ async def test_a_hung_event_loop_is_caught_by_the_guard_thread_and_the_board(
     assert (await rig.status())["state"] == "fault"
 
 
+@pytest.mark.hazard("H09")
 async def test_the_daemons_loop_runs_real_time_with_its_watcher_above_it(
     rig: RigUnderTest,
 ) -> None:
