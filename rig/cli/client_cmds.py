@@ -438,6 +438,16 @@ async def _status(args: argparse.Namespace) -> int:
     last = state.get("last_stop")
     if last is not None:
         print(f"  last stop {last['cause']}: {last['message']}")
+    lateness = state.get("loop_lateness_ms")
+    print(
+        f"  loop     {state.get('loop_scheduling')}"
+        + (
+            ""
+            if not lateness
+            else f", wakes late p99 {lateness['p99']} ms (max {lateness['max']}) over the last "
+            f"{lateness['window_s']} s"
+        )
+    )
     camera = state.get("camera")
     if camera is not None:
         live = "live" if camera.get("live") else "NO VIDEO"

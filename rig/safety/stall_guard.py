@@ -67,6 +67,7 @@ class LoopStallGuard:
             "p99": round(float(p99), 3),
             "max": round(float(kept.max()), 3),
             "beats": int(kept.size),
+            "window_s": round(kept.size * BEAT_PERIOD_S),  # at the nominal beat
         }
         return self._figures
 

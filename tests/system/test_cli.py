@@ -77,6 +77,9 @@ async def test_cli_prime_irrigate_watch_stop(rig: RigUnderTest) -> None:
     assert code == 0
     code, out, _ = await _rig_cli(rig, "status")
     assert code == 0 and "stopped" in out and "last stop operator" in out
+    # how the fluid loop is scheduled, and how late it woke: what a bench engineer checks first
+    # when a supervisor fires on a loaded machine
+    assert re.search(r"loop +(SCHED_FIFO 10|ordinary).*, wakes late p99 [\d.]+ ms", out), out
 
 
 async def test_cli_out_of_range_flow_is_refused_with_exit_code_1(rig: RigUnderTest) -> None:
