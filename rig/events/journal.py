@@ -32,6 +32,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TypeVar
 
+from drivers.realtime import join_control_loop
 from rig.events.models import EventBase, parse_event
 
 log = logging.getLogger(__name__)
@@ -85,7 +86,9 @@ class Journal:
         self._window: deque[Entry] = deque(maxlen=window_events)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._new = asyncio.Event()
-        self._reader = ThreadPoolExecutor(1, thread_name_prefix="journal reader")
+        self._reader = ThreadPoolExecutor(
+            1, thread_name_prefix="journal reader", initializer=join_control_loop
+        )
         self._reader_db: sqlite3.Connection | None = None
         self._closed = False
         self.fault: str | None = None
@@ -203,6 +206,9 @@ class Journal:
     # -- the writer thread ----------------------------------------------------------------
 
     def _write_loop(self) -> None:
+        # At the loop's priority where it is real-time: preempted while it holds the GIL, this
+        # thread would hold the loop up (a 31 ms wait that was neither CPU nor run queue).
+        join_control_loop()
         done = False
         while not done:
             first = self._queue.get()

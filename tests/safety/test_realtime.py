@@ -18,7 +18,7 @@ pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Li
 
 _PROBE = textwrap.dedent(
     """
-    import json, os, subprocess, sys, threading
+    import json, os, subprocess, sys, threading, time
     from drivers.realtime import join_control_loop, run_as_control_loop
 
     def policy():
@@ -38,6 +38,17 @@ _PROBE = textwrap.dedent(
         started = threading.Thread(target=thread, args=(key, above))
         started.start()
         started.join()
+    from rig.events.journal import Journal
+
+    journal = Journal(None, on_fault=print)  # its threads: the writer, and a reader when asked
+    out["journal_reader"] = journal._reader.submit(policy).result()
+    time.sleep(0.2)  # the writer has started and set itself
+    tid = journal._writer.native_id
+    out["journal_writer"] = [
+        os.sched_getscheduler(tid) & ~os.SCHED_RESET_ON_FORK,
+        os.sched_getparam(tid).sched_priority,
+    ]
+    journal.close()
     child = subprocess.run(
         [sys.executable, "-c", "import os; print(os.sched_getscheduler(0))"],
         capture_output=True, text=True, check=True,
@@ -62,6 +73,9 @@ def test_the_loop_is_real_time_and_nothing_it_starts_is_unless_it_asks() -> None
     assert out["loop"] == [fifo, priority]
     assert out["joined"] == [fifo, priority]  # the executor's transfers, at the loop's priority
     assert out["watcher"] == [fifo, priority + 1]  # the loop-stall guard, above a spinning loop
+    # the journal's threads: the loop awaits its reads, and its writer shares the GIL
+    assert out["journal_reader"] == [fifo, priority]
+    assert out["journal_writer"] == [fifo, priority]
     assert out["plain"] == [os.SCHED_OTHER, 0]  # any other thread: ordinary work
     assert out["child"] == os.SCHED_OTHER  # the camera process starts ordinary, then idles
 
