@@ -19,7 +19,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from drivers.realtime import join_control_loop
+from drivers.realtime import WATCHER_OFFSET, join_control_loop
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +93,7 @@ class LoopStallGuard:
             self._stopping.set()
 
     def _watch(self) -> None:
-        join_control_loop(above=1)  # a spinning real-time loop must not hold off its watcher
+        join_control_loop(WATCHER_OFFSET)  # a spinning real-time loop must not hold off its watcher
         check_s = min(self.limit_s / 4, 0.01)
         while not self._stopping.wait(check_s):
             last_beat_s = self._last_beat_s

@@ -1,5 +1,5 @@
 """The daemon's event loop as real-time work (drivers/realtime.py): its own thread SCHED_FIFO, the
-threads it waits on at its priority, its watcher above it, and no process it starts real-time."""
+threads it shares the GIL with just below it, its watcher above it, and no process it starts real-time."""
 
 from __future__ import annotations
 
@@ -29,13 +29,13 @@ _PROBE = textwrap.dedent(
 
     out = {"how": run_as_control_loop(), "switch_s": sys.getswitchinterval(), "loop": policy()}
 
-    def thread(key, above):
-        if above is not None:
-            join_control_loop(above)
+    def thread(key, offset):
+        if offset is not None:
+            join_control_loop(offset)
         out[key] = policy()
 
-    for key, above in (("plain", None), ("joined", 0), ("watcher", 1)):
-        started = threading.Thread(target=thread, args=(key, above))
+    for key, offset in (("plain", None), ("joined", -1), ("watcher", 1)):
+        started = threading.Thread(target=thread, args=(key, offset))
         started.start()
         started.join()
     from rig.events.journal import Journal
@@ -71,11 +71,11 @@ def test_the_loop_is_real_time_and_nothing_it_starts_is_unless_it_asks() -> None
     assert out["how"] == f"SCHED_FIFO {priority}"
     assert out["switch_s"] == realtime.SWITCH_INTERVAL_S
     assert out["loop"] == [fifo, priority]
-    assert out["joined"] == [fifo, priority]  # the executor's transfers, at the loop's priority
+    assert out["joined"] == [fifo, priority - 1]  # the executor's transfers, just below it
     assert out["watcher"] == [fifo, priority + 1]  # the loop-stall guard, above a spinning loop
     # the journal's threads: the loop awaits its reads, and its writer shares the GIL
-    assert out["journal_reader"] == [fifo, priority]
-    assert out["journal_writer"] == [fifo, priority]
+    assert out["journal_reader"] == [fifo, priority - 1]
+    assert out["journal_writer"] == [fifo, priority - 1]
     assert out["plain"] == [os.SCHED_OTHER, 0]  # any other thread: ordinary work
     assert out["child"] == os.SCHED_OTHER  # the camera process starts ordinary, then idles
 
@@ -92,7 +92,7 @@ def test_where_real_time_is_refused_the_loop_runs_on_and_says_so(
     try:
         with caplog.at_level(logging.WARNING):
             how = realtime.run_as_control_loop()
-        realtime.join_control_loop(above=1)  # nothing to join: no error, no change
+        realtime.join_control_loop(realtime.WATCHER_OFFSET)  # nothing to join: no error, no change
     finally:
         sys.setswitchinterval(switch_s)
     assert how == "ordinary (SCHED_FIFO refused: Operation not permitted)"
