@@ -48,7 +48,7 @@ async def test_rig_sim_drives_a_real_pump_on_a_given_port_next_to_the_simulated_
     bench_pump.relay_welded = True  # its own supply: powered whatever any board does
     # What the bench pump was told. Polling `running` can miss a run: the board here measures the
     # simulator's line, not this pump's, so the rig stops the prime on an implausible pressure
-    # about 300 ms in, and a starved test process reads that RUN and the STP in one go.
+    # within a second, and a starved test process reads that RUN and the STP in one go.
     commands: list[str] = []
     receive = bench_pump.pump.receive
 
