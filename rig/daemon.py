@@ -227,7 +227,7 @@ class RigDaemon:
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
-        # The transfers the loop awaits (USB, file reads) run at its priority: see realtime.py.
+        # The transfers the loop awaits (USB, file reads) run just below it: see realtime.py.
         loop.set_default_executor(ThreadPoolExecutor(initializer=join_control_loop))
         self.journal.start()
         self._record(

@@ -206,7 +206,7 @@ class Journal:
     # -- the writer thread ----------------------------------------------------------------
 
     def _write_loop(self) -> None:
-        # At the loop's priority where it is real-time: preempted while it holds the GIL, this
+        # Just below the loop where it is real-time: preempted while it holds the GIL, this
         # thread would hold the loop up (a 31 ms wait that was neither CPU nor run queue).
         join_control_loop()
         done = False

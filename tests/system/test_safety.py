@@ -135,7 +135,8 @@ async def test_the_daemons_loop_runs_real_time_with_its_watcher_above_it(
     rig: RigUnderTest,
 ) -> None:
     """drivers/realtime.py: where permitted (root, CAP_SYS_NICE, an RLIMIT_RTPRIO), the rig daemon's
-    event loop is SCHED_FIFO, and the loop-stall guard's thread one priority above it."""
+    event loop is SCHED_FIFO, the loop-stall guard's thread one priority above it, and the
+    threads that share its GIL one below."""
     how = (await rig.status())["loop_scheduling"]
     if not how.startswith("SCHED_FIFO"):
         pytest.skip(f"real-time scheduling is not permitted here: {how}")
@@ -144,6 +145,9 @@ async def test_the_daemons_loop_runs_real_time_with_its_watcher_above_it(
     threads = _scheduling_by_thread(pid)
     assert threads[pid] == (os.SCHED_FIFO, LOOP_PRIORITY), threads
     assert list(threads.values()).count((os.SCHED_FIFO, LOOP_PRIORITY + 1)) == 1, threads
+    # its helpers one below: the journal's writer, and the executor's threads that claimed the
+    # USB devices at connect (without the executor's initializer, the writer alone)
+    assert list(threads.values()).count((os.SCHED_FIFO, LOOP_PRIORITY - 1)) >= 2, threads
 
 
 def _scheduling_by_thread(pid: int) -> dict[int, tuple[int, int]]:
